@@ -1,0 +1,59 @@
+# Switchboard: the README names two targets, `make serve` and `make test`; the rest are their parts.
+PYTHON ?= python3
+VENV ?= .venv
+SAM_VENV ?= .sam-venv
+PORT ?= 3000
+STATE_FILE ?= .switchboard/state.json
+BIN := $(VENV)/bin
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install serve test lint format typecheck validate unit openapi build bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# aws-sam-cli pins click exactly: it gets its own environment so it never constrains ours.
+$(SAM_VENV)/bin/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130,<2'
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install
+	$(BIN)/switchboard local serve --port $(PORT) --state-file $(STATE_FILE)
+
+test: lint validate unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common/switchboard switchboard_cli functions tests bench
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: install $(SAM_VENV)/bin/.installed
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
+
+unit: install
+	$(BIN)/pytest
+
+openapi: install
+	$(BIN)/python -m switchboard_cli.openapi --write
+
+build: $(SAM_VENV)/bin/.installed
+	$(SAM_VENV)/bin/sam build
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

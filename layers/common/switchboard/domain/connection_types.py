@@ -1,0 +1,104 @@
+"""Connection types: each a pydantic config model whose secret fields are ``SecretStr``.
+
+Secret fields are stored in Secrets Manager (one secret per connection); everything else is stored on the
+connection record and may be shown. Nodes name the connection types they accept in the engine schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from switchboard.domain.errors import ValidationFailed
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class ConnectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @classmethod
+    def secret_field_names(cls) -> list[str]:
+        return [name for name, field in cls.model_fields.items() if _is_secret(field.annotation)]
+
+    def public_part(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude=set(self.secret_field_names()), exclude_none=True)
+
+    def secret_part(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name in self.secret_field_names():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values[name] = value.get_secret_value()
+            elif isinstance(value, dict):
+                values[name] = {k: v.get_secret_value() for k, v in value.items()}  # type: ignore[assignment]
+        return values
+
+
+def _is_secret(annotation: Any) -> bool:
+    text = str(annotation)
+    return "SecretStr" in text
+
+
+class HttpConfig(ConnectionConfig):
+    """A parameterized HTTP request: nodes and run input add to or override these parts."""
+
+    url: AnyHttpUrl
+    method: str = Field(default="GET", pattern="^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)$")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Sent with every request; secret")
+    params: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description="JSON body fields")
+
+
+class HttpApiKeyConfig(ConnectionConfig):
+    url: AnyHttpUrl
+    api_key: SecretStr = Field(min_length=1)
+    header: str = Field(default="Authorization", min_length=1, max_length=128)
+    scheme: str = Field(default="Bearer", max_length=32, description="Prefix before the key; empty for none")
+
+
+class OpenAIConfig(ConnectionConfig):
+    api_key: SecretStr = Field(min_length=1)
+    base_url: AnyHttpUrl | None = None
+    organization: str | None = Field(default=None, max_length=128)
+
+
+class PostgresConfig(ConnectionConfig):
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = Field(min_length=1, max_length=63)
+    user: str = Field(min_length=1, max_length=63)
+    password: SecretStr = Field(min_length=1)
+
+
+CONNECTION_TYPES: dict[str, type[ConnectionConfig]] = {
+    "http": HttpConfig,
+    "http_api_key": HttpApiKeyConfig,
+    "openai": OpenAIConfig,
+    "postgres": PostgresConfig,
+}
+
+
+def config_model(connection_type: str) -> type[ConnectionConfig]:
+    try:
+        return CONNECTION_TYPES[connection_type]
+    except KeyError:
+        raise ValidationFailed(
+            f"unknown connection type '{connection_type}'",
+            details=[{"loc": ["type"], "code": "unknown_connection_type", "allowed": sorted(CONNECTION_TYPES)}],
+        ) from None
+
+
+def parse_config(connection_type: str, raw: Any) -> ConnectionConfig:
+    model = config_model(connection_type)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ValidationFailed(
+            "invalid connection config",
+            details=[
+                {"loc": ["config", *e["loc"]], "code": e["type"], "message": e["msg"]}
+                for e in error.errors(include_input=False, include_url=False)
+            ],
+        ) from None

@@ -1,0 +1,51 @@
+"""Environment read once, at cold start, into a validated model."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """The function's environment is incomplete or invalid; raised at cold start."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field(default="dev", pattern=r"^[a-z0-9-]{1,32}$")
+    control_table: str = Field(min_length=1)
+    runs_table: str = Field(min_length=1)
+    links_table: str = Field(min_length=1)
+    idempotency_table: str = Field(min_length=1)
+    secret_prefix: str = Field(min_length=1, description="Secrets Manager name prefix owned by this stack")
+    apps_domain: str = Field(default="", description="Wildcard domain of the Apps API, empty when none")
+    apps_base_url: str = Field(default="", description="Base URL of the Apps API (path addressing)")
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    page_size_max: int = Field(default=100, gt=0)
+
+
+_ENV_NAMES = {
+    "stage": "STAGE",
+    "control_table": "CONTROL_TABLE",
+    "runs_table": "RUNS_TABLE",
+    "links_table": "LINKS_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "secret_prefix": "SECRET_PREFIX",
+    "apps_domain": "APPS_DOMAIN",
+    "apps_base_url": "APPS_BASE_URL",
+    "max_body_bytes": "MAX_BODY_BYTES",
+    "page_size_max": "PAGE_SIZE_MAX",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    raw = {field: os.environ[env] for field, env in _ENV_NAMES.items() if os.environ.get(env) is not None}
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        missing = ", ".join(_ENV_NAMES[str(e["loc"][0])] for e in error.errors() if e["loc"])
+        raise SettingsError(f"invalid or missing environment variables: {missing}") from None

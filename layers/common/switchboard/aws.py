@@ -32,12 +32,12 @@ def client(service: str) -> Any:
 
 
 @cache
-def _dynamodb_resource() -> DynamoDBServiceResource:
+def dynamodb_resource() -> DynamoDBServiceResource:
     return _session().resource("dynamodb", config=_CONFIG)
 
 
 def table(name: str) -> Table:
-    return _dynamodb_resource().Table(name)
+    return dynamodb_resource().Table(name)
 
 
 def dynamodb() -> DynamoDBClient:
@@ -56,4 +56,4 @@ def reset() -> None:
     """Forget cached clients (tests and the local stack call this after switching AWS backends)."""
     _session.cache_clear()
     client.cache_clear()
-    _dynamodb_resource.cache_clear()
+    dynamodb_resource.cache_clear()

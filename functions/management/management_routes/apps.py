@@ -1,0 +1,92 @@
+"""Apps, their deployments and rollback."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import Field
+
+from management_routes.models import AppDeploymentOut, AppOut, DeploymentOut
+from switchboard.api.envelopes import Data, Page, RequestModel
+from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
+from switchboard.api.responses import no_content, one, page
+from switchboard.domain.models import App, AppAccess, Deployment
+from switchboard.runtime import apps
+
+router = APIGatewayHttpRouter()
+
+
+class CreateAppIn(RequestModel):
+    project_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+    workflow_id: str = Field(min_length=1, max_length=64)
+    access: AppAccess = AppAccess.private
+
+
+class UpdateAppIn(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    access: AppAccess | None = None
+
+
+class DeployIn(RequestModel):
+    version: int = Field(ge=1, le=10**9)
+
+
+def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]]:
+    app, deployment = result
+    return one(AppDeploymentOut(app=AppOut.of(app), deployment=DeploymentOut.of(deployment, deployment.id)), 201)
+
+
+@router.post("/v1/apps", tags=["apps"], summary="Create an App for a workflow (editor)")
+def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
+    return one(AppOut.of(apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)), 201)
+
+
+@router.get("/v1/apps", tags=["apps"], summary="Apps of a project")
+def list_apps(
+    principal: CurrentPrincipal,
+    project_id: Annotated[str, Query(min_length=1, max_length=64)],
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> Page[AppOut]:
+    items, cursor = apps.list_apps(principal, project_id, limit, next_token)
+    return page([AppOut.of(a) for a in items], cursor)
+
+
+@router.get("/v1/apps/<app_id>", tags=["apps"], summary="One App with its endpoints and current deployment")
+def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
+    return one(AppOut.of(apps.get_app(principal, app_id)))
+
+
+@router.patch("/v1/apps/<app_id>", tags=["apps"], summary="Rename an App or change its access")
+def update_app(app_id: str, body: UpdateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
+    return one(AppOut.of(apps.update_app(principal, app_id, body.name, body.access)))
+
+
+@router.delete("/v1/apps/<app_id>", tags=["apps"], summary="Delete an App")
+def delete_app(app_id: str, principal: CurrentPrincipal) -> Response[None]:
+    apps.delete_app(principal, app_id)
+    return no_content()
+
+
+@router.post("/v1/apps/<app_id>/deployments", tags=["apps"], summary="Deploy a workflow version")
+def deploy(app_id: str, body: DeployIn, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
+    return _deployed(apps.deploy(principal, app_id, body.version))
+
+
+@router.get("/v1/apps/<app_id>/deployments", tags=["apps"], summary="Deployment history, newest first")
+def list_deployments(
+    app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
+) -> Page[DeploymentOut]:
+    app = apps.get_app(principal, app_id)
+    items, cursor = apps.list_deployments(principal, app_id, limit, next_token)
+    current = app.deployment.id if app.deployment else None
+    return page([DeploymentOut.of(d, current) for d in items], cursor)
+
+
+@router.post("/v1/apps/<app_id>/rollback", tags=["apps"], summary="Deploy the previous deployment's version")
+def rollback(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
+    return _deployed(apps.rollback(principal, app_id))

@@ -1,0 +1,258 @@
+"""Response models of the management API and the conversions from domain models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from switchboard.domain.models import (
+    ApiToken,
+    App,
+    AppAccess,
+    Connection,
+    Deployment,
+    Entity,
+    Organization,
+    OrgMembership,
+    OrgRole,
+    Project,
+    ProjectMembership,
+    ProjectRole,
+    User,
+    Workflow,
+    WorkflowVersion,
+)
+from switchboard.settings import get_settings
+
+
+class Audited(BaseModel):
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
+def _audit(entity: Entity) -> dict[str, Any]:
+    return {
+        "created_at": entity.created_at,
+        "created_by": entity.created_by,
+        "updated_at": entity.updated_at,
+        "updated_by": entity.updated_by,
+    }
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, email=user.email, created_at=user.created_at)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    preview: str = Field(description="Recognizable part of the token; the token itself is shown only once")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            name=token.name,
+            preview=token.preview,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+            last_used_at=token.last_used_at,
+        )
+
+
+class CreatedTokenOut(TokenOut):
+    token: str = Field(description="The token; store it now, it is never shown again")
+
+
+class AccessKeyOut(TokenOut):
+    org_id: str
+    project_id: str | None
+    created_by: str
+
+    @classmethod
+    def of(cls, token: ApiToken) -> AccessKeyOut:
+        assert token.org_id is not None
+        return cls(
+            **TokenOut.of(token).model_dump(), org_id=token.org_id, project_id=token.project_id, created_by=token.created_by
+        )
+
+
+class CreatedAccessKeyOut(AccessKeyOut):
+    token: str = Field(description="The access key; store it now, it is never shown again")
+
+
+class OrgOut(Audited):
+    id: str
+    name: str
+    role: OrgRole = Field(description="The caller's role in this organization")
+
+    @classmethod
+    def of(cls, org: Organization, role: OrgRole) -> OrgOut:
+        return cls(id=org.id, name=org.name, role=role, **_audit(org))
+
+
+class OrgMemberOut(Audited):
+    user_id: str
+    email: str
+    role: OrgRole
+
+    @classmethod
+    def of(cls, member: OrgMembership) -> OrgMemberOut:
+        return cls(user_id=member.user_id, email=member.email, role=member.role, **_audit(member))
+
+
+class ProjectOut(Audited):
+    id: str
+    org_id: str
+    name: str
+    description: str
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectOut:
+        return cls(id=project.id, org_id=project.org_id, name=project.name, description=project.description, **_audit(project))
+
+
+class ProjectMemberOut(Audited):
+    user_id: str
+    email: str
+    role: ProjectRole
+
+    @classmethod
+    def of(cls, member: ProjectMembership) -> ProjectMemberOut:
+        return cls(user_id=member.user_id, email=member.email, role=member.role, **_audit(member))
+
+
+class ConnectionOut(Audited):
+    id: str
+    project_id: str
+    name: str
+    type: str
+    config: dict[str, Any] = Field(description="Non-secret config fields")
+    secret_fields: list[str] = Field(description="Names of the secret fields (write-only; values never returned)")
+
+    @classmethod
+    def of(cls, connection: Connection) -> ConnectionOut:
+        return cls(
+            id=connection.id,
+            project_id=connection.project_id,
+            name=connection.name,
+            type=connection.type,
+            config=connection.config,
+            secret_fields=connection.secret_fields,
+            **_audit(connection),
+        )
+
+
+class WorkflowOut(Audited):
+    id: str
+    project_id: str
+    name: str
+    description: str
+    latest_version: int
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> WorkflowOut:
+        return cls(
+            id=workflow.id,
+            project_id=workflow.project_id,
+            name=workflow.name,
+            description=workflow.description,
+            latest_version=workflow.latest_version,
+            **_audit(workflow),
+        )
+
+
+class VersionOut(BaseModel):
+    workflow_id: str
+    number: int
+    description: str
+    definition: dict[str, Any]
+    connection_ids: list[str]
+    requirement_ids: list[str]
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, version: WorkflowVersion) -> VersionOut:
+        return cls.model_validate(version.model_dump())
+
+
+class WorkflowWithVersionOut(WorkflowOut):
+    version: VersionOut
+
+
+class EndpointsOut(BaseModel):
+    path: str = Field(description="Path-addressed endpoint, always available")
+    host: str | None = Field(description="Host-addressed endpoint when an Apps domain is configured")
+
+
+class CurrentDeploymentOut(BaseModel):
+    id: str
+    sequence: int
+    version: int
+    deployed_at: datetime
+    deployed_by: str
+
+
+class AppOut(Audited):
+    id: str
+    project_id: str
+    workflow_id: str
+    name: str
+    access: AppAccess
+    endpoints: EndpointsOut
+    deployment: CurrentDeploymentOut | None
+
+    @classmethod
+    def of(cls, app: App) -> AppOut:
+        settings = get_settings()
+        base = settings.apps_base_url.rstrip("/")
+        scheme = base.split("://", 1)[0] if "://" in base else "https"
+        host = f"{scheme}://{app.id}.{settings.apps_domain}/" if settings.apps_domain else None
+        return cls(
+            id=app.id,
+            project_id=app.project_id,
+            workflow_id=app.workflow_id,
+            name=app.name,
+            access=app.access,
+            endpoints=EndpointsOut(path=f"{base}/apps/{app.id}/", host=host),
+            deployment=CurrentDeploymentOut.model_validate(app.deployment.model_dump()) if app.deployment else None,
+            **_audit(app),
+        )
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    app_id: str
+    sequence: int
+    workflow_id: str
+    version: int
+    kind: Literal["deploy", "rollback"]
+    status: str
+    active: bool = Field(description="True for the deployment currently serving the App")
+    deployed_at: datetime
+    deployed_by: str
+
+    @classmethod
+    def of(cls, deployment: Deployment, current_id: str | None) -> DeploymentOut:
+        return cls(**deployment.model_dump(), active=deployment.id == current_id)
+
+
+class AppDeploymentOut(BaseModel):
+    app: AppOut
+    deployment: DeploymentOut

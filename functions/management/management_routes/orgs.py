@@ -1,0 +1,75 @@
+"""Organizations and their members."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import Field
+
+from management_routes.models import OrgMemberOut, OrgOut
+from switchboard.api.envelopes import Data, Page, RequestModel
+from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
+from switchboard.api.responses import no_content, one, page
+from switchboard.domain.models import OrgRole
+from switchboard.runtime import orgs
+
+router = APIGatewayHttpRouter()
+
+
+class OrgIn(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class AddMemberIn(RequestModel):
+    email: str = Field(min_length=3, max_length=254)
+    role: OrgRole = OrgRole.member
+
+
+class ChangeRoleIn(RequestModel):
+    role: OrgRole
+
+
+@router.post("/v1/orgs", tags=["organizations"], summary="Create an organization (you become its owner)")
+def create_org(body: OrgIn, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
+    return one(OrgOut.of(orgs.create_org(principal, body.name), OrgRole.owner), 201)
+
+
+@router.get("/v1/orgs", tags=["organizations"], summary="Organizations you belong to")
+def list_orgs(principal: CurrentPrincipal) -> Page[OrgOut]:
+    return page([OrgOut.of(org, role) for org, role in orgs.list_orgs(principal)], None)
+
+
+@router.get("/v1/orgs/<org_id>", tags=["organizations"], summary="One organization")
+def get_org(org_id: str, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
+    return one(OrgOut.of(*orgs.get_org(principal, org_id)))
+
+
+@router.patch("/v1/orgs/<org_id>", tags=["organizations"], summary="Rename an organization (admin)")
+def rename_org(org_id: str, body: OrgIn, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
+    return one(OrgOut.of(*orgs.rename_org(principal, org_id, body.name)))
+
+
+@router.get("/v1/orgs/<org_id>/members", tags=["organizations"], summary="Members of an organization")
+def list_members(
+    org_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
+) -> Page[OrgMemberOut]:
+    items, cursor = orgs.list_members(principal, org_id, limit, next_token)
+    return page([OrgMemberOut.of(m) for m in items], cursor)
+
+
+@router.post("/v1/orgs/<org_id>/members", tags=["organizations"], summary="Add a member by email (admin)")
+def add_member(org_id: str, body: AddMemberIn, principal: CurrentPrincipal) -> Response[Data[OrgMemberOut]]:
+    return one(OrgMemberOut.of(orgs.add_member(principal, org_id, body.email, body.role)), 201)
+
+
+@router.patch("/v1/orgs/<org_id>/members/<user_id>", tags=["organizations"], summary="Change a member's role")
+def change_member(
+    org_id: str, user_id: str, body: ChangeRoleIn, principal: CurrentPrincipal
+) -> Response[Data[OrgMemberOut]]:
+    return one(OrgMemberOut.of(orgs.change_member_role(principal, org_id, user_id, body.role)))
+
+
+@router.delete("/v1/orgs/<org_id>/members/<user_id>", tags=["organizations"], summary="Remove a member (or leave)")
+def remove_member(org_id: str, user_id: str, principal: CurrentPrincipal) -> Response[None]:
+    orgs.remove_member(principal, org_id, user_id)
+    return no_content()

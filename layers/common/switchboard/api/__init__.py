@@ -1,0 +1,1 @@
+"""HTTP glue shared by the API functions: envelopes, error mapping, request guards, pagination."""

@@ -1,0 +1,68 @@
+"""Token formats. A token is ``sb_<kind>_<id body><secret>``: the id locates the record with one consistent
+read, the 256-bit secret proves possession. Only a SHA-256 hash of the whole token is stored (the secret's
+entropy makes a slow hash unnecessary) plus a short preview that identifies it in listings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from switchboard.domain.ids import PREFIXES, random_body
+from switchboard.domain.models import TokenKind
+
+_PREFIX = {TokenKind.pat: "sb_pat_", TokenKind.access_key: "sb_ak_"}
+_SECRET_BYTES = 32
+_SECRET_LENGTH = 43  # base64url of 32 bytes, unpadded
+_FORMAT = re.compile(r"^sb_(pat|ak)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
+_KIND_BY_TAG = {"pat": TokenKind.pat, "ak": TokenKind.access_key}
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: str
+    token: str
+    token_hash: str
+    preview: str
+
+
+@dataclass(frozen=True)
+class ParsedToken:
+    kind: TokenKind
+    token_id: str
+    token_hash: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(kind: TokenKind) -> IssuedToken:
+    body = random_body()
+    secret = secrets.token_urlsafe(_SECRET_BYTES)
+    assert len(secret) == _SECRET_LENGTH
+    token = f"{_PREFIX[kind]}{body}{secret}"
+    id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
+    return IssuedToken(
+        token_id=f"{id_prefix}_{body}",
+        token=token,
+        token_hash=hash_token(token),
+        preview=f"{_PREFIX[kind]}…{secret[-4:]}",
+    )
+
+
+def parse(token: str) -> ParsedToken | None:
+    """Recognize a token's shape; ``None`` when it is not a Switchboard token at all."""
+    match = _FORMAT.match(token)
+    if not match:
+        return None
+    kind = _KIND_BY_TAG[match.group(1)]
+    id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
+    return ParsedToken(kind=kind, token_id=f"{id_prefix}_{match.group(2)}", token_hash=hash_token(token))
+
+
+def same_hash(stored: str, presented: str) -> bool:
+    return hmac.compare_digest(stored.encode(), presented.encode())

@@ -1,0 +1,177 @@
+"""Domain models of the management plane. Stored items add keys to ``model_dump(mode="json")``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OrgRole(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    member = "member"
+
+
+class ProjectRole(StrEnum):
+    admin = "admin"
+    editor = "editor"
+    viewer = "viewer"
+
+
+ORG_RANK = {OrgRole.member: 1, OrgRole.admin: 2, OrgRole.owner: 3}
+PROJECT_RANK = {ProjectRole.viewer: 1, ProjectRole.editor: 2, ProjectRole.admin: 3}
+
+
+class TokenKind(StrEnum):
+    pat = "pat"
+    access_key = "access_key"
+
+
+class AppAccess(StrEnum):
+    private = "private"
+    public = "public"
+
+
+class Entity(BaseModel):
+    """Fields every stored record carries: who changed it and when (the audit trail)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
+class User(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    email: str
+    created_at: datetime
+
+
+class Organization(Entity):
+    id: str
+    name: str
+    version: int = 1
+
+
+class OrgMembership(Entity):
+    org_id: str
+    user_id: str
+    email: str
+    role: OrgRole
+
+
+class Project(Entity):
+    id: str
+    org_id: str
+    name: str
+    description: str = ""
+    app_count: int = 0
+    version: int = 1
+
+
+class ProjectMembership(Entity):
+    project_id: str
+    org_id: str
+    user_id: str
+    email: str
+    role: ProjectRole
+
+
+class ApiToken(BaseModel):
+    """A personal access token or an access key. Only the hash of the secret is stored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    kind: TokenKind
+    name: str
+    token_hash: str
+    preview: str
+    user_id: str | None = None
+    org_id: str | None = None
+    project_id: str | None = None
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    last_used_at: datetime | None = None
+
+
+class Connection(Entity):
+    id: str
+    org_id: str
+    project_id: str
+    name: str
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict, description="Non-secret fields only")
+    secret_fields: list[str] = Field(default_factory=list)
+    secret_name: str | None = None
+    secret_version: str | None = None
+    version: int = 1
+
+
+class Workflow(Entity):
+    id: str
+    org_id: str
+    project_id: str
+    name: str
+    description: str = ""
+    latest_version: int = 0
+    app_count: int = 0
+
+
+class WorkflowVersion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    workflow_id: str
+    number: int
+    description: str = ""
+    definition: dict[str, Any]
+    connection_ids: list[str] = Field(default_factory=list)
+    requirement_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+    created_by: str
+
+
+class DeploymentRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    sequence: int
+    version: int
+    deployed_at: datetime
+    deployed_by: str
+
+
+class App(Entity):
+    id: str
+    org_id: str
+    project_id: str
+    workflow_id: str
+    name: str
+    access: AppAccess
+    deployment: DeploymentRef | None = None
+    deployment_count: int = 0
+    version: int = 1
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    app_id: str
+    sequence: int
+    workflow_id: str
+    version: int
+    kind: Literal["deploy", "rollback"]
+    status: Literal["succeeded"] = "succeeded"
+    deployed_at: datetime
+    deployed_by: str

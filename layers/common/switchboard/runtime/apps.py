@@ -1,0 +1,111 @@
+"""Apps and deployments. Deploying records who deployed which version when; rollback deploys the version
+of the deployment before the current one."""
+
+from __future__ import annotations
+
+from switchboard.auth.access import require_project
+from switchboard.auth.principal import Principal
+from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
+from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole
+from switchboard.runtime import workflows as workflow_cases
+from switchboard.store import apps, workflows
+
+
+def load(principal: Principal, app_id: str, minimum: ProjectRole) -> App:
+    app = apps.get_app(app_id)
+    if app is None:
+        raise NotFound("App not found")
+    try:
+        require_project(principal, app.project_id, minimum)
+    except NotFound:
+        raise NotFound("App not found") from None
+    return app
+
+
+def create_app(principal: Principal, project_id: str, name: str, workflow_id: str, access: AppAccess) -> App:
+    project = require_project(principal, project_id, ProjectRole.editor)
+    workflow = workflows.get_workflow(workflow_id)
+    if workflow is None or workflow.project_id != project.id:
+        raise ValidationFailed(
+            "the workflow does not exist in this project",
+            details=[{"loc": ["workflow_id"], "code": "unknown_workflow"}],
+        )
+    now = utcnow()
+    app = App(
+        id=new_id("app"),
+        org_id=project.org_id,
+        project_id=project.id,
+        workflow_id=workflow.id,
+        name=name,
+        access=access,
+        created_at=now,
+        created_by=principal.actor,
+        updated_at=now,
+        updated_by=principal.actor,
+    )
+    apps.create_app(app)
+    return app
+
+
+def get_app(principal: Principal, app_id: str) -> App:
+    return load(principal, app_id, ProjectRole.viewer)
+
+
+def list_apps(principal: Principal, project_id: str, limit: int, next_token: str | None) -> tuple[list[App], str | None]:
+    require_project(principal, project_id, ProjectRole.viewer)
+    return apps.list_apps(project_id, limit, next_token)
+
+
+def update_app(principal: Principal, app_id: str, name: str | None, access: AppAccess | None) -> App:
+    app = load(principal, app_id, ProjectRole.editor)
+    if name is None and access is None:
+        return app
+    return apps.update_app(app, name, access, principal.actor, utcnow())
+
+
+def delete_app(principal: Principal, app_id: str) -> None:
+    apps.delete_app(load(principal, app_id, ProjectRole.editor))
+
+
+def _deploy(principal: Principal, app: App, version: int, kind: str) -> tuple[App, Deployment]:
+    workflow_cases.get_version(principal, app.workflow_id, version)
+    deployment = Deployment(
+        id=new_id("deployment"),
+        app_id=app.id,
+        sequence=app.deployment_count + 1,
+        workflow_id=app.workflow_id,
+        version=version,
+        kind="rollback" if kind == "rollback" else "deploy",
+        deployed_at=utcnow(),
+        deployed_by=principal.actor,
+    )
+    return apps.record_deployment(app, deployment), deployment
+
+
+def deploy(principal: Principal, app_id: str, version: int) -> tuple[App, Deployment]:
+    app = load(principal, app_id, ProjectRole.editor)
+    try:
+        return _deploy(principal, app, version, "deploy")
+    except NotFound:
+        raise ValidationFailed(
+            f"workflow version {version} does not exist",
+            details=[{"loc": ["version"], "code": "unknown_version"}],
+        ) from None
+
+
+def rollback(principal: Principal, app_id: str) -> tuple[App, Deployment]:
+    app = load(principal, app_id, ProjectRole.editor)
+    if app.deployment is None or app.deployment.sequence < 2:
+        raise Conflict("there is no previous deployment to roll back to", code="nothing_to_roll_back")
+    previous = apps.get_deployment(app.id, app.deployment.sequence - 1)
+    if previous is None:
+        raise Conflict("the previous deployment record is missing", code="nothing_to_roll_back")
+    return _deploy(principal, app, previous.version, "rollback")
+
+
+def list_deployments(
+    principal: Principal, app_id: str, limit: int, next_token: str | None
+) -> tuple[list[Deployment], str | None]:
+    load(principal, app_id, ProjectRole.viewer)
+    return apps.list_deployments(app_id, limit, next_token)

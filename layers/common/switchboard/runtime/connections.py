@@ -1,0 +1,109 @@
+"""Connections: non-secret config on the record, secret fields in one Secrets Manager secret each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard.auth.access import require_project
+from switchboard.auth.principal import Principal
+from switchboard.domain.connection_types import parse_config
+from switchboard.domain.errors import Conflict, NotFound
+from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.models import Connection, ProjectRole
+from switchboard.store import apps, connections, secrets, workflows
+
+
+def _load(principal: Principal, connection_id: str, minimum: ProjectRole) -> Connection:
+    connection = connections.get_connection(connection_id)
+    if connection is None:
+        raise NotFound("connection not found")
+    try:
+        require_project(principal, connection.project_id, minimum)
+    except NotFound:
+        raise NotFound("connection not found") from None
+    return connection
+
+
+def create_connection(
+    principal: Principal, project_id: str, name: str, connection_type: str, raw_config: Any
+) -> Connection:
+    project = require_project(principal, project_id, ProjectRole.editor)
+    config = parse_config(connection_type, raw_config)
+    now = utcnow()
+    connection_id = new_id("connection")
+    secret_name = secrets.connection_secret_name(project.id, connection_id)
+    secret_version = secrets.create_secret(
+        secret_name,
+        config.secret_part(),
+        {"switchboard:project": project.id, "switchboard:connection": connection_id},
+    )
+    connection = Connection(
+        id=connection_id,
+        org_id=project.org_id,
+        project_id=project.id,
+        name=name,
+        type=connection_type,
+        config=config.public_part(),
+        secret_fields=config.secret_field_names(),
+        secret_name=secret_name,
+        secret_version=secret_version,
+        created_at=now,
+        created_by=principal.actor,
+        updated_at=now,
+        updated_by=principal.actor,
+    )
+    try:
+        connections.create_connection(connection)
+    except Exception:
+        secrets.delete_secret(secret_name)
+        raise
+    return connection
+
+
+def get_connection(principal: Principal, connection_id: str) -> Connection:
+    return _load(principal, connection_id, ProjectRole.viewer)
+
+
+def list_connections(
+    principal: Principal, project_id: str, limit: int, next_token: str | None
+) -> tuple[list[Connection], str | None]:
+    require_project(principal, project_id, ProjectRole.viewer)
+    return connections.list_connections(project_id, limit, next_token)
+
+
+def update_connection(principal: Principal, connection_id: str, name: str | None, raw_config: Any) -> Connection:
+    """Rename and/or replace the config. A new config keeps the ID and writes a new secret version."""
+    connection = _load(principal, connection_id, ProjectRole.editor)
+    changes: dict[str, Any] = {"updated_at": utcnow(), "updated_by": principal.actor, "version": connection.version + 1}
+    if name is not None:
+        changes["name"] = name
+    if raw_config is not None:
+        config = parse_config(connection.type, raw_config)
+        assert connection.secret_name is not None
+        changes["secret_version"] = secrets.put_secret(connection.secret_name, config.secret_part())
+        changes["config"] = config.public_part()
+        changes["secret_fields"] = config.secret_field_names()
+    updated = connection.model_copy(update=changes)
+    connections.replace_connection(updated, connection.version)
+    return updated
+
+
+def apps_deploying(connection: Connection) -> list[str]:
+    """IDs of the Apps whose deployed version references this connection."""
+    deployed = {a.id: (a.workflow_id, a.deployment.version) for a in apps.all_apps(connection.project_id) if a.deployment}
+    used = {(v.workflow_id, v.number): v.connection_ids for v in workflows.get_versions(list(set(deployed.values())))}
+    return sorted(app_id for app_id, ref in deployed.items() if connection.id in used.get(ref, []))
+
+
+def delete_connection(principal: Principal, connection_id: str) -> None:
+    connection = _load(principal, connection_id, ProjectRole.editor)
+    users = apps_deploying(connection)
+    if users:
+        raise Conflict(
+            "the connection is used by a deployed App version",
+            code="connection_in_use",
+            details={"app_ids": users},
+        )
+    connections.delete_connection(connection)
+    if connection.secret_name:
+        secrets.delete_secret(connection.secret_name)

@@ -1,0 +1,145 @@
+"""Every DynamoDB key of the control table is spelled here, and only here.
+
+Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
+
+| entity              | pk                  | sk                 | gsi1pk                       | gsi1sk                      |
+|---------------------|---------------------|--------------------|------------------------------|-----------------------------|
+| user                | USER#<user>         | USER               |                              |                             |
+| email claim         | EMAIL#<email>       | EMAIL              |                              |                             |
+| organization        | ORG#<org>           | ORG                |                              |                             |
+| org membership      | ORG#<org>           | MEMBER#<user>      | USER#<user>                  | ORG#<org>                   |
+| project             | PROJECT#<project>   | PROJECT            | ORG#<org>#PROJECTS           | <created>#<project>         |
+| project membership  | PROJECT#<project>   | MEMBER#<user>      | USER#<user>                  | PROJECT#<org>#<project>     |
+| token (PAT / key)   | TOKEN#<token>       | TOKEN              | USER#<user>#PATS or          | <created>#<token>           |
+|                     |                     |                    | ORG#<org>#ACCESS_KEYS        |                             |
+| connection          | CONNECTION#<conn>   | CONNECTION         | PROJECT#<project>#CONNECTIONS| <created>#<conn>            |
+| workflow            | WORKFLOW#<wf>       | WORKFLOW           | PROJECT#<project>#WORKFLOWS  | <created>#<wf>              |
+| workflow version    | WORKFLOW#<wf>       | VERSION#<n:010>    |                              |                             |
+| app                 | APP#<app>           | APP                | PROJECT#<project>#APPS       | <created>#<app>             |
+| deployment          | APP#<app>           | DEPLOYMENT#<n:010> |                              |                             |
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from switchboard.domain.ids import iso
+
+Key = dict[str, str]
+GSI1 = "gsi1"
+
+
+def _key(pk: str, sk: str) -> Key:
+    return {"pk": pk, "sk": sk}
+
+
+def _sortable(created_at: datetime, entity_id: str) -> str:
+    return f"{iso(created_at)}#{entity_id}"
+
+
+def user(user_id: str) -> Key:
+    return _key(f"USER#{user_id}", "USER")
+
+
+def email_claim(email: str) -> Key:
+    return _key(f"EMAIL#{email.lower()}", "EMAIL")
+
+
+def org(org_id: str) -> Key:
+    return _key(f"ORG#{org_id}", "ORG")
+
+
+def org_member(org_id: str, user_id: str) -> Key:
+    return _key(f"ORG#{org_id}", f"MEMBER#{user_id}")
+
+
+def org_members_prefix(org_id: str) -> tuple[str, str]:
+    return f"ORG#{org_id}", "MEMBER#"
+
+
+def org_member_index(org_id: str, user_id: str) -> Key:
+    return {"gsi1pk": f"USER#{user_id}", "gsi1sk": f"ORG#{org_id}"}
+
+
+def user_orgs_prefix(user_id: str) -> tuple[str, str]:
+    return f"USER#{user_id}", "ORG#"
+
+
+def project(project_id: str) -> Key:
+    return _key(f"PROJECT#{project_id}", "PROJECT")
+
+
+def org_projects(org_id: str) -> str:
+    return f"ORG#{org_id}#PROJECTS"
+
+
+def project_member(project_id: str, user_id: str) -> Key:
+    return _key(f"PROJECT#{project_id}", f"MEMBER#{user_id}")
+
+
+def project_members_prefix(project_id: str) -> tuple[str, str]:
+    return f"PROJECT#{project_id}", "MEMBER#"
+
+
+def project_member_index(org_id: str, project_id: str, user_id: str) -> Key:
+    return {"gsi1pk": f"USER#{user_id}", "gsi1sk": f"PROJECT#{org_id}#{project_id}"}
+
+
+def user_projects_prefix(user_id: str, org_id: str) -> tuple[str, str]:
+    return f"USER#{user_id}", f"PROJECT#{org_id}#"
+
+
+def token(token_id: str) -> Key:
+    return _key(f"TOKEN#{token_id}", "TOKEN")
+
+
+def user_tokens(user_id: str) -> str:
+    return f"USER#{user_id}#PATS"
+
+
+def org_access_keys(org_id: str) -> str:
+    return f"ORG#{org_id}#ACCESS_KEYS"
+
+
+def connection(connection_id: str) -> Key:
+    return _key(f"CONNECTION#{connection_id}", "CONNECTION")
+
+
+def project_connections(project_id: str) -> str:
+    return f"PROJECT#{project_id}#CONNECTIONS"
+
+
+def workflow(workflow_id: str) -> Key:
+    return _key(f"WORKFLOW#{workflow_id}", "WORKFLOW")
+
+
+def project_workflows(project_id: str) -> str:
+    return f"PROJECT#{project_id}#WORKFLOWS"
+
+
+def workflow_version(workflow_id: str, number: int) -> Key:
+    return _key(f"WORKFLOW#{workflow_id}", f"VERSION#{number:010d}")
+
+
+def workflow_versions_prefix(workflow_id: str) -> tuple[str, str]:
+    return f"WORKFLOW#{workflow_id}", "VERSION#"
+
+
+def app(app_id: str) -> Key:
+    return _key(f"APP#{app_id}", "APP")
+
+
+def project_apps(project_id: str) -> str:
+    return f"PROJECT#{project_id}#APPS"
+
+
+def deployment(app_id: str, sequence: int) -> Key:
+    return _key(f"APP#{app_id}", f"DEPLOYMENT#{sequence:010d}")
+
+
+def deployments_prefix(app_id: str) -> tuple[str, str]:
+    return f"APP#{app_id}", "DEPLOYMENT#"
+
+
+def listing_index(partition: str, created_at: datetime, entity_id: str) -> Key:
+    return {"gsi1pk": partition, "gsi1sk": _sortable(created_at, entity_id)}

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from management_routes import apps, connections, identity, orgs, projects, workflows
 from switchboard.api import errors
-from switchboard.api.guards import body_guard, token_guard
+from switchboard.api.guards import GuardedResolver
 from switchboard.api.openapi import OPENAPI_PATH, SWAGGER_PATH, openapi_document
 from switchboard.domain.models import TokenKind
 from switchboard.observability import logger, metrics, tracer
 from switchboard.settings import get_settings
 
 get_settings()
-app = APIGatewayHttpResolver(enable_validation=True)
+app = GuardedResolver(token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}))
 app.enable_swagger(path=SWAGGER_PATH, title="Switchboard management API", openapi_version="3.1.0")
 for router in (identity, orgs, projects, connections, workflows, apps):
     app.include_router(router.router)
-app.use(middlewares=[body_guard, token_guard(TokenKind.pat, frozenset({OPENAPI_PATH, SWAGGER_PATH}))])
 errors.register(app)
 
 

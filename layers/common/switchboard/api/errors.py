@@ -7,7 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from switchboard.domain.errors import SwitchboardError, Throttled
@@ -49,6 +52,10 @@ def register(app: APIGatewayHttpResolver) -> None:
         if malformed:
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         return error_response(422, "validation_failed", "the request is invalid", details)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_type(_: RequestUnsupportedContentType) -> Response:
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
 
     @app.not_found
     def route_not_found(_: NotFoundError) -> Response:

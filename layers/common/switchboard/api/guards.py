@@ -1,63 +1,104 @@
-"""Request guards run before any route: body size and content type, then the bearer token."""
+"""Checks that run before routing and validation: body size and content type, then the bearer token.
+
+They run first so that an unauthenticated request is answered 401 whatever its body, and an oversized one
+413 before anything parses it. The principal is handed to routes through the resolver context.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.api.errors import error_response
 from switchboard.auth.authenticate import authenticate
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import SwitchboardError
+from switchboard.domain.errors import PayloadTooLarge, SwitchboardError, UnsupportedMediaType
 from switchboard.domain.models import TokenKind
 from switchboard.settings import get_settings
 
-Middleware = Callable[[APIGatewayHttpResolver, NextMiddleware], Response]
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+Event = Mapping[str, Any]
 
 
-def body_guard(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """413 for bodies over the limit; 415 for a body that is not JSON."""
-    event = app.current_event
-    body = event.body or ""
-    if len(body) > get_settings().max_body_bytes:
-        return error_response(413, "payload_too_large", f"the body exceeds {get_settings().max_body_bytes} bytes")
-    if event.http_method.upper() in _BODY_METHODS and body.strip():
-        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return error_response(415, "unsupported_media_type", "send the body as application/json")
-    return next_middleware(app)
+def body_size(event: Event) -> int:
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return len(body.encode())
+    try:
+        return len(base64.b64decode(body))
+    except (binascii.Error, ValueError):
+        return len(body)
 
 
-def token_guard(expected: TokenKind, public_paths: frozenset[str] = frozenset()) -> Middleware:
-    """Authenticate every route except ``public_paths``; the principal goes into the resolver context."""
+def check_body(event: Event, allowed_types: frozenset[str] = frozenset({"application/json"})) -> None:
+    limit = get_settings().max_body_bytes
+    if body_size(event) > limit:
+        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
+    if method in _BODY_METHODS and (event.get("body") or "").strip():
+        headers = event.get("headers") or {}
+        content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+        if content_type not in allowed_types:
+            raise UnsupportedMediaType(f"send the body as one of: {', '.join(sorted(allowed_types))}")
 
-    def guard(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        route = app.context.get("_route")
-        if route is not None and route.path in public_paths:
-            return next_middleware(app)
+
+def error_result(error: SwitchboardError) -> dict[str, Any]:
+    """An API Gateway result carrying the error envelope (used before the resolver runs)."""
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps({"error": {"code": error.error_code, "message": error.message, "details": error.details}}),
+        "isBase64Encoded": False,
+    }
+
+
+class GuardedResolver(APIGatewayHttpResolver):
+    """An HTTP API resolver with validation on, that checks body and token before routing."""
+
+    def __init__(
+        self,
+        *,
+        token_kind: TokenKind,
+        public_paths: frozenset[str] = frozenset(),
+        token_optional: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(enable_validation=True, **kwargs)
+        self._token_kind = token_kind
+        self._public_paths = public_paths
+        self._token_optional = token_optional
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
-            principal = authenticate(app.current_event.headers.get("authorization"), expected)
+            check_body(event)
+            authorization = (event.get("headers") or {}).get("authorization")
+            if authorization or not (self._token_optional or event.get("rawPath") in self._public_paths):
+                self.append_context(principal=authenticate(authorization, self._token_kind))
         except SwitchboardError as error:
-            return error_response(error.status, error.error_code, error.message)
-        app.append_context(principal=principal)
-        return next_middleware(app)
-
-    return guard
+            return error_result(error)
+        return super().resolve(event, context)
 
 
 def _principal(request: Request) -> Principal:
     principal = request.context.get("principal")
-    assert isinstance(principal, Principal), "token_guard must run before routes that need a principal"
+    assert isinstance(principal, Principal), "the route needs an authenticated principal"
     return principal
 
 
+def _optional_principal(request: Request) -> Principal | None:
+    principal = request.context.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 NextToken = Annotated[str | None, Query(max_length=4096, description="Cursor from the previous page")]

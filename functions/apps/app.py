@@ -1,0 +1,30 @@
+"""Apps API handler: access keys (or none for public Apps); addressed by host or /apps/{app_id} prefix."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from apps_routes import info
+from switchboard.api import errors
+from switchboard.api.guards import GuardedResolver
+from switchboard.domain.models import TokenKind
+from switchboard.observability import logger, metrics, tracer
+from switchboard.settings import get_settings
+
+get_settings()
+app = GuardedResolver(
+    token_kind=TokenKind.access_key, token_optional=True, strip_prefixes=[re.compile(r"^/apps/[^/]+")]
+)
+app.include_router(info.router)
+errors.register(app)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,100 @@
+"""Bad input answers the documented 4xx with the error envelope; nothing answers 500."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _envelope(reply, status, code):
+    assert reply.status == status, reply.body
+    assert set(reply.body) == {"error"}
+    assert reply.body["error"]["code"] == code
+    assert isinstance(reply.body["error"]["message"], str)
+
+
+def test_malformed_json_is_400(world):
+    reply = world.call("POST", "/v1/projects", token=world.admin.token, raw_body='{"org_id": ')
+    _envelope(reply, 400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"name": "x", "surprise": True}, ["surprise"]),
+        ({"name": 42}, ["name"]),
+        ({"name": ""}, ["name"]),
+        ({}, ["name"]),
+        ([1, 2], []),
+    ],
+)
+def test_invalid_bodies_are_422_with_details(world, body, loc):
+    reply = world.call("POST", "/v1/orgs", token=world.admin.token, body=body)
+    _envelope(reply, 422, "validation_failed")
+    assert any(d["loc"][-len(loc):] == loc if loc else True for d in reply.body["error"]["details"])
+
+
+def test_wrong_content_type_is_415(world):
+    reply = world.call("POST", "/v1/orgs", token=world.admin.token, raw_body="name=x", headers={"content-type": "text/plain"})
+    _envelope(reply, 415, "unsupported_media_type")
+
+
+def test_oversized_body_is_413(world):
+    reply = world.call("POST", "/v1/orgs", token=world.admin.token, raw_body='{"name": "' + "x" * 1_100_000 + '"}')
+    _envelope(reply, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/orgs/org_unknown"),
+        ("GET", "/v1/projects/prj_unknown"),
+        ("DELETE", "/v1/projects/prj_unknown"),
+        ("GET", "/v1/connections/con_unknown"),
+        ("PATCH", "/v1/connections/con_unknown"),
+        ("GET", "/v1/workflows/wf_unknown"),
+        ("GET", "/v1/workflows/wf_unknown/versions"),
+        ("GET", "/v1/apps/app_unknown"),
+        ("POST", "/v1/apps/app_unknown/rollback"),
+        ("DELETE", "/v1/tokens/pat_unknown"),
+        ("DELETE", "/v1/access-keys/ak_unknown"),
+        ("PATCH", "/v1/orgs/org_unknown/members/usr_unknown"),
+    ],
+)
+def test_unknown_ids_are_404(world, method, path):
+    body = {"name": "x"} if method == "PATCH" and "members" not in path else ({"role": "admin"} if method == "PATCH" else None)
+    reply = world.call(method, path, token=world.admin.token, body=body)
+    _envelope(reply, 404, "not_found")
+
+
+def test_unknown_route_is_404(world):
+    _envelope(world.call("GET", "/v1/nowhere", token=world.admin.token), 404, "route_not_found")
+
+
+def test_invalid_cursor_and_page_size(world):
+    bad = world.call("GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "next_token": "garbage!"})
+    _envelope(bad, 400, "invalid_cursor")
+    foreign = world.call(
+        "GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "next_token": "eyJwayI6ICJYIn0"}
+    )
+    _envelope(foreign, 400, "invalid_cursor")
+    size = world.call("GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "limit": "1000"})
+    _envelope(size, 422, "validation_failed")
+
+
+def test_missing_required_query_is_422(world):
+    _envelope(world.call("GET", "/v1/projects", token=world.admin.token), 422, "validation_failed")
+
+
+def test_openapi_and_docs_are_public(management):
+    spec = management("GET", "/v1/openapi.json")
+    assert spec.status == 200
+    assert "/v1/apps/{app_id}/deployments" in spec.body["paths"]
+    docs = management("GET", "/v1/docs")
+    assert docs.status == 200 and "swagger" in docs.raw.lower()
+
+
+def test_authentication_comes_before_body_validation(management):
+    # Given no token and a body that is both malformed and of the wrong type
+    reply = management("POST", "/v1/orgs", raw_body="{", headers={"content-type": "application/json"})
+    # Then the caller learns only that they are not authenticated
+    _envelope(reply, 401, "missing_token")

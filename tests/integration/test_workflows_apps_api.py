@@ -1,0 +1,139 @@
+"""Workflows with immutable versions; Apps, deployments, history and rollback."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard.domain.errors import Conflict
+from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.models import Deployment
+from switchboard.store import apps as app_store
+from tests.integration.conftest import definition
+
+
+def test_versions_are_immutable_and_numbered(world):
+    call, token = world.call, world.admin.token
+    # When a new definition is saved twice
+    v2 = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": definition(), "description": "no http"})
+    v3 = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": definition(world.connection_id)})
+    # Then versions 2 and 3 exist with author and time, and version 1 is unchanged
+    assert v2.status == 201 and v2.body["data"]["version"]["number"] == 2
+    assert v3.body["data"]["latest_version"] == 3
+    assert v2.body["data"]["version"]["created_by"] == world.admin.user_id
+    versions = call("GET", f"/v1/workflows/{world.workflow_id}/versions", token=token)
+    assert [v["number"] for v in versions.body["data"]] == [3, 2, 1]
+    first = call("GET", f"/v1/workflows/{world.workflow_id}/versions/1", token=token)
+    assert first.body["data"]["connection_ids"] == [world.connection_id]
+    assert call("GET", f"/v1/workflows/{world.workflow_id}/versions/9", token=token).status == 404
+    assert call("GET", f"/v1/workflows/{world.workflow_id}/versions/zero", token=token).status == 422
+
+
+def test_invalid_definitions_answer_precise_details(world, management):
+    call, token = world.call, world.admin.token
+    other_project = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body["data"]["id"]
+    foreign = call(
+        "POST",
+        "/v1/connections",
+        token=token,
+        body={"project_id": other_project, "name": "f", "type": "openai", "config": {"api_key": "k"}},
+    ).body["data"]["id"]
+    broken = definition(foreign)
+    reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": broken})
+    assert reply.status == 422
+    assert reply.body["error"]["code"] == "validation_failed"
+    assert "connection_not_in_project" in {d["code"] for d in reply.body["error"]["details"]}
+    cyclic = definition()
+    cyclic["nodes"][1]["depends"] = ["start", "finish"]
+    reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": cyclic})
+    assert reply.status == 422 and "cycle" in {d["code"] for d in reply.body["error"]["details"]}
+    unknown = definition()
+    unknown["nodes"][1]["type"] = "teleport"
+    reply = call("POST", "/v1/workflows", token=token, body={"project_id": world.project_id, "name": "x", "definition": unknown})
+    assert reply.status == 422 and "unknown_node_type" in {d["code"] for d in reply.body["error"]["details"]}
+    undeclared = definition(requirement=True)
+    undeclared["requirements"] = []
+    reply = call("POST", "/v1/workflows", token=token, body={"project_id": world.project_id, "name": "x", "definition": undeclared})
+    assert reply.status == 422 and "undeclared_requirement" in {d["code"] for d in reply.body["error"]["details"]}
+    # Nothing was saved by the failed attempts
+    assert call("GET", f"/v1/workflows/{world.workflow_id}", token=token).body["data"]["latest_version"] == 1
+
+
+def test_requirements_are_recorded_on_the_version(world):
+    reply = world.call(
+        "POST", "/v1/workflows", token=world.admin.token, body={"project_id": world.project_id, "name": "per-user", "definition": definition(requirement=True)}
+    )
+    assert reply.status == 201
+    assert reply.body["data"]["version"]["requirement_ids"] == ["crm"]
+    assert reply.body["data"]["version"]["connection_ids"] == []
+
+
+def test_deploy_history_and_rollback(world):
+    call, token, app = world.call, world.admin.token, world.app_id
+    call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": definition()})
+    # Given an App that shows both endpoint forms and no deployment
+    shown = call("GET", f"/v1/apps/{app}", token=token).body["data"]
+    assert shown["deployment"] is None
+    assert shown["endpoints"] == {
+        "path": f"https://apps-api.example.test/apps/{app}/",
+        "host": f"https://{app}.apps.example.test/",
+    }
+    # When v1 then v2 are deployed and then rolled back
+    d1 = call("POST", f"/v1/apps/{app}/deployments", token=token, body={"version": 1})
+    d2 = call("POST", f"/v1/apps/{app}/deployments", token=token, body={"version": 2})
+    back = call("POST", f"/v1/apps/{app}/rollback", token=token)
+    # Then v1 is live again and the history lists three deployments, newest first
+    assert d1.status == d2.status == back.status == 201
+    assert back.body["data"]["app"]["deployment"]["version"] == 1
+    assert back.body["data"]["deployment"]["kind"] == "rollback"
+    history = call("GET", f"/v1/apps/{app}/deployments", token=token).body["data"]
+    assert [(d["sequence"], d["version"], d["active"]) for d in history] == [(3, 1, True), (2, 2, False), (1, 1, False)]
+    assert all(d["deployed_by"] == world.admin.user_id for d in history)
+    # And deploying a version that does not exist is 422
+    missing = call("POST", f"/v1/apps/{app}/deployments", token=token, body={"version": 7})
+    assert missing.status == 422 and missing.body["error"]["details"][0]["code"] == "unknown_version"
+
+
+def test_rollback_without_a_previous_deployment_is_409(world):
+    reply = world.call("POST", f"/v1/apps/{world.app_id}/rollback", token=world.admin.token)
+    assert reply.status == 409 and reply.body["error"]["code"] == "nothing_to_roll_back"
+
+
+def test_concurrent_deploys_never_interleave(world):
+    # Given two deployers that both read the App before either wrote
+    stale = app_store.get_app(world.app_id)
+    assert stale is not None
+
+    def deployment(version: int) -> Deployment:
+        return Deployment(
+            id=new_id("deployment"), app_id=stale.id, sequence=stale.deployment_count + 1, workflow_id=stale.workflow_id,
+            version=version, kind="deploy", deployed_at=utcnow(), deployed_by="someone",
+        )
+
+    # When both record their deployment
+    app_store.record_deployment(stale, deployment(1))
+    # Then the second is refused instead of overwriting sequence 1
+    with pytest.raises(Conflict) as refused:
+        app_store.record_deployment(stale, deployment(1))
+    assert refused.value.error_code == "deployment_conflict"
+    history = world.call("GET", f"/v1/apps/{world.app_id}/deployments", token=world.admin.token).body["data"]
+    assert len(history) == 1
+
+
+def test_app_update_delete_and_workflow_in_use(world):
+    call, token = world.call, world.admin.token
+    patched = call("PATCH", f"/v1/apps/{world.app_id}", token=token, body={"access": "public", "name": "Public triage"})
+    assert patched.status == 200 and patched.body["data"]["access"] == "public"
+    in_use = call("DELETE", f"/v1/workflows/{world.workflow_id}", token=token)
+    assert in_use.status == 409
+    listed = call("GET", "/v1/apps", token=token, query={"project_id": world.project_id})
+    assert [a["id"] for a in listed.body["data"]] == [world.app_id]
+    assert call("DELETE", f"/v1/apps/{world.app_id}", token=token).status == 204
+    assert call("DELETE", f"/v1/workflows/{world.workflow_id}", token=token).status == 204
+    assert call("GET", f"/v1/workflows/{world.workflow_id}/versions/1", token=token).status == 404
+
+
+def test_app_needs_a_workflow_of_the_same_project(world):
+    call, token = world.call, world.admin.token
+    other = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body["data"]["id"]
+    reply = call("POST", "/v1/apps", token=token, body={"project_id": other, "name": "x", "workflow_id": world.workflow_id})
+    assert reply.status == 422 and reply.body["error"]["details"][0]["code"] == "unknown_workflow"

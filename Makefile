@@ -33,7 +33,8 @@ test: lint validate unit
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common/switchboard switchboard_cli functions tests bench
+	$(BIN)/mypy layers/common/switchboard switchboard_cli tests
+	for function in functions/*/; do $(BIN)/mypy $$function || exit 1; done
 
 format: install
 	$(BIN)/ruff format .

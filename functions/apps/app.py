@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apps_routes import info
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from apps_routes import info
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
 from switchboard.domain.models import TokenKind

@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from management_routes import apps, connections, identity, orgs, projects, workflows
+
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
 from switchboard.api.openapi import OPENAPI_PATH, SWAGGER_PATH, openapi_document

@@ -39,7 +39,9 @@ def management(stack: None) -> Call:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        return Reply(result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, body, raw)
+        return Reply(
+            result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, body, raw
+        )
 
     return call
 
@@ -52,7 +54,11 @@ def admin(stack: None) -> BootstrapResult:
 def definition(connection_id: str | None = None, requirement: bool = False) -> dict[str, Any]:
     """A small valid workflow: input → transform → (http) → output."""
     nodes: list[dict[str, Any]] = [
-        {"id": "start", "type": "input", "fields": [{"name": "question", "type": "string", "required": True}]},
+        {
+            "id": "start",
+            "type": "input",
+            "fields": [{"name": "question", "type": "string", "required": True}],
+        },
         {
             "id": "shout",
             "type": "transform",
@@ -86,7 +92,9 @@ def definition(connection_id: str | None = None, requirement: bool = False) -> d
                 "description": "Your own CRM API key",
             }
         )
-    nodes.append({"id": "finish", "type": "output", "depends": [last], "mappings": {"answer": f"$.{last}.output"}})
+    nodes.append(
+        {"id": "finish", "type": "output", "depends": [last], "mappings": {"answer": f"$.{last}.output"}}
+    )
     return {"requirements": requirements, "nodes": nodes}
 
 
@@ -103,8 +111,13 @@ class World:
     app_id: str
 
     def token_for(self, email: str, org_role: str = "member", project_role: str | None = None) -> str:
-        """Add a user to the org (and project) and give them a PAT (minted directly: users get PATs out of band)."""
-        added = self.call("POST", f"/v1/orgs/{self.org_id}/members", token=self.admin.token, body={"email": email, "role": org_role})
+        """Add a user to the org (and project) and mint them a PAT (users get PATs out of band)."""
+        added = self.call(
+            "POST",
+            f"/v1/orgs/{self.org_id}/members",
+            token=self.admin.token,
+            body={"email": email, "role": org_role},
+        )
         assert added.status == 201, added.body
         if project_role:
             joined = self.call(
@@ -118,9 +131,9 @@ class World:
 
 
 def mint_pat(user_id: str) -> str:
-    from switchboard.runtime.identity import create_pat
     from switchboard.auth.principal import Principal
     from switchboard.domain.models import TokenKind
+    from switchboard.runtime.identity import create_pat
 
     return create_pat(Principal(kind=TokenKind.pat, token_id="test", user_id=user_id), "test", None).token
 
@@ -131,7 +144,9 @@ SECRET_KEY = "sk-live-SECRET-value-0123456789"
 @pytest.fixture
 def world(management: Call, admin: BootstrapResult) -> World:
     token = admin.token
-    project = management("POST", "/v1/projects", token=token, body={"org_id": admin.org_id, "name": "Support"})
+    project = management(
+        "POST", "/v1/projects", token=token, body={"org_id": admin.org_id, "name": "Support"}
+    )
     assert project.status == 201, project.body
     project_id = project.body["data"]["id"]
     connection = management(
@@ -156,7 +171,12 @@ def world(management: Call, admin: BootstrapResult) -> World:
     assert workflow.status == 201, workflow.body
     workflow_id = workflow.body["data"]["id"]
     app = management(
-        "POST", "/v1/apps", token=token, body={"project_id": project_id, "name": "Triage", "workflow_id": workflow_id}
+        "POST",
+        "/v1/apps",
+        token=token,
+        body={"project_id": project_id, "name": "Triage", "workflow_id": workflow_id},
     )
     assert app.status == 201, app.body
-    return World(management, admin, admin.org_id, project_id, connection_id, workflow_id, app.body["data"]["id"])
+    return World(
+        management, admin, admin.org_id, project_id, connection_id, workflow_id, app.body["data"]["id"]
+    )

@@ -15,18 +15,33 @@ from tests.support.stack import LambdaContextStub, http_event, load_function
 def apps_call(stack):
     handler = load_function("apps").lambda_handler
 
-    def call(app_id: str, *, form: str = "path", token: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    def call(
+        app_id: str, *, form: str = "path", token: str | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         if form == "path":
             event = http_event(
-                "GET", f"/apps/{app_id}", token=token, headers=headers, route_key="ANY /apps/{app_id}", path_parameters={"app_id": app_id}
+                "GET",
+                f"/apps/{app_id}",
+                token=token,
+                headers=headers,
+                route_key="ANY /apps/{app_id}",
+                path_parameters={"app_id": app_id},
             )
         else:
             event = http_event(
-                "GET", "/", token=token, headers=headers, route_key="ANY /", path_parameters=None, host=f"{app_id}.apps.example.test"
+                "GET",
+                "/",
+                token=token,
+                headers=headers,
+                route_key="ANY /",
+                path_parameters=None,
+                host=f"{app_id}.apps.example.test",
             )
             event.pop("pathParameters")
         result: dict[str, Any] = handler(event, LambdaContextStub())
-        return Reply(result["statusCode"], result.get("headers") or {}, json.loads(result["body"]), result["body"])
+        return Reply(
+            result["statusCode"], result.get("headers") or {}, json.loads(result["body"]), result["body"]
+        )
 
     return call
 
@@ -47,15 +62,27 @@ def test_both_addressing_forms_reach_the_app(world, apps_call, form):
     reply = apps_call(world.app_id, form=form, token=key)
     # Then it answers with itself
     assert reply.status == 200
-    assert reply.body["data"] == {"id": world.app_id, "name": "Triage", "access": "private", "deployed_version": 1}
+    assert reply.body["data"] == {
+        "id": world.app_id,
+        "name": "Triage",
+        "access": "private",
+        "deployed_version": 1,
+    }
 
 
 def test_auth_failures_on_an_app_route(world, apps_call, management):
-    scoped_elsewhere = _key(world, project_id=world.call("POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "B"}).body["data"]["id"])
+    scoped_elsewhere = _key(
+        world,
+        project_id=world.call(
+            "POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "B"}
+        ).body["data"]["id"],
+    )
     from switchboard.runtime.bootstrap import bootstrap_admin
 
     stranger = bootstrap_admin("s@example.org", "Other")
-    stranger_key = management("POST", "/v1/access-keys", token=stranger.token, body={"org_id": stranger.org_id, "name": "k"}).body["data"]["token"]
+    stranger_key = management(
+        "POST", "/v1/access-keys", token=stranger.token, body={"org_id": stranger.org_id, "name": "k"}
+    ).body["data"]["token"]
     cases = [
         ({}, 401, "missing_token"),
         ({"token": "garbage"}, 401, "malformed_token"),

@@ -17,9 +17,12 @@ def test_secret_fields_are_stored_apart_and_never_returned(world):
     # Given the world's http_api_key connection
     # When it is read and listed
     one = world.call("GET", f"/v1/connections/{world.connection_id}", token=world.admin.token)
-    listed = world.call("GET", "/v1/connections", token=world.admin.token, query={"project_id": world.project_id})
+    listed = world.call(
+        "GET", "/v1/connections", token=world.admin.token, query={"project_id": world.project_id}
+    )
     # Then only non-secret fields and the names of secret fields come back
-    assert one.status == 200 and listed.status == 200
+    assert one.status == 200
+    assert listed.status == 200
     assert one.body["data"]["config"]["url"] == "https://crm.example.test/"
     assert one.body["data"]["secret_fields"] == ["api_key"]
     assert SECRET_KEY not in one.raw + listed.raw
@@ -27,7 +30,8 @@ def test_secret_fields_are_stored_apart_and_never_returned(world):
     from switchboard.store import connections
 
     stored = connections.get_connection(world.connection_id)
-    assert stored is not None and stored.secret_name is not None
+    assert stored is not None
+    assert stored.secret_name is not None
     assert stored.secret_name.startswith(f"switchboard/switchboard-local/projects/{world.project_id}/")
     assert _secret(stored.secret_name) == {"api_key": SECRET_KEY}
     assert SECRET_KEY not in stored.model_dump_json()
@@ -46,24 +50,39 @@ def test_patch_config_rotates_the_secret_and_keeps_the_id(world):
         body={"config": {"url": "https://crm.example.test", "api_key": "rotated-key-42"}},
     )
     # Then the ID is kept and a new secret version is current
-    assert reply.status == 200 and reply.body["data"]["id"] == world.connection_id
+    assert reply.status == 200
+    assert reply.body["data"]["id"] == world.connection_id
     assert "rotated-key-42" not in reply.raw
     after = connections.get_connection(world.connection_id)
-    assert after is not None and after.secret_version != before.secret_version
-    assert after.secret_name is not None and _secret(after.secret_name) == {"api_key": "rotated-key-42"}
+    assert after is not None
+    assert after.secret_version != before.secret_version
+    assert after.secret_name is not None
+    assert _secret(after.secret_name) == {"api_key": "rotated-key-42"}
 
 
 def test_invalid_configs_are_422_without_echoing_values(world):
     cases = [
         ({"type": "http_api_key", "config": {"url": "https://x.test"}}, "missing"),
         ({"type": "http_api_key", "config": {"url": "nope", "api_key": "leak-me"}}, "url_parsing"),
-        ({"type": "http_api_key", "config": {"url": "https://x.test", "api_key": "k", "extra": 1}}, "extra_forbidden"),
+        (
+            {"type": "http_api_key", "config": {"url": "https://x.test", "api_key": "k", "extra": 1}},
+            "extra_forbidden",
+        ),
         ({"type": "carrier_pigeon", "config": {}}, "unknown_connection_type"),
-        ({"type": "postgres", "config": {"host": "db", "database": "d", "user": "u", "password": "p", "port": 70000}}, "less_than_equal"),
+        (
+            {
+                "type": "postgres",
+                "config": {"host": "db", "database": "d", "user": "u", "password": "p", "port": 70000},
+            },
+            "less_than_equal",
+        ),
     ]
     for body, code in cases:
         reply = world.call(
-            "POST", "/v1/connections", token=world.admin.token, body={"project_id": world.project_id, "name": "c", **body}
+            "POST",
+            "/v1/connections",
+            token=world.admin.token,
+            body={"project_id": world.project_id, "name": "c", **body},
         )
         assert reply.status == 422, body
         assert reply.body["error"]["details"][0]["code"] == code
@@ -72,13 +91,21 @@ def test_invalid_configs_are_422_without_echoing_values(world):
 
 def test_every_registered_type_can_be_created(world):
     configs = {
-        "http": {"url": "https://api.test/v1", "method": "POST", "headers": {"X-Token": "hdr-secret"}, "params": {"a": "b"}},
+        "http": {
+            "url": "https://api.test/v1",
+            "method": "POST",
+            "headers": {"X-Token": "hdr-secret"},
+            "params": {"a": "b"},
+        },
         "openai": {"api_key": "sk-openai", "base_url": "http://127.0.0.1:9/v1", "organization": "org-1"},
         "postgres": {"host": "db.internal", "database": "app", "user": "svc", "password": "pg-secret"},
     }
     for kind, config in configs.items():
         reply = world.call(
-            "POST", "/v1/connections", token=world.admin.token, body={"project_id": world.project_id, "name": kind, "type": kind, "config": config}
+            "POST",
+            "/v1/connections",
+            token=world.admin.token,
+            body={"project_id": world.project_id, "name": kind, "type": kind, "config": config},
         )
         assert reply.status == 201, reply.body
         assert "secret" not in json.dumps(reply.body["data"]["config"])
@@ -87,7 +114,9 @@ def test_every_registered_type_can_be_created(world):
 def test_delete_is_refused_while_a_deployed_version_uses_it(world):
     call, token = world.call, world.admin.token
     # Given the App deploys version 1, which references the connection
-    assert call("POST", f"/v1/apps/{world.app_id}/deployments", token=token, body={"version": 1}).status == 201
+    assert (
+        call("POST", f"/v1/apps/{world.app_id}/deployments", token=token, body={"version": 1}).status == 201
+    )
     # When the connection is deleted
     refused = call("DELETE", f"/v1/connections/{world.connection_id}", token=token)
     # Then 409 names the App

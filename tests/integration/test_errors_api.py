@@ -30,16 +30,20 @@ def test_malformed_json_is_400(world):
 def test_invalid_bodies_are_422_with_details(world, body, loc):
     reply = world.call("POST", "/v1/orgs", token=world.admin.token, body=body)
     _envelope(reply, 422, "validation_failed")
-    assert any(d["loc"][-len(loc):] == loc if loc else True for d in reply.body["error"]["details"])
+    assert any(d["loc"][-len(loc) :] == loc if loc else True for d in reply.body["error"]["details"])
 
 
 def test_wrong_content_type_is_415(world):
-    reply = world.call("POST", "/v1/orgs", token=world.admin.token, raw_body="name=x", headers={"content-type": "text/plain"})
+    reply = world.call(
+        "POST", "/v1/orgs", token=world.admin.token, raw_body="name=x", headers={"content-type": "text/plain"}
+    )
     _envelope(reply, 415, "unsupported_media_type")
 
 
 def test_oversized_body_is_413(world):
-    reply = world.call("POST", "/v1/orgs", token=world.admin.token, raw_body='{"name": "' + "x" * 1_100_000 + '"}')
+    reply = world.call(
+        "POST", "/v1/orgs", token=world.admin.token, raw_body='{"name": "' + "x" * 1_100_000 + '"}'
+    )
     _envelope(reply, 413, "payload_too_large")
 
 
@@ -61,7 +65,11 @@ def test_oversized_body_is_413(world):
     ],
 )
 def test_unknown_ids_are_404(world, method, path):
-    body = {"name": "x"} if method == "PATCH" and "members" not in path else ({"role": "admin"} if method == "PATCH" else None)
+    body = (
+        {"name": "x"}
+        if method == "PATCH" and "members" not in path
+        else ({"role": "admin"} if method == "PATCH" else None)
+    )
     reply = world.call(method, path, token=world.admin.token, body=body)
     _envelope(reply, 404, "not_found")
 
@@ -71,13 +79,23 @@ def test_unknown_route_is_404(world):
 
 
 def test_invalid_cursor_and_page_size(world):
-    bad = world.call("GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "next_token": "garbage!"})
+    bad = world.call(
+        "GET",
+        "/v1/projects",
+        token=world.admin.token,
+        query={"org_id": world.org_id, "next_token": "garbage!"},
+    )
     _envelope(bad, 400, "invalid_cursor")
     foreign = world.call(
-        "GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "next_token": "eyJwayI6ICJYIn0"}
+        "GET",
+        "/v1/projects",
+        token=world.admin.token,
+        query={"org_id": world.org_id, "next_token": "eyJwayI6ICJYIn0"},
     )
     _envelope(foreign, 400, "invalid_cursor")
-    size = world.call("GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "limit": "1000"})
+    size = world.call(
+        "GET", "/v1/projects", token=world.admin.token, query={"org_id": world.org_id, "limit": "1000"}
+    )
     _envelope(size, 422, "validation_failed")
 
 
@@ -90,7 +108,8 @@ def test_openapi_and_docs_are_public(management):
     assert spec.status == 200
     assert "/v1/apps/{app_id}/deployments" in spec.body["paths"]
     docs = management("GET", "/v1/docs")
-    assert docs.status == 200 and "swagger" in docs.raw.lower()
+    assert docs.status == 200
+    assert "swagger" in docs.raw.lower()
 
 
 def test_authentication_comes_before_body_validation(management):

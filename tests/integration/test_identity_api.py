@@ -49,7 +49,8 @@ def test_created_token_is_shown_once_and_works(management, admin):
     assert "token_hash" not in listed.raw
     assert {t["name"] for t in listed.body["data"]} == {"bootstrap", "laptop"}
     stored = identity.get_token(created.body["data"]["id"])
-    assert stored is not None and token not in stored.model_dump_json()
+    assert stored is not None
+    assert token not in stored.model_dump_json()
 
 
 def test_revoked_token_is_refused_immediately(management, admin):
@@ -68,7 +69,9 @@ def test_revoked_token_is_refused_immediately(management, admin):
 def test_expired_token_is_refused(management, admin):
     # Given a PAT that expires in the future, then is made to expire
     expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    created = management("POST", "/v1/tokens", token=admin.token, body={"name": "short", "expires_at": expires})
+    created = management(
+        "POST", "/v1/tokens", token=admin.token, body={"name": "short", "expires_at": expires}
+    )
     assert created.status == 201
     assert management("GET", "/v1/me", token=created.body["data"]["token"]).status == 200
     from switchboard.store import keys
@@ -76,7 +79,13 @@ def test_expired_token_is_refused(management, admin):
     from switchboard.store.table import update_op
 
     control().write(
-        update_op(control().name, keys.token(created.body["data"]["id"]), "SET expires_at = :t", None, {":t": "2020-01-01T00:00:00.000Z"})
+        update_op(
+            control().name,
+            keys.token(created.body["data"]["id"]),
+            "SET expires_at = :t",
+            None,
+            {":t": "2020-01-01T00:00:00.000Z"},
+        )
     )
     # When it is used after expiry
     reply = management("GET", "/v1/me", token=created.body["data"]["token"])
@@ -86,7 +95,9 @@ def test_expired_token_is_refused(management, admin):
 
 
 def test_expiry_in_the_past_is_rejected(management, admin):
-    reply = management("POST", "/v1/tokens", token=admin.token, body={"name": "x", "expires_at": "2020-01-01T00:00:00Z"})
+    reply = management(
+        "POST", "/v1/tokens", token=admin.token, body={"name": "x", "expires_at": "2020-01-01T00:00:00Z"}
+    )
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["code"] == "expiry_in_past"
 
@@ -97,7 +108,8 @@ def test_use_is_recorded(management, admin):
     management("GET", "/v1/me", token=admin.token)
     # Then last_used_at is set
     stored = identity.get_token(admin.token_id)
-    assert stored is not None and stored.last_used_at is not None
+    assert stored is not None
+    assert stored.last_used_at is not None
 
 
 def test_another_users_token_cannot_be_revoked(world):
@@ -112,14 +124,17 @@ def test_another_users_token_cannot_be_revoked(world):
 
 def test_access_keys_are_for_apps_only(world):
     # Given an org-wide and a project-scoped access key
-    org_key = world.call("POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "backend"})
+    org_key = world.call(
+        "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "backend"}
+    )
     scoped = world.call(
         "POST",
         "/v1/access-keys",
         token=world.admin.token,
         body={"org_id": world.org_id, "name": "scoped", "project_id": world.project_id},
     )
-    assert org_key.status == 201 and scoped.status == 201
+    assert org_key.status == 201
+    assert scoped.status == 201
     assert org_key.body["data"]["token"].startswith("sb_ak_")
     assert scoped.body["data"]["project_id"] == world.project_id
     # When an access key calls the management API
@@ -129,12 +144,15 @@ def test_access_keys_are_for_apps_only(world):
     assert reply.body["error"]["code"] == "wrong_token_type"
     # And the listing never shows the keys themselves
     listed = world.call("GET", "/v1/access-keys", token=world.admin.token, query={"org_id": world.org_id})
-    assert listed.status == 200 and len(listed.body["data"]) == 2
+    assert listed.status == 200
+    assert len(listed.body["data"]) == 2
     assert org_key.body["data"]["token"] not in listed.raw
 
 
 def test_access_key_revocation_and_permissions(world):
-    key = world.call("POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "k"}).body["data"]
+    key = world.call(
+        "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "k"}
+    ).body["data"]
     member = world.token_for("member@example.com")
     # A plain member may neither list nor revoke keys
     assert world.call("GET", "/v1/access-keys", token=member, query={"org_id": world.org_id}).status == 403
@@ -142,7 +160,8 @@ def test_access_key_revocation_and_permissions(world):
     # An admin revokes it; revoking again is a no-op that reports the revocation
     first = world.call("DELETE", f"/v1/access-keys/{key['id']}", token=world.admin.token)
     again = world.call("DELETE", f"/v1/access-keys/{key['id']}", token=world.admin.token)
-    assert first.status == 200 and again.status == 200
+    assert first.status == 200
+    assert again.status == 200
     assert again.body["data"]["revoked_at"] == first.body["data"]["revoked_at"]
 
 
@@ -151,7 +170,10 @@ def test_access_key_for_a_project_of_another_org_is_404(world, management):
     other = management("POST", "/v1/orgs", token=world.admin.token, body={"name": "Other"}).body["data"]["id"]
     # When a key of the second org is scoped to the first org's project
     reply = management(
-        "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": other, "name": "x", "project_id": world.project_id}
+        "POST",
+        "/v1/access-keys",
+        token=world.admin.token,
+        body={"org_id": other, "name": "x", "project_id": world.project_id},
     )
     # Then the project is not found for that org
     assert reply.status == 404

@@ -15,13 +15,18 @@ def test_org_lifecycle_and_member_roles(world):
     assert renamed.body["data"]["updated_by"] == world.admin.user_id
     assert [o["name"] for o in listed.body["data"]] == ["Acme Inc"]
     # And a member can be added, promoted and removed
-    added = call("POST", f"/v1/orgs/{org}/members", token=token, body={"email": "Dev@Example.com", "role": "member"})
-    assert added.status == 201 and added.body["data"]["email"] == "dev@example.com"
+    added = call(
+        "POST", f"/v1/orgs/{org}/members", token=token, body={"email": "Dev@Example.com", "role": "member"}
+    )
+    assert added.status == 201
+    assert added.body["data"]["email"] == "dev@example.com"
     user_id = added.body["data"]["user_id"]
     promoted = call("PATCH", f"/v1/orgs/{org}/members/{user_id}", token=token, body={"role": "admin"})
-    assert promoted.status == 200 and promoted.body["data"]["role"] == "admin"
+    assert promoted.status == 200
+    assert promoted.body["data"]["role"] == "admin"
     again = call("POST", f"/v1/orgs/{org}/members", token=token, body={"email": "dev@example.com"})
-    assert again.status == 409 and again.body["error"]["code"] == "already_member"
+    assert again.status == 409
+    assert again.body["error"]["code"] == "already_member"
     assert call("DELETE", f"/v1/orgs/{org}/members/{user_id}", token=token).status == 204
     members = call("GET", f"/v1/orgs/{org}/members", token=token)
     assert [m["role"] for m in members.body["data"]] == ["owner"]
@@ -31,23 +36,45 @@ def test_an_org_always_keeps_one_owner(world):
     call, token, org = world.call, world.admin.token, world.org_id
     # Given the only owner
     # When they demote or remove themselves
-    demote = call("PATCH", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token, body={"role": "admin"})
+    demote = call(
+        "PATCH", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token, body={"role": "admin"}
+    )
     leave = call("DELETE", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token)
     # Then both are refused with 409
-    assert demote.status == 409 and demote.body["error"]["code"] == "last_owner"
-    assert leave.status == 409 and leave.body["error"]["code"] == "last_owner"
+    assert demote.status == 409
+    assert demote.body["error"]["code"] == "last_owner"
+    assert leave.status == 409
+    assert leave.body["error"]["code"] == "last_owner"
     # And with a second owner, the first may step down
-    second = call("POST", f"/v1/orgs/{org}/members", token=token, body={"email": "co@example.com", "role": "owner"})
+    second = call(
+        "POST", f"/v1/orgs/{org}/members", token=token, body={"email": "co@example.com", "role": "owner"}
+    )
     assert second.status == 201
-    assert call("PATCH", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token, body={"role": "admin"}).status == 200
+    assert (
+        call(
+            "PATCH", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token, body={"role": "admin"}
+        ).status
+        == 200
+    )
 
 
 def test_admins_cannot_touch_owners(world):
     admin = world.token_for("admin2@example.com", org_role="admin")
     # An org admin cannot grant ownership nor demote the owner
-    grant = world.call("POST", f"/v1/orgs/{world.org_id}/members", token=admin, body={"email": "x@example.com", "role": "owner"})
-    demote = world.call("PATCH", f"/v1/orgs/{world.org_id}/members/{world.admin.user_id}", token=admin, body={"role": "member"})
-    assert grant.status == 403 and demote.status == 403
+    grant = world.call(
+        "POST",
+        f"/v1/orgs/{world.org_id}/members",
+        token=admin,
+        body={"email": "x@example.com", "role": "owner"},
+    )
+    demote = world.call(
+        "PATCH",
+        f"/v1/orgs/{world.org_id}/members/{world.admin.user_id}",
+        token=admin,
+        body={"role": "member"},
+    )
+    assert grant.status == 403
+    assert demote.status == 403
 
 
 def test_members_of_another_org_see_nothing(world, management):
@@ -72,7 +99,10 @@ def test_members_of_another_org_see_nothing(world, management):
         assert reply.body["error"]["code"] == "not_found"
     listing = management("GET", "/v1/projects", token=stranger.token, query={"org_id": world.org_id})
     assert listing.status == 404
-    assert management("PATCH", f"/v1/orgs/{world.org_id}", token=stranger.token, body={"name": "x"}).status == 404
+    assert (
+        management("PATCH", f"/v1/orgs/{world.org_id}", token=stranger.token, body={"name": "x"}).status
+        == 404
+    )
 
 
 def test_project_role_matrix(world):
@@ -86,39 +116,81 @@ def test_project_role_matrix(world):
     # A viewer reads but cannot save a workflow, deploy or change connections
     assert call("GET", f"/v1/workflows/{world.workflow_id}", token=viewer).status == 200
     denied = call("PUT", f"/v1/workflows/{world.workflow_id}", token=viewer, body=save)
-    assert denied.status == 403 and denied.body["error"]["code"] == "forbidden"
-    assert call("POST", f"/v1/apps/{world.app_id}/deployments", token=viewer, body={"version": 1}).status == 403
-    assert call("PATCH", f"/v1/connections/{world.connection_id}", token=viewer, body={"name": "x"}).status == 403
+    assert denied.status == 403
+    assert denied.body["error"]["code"] == "forbidden"
+    assert (
+        call("POST", f"/v1/apps/{world.app_id}/deployments", token=viewer, body={"version": 1}).status == 403
+    )
+    assert (
+        call("PATCH", f"/v1/connections/{world.connection_id}", token=viewer, body={"name": "x"}).status
+        == 403
+    )
     # An editor saves and deploys but cannot manage the project
     assert call("PUT", f"/v1/workflows/{world.workflow_id}", token=editor, body=save).status == 201
-    assert call("POST", f"/v1/apps/{world.app_id}/deployments", token=editor, body={"version": 2}).status == 201
+    assert (
+        call("POST", f"/v1/apps/{world.app_id}/deployments", token=editor, body={"version": 2}).status == 201
+    )
     assert call("PATCH", f"/v1/projects/{world.project_id}", token=editor, body={"name": "x"}).status == 403
-    assert call("POST", f"/v1/projects/{world.project_id}/members", token=editor, body={"email": "viewer@example.com"}).status == 403
+    assert (
+        call(
+            "POST",
+            f"/v1/projects/{world.project_id}/members",
+            token=editor,
+            body={"email": "viewer@example.com"},
+        ).status
+        == 403
+    )
     # A member of the org without a project role does not see the project
     assert call("GET", f"/v1/projects/{world.project_id}", token=outsider).status == 404
     listed = call("GET", "/v1/projects", token=outsider, query={"org_id": world.org_id})
-    assert listed.status == 200 and listed.body["data"] == []
+    assert listed.status == 200
+    assert listed.body["data"] == []
     # A plain org member cannot create projects
-    assert call("POST", "/v1/projects", token=outsider, body={"org_id": world.org_id, "name": "p"}).status == 403
+    assert (
+        call("POST", "/v1/projects", token=outsider, body={"org_id": world.org_id, "name": "p"}).status == 403
+    )
     # The viewer lists exactly the project they belong to
     mine = call("GET", "/v1/projects", token=viewer, query={"org_id": world.org_id})
     assert [p["id"] for p in mine.body["data"]] == [world.project_id]
 
 
 def test_project_members_must_belong_to_the_org(world):
-    reply = world.call("POST", f"/v1/projects/{world.project_id}/members", token=world.admin.token, body={"email": "nobody@example.com"})
+    reply = world.call(
+        "POST",
+        f"/v1/projects/{world.project_id}/members",
+        token=world.admin.token,
+        body={"email": "nobody@example.com"},
+    )
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["code"] == "not_an_org_member"
 
 
 def test_project_member_role_change_and_removal(world):
     world.token_for("p@example.com", project_role="viewer")
-    members = world.call("GET", f"/v1/projects/{world.project_id}/members", token=world.admin.token).body["data"]
+    members = world.call("GET", f"/v1/projects/{world.project_id}/members", token=world.admin.token).body[
+        "data"
+    ]
     user_id = members[0]["user_id"]
-    changed = world.call("PATCH", f"/v1/projects/{world.project_id}/members/{user_id}", token=world.admin.token, body={"role": "editor"})
-    assert changed.status == 200 and changed.body["data"]["role"] == "editor"
-    assert world.call("DELETE", f"/v1/projects/{world.project_id}/members/{user_id}", token=world.admin.token).status == 204
-    assert world.call("DELETE", f"/v1/projects/{world.project_id}/members/{user_id}", token=world.admin.token).status == 404
+    changed = world.call(
+        "PATCH",
+        f"/v1/projects/{world.project_id}/members/{user_id}",
+        token=world.admin.token,
+        body={"role": "editor"},
+    )
+    assert changed.status == 200
+    assert changed.body["data"]["role"] == "editor"
+    assert (
+        world.call(
+            "DELETE", f"/v1/projects/{world.project_id}/members/{user_id}", token=world.admin.token
+        ).status
+        == 204
+    )
+    assert (
+        world.call(
+            "DELETE", f"/v1/projects/{world.project_id}/members/{user_id}", token=world.admin.token
+        ).status
+        == 404
+    )
 
 
 def test_project_delete_is_refused_while_it_holds_apps(world):
@@ -137,9 +209,19 @@ def test_project_delete_is_refused_while_it_holds_apps(world):
 def test_project_listing_paginates(world):
     call, token = world.call, world.admin.token
     for n in range(3):
-        assert call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": f"p{n}"}).status == 201
+        assert (
+            call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": f"p{n}"}).status
+            == 201
+        )
     first = call("GET", "/v1/projects", token=token, query={"org_id": world.org_id, "limit": "2"})
-    assert first.status == 200 and len(first.body["data"]) == 2 and first.body["next_token"]
-    second = call("GET", "/v1/projects", token=token, query={"org_id": world.org_id, "limit": "2", "next_token": first.body["next_token"]})
+    assert first.status == 200
+    assert len(first.body["data"]) == 2
+    assert first.body["next_token"]
+    second = call(
+        "GET",
+        "/v1/projects",
+        token=token,
+        query={"org_id": world.org_id, "limit": "2", "next_token": first.body["next_token"]},
+    )
     names = [p["name"] for p in first.body["data"] + second.body["data"]]
     assert sorted(names) == sorted(["Support", "p0", "p1", "p2"])

@@ -14,10 +14,21 @@ from tests.integration.conftest import definition
 def test_versions_are_immutable_and_numbered(world):
     call, token = world.call, world.admin.token
     # When a new definition is saved twice
-    v2 = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": definition(), "description": "no http"})
-    v3 = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": definition(world.connection_id)})
+    v2 = call(
+        "PUT",
+        f"/v1/workflows/{world.workflow_id}",
+        token=token,
+        body={"definition": definition(), "description": "no http"},
+    )
+    v3 = call(
+        "PUT",
+        f"/v1/workflows/{world.workflow_id}",
+        token=token,
+        body={"definition": definition(world.connection_id)},
+    )
     # Then versions 2 and 3 exist with author and time, and version 1 is unchanged
-    assert v2.status == 201 and v2.body["data"]["version"]["number"] == 2
+    assert v2.status == 201
+    assert v2.body["data"]["version"]["number"] == 2
     assert v3.body["data"]["latest_version"] == 3
     assert v2.body["data"]["version"]["created_by"] == world.admin.user_id
     versions = call("GET", f"/v1/workflows/{world.workflow_id}/versions", token=token)
@@ -30,7 +41,9 @@ def test_versions_are_immutable_and_numbered(world):
 
 def test_invalid_definitions_answer_precise_details(world, management):
     call, token = world.call, world.admin.token
-    other_project = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body["data"]["id"]
+    other_project = call(
+        "POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}
+    ).body["data"]["id"]
     foreign = call(
         "POST",
         "/v1/connections",
@@ -45,22 +58,38 @@ def test_invalid_definitions_answer_precise_details(world, management):
     cyclic = definition()
     cyclic["nodes"][1]["depends"] = ["start", "finish"]
     reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": cyclic})
-    assert reply.status == 422 and "cycle" in {d["code"] for d in reply.body["error"]["details"]}
+    assert reply.status == 422
+    assert "cycle" in {d["code"] for d in reply.body["error"]["details"]}
     unknown = definition()
     unknown["nodes"][1]["type"] = "teleport"
-    reply = call("POST", "/v1/workflows", token=token, body={"project_id": world.project_id, "name": "x", "definition": unknown})
-    assert reply.status == 422 and "unknown_node_type" in {d["code"] for d in reply.body["error"]["details"]}
+    reply = call(
+        "POST",
+        "/v1/workflows",
+        token=token,
+        body={"project_id": world.project_id, "name": "x", "definition": unknown},
+    )
+    assert reply.status == 422
+    assert "unknown_node_type" in {d["code"] for d in reply.body["error"]["details"]}
     undeclared = definition(requirement=True)
     undeclared["requirements"] = []
-    reply = call("POST", "/v1/workflows", token=token, body={"project_id": world.project_id, "name": "x", "definition": undeclared})
-    assert reply.status == 422 and "undeclared_requirement" in {d["code"] for d in reply.body["error"]["details"]}
+    reply = call(
+        "POST",
+        "/v1/workflows",
+        token=token,
+        body={"project_id": world.project_id, "name": "x", "definition": undeclared},
+    )
+    assert reply.status == 422
+    assert "undeclared_requirement" in {d["code"] for d in reply.body["error"]["details"]}
     # Nothing was saved by the failed attempts
     assert call("GET", f"/v1/workflows/{world.workflow_id}", token=token).body["data"]["latest_version"] == 1
 
 
 def test_requirements_are_recorded_on_the_version(world):
     reply = world.call(
-        "POST", "/v1/workflows", token=world.admin.token, body={"project_id": world.project_id, "name": "per-user", "definition": definition(requirement=True)}
+        "POST",
+        "/v1/workflows",
+        token=world.admin.token,
+        body={"project_id": world.project_id, "name": "per-user", "definition": definition(requirement=True)},
     )
     assert reply.status == 201
     assert reply.body["data"]["version"]["requirement_ids"] == ["crm"]
@@ -86,16 +115,22 @@ def test_deploy_history_and_rollback(world):
     assert back.body["data"]["app"]["deployment"]["version"] == 1
     assert back.body["data"]["deployment"]["kind"] == "rollback"
     history = call("GET", f"/v1/apps/{app}/deployments", token=token).body["data"]
-    assert [(d["sequence"], d["version"], d["active"]) for d in history] == [(3, 1, True), (2, 2, False), (1, 1, False)]
+    assert [(d["sequence"], d["version"], d["active"]) for d in history] == [
+        (3, 1, True),
+        (2, 2, False),
+        (1, 1, False),
+    ]
     assert all(d["deployed_by"] == world.admin.user_id for d in history)
     # And deploying a version that does not exist is 422
     missing = call("POST", f"/v1/apps/{app}/deployments", token=token, body={"version": 7})
-    assert missing.status == 422 and missing.body["error"]["details"][0]["code"] == "unknown_version"
+    assert missing.status == 422
+    assert missing.body["error"]["details"][0]["code"] == "unknown_version"
 
 
 def test_rollback_without_a_previous_deployment_is_409(world):
     reply = world.call("POST", f"/v1/apps/{world.app_id}/rollback", token=world.admin.token)
-    assert reply.status == 409 and reply.body["error"]["code"] == "nothing_to_roll_back"
+    assert reply.status == 409
+    assert reply.body["error"]["code"] == "nothing_to_roll_back"
 
 
 def test_concurrent_deploys_never_interleave(world):
@@ -105,8 +140,14 @@ def test_concurrent_deploys_never_interleave(world):
 
     def deployment(version: int) -> Deployment:
         return Deployment(
-            id=new_id("deployment"), app_id=stale.id, sequence=stale.deployment_count + 1, workflow_id=stale.workflow_id,
-            version=version, kind="deploy", deployed_at=utcnow(), deployed_by="someone",
+            id=new_id("deployment"),
+            app_id=stale.id,
+            sequence=stale.deployment_count + 1,
+            workflow_id=stale.workflow_id,
+            version=version,
+            kind="deploy",
+            deployed_at=utcnow(),
+            deployed_by="someone",
         )
 
     # When both record their deployment
@@ -121,8 +162,11 @@ def test_concurrent_deploys_never_interleave(world):
 
 def test_app_update_delete_and_workflow_in_use(world):
     call, token = world.call, world.admin.token
-    patched = call("PATCH", f"/v1/apps/{world.app_id}", token=token, body={"access": "public", "name": "Public triage"})
-    assert patched.status == 200 and patched.body["data"]["access"] == "public"
+    patched = call(
+        "PATCH", f"/v1/apps/{world.app_id}", token=token, body={"access": "public", "name": "Public triage"}
+    )
+    assert patched.status == 200
+    assert patched.body["data"]["access"] == "public"
     in_use = call("DELETE", f"/v1/workflows/{world.workflow_id}", token=token)
     assert in_use.status == 409
     listed = call("GET", "/v1/apps", token=token, query={"project_id": world.project_id})
@@ -134,6 +178,14 @@ def test_app_update_delete_and_workflow_in_use(world):
 
 def test_app_needs_a_workflow_of_the_same_project(world):
     call, token = world.call, world.admin.token
-    other = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body["data"]["id"]
-    reply = call("POST", "/v1/apps", token=token, body={"project_id": other, "name": "x", "workflow_id": world.workflow_id})
-    assert reply.status == 422 and reply.body["error"]["details"][0]["code"] == "unknown_workflow"
+    other = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body[
+        "data"
+    ]["id"]
+    reply = call(
+        "POST",
+        "/v1/apps",
+        token=token,
+        body={"project_id": other, "name": "x", "workflow_id": world.workflow_id},
+    )
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["code"] == "unknown_workflow"

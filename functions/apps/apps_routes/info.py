@@ -18,7 +18,9 @@ class AppInfoOut(BaseModel):
     id: str
     name: str
     access: str
-    deployed_version: int | None = Field(description="Workflow version serving new runs; null before a deploy")
+    deployed_version: int | None = Field(
+        description="Workflow version serving new runs; null before a deploy"
+    )
 
 
 @router.get("/", tags=["app"], summary="Describe the addressed App")

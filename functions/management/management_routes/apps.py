@@ -37,12 +37,16 @@ class DeployIn(RequestModel):
 
 def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]]:
     app, deployment = result
-    return one(AppDeploymentOut(app=AppOut.of(app), deployment=DeploymentOut.of(deployment, deployment.id)), 201)
+    return one(
+        AppDeploymentOut(app=AppOut.of(app), deployment=DeploymentOut.of(deployment, deployment.id)), 201
+    )
 
 
 @router.post("/v1/apps", tags=["apps"], summary="Create an App for a workflow (editor)")
 def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
-    return one(AppOut.of(apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)), 201)
+    return one(
+        AppOut.of(apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)), 201
+    )
 
 
 @router.get("/v1/apps", tags=["apps"], summary="Apps of a project")

@@ -29,7 +29,9 @@ class CreateConnectionIn(RequestModel):
 
 class UpdateConnectionIn(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    config: dict[str, Any] | None = Field(default=None, description="Full replacement; writes a new secret version")
+    config: dict[str, Any] | None = Field(
+        default=None, description="Full replacement; writes a new secret version"
+    )
 
 
 @router.post("/v1/connections", tags=["connections"], summary="Create a connection (project editor)")
@@ -54,7 +56,9 @@ def get_connection(connection_id: str, principal: CurrentPrincipal) -> Response[
     return one(ConnectionOut.of(connections.get_connection(principal, connection_id)))
 
 
-@router.patch("/v1/connections/<connection_id>", tags=["connections"], summary="Rename or rotate a connection")
+@router.patch(
+    "/v1/connections/<connection_id>", tags=["connections"], summary="Rename or rotate a connection"
+)
 def update_connection(
     connection_id: str, body: UpdateConnectionIn, principal: CurrentPrincipal
 ) -> Response[Data[ConnectionOut]]:

@@ -43,18 +43,26 @@ def create_token(body: CreateTokenIn, principal: CurrentPrincipal) -> Response[D
 
 
 @router.get("/v1/tokens", tags=["identity"], summary="List your personal access tokens")
-def list_tokens(principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None) -> Page[TokenOut]:
+def list_tokens(
+    principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
+) -> Page[TokenOut]:
     items, cursor = identity.list_pats(principal, limit, next_token)
     return page([TokenOut.of(t) for t in items], cursor)
 
 
-@router.delete("/v1/tokens/<token_id>", tags=["identity"], summary="Revoke one of your personal access tokens")
+@router.delete(
+    "/v1/tokens/<token_id>", tags=["identity"], summary="Revoke one of your personal access tokens"
+)
 def revoke_token(token_id: str, principal: CurrentPrincipal) -> Response[Data[TokenOut]]:
     return one(TokenOut.of(identity.revoke_pat(principal, token_id)))
 
 
-@router.post("/v1/access-keys", tags=["access keys"], summary="Create an access key for calling Apps (shown once)")
-def create_access_key(body: CreateAccessKeyIn, principal: CurrentPrincipal) -> Response[Data[CreatedAccessKeyOut]]:
+@router.post(
+    "/v1/access-keys", tags=["access keys"], summary="Create an access key for calling Apps (shown once)"
+)
+def create_access_key(
+    body: CreateAccessKeyIn, principal: CurrentPrincipal
+) -> Response[Data[CreatedAccessKeyOut]]:
     created = identity.create_access_key(principal, body.org_id, body.name, body.project_id, body.expires_at)
     return one(CreatedAccessKeyOut(**AccessKeyOut.of(created.record).model_dump(), token=created.token), 201)
 

@@ -88,7 +88,10 @@ class AccessKeyOut(TokenOut):
     def of(cls, token: ApiToken) -> AccessKeyOut:
         assert token.org_id is not None
         return cls(
-            **TokenOut.of(token).model_dump(), org_id=token.org_id, project_id=token.project_id, created_by=token.created_by
+            **TokenOut.of(token).model_dump(),
+            org_id=token.org_id,
+            project_id=token.project_id,
+            created_by=token.created_by,
         )
 
 
@@ -124,7 +127,13 @@ class ProjectOut(Audited):
 
     @classmethod
     def of(cls, project: Project) -> ProjectOut:
-        return cls(id=project.id, org_id=project.org_id, name=project.name, description=project.description, **_audit(project))
+        return cls(
+            id=project.id,
+            org_id=project.org_id,
+            name=project.name,
+            description=project.description,
+            **_audit(project),
+        )
 
 
 class ProjectMemberOut(Audited):
@@ -143,7 +152,9 @@ class ConnectionOut(Audited):
     name: str
     type: str
     config: dict[str, Any] = Field(description="Non-secret config fields")
-    secret_fields: list[str] = Field(description="Names of the secret fields (write-only; values never returned)")
+    secret_fields: list[str] = Field(
+        description="Names of the secret fields (write-only; values never returned)"
+    )
 
     @classmethod
     def of(cls, connection: Connection) -> ConnectionOut:
@@ -231,7 +242,9 @@ class AppOut(Audited):
             name=app.name,
             access=app.access,
             endpoints=EndpointsOut(path=f"{base}/apps/{app.id}/", host=host),
-            deployment=CurrentDeploymentOut.model_validate(app.deployment.model_dump()) if app.deployment else None,
+            deployment=CurrentDeploymentOut.model_validate(app.deployment.model_dump())
+            if app.deployment
+            else None,
             **_audit(app),
         )
 

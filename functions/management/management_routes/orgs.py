@@ -69,7 +69,9 @@ def change_member(
     return one(OrgMemberOut.of(orgs.change_member_role(principal, org_id, user_id, body.role)))
 
 
-@router.delete("/v1/orgs/<org_id>/members/<user_id>", tags=["organizations"], summary="Remove a member (or leave)")
+@router.delete(
+    "/v1/orgs/<org_id>/members/<user_id>", tags=["organizations"], summary="Remove a member (or leave)"
+)
 def remove_member(org_id: str, user_id: str, principal: CurrentPrincipal) -> Response[None]:
     orgs.remove_member(principal, org_id, user_id)
     return no_content()

@@ -41,7 +41,9 @@ class ChangeProjectRoleIn(RequestModel):
 
 @router.post("/v1/projects", tags=["projects"], summary="Create a project (org admin)")
 def create_project(body: CreateProjectIn, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
-    return one(ProjectOut.of(projects.create_project(principal, body.org_id, body.name, body.description)), 201)
+    return one(
+        ProjectOut.of(projects.create_project(principal, body.org_id, body.name, body.description)), 201
+    )
 
 
 @router.get("/v1/projects", tags=["projects"], summary="Projects of an organization visible to you")
@@ -62,12 +64,16 @@ def get_project(project_id: str, principal: CurrentPrincipal) -> Response[Data[P
 
 
 @router.patch("/v1/projects/<project_id>", tags=["projects"], summary="Rename or describe a project (admin)")
-def update_project(project_id: str, body: UpdateProjectIn, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
+def update_project(
+    project_id: str, body: UpdateProjectIn, principal: CurrentPrincipal
+) -> Response[Data[ProjectOut]]:
     changes = body.model_dump(exclude_none=True)
     return one(ProjectOut.of(projects.update_project(principal, project_id, changes)))
 
 
-@router.delete("/v1/projects/<project_id>", tags=["projects"], summary="Delete a project (refused while it holds Apps)")
+@router.delete(
+    "/v1/projects/<project_id>", tags=["projects"], summary="Delete a project (refused while it holds Apps)"
+)
 def delete_project(project_id: str, principal: CurrentPrincipal) -> Response[None]:
     projects.delete_project(principal, project_id)
     return no_content()
@@ -88,14 +94,18 @@ def add_member(
     return one(ProjectMemberOut.of(projects.add_member(principal, project_id, body.email, body.role)), 201)
 
 
-@router.patch("/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Change a project role")
+@router.patch(
+    "/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Change a project role"
+)
 def change_member(
     project_id: str, user_id: str, body: ChangeProjectRoleIn, principal: CurrentPrincipal
 ) -> Response[Data[ProjectMemberOut]]:
     return one(ProjectMemberOut.of(projects.change_member_role(principal, project_id, user_id, body.role)))
 
 
-@router.delete("/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Remove a project member")
+@router.delete(
+    "/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Remove a project member"
+)
 def remove_member(project_id: str, user_id: str, principal: CurrentPrincipal) -> Response[None]:
     projects.remove_member(principal, project_id, user_id)
     return no_content()

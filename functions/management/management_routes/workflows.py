@@ -31,11 +31,15 @@ class SaveVersionIn(RequestModel):
 
 
 @router.post("/v1/workflows", tags=["workflows"], summary="Create a workflow with its version 1 (editor)")
-def create_workflow(body: CreateWorkflowIn, principal: CurrentPrincipal) -> Response[Data[WorkflowWithVersionOut]]:
+def create_workflow(
+    body: CreateWorkflowIn, principal: CurrentPrincipal
+) -> Response[Data[WorkflowWithVersionOut]]:
     workflow, version = workflows.create_workflow(
         principal, body.project_id, body.name, body.description, body.definition
     )
-    return one(WorkflowWithVersionOut(**WorkflowOut.of(workflow).model_dump(), version=VersionOut.of(version)), 201)
+    return one(
+        WorkflowWithVersionOut(**WorkflowOut.of(workflow).model_dump(), version=VersionOut.of(version)), 201
+    )
 
 
 @router.get("/v1/workflows", tags=["workflows"], summary="Workflows of a project")
@@ -54,12 +58,16 @@ def get_workflow(workflow_id: str, principal: CurrentPrincipal) -> Response[Data
     return one(WorkflowOut.of(workflows.get_workflow(principal, workflow_id)))
 
 
-@router.put("/v1/workflows/<workflow_id>", tags=["workflows"], summary="Save a new immutable version (editor)")
+@router.put(
+    "/v1/workflows/<workflow_id>", tags=["workflows"], summary="Save a new immutable version (editor)"
+)
 def save_version(
     workflow_id: str, body: SaveVersionIn, principal: CurrentPrincipal
 ) -> Response[Data[WorkflowWithVersionOut]]:
     workflow, version = workflows.save_version(principal, workflow_id, body.definition, body.description)
-    return one(WorkflowWithVersionOut(**WorkflowOut.of(workflow).model_dump(), version=VersionOut.of(version)), 201)
+    return one(
+        WorkflowWithVersionOut(**WorkflowOut.of(workflow).model_dump(), version=VersionOut.of(version)), 201
+    )
 
 
 @router.delete("/v1/workflows/<workflow_id>", tags=["workflows"], summary="Delete a workflow no App uses")

@@ -26,7 +26,9 @@ class ErrorBody(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"example": {"error": {"code": "not_found", "message": "not found"}}})
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"error": {"code": "not_found", "message": "not found"}}}
+    )
 
     error: ErrorBody
 

@@ -19,7 +19,9 @@ from switchboard.observability import logger
 _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
     body = {"error": {"code": code, "message": message, "details": details}}
     return Response(
         status_code=status,
@@ -42,39 +44,46 @@ def _validation_details(error: RequestValidationError) -> tuple[bool, list[dict[
 
 def register(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(SwitchboardError)
-    def domain_error(error: SwitchboardError) -> Response:
+    def domain_error(error: SwitchboardError) -> Response[Any]:
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Throttled) else None
         return error_response(error.status, error.error_code, error.message, error.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response:
+    def invalid_request(error: RequestValidationError) -> Response[Any]:
         malformed, details = _validation_details(error)
         if malformed:
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         return error_response(422, "validation_failed", "the request is invalid", details)
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def unsupported_type(_: RequestUnsupportedContentType) -> Response:
+    def unsupported_type(_: RequestUnsupportedContentType) -> Response[Any]:
         return error_response(415, "unsupported_media_type", "send the body as application/json")
 
     @app.not_found
-    def route_not_found(_: NotFoundError) -> Response:
+    def route_not_found(_: NotFoundError) -> Response[Any]:
         return error_response(404, "route_not_found", "no such route")
 
     @app.exception_handler(ClientError)
-    def aws_error(error: ClientError) -> Response:
+    def aws_error(error: ClientError) -> Response[Any]:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _THROTTLING:
-            return error_response(503, "service_unavailable", "the service is busy, retry shortly", headers={"Retry-After": "1"})
+            return error_response(
+                503, "service_unavailable", "the service is busy, retry shortly", headers={"Retry-After": "1"}
+            )
         logger.exception("unexpected AWS error", extra={"aws_error_code": code})
         return error_response(500, "internal_error", "internal error")
 
     @app.exception_handler(BotoCoreError)
-    def aws_unreachable(_: BotoCoreError) -> Response:
+    def aws_unreachable(_: BotoCoreError) -> Response[Any]:
         logger.exception("AWS unreachable")
-        return error_response(503, "service_unavailable", "a dependency is unavailable, retry shortly", headers={"Retry-After": "1"})
+        return error_response(
+            503,
+            "service_unavailable",
+            "a dependency is unavailable, retry shortly",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
-    def unexpected(_: Exception) -> Response:
+    def unexpected(_: Exception) -> Response[Any]:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "internal error")

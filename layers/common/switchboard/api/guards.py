@@ -55,7 +55,9 @@ def error_result(error: SwitchboardError) -> dict[str, Any]:
     return {
         "statusCode": error.status,
         "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-        "body": json.dumps({"error": {"code": error.error_code, "message": error.message, "details": error.details}}),
+        "body": json.dumps(
+            {"error": {"code": error.error_code, "message": error.message, "details": error.details}}
+        ),
         "isBase64Encoded": False,
     }
 

@@ -12,7 +12,9 @@ OPENAPI_PATH = "/v1/openapi.json"
 SWAGGER_PATH = "/v1/docs"
 
 
-def openapi_document(app: APIGatewayHttpResolver, title: str = "Switchboard management API") -> dict[str, Any]:
+def openapi_document(
+    app: APIGatewayHttpResolver, title: str = "Switchboard management API"
+) -> dict[str, Any]:
     document = app.get_openapi_json_schema(
         title=title,
         version="1.0.0",

@@ -16,7 +16,7 @@ def one(item: T, status: int = 200, headers: dict[str, str] | None = None) -> Re
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=Data[type(item)](data=item),  # type: ignore[misc]
+        body=Data[Any](data=item),
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
 

@@ -35,7 +35,11 @@ def authenticate(authorization: str | None, expected: TokenKind) -> Principal:
     if parsed is None:
         raise Unauthorized("the token is not a Switchboard token", code="malformed_token")
     record = identity.get_token(parsed.token_id)
-    if record is None or record.kind is not parsed.kind or not tokens.same_hash(record.token_hash, parsed.token_hash):
+    if (
+        record is None
+        or record.kind is not parsed.kind
+        or not tokens.same_hash(record.token_hash, parsed.token_hash)
+    ):
         raise Unauthorized("invalid token", code="invalid_token")
     now = utcnow()
     if record.revoked_at is not None:

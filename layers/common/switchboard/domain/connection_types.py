@@ -86,7 +86,9 @@ def config_model(connection_type: str) -> type[ConnectionConfig]:
     except KeyError:
         raise ValidationFailed(
             f"unknown connection type '{connection_type}'",
-            details=[{"loc": ["type"], "code": "unknown_connection_type", "allowed": sorted(CONNECTION_TYPES)}],
+            details=[
+                {"loc": ["type"], "code": "unknown_connection_type", "allowed": sorted(CONNECTION_TYPES)}
+            ],
         ) from None
 
 

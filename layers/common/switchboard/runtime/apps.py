@@ -52,7 +52,9 @@ def get_app(principal: Principal, app_id: str) -> App:
     return load(principal, app_id, ProjectRole.viewer)
 
 
-def list_apps(principal: Principal, project_id: str, limit: int, next_token: str | None) -> tuple[list[App], str | None]:
+def list_apps(
+    principal: Principal, project_id: str, limit: int, next_token: str | None
+) -> tuple[list[App], str | None]:
     require_project(principal, project_id, ProjectRole.viewer)
     return apps.list_apps(project_id, limit, next_token)
 

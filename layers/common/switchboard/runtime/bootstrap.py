@@ -24,12 +24,17 @@ class BootstrapResult:
     token: str
 
 
-def bootstrap_admin(email: str, org_name: str, token_name: str = "bootstrap") -> BootstrapResult:
+def bootstrap_admin(email: str, org_name: str) -> BootstrapResult:
     """Create user + org (owned by the user) + PAT in one transaction; 409 if the email exists."""
     now = utcnow()
     user = User(id=new_id("user"), email=normalize_email(email), created_at=now)
     org = Organization(
-        id=new_id("org"), name=org_name.strip(), created_at=now, created_by=user.id, updated_at=now, updated_by=user.id
+        id=new_id("org"),
+        name=org_name.strip(),
+        created_at=now,
+        created_by=user.id,
+        updated_at=now,
+        updated_by=user.id,
     )
     owner = OrgMembership(
         org_id=org.id,
@@ -45,7 +50,7 @@ def bootstrap_admin(email: str, org_name: str, token_name: str = "bootstrap") ->
     pat = ApiToken(
         id=issued.token_id,
         kind=TokenKind.pat,
-        name=token_name,
+        name=BOOTSTRAP_ACTOR,
         token_hash=issued.token_hash,
         preview=issued.preview,
         user_id=user.id,
@@ -54,4 +59,6 @@ def bootstrap_admin(email: str, org_name: str, token_name: str = "bootstrap") ->
     )
     ops = [*identity.user_ops(user), *orgs.org_ops(org, owner), identity.token_op(pat)]
     control().transact(ops, EMAIL_TAKEN, "email_taken")
-    return BootstrapResult(user_id=user.id, email=user.email, org_id=org.id, token_id=pat.id, token=issued.token)
+    return BootstrapResult(
+        user_id=user.id, email=user.email, org_id=org.id, token_id=pat.id, token=issued.token
+    )

@@ -71,10 +71,16 @@ def list_connections(
     return connections.list_connections(project_id, limit, next_token)
 
 
-def update_connection(principal: Principal, connection_id: str, name: str | None, raw_config: Any) -> Connection:
+def update_connection(
+    principal: Principal, connection_id: str, name: str | None, raw_config: Any
+) -> Connection:
     """Rename and/or replace the config. A new config keeps the ID and writes a new secret version."""
     connection = _load(principal, connection_id, ProjectRole.editor)
-    changes: dict[str, Any] = {"updated_at": utcnow(), "updated_by": principal.actor, "version": connection.version + 1}
+    changes: dict[str, Any] = {
+        "updated_at": utcnow(),
+        "updated_by": principal.actor,
+        "version": connection.version + 1,
+    }
     if name is not None:
         changes["name"] = name
     if raw_config is not None:
@@ -90,8 +96,15 @@ def update_connection(principal: Principal, connection_id: str, name: str | None
 
 def apps_deploying(connection: Connection) -> list[str]:
     """IDs of the Apps whose deployed version references this connection."""
-    deployed = {a.id: (a.workflow_id, a.deployment.version) for a in apps.all_apps(connection.project_id) if a.deployment}
-    used = {(v.workflow_id, v.number): v.connection_ids for v in workflows.get_versions(list(set(deployed.values())))}
+    deployed = {
+        a.id: (a.workflow_id, a.deployment.version)
+        for a in apps.all_apps(connection.project_id)
+        if a.deployment
+    }
+    used = {
+        (v.workflow_id, v.number): v.connection_ids
+        for v in workflows.get_versions(list(set(deployed.values())))
+    }
     return sorted(app_id for app_id, ref in deployed.items() if connection.id in used.get(ref, []))
 
 

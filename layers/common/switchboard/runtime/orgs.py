@@ -18,7 +18,9 @@ def create_org(principal: Principal, name: str) -> Organization:
         raise NotFound("user not found")
     now = utcnow()
     actor = principal.actor
-    org = Organization(id=new_id("org"), name=name, created_at=now, created_by=actor, updated_at=now, updated_by=actor)
+    org = Organization(
+        id=new_id("org"), name=name, created_at=now, created_by=actor, updated_at=now, updated_by=actor
+    )
     owner = OrgMembership(
         org_id=org.id,
         user_id=user.id,

@@ -94,7 +94,9 @@ def _member(project_id: str, user_id: str) -> ProjectMembership:
     return member
 
 
-def change_member_role(principal: Principal, project_id: str, user_id: str, role: ProjectRole) -> ProjectMembership:
+def change_member_role(
+    principal: Principal, project_id: str, user_id: str, role: ProjectRole
+) -> ProjectMembership:
     require_project(principal, project_id, ProjectRole.admin)
     member = _member(project_id, user_id)
     if member.role is role:

@@ -13,7 +13,9 @@ from switchboard.engine.validation import validate_definition
 from switchboard.store import connections, workflows
 
 
-def _validated_version(project_id: str, workflow_id: str, number: int, definition: Any, description: str, actor: str) -> WorkflowVersion:
+def _validated_version(
+    project_id: str, workflow_id: str, number: int, definition: Any, description: str, actor: str
+) -> WorkflowVersion:
     project_connections = {c.id: c.type for c in connections.all_connections(project_id)}
     validated = validate_definition(definition, project_connections=project_connections)
     return WorkflowVersion(

@@ -55,7 +55,13 @@ def update_app(app: App, name: str | None, access: AppAccess | None, by: str, at
         sets.append("#access = :access")
         values[":access"] = access.value
     item = control().update_returning(
-        update_op(control().name, keys.app(app.id), "SET " + ", ".join(sets), f"{EXISTS} AND #version = :expected", values),
+        update_op(
+            control().name,
+            keys.app(app.id),
+            "SET " + ", ".join(sets),
+            f"{EXISTS} AND #version = :expected",
+            values,
+        ),
         "the App was changed concurrently; retry",
     )
     return from_item(App, item)
@@ -102,7 +108,11 @@ def record_deployment(app: App, deployment: Deployment) -> App:
                     ":one": 1,
                 },
             ),
-            put_op(table, to_item(deployment, keys.deployment(app.id, deployment.sequence)), "attribute_not_exists(sk)"),
+            put_op(
+                table,
+                to_item(deployment, keys.deployment(app.id, deployment.sequence)),
+                "attribute_not_exists(sk)",
+            ),
         ],
         "another deployment of this App happened concurrently; reload and retry",
         "deployment_conflict",

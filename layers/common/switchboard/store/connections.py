@@ -9,7 +9,9 @@ from switchboard.store.table import check_op, delete_op, put_op
 
 
 def _item(connection: Connection) -> dict[str, object]:
-    index = keys.listing_index(keys.project_connections(connection.project_id), connection.created_at, connection.id)
+    index = keys.listing_index(
+        keys.project_connections(connection.project_id), connection.created_at, connection.id
+    )
     return to_item(connection, keys.connection(connection.id), index)
 
 
@@ -29,13 +31,20 @@ def get_connection(connection_id: str) -> Connection | None:
     return from_item(Connection, item) if item else None
 
 
-def list_connections(project_id: str, limit: int, next_token: str | None) -> tuple[list[Connection], str | None]:
-    page = control().query(keys.project_connections(project_id), index=keys.GSI1, limit=limit, next_token=next_token)
+def list_connections(
+    project_id: str, limit: int, next_token: str | None
+) -> tuple[list[Connection], str | None]:
+    page = control().query(
+        keys.project_connections(project_id), index=keys.GSI1, limit=limit, next_token=next_token
+    )
     return [from_item(Connection, i) for i in page.items], page.next_token
 
 
 def all_connections(project_id: str) -> list[Connection]:
-    return [from_item(Connection, i) for i in control().query_all(keys.project_connections(project_id), index=keys.GSI1)]
+    return [
+        from_item(Connection, i)
+        for i in control().query_all(keys.project_connections(project_id), index=keys.GSI1)
+    ]
 
 
 def replace_connection(updated: Connection, expected_version: int) -> None:
@@ -48,6 +57,11 @@ def replace_connection(updated: Connection, expected_version: int) -> None:
 
 def delete_connection(connection: Connection) -> None:
     control().write(
-        delete_op(control().name, keys.connection(connection.id), "#version = :expected", {":expected": connection.version}),
+        delete_op(
+            control().name,
+            keys.connection(connection.id),
+            "#version = :expected",
+            {":expected": connection.version},
+        ),
         "the connection was changed concurrently; retry",
     )

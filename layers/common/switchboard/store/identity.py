@@ -60,7 +60,9 @@ def get_token(token_id: str) -> ApiToken | None:
 
 
 def list_tokens(partition: str, limit: int, next_token: str | None) -> tuple[list[ApiToken], str | None]:
-    page: Page = control().query(partition, index=keys.GSI1, limit=limit, next_token=next_token, newest_first=True)
+    page: Page = control().query(
+        partition, index=keys.GSI1, limit=limit, next_token=next_token, newest_first=True
+    )
     return [from_item(ApiToken, i) for i in page.items], page.next_token
 
 

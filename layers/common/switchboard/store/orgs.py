@@ -16,7 +16,9 @@ LAST_OWNER = "an organization must keep at least one owner"
 
 def _member_item(member: OrgMembership) -> Item:
     return to_item(
-        member, keys.org_member(member.org_id, member.user_id), keys.org_member_index(member.org_id, member.user_id)
+        member,
+        keys.org_member(member.org_id, member.user_id),
+        keys.org_member_index(member.org_id, member.user_id),
     )
 
 
@@ -88,9 +90,13 @@ def add_member(member: OrgMembership) -> None:
 def _owner_delta_op(org_id: str, before: OrgRole, after: OrgRole | None) -> Item | None:
     table = control().name
     if before is OrgRole.owner and after is not OrgRole.owner:
-        return update_op(table, keys.org(org_id), "ADD owner_count :minus", "owner_count > :one", {":minus": -1, ":one": 1})
+        return update_op(
+            table, keys.org(org_id), "ADD owner_count :minus", "owner_count > :one", {":minus": -1, ":one": 1}
+        )
     if before is not OrgRole.owner and after is OrgRole.owner:
-        return update_op(table, keys.org(org_id), "ADD owner_count :plus", "attribute_exists(pk)", {":plus": 1})
+        return update_op(
+            table, keys.org(org_id), "ADD owner_count :plus", "attribute_exists(pk)", {":plus": 1}
+        )
     return None
 
 
@@ -110,14 +116,23 @@ def change_role(member: OrgMembership, role: OrgRole, by: str, at: datetime) -> 
         ops.append(owner_op)
     demotes_owner = owner_op is not None and role is not OrgRole.owner
     control().transact(
-        ops, LAST_OWNER if demotes_owner else "membership changed; retry", "last_owner" if demotes_owner else "conflict"
+        ops,
+        LAST_OWNER if demotes_owner else "membership changed; retry",
+        "last_owner" if demotes_owner else "conflict",
     )
     return member.model_copy(update={"role": role, "updated_at": at, "updated_by": by})
 
 
 def remove_member(member: OrgMembership) -> None:
     table = control().name
-    ops = [delete_op(table, keys.org_member(member.org_id, member.user_id), "#role = :before", {":before": member.role.value})]
+    ops = [
+        delete_op(
+            table,
+            keys.org_member(member.org_id, member.user_id),
+            "#role = :before",
+            {":before": member.role.value},
+        )
+    ]
     owner_op = _owner_delta_op(member.org_id, member.role, None)
     if owner_op:
         ops.append(owner_op)

@@ -63,7 +63,12 @@ def update_project(project: Project, changes: dict[str, str], by: str, at: datet
 
 def delete_project(project: Project) -> None:
     control().write(
-        delete_op(control().name, keys.project(project.id), "attribute_exists(pk) AND app_count = :zero", {":zero": 0}),
+        delete_op(
+            control().name,
+            keys.project(project.id),
+            "attribute_exists(pk) AND app_count = :zero",
+            {":zero": 0},
+        ),
         "the project still holds Apps; delete them first",
     )
 
@@ -73,7 +78,9 @@ def get_member(project_id: str, user_id: str) -> ProjectMembership | None:
     return from_item(ProjectMembership, item) if item else None
 
 
-def list_members(project_id: str, limit: int, next_token: str | None) -> tuple[list[ProjectMembership], str | None]:
+def list_members(
+    project_id: str, limit: int, next_token: str | None
+) -> tuple[list[ProjectMembership], str | None]:
     partition, prefix = keys.project_members_prefix(project_id)
     page = control().query(partition, prefix=prefix, limit=limit, next_token=next_token)
     return [from_item(ProjectMembership, i) for i in page.items], page.next_token
@@ -89,7 +96,11 @@ def add_member(member: ProjectMembership) -> None:
     index = keys.project_member_index(member.org_id, member.project_id, member.user_id)
     control().transact(
         [
-            put_op(table, to_item(member, keys.project_member(member.project_id, member.user_id), index), NOT_EXISTS),
+            put_op(
+                table,
+                to_item(member, keys.project_member(member.project_id, member.user_id), index),
+                NOT_EXISTS,
+            ),
             check_op(table, keys.project(member.project_id), "attribute_exists(pk)"),
         ],
         "the user is already a member of this project",
@@ -97,7 +108,9 @@ def add_member(member: ProjectMembership) -> None:
     )
 
 
-def change_member_role(member: ProjectMembership, role: ProjectRole, by: str, at: datetime) -> ProjectMembership:
+def change_member_role(
+    member: ProjectMembership, role: ProjectRole, by: str, at: datetime
+) -> ProjectMembership:
     item = control().update_returning(
         update_op(
             control().name,
@@ -113,6 +126,8 @@ def change_member_role(member: ProjectMembership, role: ProjectRole, by: str, at
 
 def remove_member(member: ProjectMembership) -> None:
     control().write(
-        delete_op(control().name, keys.project_member(member.project_id, member.user_id), "attribute_exists(pk)"),
+        delete_op(
+            control().name, keys.project_member(member.project_id, member.user_id), "attribute_exists(pk)"
+        ),
         "the membership no longer exists",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from botocore.exceptions import ClientError
 
@@ -17,7 +18,7 @@ def connection_secret_name(project_id: str, connection_id: str) -> str:
     return f"{get_settings().secret_prefix}projects/{project_id}/connections/{connection_id}"
 
 
-def create_secret(name: str, values: dict[str, object], tags: dict[str, str]) -> str:
+def create_secret(name: str, values: Mapping[str, object], tags: dict[str, str]) -> str:
     """Create the secret and return its version id."""
     try:
         response = aws.secrets().create_secret(
@@ -30,7 +31,7 @@ def create_secret(name: str, values: dict[str, object], tags: dict[str, str]) ->
     return response["VersionId"]
 
 
-def put_secret(name: str, values: dict[str, object]) -> str:
+def put_secret(name: str, values: Mapping[str, object]) -> str:
     """Write a new current version (rotation) and return its version id."""
     try:
         response = aws.secrets().put_secret_value(SecretId=name, SecretString=json.dumps(values))

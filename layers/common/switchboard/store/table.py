@@ -80,7 +80,7 @@ def decode_cursor(token: str | None, partition_attribute: str, partition: str) -
     )
     if not valid:
         raise BadRequest("next_token is not a valid cursor for this listing", code="invalid_cursor")
-    return decoded
+    return {str(k): str(v) for k, v in decoded.items()}
 
 
 @contextmanager
@@ -140,7 +140,10 @@ def _add_condition(op: dict[str, Any], condition: str | None, values: Item | Non
     if values:
         op["ExpressionAttributeValues"] = values
     # Expressions refer to attributes that may be reserved words (name, status, ...) as #attribute.
-    names = {placeholder: placeholder[1:] for placeholder in _NAME.findall(f"{condition or ''} {op.get('UpdateExpression', '')}")}
+    names = {
+        placeholder: placeholder[1:]
+        for placeholder in _NAME.findall(f"{condition or ''} {op.get('UpdateExpression', '')}")
+    }
     if names:
         op["ExpressionAttributeNames"] = names
 
@@ -179,10 +182,15 @@ class Table:
                 request = response.get("UnprocessedKeys") or None
         return found
 
-    def write(self, op: dict[str, Any], conflict_message: str = "the resource changed or already exists") -> None:
+    def write(
+        self, op: dict[str, Any], conflict_message: str = "the resource changed or already exists"
+    ) -> None:
         """Run one put/update/delete op (built with the *_op helpers) as a single conditional write."""
         kind, body = next(iter(op.items()))
-        params = {k: to_dynamo(v) if k in ("Item", "Key", "ExpressionAttributeValues") else v for k, v in body.items()}
+        params = {
+            k: to_dynamo(v) if k in ("Item", "Key", "ExpressionAttributeValues") else v
+            for k, v in body.items()
+        }
         params.pop("TableName")
         table = aws.table(self.name)
         with translate_errors(conflict_message):
@@ -198,12 +206,16 @@ class Table:
     def update_returning(self, op: dict[str, Any], conflict_message: str) -> Item:
         body = dict(op["Update"])
         body.pop("TableName")
-        params = {k: to_dynamo(v) if k in ("Key", "ExpressionAttributeValues") else v for k, v in body.items()}
+        params = {
+            k: to_dynamo(v) if k in ("Key", "ExpressionAttributeValues") else v for k, v in body.items()
+        }
         with translate_errors(conflict_message):
             response = aws.table(self.name).update_item(ReturnValues="ALL_NEW", **params)
         return from_dynamo(response["Attributes"])  # type: ignore[no-any-return]
 
-    def transact(self, ops: list[dict[str, Any]], conflict_message: str, conflict_code: str = "conflict") -> None:
+    def transact(
+        self, ops: list[dict[str, Any]], conflict_message: str, conflict_code: str = "conflict"
+    ) -> None:
         with translate_errors(conflict_message, conflict_code):
             aws.dynamodb().transact_write_items(TransactItems=[_serialize(op) for op in ops])  # type: ignore[misc]
 
@@ -218,7 +230,7 @@ class Table:
         newest_first: bool = False,
     ) -> Page:
         pk_name, sk_name = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
-        condition = KeyCondition(pk_name).eq(partition)
+        condition: Any = KeyCondition(pk_name).eq(partition)
         if prefix:
             condition = condition & KeyCondition(sk_name).begins_with(prefix)
         params: dict[str, Any] = {

@@ -29,7 +29,7 @@ def create_workflow(workflow: Workflow, first: WorkflowVersion) -> None:
 
 
 def save_version(workflow: Workflow, version: WorkflowVersion) -> None:
-    """Append version n; the condition on latest_version makes concurrent saves take turns, never interleave."""
+    """Append version n; the condition on latest_version makes concurrent saves take turns."""
     table = control().name
     values: Item = {
         ":n": version.number,
@@ -63,7 +63,9 @@ def get_workflow(workflow_id: str) -> Workflow | None:
 
 
 def list_workflows(project_id: str, limit: int, next_token: str | None) -> tuple[list[Workflow], str | None]:
-    page = control().query(keys.project_workflows(project_id), index=keys.GSI1, limit=limit, next_token=next_token)
+    page = control().query(
+        keys.project_workflows(project_id), index=keys.GSI1, limit=limit, next_token=next_token
+    )
     return [from_item(Workflow, i) for i in page.items], page.next_token
 
 
@@ -81,7 +83,9 @@ def get_versions(refs: list[tuple[str, int]]) -> list[WorkflowVersion]:
     return [from_item(WorkflowVersion, i) for i in items]
 
 
-def list_versions(workflow_id: str, limit: int, next_token: str | None) -> tuple[list[WorkflowVersion], str | None]:
+def list_versions(
+    workflow_id: str, limit: int, next_token: str | None
+) -> tuple[list[WorkflowVersion], str | None]:
     partition, prefix = keys.workflow_versions_prefix(workflow_id)
     page = control().query(partition, prefix=prefix, limit=limit, next_token=next_token, newest_first=True)
     return [from_item(WorkflowVersion, i) for i in page.items], page.next_token
@@ -90,7 +94,12 @@ def list_versions(workflow_id: str, limit: int, next_token: str | None) -> tuple
 def delete_workflow(workflow: Workflow) -> None:
     """Delete the workflow record (refused while Apps use it), then its versions."""
     control().write(
-        delete_op(control().name, keys.workflow(workflow.id), "attribute_exists(pk) AND app_count = :zero", {":zero": 0}),
+        delete_op(
+            control().name,
+            keys.workflow(workflow.id),
+            "attribute_exists(pk) AND app_count = :zero",
+            {":zero": 0},
+        ),
         "the workflow is used by an App; delete the App first",
     )
     partition, prefix = keys.workflow_versions_prefix(workflow.id)

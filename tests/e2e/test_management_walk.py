@@ -1,0 +1,162 @@
+"""The issue's walk, over real HTTP only, against a local stack in a subprocess."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.http import Reply, request
+
+pytestmark = pytest.mark.e2e
+
+API_KEY = "sk-walk-FIRST-secret-4242"
+ROTATED_KEY = "sk-walk-ROTATED-secret-9797"
+
+
+class Walk:
+    """Calls the stack with the bootstrap PAT and keeps every response for the final secret scan."""
+
+    def __init__(self, stack: LocalStackProcess) -> None:
+        self.stack = stack
+        self.replies: list[Reply] = []
+
+    def __call__(self, method: str, path: str, body: Any = None, *, expect: int) -> Any:
+        reply = request(method, f"{self.stack.base_url}{path}", token=self.stack.pat, json_body=body)
+        self.replies.append(reply)
+        assert reply.status == expect, (method, path, reply.text)
+        return reply.body["data"] if reply.body else {}
+
+
+def _definition(connection_id: str, answer_from: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "id": "start",
+                "type": "input",
+                "fields": [{"name": "question", "type": "string", "required": True}],
+            },
+            {
+                "id": "lookup",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"connection_id": connection_id},
+                "config": {"method": "GET", "path": "/search", "params": {"q": "$.input.question"}},
+            },
+            {"id": "finish", "type": "output", "depends": ["lookup"], "mappings": {"answer": answer_from}},
+        ]
+    }
+
+
+def test_bootstrap_to_rollback_without_leaking_secrets(local_stack: LocalStackProcess) -> None:
+    call = Walk(local_stack)
+    # Given the bootstrapped admin (the stack printed its PAT)
+    me = call("GET", "/v1/me", expect=200)
+    assert me["email"] == "admin@switchboard.local"
+    # When they build an org, a project and a connection, then rotate the connection's key
+    org = call("POST", "/v1/orgs", {"name": "Walk Org"}, expect=201)
+    project = call("POST", "/v1/projects", {"org_id": org["id"], "name": "Walk"}, expect=201)
+    connection = call(
+        "POST",
+        "/v1/connections",
+        {
+            "project_id": project["id"],
+            "name": "search",
+            "type": "http_api_key",
+            "config": {"url": "https://search.example.com", "api_key": API_KEY},
+        },
+        expect=201,
+    )
+    rotated = call(
+        "PATCH",
+        f"/v1/connections/{connection['id']}",
+        {"config": {"url": "https://search.example.com", "api_key": ROTATED_KEY}},
+        expect=200,
+    )
+    assert rotated["id"] == connection["id"]
+    assert rotated["secret_fields"] == ["api_key"]
+    # And save workflow v1 and v2, create an App, deploy v1, deploy v2 and roll back
+    workflow = call(
+        "POST",
+        "/v1/workflows",
+        {
+            "project_id": project["id"],
+            "name": "search",
+            "definition": _definition(connection["id"], "$.lookup.output"),
+        },
+        expect=201,
+    )
+    assert workflow["version"]["number"] == 1
+    v2 = call(
+        "PUT",
+        f"/v1/workflows/{workflow['id']}",
+        {
+            "definition": _definition(connection["id"], "$.lookup.output.body"),
+            "description": "answer from body",
+        },
+        expect=201,
+    )
+    assert v2["version"]["number"] == 2
+    app = call(
+        "POST",
+        "/v1/apps",
+        {"project_id": project["id"], "name": "Search", "workflow_id": workflow["id"]},
+        expect=201,
+    )
+    assert app["endpoints"]["path"] == f"{local_stack.base_url}/apps/{app['id']}/"
+    assert app["endpoints"]["host"] == f"http://{app['id']}.apps.localhost:{local_stack.port}/"
+    call("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+    call("POST", f"/v1/apps/{app['id']}/deployments", {"version": 2}, expect=201)
+    rolled_back = call("POST", f"/v1/apps/{app['id']}/rollback", expect=201)
+    # Then v1 serves again and the history shows three deployments, newest first
+    assert rolled_back["app"]["deployment"]["version"] == 1
+    history = call("GET", f"/v1/apps/{app['id']}/deployments", expect=200)
+    assert [(d["sequence"], d["version"], d["kind"]) for d in history] == [
+        (3, 1, "rollback"),
+        (2, 2, "deploy"),
+        (1, 1, "deploy"),
+    ]
+    # And an access key is created, calls the App by path and by host, is revoked and is refused
+    key = call("POST", "/v1/access-keys", {"org_id": org["id"], "name": "walk"}, expect=201)
+    by_path = request("GET", f"{local_stack.base_url}/apps/{app['id']}/", token=key["token"])
+    by_host = request(
+        "GET",
+        f"{local_stack.base_url}/",
+        token=key["token"],
+        headers={"Host": f"{app['id']}.apps.localhost:{local_stack.port}"},
+    )
+    assert by_path.status == 200, by_path.text
+    assert by_host.status == 200, by_host.text
+    assert by_path.body["data"]["deployed_version"] == 1
+    revoked = call("DELETE", f"/v1/access-keys/{key['id']}", expect=200)
+    assert revoked["revoked_at"] is not None
+    refused = request("GET", f"{local_stack.base_url}/apps/{app['id']}/", token=key["token"])
+    assert refused.status == 401
+    assert refused.body["error"]["code"] == "token_revoked"
+    # And no response in the whole walk contains the connection's secret values
+    everything = "\n".join(r.text for r in [*call.replies, by_path, by_host, refused])
+    assert API_KEY not in everything
+    assert ROTATED_KEY not in everything
+
+
+def test_bad_input_never_answers_500(local_stack: LocalStackProcess) -> None:
+    json_type = {"Content-Type": "application/json"}
+    cases: list[tuple[str, str, bytes | None, dict[str, str]]] = [
+        ("POST", "/v1/projects", b"{not json", json_type),
+        ("POST", "/v1/orgs", b'{"name": "x", "unknown": 1}', json_type),
+        ("POST", "/v1/orgs", b'{"name": ["wrong", "type"]}', json_type),
+        ("POST", "/v1/orgs", b"name=x", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("POST", "/v1/orgs", b'{"name": "' + b"x" * 2_000_000 + b'"}', json_type),
+        ("GET", "/v1/apps/app_doesnotexist", None, {}),
+        ("GET", "/v1/workflows/wf_x/versions/abc", None, {}),
+        ("DELETE", "/v1/connections/con_missing", None, {}),
+    ]
+    for method, path, data, headers in cases:
+        # When each malformed, unknown, mistyped, oversized or unknown-ID request is sent
+        reply = request(
+            method, f"{local_stack.base_url}{path}", token=local_stack.pat, data=data, headers=headers
+        )
+        # Then it answers a 4xx with the error envelope, never a 5xx
+        assert 400 <= reply.status < 500, (method, path, reply.status, reply.text[:200])
+        assert set(reply.body) == {"error"}, reply.text[:200]

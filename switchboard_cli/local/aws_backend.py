@@ -1,0 +1,88 @@
+"""moto in-process as the local stack's AWS, with the template's resources created from their own definitions.
+
+moto must start before any boto3 client exists; ``switchboard.aws.reset()`` then drops whatever the factory
+cached, so every client the handlers make talks to moto.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto import mock_aws
+
+from switchboard import aws
+from switchboard_cli.local.template import Template
+
+DYNAMODB_TABLE = "AWS::DynamoDB::Table"
+_DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+
+
+class MotoBackend:
+    def __init__(self) -> None:
+        self._mock: Any = None
+
+    def start(self) -> None:
+        self._mock = mock_aws()
+        self._mock.start()
+        aws.reset()
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+            aws.reset()
+
+
+def create_tables(template: Template) -> list[str]:
+    """Create every ``AWS::DynamoDB::Table``, named by its logical id (what ``Ref`` resolves to locally)."""
+    client = aws.dynamodb()
+    created = []
+    for logical_id, resource in template.resources_of_type(DYNAMODB_TABLE).items():
+        properties = template.resolve(resource.get("Properties", {}))
+        client.create_table(**table_definition(logical_id, properties))
+        ttl = properties.get("TimeToLiveSpecification") or {}
+        if ttl.get("Enabled") in (True, "true", "True") and ttl.get("AttributeName"):
+            client.update_time_to_live(
+                TableName=logical_id,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+        created.append(logical_id)
+    return created
+
+
+def table_definition(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """``create_table`` arguments from a table's CloudFormation properties."""
+    on_demand = properties.get("BillingMode") == "PAY_PER_REQUEST"
+    definition: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": "PAY_PER_REQUEST" if on_demand else "PROVISIONED",
+    }
+    if not on_demand:
+        definition["ProvisionedThroughput"] = _throughput(properties.get("ProvisionedThroughput"))
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        indexes = [
+            _index(index, with_throughput=kind == "GlobalSecondaryIndexes" and not on_demand)
+            for index in properties.get(kind) or []
+        ]
+        if indexes:
+            definition[kind] = indexes
+    stream = properties.get("StreamSpecification")
+    if stream:
+        definition["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
+    return definition
+
+
+def _index(index: dict[str, Any], *, with_throughput: bool) -> dict[str, Any]:
+    shaped = {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+    if with_throughput:
+        shaped["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput"))
+    return shaped
+
+
+def _throughput(throughput: dict[str, Any] | None) -> dict[str, int]:
+    return {key: int(value) for key, value in (throughput or _DEFAULT_THROUGHPUT).items()}

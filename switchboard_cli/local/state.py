@@ -1,0 +1,234 @@
+"""The local stack's state file: moto's data plus the local admin, restored on start, saved after writes.
+
+Format (JSON, mode 600, replaced atomically)::
+
+    {
+      "format": 1,
+      "control_token": "<random; guards the loopback-only control routes>",
+      "local_admin": {"email": …, "user_id": …, "org_id": …, "token": "sb_pat_…"},
+      "services": {
+        "dynamodb": {"tables": {"ControlTable": [<item in DynamoDB JSON>, …], …}},
+        "secretsmanager": {"secrets": [{"name", "arn", "description", "tags", "secret_string" |
+                                        "secret_binary" (base64)}, …]}
+      }
+    }
+
+Items keep DynamoDB's typed attribute values (binary as base64, as on the wire) so they round-trip exactly.
+Each service is one small ``Persister``; SQS, Scheduler or S3 add theirs to ``default_persisters``. Tables
+come from the template, so restoring only puts items (into tables the template still declares).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from switchboard import aws
+
+FORMAT = 1
+
+
+class StateError(RuntimeError):
+    """The state file exists but cannot be used; the local stack refuses to overwrite it."""
+
+
+class Persister(Protocol):
+    name: str
+
+    def dump(self) -> Any: ...
+
+    def restore(self, data: Any) -> None: ...
+
+
+def _transcode(value: Any, convert: Any) -> Any:
+    """Apply ``convert`` to every binary scalar of a DynamoDB attribute value (``B``, ``BS``, nested)."""
+    ((kind, inner),) = value.items()
+    if kind == "B":
+        return {"B": convert(inner)}
+    if kind == "BS":
+        return {"BS": [convert(item) for item in inner]}
+    if kind == "M":
+        return {"M": {name: _transcode(item, convert) for name, item in inner.items()}}
+    if kind == "L":
+        return {"L": [_transcode(item, convert) for item in inner]}
+    return value
+
+
+def _to_json_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: _transcode(value, lambda raw: base64.b64encode(raw).decode("ascii"))
+        for name, value in item.items()
+    }
+
+
+def _from_json_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _transcode(value, base64.b64decode) for name, value in item.items()}
+
+
+class DynamoDBPersister:
+    name = "dynamodb"
+    _BATCH = 25
+
+    def dump(self) -> dict[str, Any]:
+        client = aws.dynamodb()
+        tables = {}
+        for page in client.get_paginator("list_tables").paginate():
+            for table in page["TableNames"]:
+                tables[table] = self._scan(table)
+        return {"tables": tables}
+
+    def _scan(self, table: str, attempts: int = 3) -> list[dict[str, Any]]:
+        # moto's tables are plain dicts: a request writing concurrently can break one scan; try again.
+        for attempt in range(attempts):
+            try:
+                items: list[dict[str, Any]] = []
+                for page in aws.dynamodb().get_paginator("scan").paginate(TableName=table):
+                    items.extend(_to_json_item(item) for item in page["Items"])
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+            else:
+                return items
+        return []
+
+    def restore(self, data: Any) -> None:
+        client = aws.dynamodb()
+        existing = set(client.list_tables()["TableNames"])
+        for table, items in data.get("tables", {}).items():
+            if table not in existing:
+                continue
+            for start in range(0, len(items), self._BATCH):
+                requests: Any = [
+                    {"PutRequest": {"Item": _from_json_item(item)}}
+                    for item in items[start : start + self._BATCH]
+                ]
+                client.batch_write_item(RequestItems={table: requests})
+
+
+class SecretsManagerPersister:
+    name = "secretsmanager"
+
+    def dump(self) -> dict[str, Any]:
+        client = aws.secrets()
+        secrets = []
+        for page in client.get_paginator("list_secrets").paginate():
+            for entry in page["SecretList"]:
+                if entry.get("DeletedDate"):
+                    continue
+                secret: dict[str, Any] = {
+                    "name": entry["Name"],
+                    "arn": entry["ARN"],
+                    "description": entry.get("Description", ""),
+                    "tags": entry.get("Tags", []),
+                }
+                with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+                    value = client.get_secret_value(SecretId=entry["ARN"])
+                    text: str | None = value.get("SecretString")
+                    binary: bytes | None = value.get("SecretBinary")
+                    if text is not None:
+                        secret["secret_string"] = text
+                    elif binary is not None:
+                        secret["secret_binary"] = base64.b64encode(binary).decode("ascii")
+                secrets.append(secret)
+        return {"secrets": secrets}
+
+    def restore(self, data: Any) -> None:
+        client = aws.secrets()
+        for secret in data.get("secrets", []):
+            arguments: dict[str, Any] = {"Name": secret["name"]}
+            if secret.get("description"):
+                arguments["Description"] = secret["description"]
+            if secret.get("tags"):
+                arguments["Tags"] = secret["tags"]
+            if "secret_string" in secret:
+                arguments["SecretString"] = secret["secret_string"]
+            elif "secret_binary" in secret:
+                arguments["SecretBinary"] = base64.b64decode(secret["secret_binary"])
+            with _same_arn(secret.get("arn", "")):
+                client.create_secret(**arguments)
+
+
+@contextlib.contextmanager
+def _same_arn(arn: str) -> Any:
+    """Recreate a secret under its previous ARN (its random suffix), since items may store the ARN."""
+    parts = arn.split(":")
+    if len(parts) != 7 or "-" not in parts[6]:
+        yield
+        return
+    from moto.secretsmanager.utils import SecretsManagerSecretIdentifier
+    from moto.utilities.id_generator import moto_id_manager
+
+    name, _, suffix = parts[6].rpartition("-")
+    identifier = SecretsManagerSecretIdentifier(parts[4], parts[3], name)
+    moto_id_manager.set_custom_id(identifier, suffix)
+    try:
+        yield
+    finally:
+        moto_id_manager.unset_custom_id(identifier)
+
+
+def default_persisters() -> list[Persister]:
+    return [DynamoDBPersister(), SecretsManagerPersister()]
+
+
+class LocalState:
+    """The state document in memory and on disk; ``save`` is serialised and atomic."""
+
+    def __init__(self, path: Path, persisters: list[Persister] | None = None) -> None:
+        self.path = path
+        self.persisters = default_persisters() if persisters is None else persisters
+        self.document: dict[str, Any] = {"format": FORMAT}
+        self._lock = threading.Lock()
+
+    def read(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise StateError(f"cannot read state file {self.path}: {error}") from error
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise StateError(
+                f"{self.path} is not a state file of format {FORMAT}; move it away to start afresh"
+            )
+        self.document = document
+
+    def restore(self) -> None:
+        services = self.document.get("services", {})
+        for persister in self.persisters:
+            if persister.name in services:
+                persister.restore(services[persister.name])
+
+    def save(self) -> None:
+        with self._lock:
+            self.document["services"] = {persister.name: persister.dump() for persister in self.persisters}
+            write_atomically(self.path, json.dumps(self.document, indent=1, sort_keys=True))
+
+    def get(self, key: str) -> Any:
+        return self.document.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.document[key] = value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

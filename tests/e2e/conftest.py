@@ -1,0 +1,108 @@
+"""The local stack as a user runs it: `python -m switchboard_cli.main local serve` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_MARKER = "SWITCHBOARD_READY "
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalStackProcess:
+    """One `switchboard local serve` process; its output goes to files so a full pipe can never block it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.state_file = directory / "state" / "state.json"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.pat = ""
+        self.org_id = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.directory / f"stdout-{self.starts}.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.directory / f"stderr-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        command = [sys.executable, "-m", "switchboard_cli.main", "local", "serve"]
+        command += ["--port", str(self.port), "--state-file", str(self.state_file)]
+        with self.stdout_path.open("wb") as stdout, self.stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=stdout, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
+        ready = self._wait_for_ready()
+        assert ready["base_url"] == self.base_url
+        self.pat, self.org_id = ready["pat"], ready["org_id"]
+
+    def _wait_for_ready(self) -> dict[str, Any]:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            for line in self.stdout_path.read_text(errors="replace").splitlines():
+                if line.startswith(READY_MARKER):
+                    return json.loads(line.removeprefix(READY_MARKER))  # type: ignore[no-any-return]
+            if self.process.poll() is not None:
+                pytest.fail(f"local stack exited with {self.process.returncode}:\n{self.stderr()}")
+            time.sleep(0.1)
+        self.process.kill()
+        pytest.fail(f"local stack not ready within {START_TIMEOUT_S}s:\n{self.stderr()}")
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT, then the exit code (the process is killed if it does not stop in time)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"local stack ignored SIGINT for {STOP_TIMEOUT_S}s:\n{self.stderr()}")
+        self.process = None
+        return code
+
+    def restart(self) -> None:
+        code = self.interrupt()
+        assert code == 0, self.stderr()
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    stack = LocalStackProcess(tmp_path_factory.mktemp("local-stack"))
+    stack.start()
+    yield stack
+    if stack.process is not None:
+        code = stack.interrupt()
+        assert code == 0, stack.stderr()

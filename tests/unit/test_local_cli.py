@@ -1,0 +1,174 @@
+"""The `switchboard` command: arguments, and `admin bootstrap` against a (moto) deployed stack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from switchboard import aws
+from switchboard.settings import get_settings
+from switchboard_cli import admin
+from switchboard_cli.local.aws_backend import table_definition
+from switchboard_cli.local.template import Template
+from switchboard_cli.main import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STACK = "switchboard-test"
+PHYSICAL = {logical: f"{STACK}-{logical}-1A2B3C" for logical in admin.STACK_TABLES.values()}
+
+
+def stubbed_cloudformation(stack_name: str = STACK) -> Any:
+    """A CloudFormation client answering for a deployed stack (moto's needs extras this project lacks)."""
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    stubber = Stubber(client)
+    for logical_id, physical_id in PHYSICAL.items():
+        stubber.add_response(
+            "describe_stack_resource",
+            {
+                "StackResourceDetail": {
+                    "LogicalResourceId": logical_id,
+                    "PhysicalResourceId": physical_id,
+                    "ResourceType": "AWS::DynamoDB::Table",
+                    "LastUpdatedTimestamp": datetime(2026, 1, 1, tzinfo=UTC),
+                    "ResourceStatus": "CREATE_COMPLETE",
+                }
+            },
+            {"StackName": stack_name, "LogicalResourceId": logical_id},
+        )
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": stack_name,
+                    "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+                    "StackStatus": "CREATE_COMPLETE",
+                    "Parameters": [{"ParameterKey": "Stage", "ParameterValue": "prod"}],
+                    "Outputs": [{"OutputKey": "SecretPrefix", "OutputValue": f"switchboard/{stack_name}/"}],
+                }
+            ]
+        },
+        {"StackName": stack_name},
+    )
+    stubber.activate()
+    return client
+
+
+@pytest.fixture
+def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Every variable the command sets is registered first, so the test leaves the environment as it was.
+    for name in (*admin.STACK_TABLES, "SECRET_PREFIX", "STAGE", "APPS_DOMAIN", "APPS_BASE_URL"):
+        monkeypatch.setenv(name, "unset")
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, "us-east-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    template = Template.from_file(ROOT / "template.yaml")
+    with mock_aws():
+        aws.reset()
+        for logical_id, physical_id in PHYSICAL.items():
+            properties = template.resolve(template.resources[logical_id]["Properties"])
+            boto3.client("dynamodb", region_name="eu-west-1").create_table(
+                **table_definition(physical_id, properties)
+            )
+        yield
+    aws.reset()
+    get_settings.cache_clear()
+
+
+def test_bootstrap_against_a_deployed_stack_uses_its_tables(deployed: None):
+    # When an admin is bootstrapped against the stack
+    result = admin.bootstrap_on_stack(
+        STACK, "eu-west-1", "owner@example.com", "Acme", stubbed_cloudformation()
+    )
+
+    # Then the use case ran on the stack's physical tables with the stack's settings
+    assert result.email == "owner@example.com"
+    assert result.token.startswith("sb_pat_")
+    settings = get_settings()
+    assert settings.control_table == PHYSICAL["ControlTable"]
+    assert settings.idempotency_table == PHYSICAL["IdempotencyTable"]
+    assert settings.secret_prefix == f"switchboard/{STACK}/"
+    assert settings.stage == "prod"
+    control = boto3.client("dynamodb", region_name="eu-west-1").scan(TableName=PHYSICAL["ControlTable"])
+    assert control["Count"] > 0
+
+
+def test_bootstrapping_the_same_email_twice_is_a_clear_error(deployed: None):
+    admin.bootstrap_on_stack(STACK, "eu-west-1", "a@b.c", "A", stubbed_cloudformation())
+    with pytest.raises(admin.BootstrapError, match=r"a@b\.c already has an account"):
+        admin.bootstrap_on_stack(STACK, "eu-west-1", "a@b.c", "A", stubbed_cloudformation())
+
+
+def test_an_unknown_stack_is_a_clear_error():
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "describe_stack_resource", "ValidationError", "Stack with id nope does not exist"
+    )
+    stubber.activate()
+    with pytest.raises(admin.BootstrapError, match=r"cannot read stack nope: .*does not exist"):
+        admin.stack_environment(client, "nope")
+
+
+def test_a_failed_bootstrap_exits_1_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    def refuse(*_: Any) -> admin.BootstrapResult:
+        raise admin.BootstrapError("a@b.c already has an account: taken")
+
+    monkeypatch.setattr(admin, "bootstrap_on_stack", refuse)
+    assert main(["admin", "bootstrap", "--stack-name", "s", "--email", "a@b.c", "--org", "A"]) == 1
+    assert "switchboard: a@b.c already has an account" in capsys.readouterr().err
+
+
+def test_local_bootstrap_needs_a_readable_state_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    missing = tmp_path / "absent.json"
+    code = main(
+        [
+            "admin",
+            "bootstrap",
+            "--local-url",
+            "http://127.0.0.1:9",
+            "--state-file",
+            str(missing),
+            "--email",
+            "a@b.c",
+            "--org",
+            "A",
+        ]
+    )
+    assert code == 1
+    assert "cannot read the control token" in capsys.readouterr().err
+
+
+def test_local_bootstrap_explains_an_unreachable_server(tmp_path: Path):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"format": 1, "control_token": "t"}))
+    with pytest.raises(admin.BootstrapError, match="is `switchboard local serve` running"):
+        admin.bootstrap_on_local("http://127.0.0.1:9", state, "a@b.c", "A")
+
+
+def test_arguments():
+    parser = build_parser()
+    serve = parser.parse_args(["local", "serve", "--port", "3001", "--state-file", "s.json"])
+    assert (serve.port, serve.state_file, serve.host) == (3001, Path("s.json"), "127.0.0.1")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["admin", "bootstrap", "--email", "a@b.c", "--org", "A"])
+    with pytest.raises(SystemExit):
+        main(["admin", "bootstrap", "--local-url", "http://127.0.0.1:3000", "--email", "a@b.c", "--org", "A"])
+
+
+def test_human_output_shows_the_token_once():
+    text = admin.render(admin.BootstrapResult("a@b.c", "usr_1", "org_1", "sb_pat_x"), as_json=False)
+    assert text.count("sb_pat_x") == 1
+    assert "shown only this once" in text

@@ -1,0 +1,147 @@
+"""The state file round-trips moto's data exactly: typed DynamoDB items and Secrets Manager secrets."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from switchboard import aws
+from switchboard_cli.local import environment
+from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.state import LocalState, StateError, write_atomically
+from switchboard_cli.local.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ITEM: dict[str, Any] = {
+    "pk": {"S": "ORG#org_1"},
+    "sk": {"S": "META"},
+    "count": {"N": "42"},
+    "ratio": {"N": "0.5"},
+    "flag": {"BOOL": True},
+    "nothing": {"NULL": True},
+    "blob": {"B": b"\x00\x01\xff"},
+    "blobs": {"BS": [b"a", b"\xfe"]},
+    "names": {"SS": ["a", "b"]},
+    "numbers": {"NS": ["1", "2"]},
+    "nested": {"M": {"list": {"L": [{"S": "x"}, {"B": b"\x02"}, {"M": {"n": {"N": "1"}}}]}}},
+}
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in (*environment.FAKE_CREDENTIALS, "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, "us-east-1" if "REGION" in name else "testing")
+    yield
+    aws.reset()
+
+
+def fresh_stack() -> Any:
+    mock = mock_aws()
+    mock.start()
+    aws.reset()
+    create_tables(Template.from_file(ROOT / "template.yaml"))
+    return mock
+
+
+def snapshot() -> tuple[list[dict[str, Any]], list[tuple[str, str, str, Any, Any]]]:
+    items = aws.dynamodb().scan(TableName="ControlTable")["Items"]
+    secrets = []
+    for entry in aws.secrets().list_secrets()["SecretList"]:
+        value = aws.secrets().get_secret_value(SecretId=entry["ARN"])
+        secrets.append(
+            (
+                entry["Name"],
+                entry["ARN"],
+                entry.get("Description", ""),
+                sorted((tag["Key"], tag["Value"]) for tag in entry.get("Tags", [])),
+                value.get("SecretString", value.get("SecretBinary")),
+            )
+        )
+    return items, sorted(secrets)
+
+
+def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
+    # Given items of every attribute type and two secrets in one moto
+    path = tmp_path / "nested" / "state.json"
+    mock = fresh_stack()
+    try:
+        aws.dynamodb().put_item(TableName="ControlTable", Item=ITEM)
+        aws.dynamodb().put_item(TableName="RunsTable", Item={"pk": {"S": "RUN#1"}, "sk": {"S": "META"}})
+        aws.secrets().create_secret(
+            Name="switchboard/switchboard-local/con_1",
+            Description="a connection",
+            Tags=[{"Key": "org", "Value": "org_1"}],
+            SecretString='{"api_key": "sk-test"}',
+        )
+        aws.secrets().create_secret(Name="switchboard/switchboard-local/bin", SecretBinary=b"\x00\x01")
+        before = snapshot()
+        state = LocalState(path)
+        state.set("local_admin", {"email": "a@b.c", "user_id": "u", "org_id": "o", "token": "t"})
+
+        # When it is saved
+        state.save()
+    finally:
+        mock.stop()
+
+    # Then the file is private and valid JSON
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    document = json.loads(path.read_text())
+    assert document["format"] == 1
+    assert set(document["services"]) == {"dynamodb", "secretsmanager"}
+
+    # When a fresh moto gets the template's tables and the state restored
+    mock = fresh_stack()
+    try:
+        restored = LocalState(path)
+        restored.read()
+        restored.restore()
+
+        # Then items (types included), secrets (ARNs included) and the admin are back
+        assert snapshot() == before
+        assert aws.dynamodb().scan(TableName="RunsTable")["Count"] == 1
+        assert restored.get("local_admin")["token"] == "t"
+    finally:
+        mock.stop()
+
+
+def test_items_of_tables_the_template_dropped_are_skipped(fake_aws: None):
+    mock = fresh_stack()
+    try:
+        state = LocalState(Path("unused.json"))
+        state.document["services"] = {"dynamodb": {"tables": {"GoneTable": [{"id": {"S": "1"}}]}}}
+        state.restore()
+        assert "GoneTable" not in aws.dynamodb().list_tables()["TableNames"]
+    finally:
+        mock.stop()
+
+
+def test_an_unreadable_state_file_is_refused_not_overwritten(tmp_path: Path):
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    with pytest.raises(StateError, match="cannot read"):
+        LocalState(path).read()
+    path.write_text('{"format": 99}')
+    with pytest.raises(StateError, match="format"):
+        LocalState(path).read()
+    assert path.read_text() == '{"format": 99}'
+
+
+def test_a_missing_state_file_is_an_empty_state(tmp_path: Path):
+    state = LocalState(tmp_path / "absent.json")
+    state.read()
+    assert state.get("local_admin") is None
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path):
+    path = tmp_path / "a" / "b" / "state.json"
+    write_atomically(path, "one")
+    write_atomically(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in path.parent.iterdir()] == ["state.json"]

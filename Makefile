@@ -44,7 +44,7 @@ validate: install $(SAM_VENV)/bin/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template-file template.yaml
 
-unit: install
+unit: install $(SAM_VENV)/bin/.installed
 	$(BIN)/pytest
 
 openapi: install

@@ -120,10 +120,10 @@ def test_an_unknown_app_is_the_apps_functions_404_in_both_forms(local_stack: Loc
     # When an App that does not exist is addressed by host or by path
     if form == "host":
         reply = request(
-            "GET", f"{local_stack.base_url}/", headers={"Host": f"app_nope.apps.localhost:{local_stack.port}"}
+            "GET", f"{local_stack.base_url}/", headers={"Host": f"app-nope.apps.localhost:{local_stack.port}"}
         )
     else:
-        reply = request("GET", f"{local_stack.base_url}/apps/app_nope/")
+        reply = request("GET", f"{local_stack.base_url}/apps/app-nope/")
 
     # Then the Apps function (not the gateway) answers with its error envelope
     assert reply.status == 404

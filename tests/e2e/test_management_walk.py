@@ -150,7 +150,7 @@ def test_bad_input_never_answers_500(local_stack: LocalStackProcess) -> None:
         ("POST", "/v1/orgs", b'{"name": "' + b"x" * 2_000_000 + b'"}', json_type),
         ("GET", "/v1/apps/app_doesnotexist", None, {}),
         ("GET", "/v1/workflows/wf_x/versions/abc", None, {}),
-        ("DELETE", "/v1/connections/con_missing", None, {}),
+        ("DELETE", "/v1/connections/con-missing", None, {}),
     ]
     for method, path, data, headers in cases:
         # When each malformed, unknown, mistyped, oversized or unknown-ID request is sent

@@ -53,10 +53,10 @@ def test_documented_complete_example_is_valid() -> None:
     example = text.split("## Complete example", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
 
     # When it is validated against the project its closing sentence describes
-    validated = validate_definition(json.loads(example), project_connections={"con_openai0shared": "openai"})
+    validated = validate_definition(json.loads(example), project_connections={"con-openai0shared": "openai"})
 
     # Then it is valid as documented
-    assert validated.connection_ids == ["con_openai0shared"]
+    assert validated.connection_ids == ["con-openai0shared"]
     assert validated.requirement_ids == ["crm"]
 
 

@@ -227,13 +227,13 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "connection of another project",
-        lambda d: node(d, "answer").update(connection={"connection_id": "con_other"}),
+        lambda d: node(d, "answer").update(connection={"connection_id": "con-other"}),
         "nodes/4/connection/connection_id",
         "connection_not_in_project",
     ),
     (
         "postgres connection on agent",
-        lambda d: node(d, "answer").update(connection={"connection_id": "con_pg0"}),
+        lambda d: node(d, "answer").update(connection={"connection_id": "con-pg0"}),
         "nodes/4/connection/connection_id",
         "connection_type_not_accepted",
     ),

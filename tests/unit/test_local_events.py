@@ -14,7 +14,7 @@ from switchboard_cli.local.routing import Route, RouteMatch
 
 MATCH = RouteMatch(
     Route("AppsApi", "ANY", "/apps/{app_id}/{proxy+}", "AppsFunction"),
-    {"app_id": "app_x", "proxy": "v1/runs"},
+    {"app_id": "app-x", "proxy": "v1/runs"},
 )
 NOW = datetime(2026, 3, 12, 19, 3, 58, 390000, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ def test_event_has_the_payload_2_shape():
     # Given a request with mixed-case, repeated headers, cookies and a repeated query parameter
     request = HttpRequest(
         method="post",
-        target="/apps/app_x/v1/runs?b=2&a=1&b=3&empty=",
+        target="/apps/app-x/v1/runs?b=2&a=1&b=3&empty=",
         headers=[
             ("Host", "127.0.0.1:3000"),
             ("Content-Type", "application/json"),
@@ -46,10 +46,10 @@ def test_event_has_the_payload_2_shape():
     # Then it matches what API Gateway sends
     assert event["version"] == "2.0"
     assert event["routeKey"] == "ANY /apps/{app_id}/{proxy+}"
-    assert event["rawPath"] == "/apps/app_x/v1/runs"
+    assert event["rawPath"] == "/apps/app-x/v1/runs"
     assert event["rawQueryString"] == "b=2&a=1&b=3&empty="
     assert event["queryStringParameters"] == {"b": "2,3", "a": "1", "empty": ""}
-    assert event["pathParameters"] == {"app_id": "app_x", "proxy": "v1/runs"}
+    assert event["pathParameters"] == {"app_id": "app-x", "proxy": "v1/runs"}
     assert event["cookies"] == ["a=1", "b=2"]
     assert event["headers"]["x-multi"] == "one,two"
     assert event["headers"]["content-type"] == "application/json"
@@ -61,7 +61,7 @@ def test_event_has_the_payload_2_shape():
     context = event["requestContext"]
     assert context["http"] == {
         "method": "POST",
-        "path": "/apps/app_x/v1/runs",
+        "path": "/apps/app-x/v1/runs",
         "protocol": "HTTP/1.1",
         "sourceIp": "127.0.0.1",
         "userAgent": "curl/8",
@@ -79,14 +79,14 @@ def test_event_has_the_payload_2_shape():
 
 def test_optional_members_are_absent_when_empty():
     event = build_event(
-        HttpRequest("GET", "/", [("Host", "app_x.apps.localhost:3000")]),
+        HttpRequest("GET", "/", [("Host", "app-x.apps.localhost:3000")]),
         RouteMatch(Route("AppsApi", "ANY", "/", "AppsFunction"), {}),
         account_id="123456789012",
     )
     assert {"queryStringParameters", "pathParameters", "cookies", "body"}.isdisjoint(event)
     assert event["isBase64Encoded"] is False
-    assert event["requestContext"]["domainName"] == "app_x.apps.localhost"
-    assert event["requestContext"]["domainPrefix"] == "app_x"
+    assert event["requestContext"]["domainName"] == "app-x.apps.localhost"
+    assert event["requestContext"]["domainPrefix"] == "app-x"
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/png", None])

@@ -62,7 +62,7 @@ HANDLERS = {
 
         def handler(event, context):
             target = event.get("target", "Credentials")
-            return {"credentials": get_invoker().invoke(target, {"ids": ["con_1"]})}
+            return {"credentials": get_invoker().invoke(target, {"ids": ["con-1"]})}
     """,
     "credentials": """
         from switchboard_cli.local.functions import current_function
@@ -119,7 +119,7 @@ def test_the_permitted_caller_reaches_the_callee(invoker: LocalInvoker):
     result = invoker.invoke("Executor", {})
 
     # Then the callee ran as itself, with its own request id
-    assert result["credentials"]["ids"] == ["con_1"]
+    assert result["credentials"]["ids"] == ["con-1"]
     assert result["credentials"]["running"] == "Credentials"
     assert result["credentials"]["request"]
 

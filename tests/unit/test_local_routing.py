@@ -83,9 +83,9 @@ def test_no_route_is_none_and_default_route_catches_the_rest():
 def test_path_parameters_are_percent_decoded_and_a_trailing_slash_is_ignored():
     assert split_request_path("/apps/app%20x/?q=1") == ["apps", "app x"]
     assert split_request_path("/") == []
-    match = router(("ANY", "/apps/{app_id}", "root")).match("h", "GET", "/apps/app_x/")
+    match = router(("ANY", "/apps/{app_id}", "root")).match("h", "GET", "/apps/app-x/")
     assert match is not None
-    assert match.path_parameters == {"app_id": "app_x"}
+    assert match.path_parameters == {"app_id": "app-x"}
 
 
 def test_host_under_a_bound_domain_reaches_that_api_only():
@@ -98,7 +98,7 @@ def test_host_under_a_bound_domain_reaches_that_api_only():
 
     # Then a plain host tries Management first; an app host goes to Apps only
     by_plain_host = routes.match("127.0.0.1:3000", "GET", "/v1/me")
-    by_app_host = routes.match("app_x.apps.localhost:3000", "GET", "/v1/me")
+    by_app_host = routes.match("app-x.apps.localhost:3000", "GET", "/v1/me")
     assert by_plain_host is not None
     assert by_plain_host.route.function_id == "management"
     assert by_app_host is not None
@@ -116,18 +116,18 @@ def project_router() -> Router:
     ("host", "path", "function", "route_key", "parameters"),
     [
         ("127.0.0.1:3000", "/v1/me", "ManagementFunction", "ANY /v1/{proxy+}", {"proxy": "me"}),
-        ("127.0.0.1:3000", "/apps/app_x", "AppsFunction", "ANY /apps/{app_id}", {"app_id": "app_x"}),
-        ("127.0.0.1:3000", "/apps/app_x/", "AppsFunction", "ANY /apps/{app_id}", {"app_id": "app_x"}),
+        ("127.0.0.1:3000", "/apps/app-x", "AppsFunction", "ANY /apps/{app_id}", {"app_id": "app-x"}),
+        ("127.0.0.1:3000", "/apps/app-x/", "AppsFunction", "ANY /apps/{app_id}", {"app_id": "app-x"}),
         (
             "127.0.0.1:3000",
-            "/apps/app_x/v1/runs",
+            "/apps/app-x/v1/runs",
             "AppsFunction",
             "ANY /apps/{app_id}/{proxy+}",
-            {"app_id": "app_x", "proxy": "v1/runs"},
+            {"app_id": "app-x", "proxy": "v1/runs"},
         ),
         ("127.0.0.1:3000", "/", "AppsFunction", "ANY /", {}),
-        ("app_x.apps.localhost:3000", "/", "AppsFunction", "ANY /", {}),
-        ("app_x.apps.localhost:3000", "/v1/me", "AppsFunction", "ANY /{proxy+}", {"proxy": "v1/me"}),
+        ("app-x.apps.localhost:3000", "/", "AppsFunction", "ANY /", {}),
+        ("app-x.apps.localhost:3000", "/v1/me", "AppsFunction", "ANY /{proxy+}", {"proxy": "v1/me"}),
     ],
 )
 def test_project_routes(project_router: Router, host, path, function, route_key, parameters):

@@ -208,14 +208,14 @@ def test_the_environment_and_the_domain_are_local(running: Running):
 
 def test_apps_are_reached_by_host_and_by_path(running: Running):
     port = running.stack.port
-    by_host = running.request("GET", "/v1/anything", headers={"Host": f"app_x.apps.localhost:{port}"})
-    by_path = running.request("GET", "/apps/app_x/v1/runs")
+    by_host = running.request("GET", "/v1/anything", headers={"Host": f"app-x.apps.localhost:{port}"})
+    by_path = running.request("GET", "/apps/app-x/v1/runs")
     assert (by_host.status, by_host.body["function"], by_host.body["params"]) == (
         200,
         "AppsFunction",
         {"proxy": "v1/anything"},
     )
-    assert by_path.body["params"] == {"app_id": "app_x", "proxy": "v1/runs"}
+    assert by_path.body["params"] == {"app_id": "app-x", "proxy": "v1/runs"}
 
 
 def test_no_route_is_api_gateways_404(running: Running):

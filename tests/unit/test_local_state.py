@@ -75,7 +75,7 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
         aws.dynamodb().put_item(TableName="ControlTable", Item=ITEM)
         aws.dynamodb().put_item(TableName="RunsTable", Item={"pk": {"S": "RUN#1"}, "sk": {"S": "META"}})
         aws.secrets().create_secret(
-            Name="switchboard/switchboard-local/con_1",
+            Name="switchboard/switchboard-local/con-1",
             Description="a connection",
             Tags=[{"Key": "org", "Value": "org_1"}],
             SecretString='{"api_key": "sk-test"}',

@@ -9,8 +9,8 @@ import pytest
 from switchboard.domain.errors import ValidationFailed
 from switchboard.engine.validation import validate_definition
 
-SHARED = "con_openai0shared"
-PROJECT = {SHARED: "openai", "con_pg0": "postgres", "con_web0": "http"}
+SHARED = "con-openai0shared"
+PROJECT = {SHARED: "openai", "con-pg0": "postgres", "con-web0": "http"}
 
 
 def full_definition() -> dict[str, Any]:

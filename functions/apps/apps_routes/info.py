@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
-from switchboard.api.envelopes import Data
+from switchboard.api.envelopes import Data, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import one
 from switchboard.runtime.app_access import addressed_app_id, callable_app, describe
@@ -23,7 +23,7 @@ class AppInfoOut(BaseModel):
     )
 
 
-@router.get("/", tags=["app"], summary="Describe the addressed App")
+@router.get("/", tags=["app"], summary="Describe the addressed App", **documented(200, Data[AppInfoOut]))
 def get_app_info(principal: OptionalPrincipal) -> Response[Data[AppInfoOut]]:
     event = router.current_event
     app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))

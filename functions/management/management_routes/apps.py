@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
 from management_routes.models import AppDeploymentOut, AppOut, DeploymentOut
-from switchboard.api.envelopes import Data, Page, RequestModel
+from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import App, AppAccess, Deployment
@@ -42,14 +42,19 @@ def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]
     )
 
 
-@router.post("/v1/apps", tags=["apps"], summary="Create an App for a workflow (editor)")
+@router.post(
+    "/v1/apps",
+    tags=["apps"],
+    summary="Create an App for a workflow (editor)",
+    **documented(201, Data[AppOut]),
+)
 def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     return one(
         AppOut.of(apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)), 201
     )
 
 
-@router.get("/v1/apps", tags=["apps"], summary="Apps of a project")
+@router.get("/v1/apps", tags=["apps"], summary="Apps of a project", **documented(200, Page[AppOut]))
 def list_apps(
     principal: CurrentPrincipal,
     project_id: Annotated[str, Query(min_length=1, max_length=64)],
@@ -60,28 +65,48 @@ def list_apps(
     return page([AppOut.of(a) for a in items], cursor)
 
 
-@router.get("/v1/apps/<app_id>", tags=["apps"], summary="One App with its endpoints and current deployment")
+@router.get(
+    "/v1/apps/<app_id>",
+    tags=["apps"],
+    summary="One App with its endpoints and current deployment",
+    **documented(200, Data[AppOut]),
+)
 def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     return one(AppOut.of(apps.get_app(principal, app_id)))
 
 
-@router.patch("/v1/apps/<app_id>", tags=["apps"], summary="Rename an App or change its access")
+@router.patch(
+    "/v1/apps/<app_id>",
+    tags=["apps"],
+    summary="Rename an App or change its access",
+    **documented(200, Data[AppOut], writes=True),
+)
 def update_app(app_id: str, body: UpdateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     return one(AppOut.of(apps.update_app(principal, app_id, body.name, body.access)))
 
 
-@router.delete("/v1/apps/<app_id>", tags=["apps"], summary="Delete an App")
+@router.delete("/v1/apps/<app_id>", tags=["apps"], summary="Delete an App", **documented(204, None))
 def delete_app(app_id: str, principal: CurrentPrincipal) -> Response[None]:
     apps.delete_app(principal, app_id)
     return no_content()
 
 
-@router.post("/v1/apps/<app_id>/deployments", tags=["apps"], summary="Deploy a workflow version")
+@router.post(
+    "/v1/apps/<app_id>/deployments",
+    tags=["apps"],
+    summary="Deploy a workflow version",
+    **documented(201, Data[AppDeploymentOut]),
+)
 def deploy(app_id: str, body: DeployIn, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
     return _deployed(apps.deploy(principal, app_id, body.version))
 
 
-@router.get("/v1/apps/<app_id>/deployments", tags=["apps"], summary="Deployment history, newest first")
+@router.get(
+    "/v1/apps/<app_id>/deployments",
+    tags=["apps"],
+    summary="Deployment history, newest first",
+    **documented(200, Page[DeploymentOut]),
+)
 def list_deployments(
     app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
 ) -> Page[DeploymentOut]:
@@ -91,6 +116,11 @@ def list_deployments(
     return page([DeploymentOut.of(d, current) for d in items], cursor)
 
 
-@router.post("/v1/apps/<app_id>/rollback", tags=["apps"], summary="Deploy the previous deployment's version")
+@router.post(
+    "/v1/apps/<app_id>/rollback",
+    tags=["apps"],
+    summary="Deploy the previous deployment's version",
+    **documented(201, Data[AppDeploymentOut]),
+)
 def rollback(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
     return _deployed(apps.rollback(principal, app_id))

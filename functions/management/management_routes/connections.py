@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
 from management_routes.models import ConnectionOut
-from switchboard.api.envelopes import Data, Page, RequestModel
+from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.connection_types import CONNECTION_TYPES
@@ -34,13 +34,23 @@ class UpdateConnectionIn(RequestModel):
     )
 
 
-@router.post("/v1/connections", tags=["connections"], summary="Create a connection (project editor)")
+@router.post(
+    "/v1/connections",
+    tags=["connections"],
+    summary="Create a connection (project editor)",
+    **documented(201, Data[ConnectionOut]),
+)
 def create_connection(body: CreateConnectionIn, principal: CurrentPrincipal) -> Response[Data[ConnectionOut]]:
     created = connections.create_connection(principal, body.project_id, body.name, body.type, body.config)
     return one(ConnectionOut.of(created), 201)
 
 
-@router.get("/v1/connections", tags=["connections"], summary="Connections of a project")
+@router.get(
+    "/v1/connections",
+    tags=["connections"],
+    summary="Connections of a project",
+    **documented(200, Page[ConnectionOut]),
+)
 def list_connections(
     principal: CurrentPrincipal,
     project_id: Annotated[str, Query(min_length=1, max_length=64)],
@@ -51,13 +61,21 @@ def list_connections(
     return page([ConnectionOut.of(c) for c in items], cursor)
 
 
-@router.get("/v1/connections/<connection_id>", tags=["connections"], summary="One connection")
+@router.get(
+    "/v1/connections/<connection_id>",
+    tags=["connections"],
+    summary="One connection",
+    **documented(200, Data[ConnectionOut]),
+)
 def get_connection(connection_id: str, principal: CurrentPrincipal) -> Response[Data[ConnectionOut]]:
     return one(ConnectionOut.of(connections.get_connection(principal, connection_id)))
 
 
 @router.patch(
-    "/v1/connections/<connection_id>", tags=["connections"], summary="Rename or rotate a connection"
+    "/v1/connections/<connection_id>",
+    tags=["connections"],
+    summary="Rename or rotate a connection",
+    **documented(200, Data[ConnectionOut], writes=True),
 )
 def update_connection(
     connection_id: str, body: UpdateConnectionIn, principal: CurrentPrincipal
@@ -66,7 +84,12 @@ def update_connection(
     return one(ConnectionOut.of(updated))
 
 
-@router.delete("/v1/connections/<connection_id>", tags=["connections"], summary="Delete an unused connection")
+@router.delete(
+    "/v1/connections/<connection_id>",
+    tags=["connections"],
+    summary="Delete an unused connection",
+    **documented(204, None),
+)
 def delete_connection(connection_id: str, principal: CurrentPrincipal) -> Response[None]:
     connections.delete_connection(principal, connection_id)
     return no_content()

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
 from management_routes.models import ProjectMemberOut, ProjectOut
-from switchboard.api.envelopes import Data, Page, RequestModel
+from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import ProjectRole
@@ -39,14 +39,24 @@ class ChangeProjectRoleIn(RequestModel):
     role: ProjectRole
 
 
-@router.post("/v1/projects", tags=["projects"], summary="Create a project (org admin)")
+@router.post(
+    "/v1/projects",
+    tags=["projects"],
+    summary="Create a project (org admin)",
+    **documented(201, Data[ProjectOut]),
+)
 def create_project(body: CreateProjectIn, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
     return one(
         ProjectOut.of(projects.create_project(principal, body.org_id, body.name, body.description)), 201
     )
 
 
-@router.get("/v1/projects", tags=["projects"], summary="Projects of an organization visible to you")
+@router.get(
+    "/v1/projects",
+    tags=["projects"],
+    summary="Projects of an organization visible to you",
+    **documented(200, Page[ProjectOut]),
+)
 def list_projects(
     principal: CurrentPrincipal,
     org_id: Annotated[str, Query(min_length=1, max_length=64)],
@@ -57,13 +67,20 @@ def list_projects(
     return page([ProjectOut.of(p) for p in items], cursor)
 
 
-@router.get("/v1/projects/<project_id>", tags=["projects"], summary="One project")
+@router.get(
+    "/v1/projects/<project_id>", tags=["projects"], summary="One project", **documented(200, Data[ProjectOut])
+)
 def get_project(project_id: str, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
     project, _ = projects.get_project(principal, project_id)
     return one(ProjectOut.of(project))
 
 
-@router.patch("/v1/projects/<project_id>", tags=["projects"], summary="Rename or describe a project (admin)")
+@router.patch(
+    "/v1/projects/<project_id>",
+    tags=["projects"],
+    summary="Rename or describe a project (admin)",
+    **documented(200, Data[ProjectOut], writes=True),
+)
 def update_project(
     project_id: str, body: UpdateProjectIn, principal: CurrentPrincipal
 ) -> Response[Data[ProjectOut]]:
@@ -72,14 +89,22 @@ def update_project(
 
 
 @router.delete(
-    "/v1/projects/<project_id>", tags=["projects"], summary="Delete a project (refused while it holds Apps)"
+    "/v1/projects/<project_id>",
+    tags=["projects"],
+    summary="Delete a project (refused while it holds Apps)",
+    **documented(204, None),
 )
 def delete_project(project_id: str, principal: CurrentPrincipal) -> Response[None]:
     projects.delete_project(principal, project_id)
     return no_content()
 
 
-@router.get("/v1/projects/<project_id>/members", tags=["projects"], summary="Members of a project")
+@router.get(
+    "/v1/projects/<project_id>/members",
+    tags=["projects"],
+    summary="Members of a project",
+    **documented(200, Page[ProjectMemberOut]),
+)
 def list_members(
     project_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
 ) -> Page[ProjectMemberOut]:
@@ -87,7 +112,12 @@ def list_members(
     return page([ProjectMemberOut.of(m) for m in items], cursor)
 
 
-@router.post("/v1/projects/<project_id>/members", tags=["projects"], summary="Add an org member to a project")
+@router.post(
+    "/v1/projects/<project_id>/members",
+    tags=["projects"],
+    summary="Add an org member to a project",
+    **documented(201, Data[ProjectMemberOut]),
+)
 def add_member(
     project_id: str, body: AddProjectMemberIn, principal: CurrentPrincipal
 ) -> Response[Data[ProjectMemberOut]]:
@@ -95,7 +125,10 @@ def add_member(
 
 
 @router.patch(
-    "/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Change a project role"
+    "/v1/projects/<project_id>/members/<user_id>",
+    tags=["projects"],
+    summary="Change a project role",
+    **documented(200, Data[ProjectMemberOut], writes=True),
 )
 def change_member(
     project_id: str, user_id: str, body: ChangeProjectRoleIn, principal: CurrentPrincipal
@@ -104,7 +137,10 @@ def change_member(
 
 
 @router.delete(
-    "/v1/projects/<project_id>/members/<user_id>", tags=["projects"], summary="Remove a project member"
+    "/v1/projects/<project_id>/members/<user_id>",
+    tags=["projects"],
+    summary="Remove a project member",
+    **documented(204, None),
 )
 def remove_member(project_id: str, user_id: str, principal: CurrentPrincipal) -> Response[None]:
     projects.remove_member(principal, project_id, user_id)

@@ -39,7 +39,7 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int, dict[str, Any]] = {
     status: {"description": text, "content": {"application/json": {"model": ErrorEnvelope}}}
     for status, text in {
         400: "Malformed request",
@@ -54,3 +54,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "Temporarily unavailable; retry",
     }.items()
 }
+
+
+_READ_ERRORS = (400, 401, 403, 404, 422, 503)
+_WRITE_ERRORS = (*_READ_ERRORS, 409, 413, 415)
+
+
+def documented(status: int, model: Any = None, *, writes: bool | None = None) -> dict[str, Any]:
+    """Route decorator arguments documenting the success response and the error envelopes it may answer."""
+    is_write = status != 200 if writes is None else writes
+    responses: dict[int, dict[str, Any]] = {
+        code: ERROR_RESPONSES[code] for code in (_WRITE_ERRORS if is_write else _READ_ERRORS)
+    }
+    if model is None:
+        responses[status] = {"description": "Done; no content"}
+    else:
+        responses[status] = {"description": "Success", "content": {"application/json": {"model": model}}}
+    return {"status_code": status, "responses": responses}

@@ -47,7 +47,7 @@ def issue(kind: TokenKind) -> IssuedToken:
     token = f"{_PREFIX[kind]}{body}{secret}"
     id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
     return IssuedToken(
-        token_id=f"{id_prefix}_{body}",
+        token_id=f"{id_prefix}-{body}",
         token=token,
         token_hash=hash_token(token),
         preview=f"{_PREFIX[kind]}…{secret[-4:]}",
@@ -61,7 +61,7 @@ def parse(token: str) -> ParsedToken | None:
         return None
     kind = _KIND_BY_TAG[match.group(1)]
     id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
-    return ParsedToken(kind=kind, token_id=f"{id_prefix}_{match.group(2)}", token_hash=hash_token(token))
+    return ParsedToken(kind=kind, token_id=f"{id_prefix}-{match.group(2)}", token_hash=hash_token(token))
 
 
 def same_hash(stored: str, presented: str) -> bool:

@@ -28,11 +28,11 @@ def random_body(length: int = 20) -> str:
 
 
 def new_id(kind: str) -> str:
-    return f"{PREFIXES[kind]}_{random_body()}"
+    return f"{PREFIXES[kind]}-{random_body()}"
 
 
 def is_id(kind: str, value: str) -> bool:
-    prefix, _, body = value.partition("_")
+    prefix, _, body = value.partition("-")
     return prefix == PREFIXES[kind] and bool(_BODY.match(body))
 
 

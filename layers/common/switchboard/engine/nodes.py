@@ -16,7 +16,7 @@ from switchboard.engine.references import INPUT_ROOT
 
 IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-CONNECTION_ID_PATTERN = r"^con_[a-z0-9]{1,64}$"
+CONNECTION_ID_PATTERN = r"^con-[a-z0-9]{1,64}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$"
 MAX_TEXT = 100_000
 

@@ -1,0 +1,506 @@
+"""What CloudFormation deploys, proven on the SAM-transformed template: function settings, least-privilege
+roles (nothing internet-facing can read a secret), tables, API routes and the optional Apps domain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from switchboard_cli.local.template import Template, load_template, references
+from tests.infra.conftest import APPS_CERTIFICATE_ARN, APPS_DOMAIN, STACK, TEMPLATE
+
+SECRET_READERS: frozenset[str] = frozenset()
+"""Functions whose role may read secret values (the credentials function, once it exists)."""
+
+SECRET_READS = ("secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue")
+SECRET_WRITES = (
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:DeleteSecret",
+)
+CONTROL_TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+
+SECRET_PREFIX_ARN = (
+    f"arn:{STACK.partition}:secretsmanager:{STACK.region}:{STACK.account_id}:"
+    f"secret:switchboard/{STACK.stack_name}/"
+)
+
+Statement = dict[str, Any]
+
+
+def _sam_resources_of_type(resource_type: str) -> list[str]:
+    """Logical ids in template.yaml, read at collection time so each one is its own test case."""
+    resources = load_template(TEMPLATE)["Resources"]
+    return sorted(
+        logical_id for logical_id, resource in resources.items() if resource["Type"] == resource_type
+    )
+
+
+FUNCTIONS = _sam_resources_of_type("AWS::Serverless::Function")
+TABLES = _sam_resources_of_type("AWS::DynamoDB::Table")
+
+
+# ---------------------------------------------------------------- IAM evaluation helpers
+
+
+def wildcard_match(pattern: str, value: str, *, ignore_case: bool) -> bool:
+    """IAM wildcard matching: ``*`` is any run of characters, ``?`` any one; nothing else is special."""
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, value, flags=re.IGNORECASE if ignore_case else 0) is not None
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Whether an ``Action`` entry covers ``action`` (IAM compares action names case-insensitively)."""
+    return wildcard_match(pattern, action, ignore_case=True)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statement_covers(statement: Statement, action: str) -> bool:
+    """Whether the statement applies to ``action``, whatever its effect (``NotAction`` included)."""
+    if "NotAction" in statement:
+        return not any(action_matches(pattern, action) for pattern in _as_list(statement["NotAction"]))
+    return any(action_matches(pattern, action) for pattern in _as_list(statement.get("Action", [])))
+
+
+def allows(statement: Statement, action: str) -> bool:
+    return statement.get("Effect") == "Allow" and statement_covers(statement, action)
+
+
+def statement_resources(statement: Statement, template: Template) -> list[str]:
+    """The statement's resources with intrinsics evaluated; a ``NotResource`` counts as ``*``."""
+    if "NotResource" in statement:
+        return ["*"]
+    return [str(resource) for resource in _as_list(template.resolve(statement.get("Resource", [])))]
+
+
+def role_statements(resources: dict[str, Any], role_id: str) -> list[Statement]:
+    """Every statement that applies to the role: its inline policies and the policies attached to it."""
+    documents = [policy["PolicyDocument"] for policy in resources[role_id]["Properties"].get("Policies", [])]
+    documents += [
+        resource["Properties"]["PolicyDocument"]
+        for resource in resources.values()
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": role_id} in resource["Properties"].get("Roles", [])
+    ]
+    return [statement for document in documents for statement in _as_list(document["Statement"])]
+
+
+def roles(resources: dict[str, Any]) -> list[str]:
+    return sorted(
+        logical_id for logical_id, resource in resources.items() if resource["Type"] == "AWS::IAM::Role"
+    )
+
+
+def roles_allowed(resources: dict[str, Any], actions: Iterable[str]) -> set[str]:
+    """Roles with an Allow statement covering any of ``actions`` on some resource."""
+    return {
+        role_id
+        for role_id in roles(resources)
+        for statement in role_statements(resources, role_id)
+        if any(allows(statement, action) for action in actions)
+    }
+
+
+def function_role(resources: dict[str, Any], function_id: str) -> str:
+    role = resources[function_id]["Properties"]["Role"]
+    assert "Fn::GetAtt" in role, f"{function_id} uses a role from outside the stack: {role}"
+    return str(role["Fn::GetAtt"][0])
+
+
+def api_routes(resources: dict[str, Any], api_id: str) -> dict[str, str]:
+    """Route key (``METHOD /path``) → logical id of the function its Lambda proxy integration invokes."""
+    routes: dict[str, str] = {}
+    for path, operations in resources[api_id]["Properties"]["Body"]["paths"].items():
+        for method, operation in operations.items():
+            verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["payloadFormatVersion"] == "2.0", f"{verb} {path} is not payload format 2.0"
+            (function_id,) = references(integration["uri"])
+            routes[f"{verb} {path}"] = function_id
+    return routes
+
+
+# ---------------------------------------------------------------- the helpers themselves
+
+
+@pytest.mark.parametrize(
+    ("pattern", "action", "expected"),
+    [
+        ("secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue", True),
+        ("SecretsManager:getsecretvalue", "secretsmanager:GetSecretValue", True),
+        ("secretsmanager:*", "secretsmanager:GetSecretValue", True),
+        ("secretsmanager:Get*", "secretsmanager:GetSecretValue", True),
+        ("secretsmanager:*Get*", "secretsmanager:BatchGetSecretValue", True),
+        ("secretsmanager:GetSecret?alue", "secretsmanager:GetSecretValue", True),
+        ("*", "secretsmanager:BatchGetSecretValue", True),
+        ("secrets*:*", "secretsmanager:GetSecretValue", True),
+        ("secretsmanager:Get*", "secretsmanager:BatchGetSecretValue", False),
+        ("secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", False),
+        ("secretsmanager:GetSecretValues", "secretsmanager:GetSecretValue", False),
+        ("s3:*", "secretsmanager:GetSecretValue", False),
+        ("secretsmanager:[G]etSecretValue", "secretsmanager:GetSecretValue", False),
+    ],
+)
+def test_action_matching_follows_iam_wildcards(pattern: str, action: str, expected: bool) -> None:
+    # Given an Action entry and an action name / When they are compared / Then IAM's wildcard rules apply
+    assert action_matches(pattern, action) is expected
+
+
+def test_not_action_allow_covers_everything_it_does_not_name() -> None:
+    # Given an Allow with NotAction excluding only S3
+    statement = {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}
+
+    # When / Then it allows reading secrets but not S3 actions
+    assert allows(statement, "secretsmanager:GetSecretValue")
+    assert not allows(statement, "s3:GetObject")
+
+
+def test_secret_reader_detection_sees_wildcards_and_attached_policies() -> None:
+    # Given roles that read secrets through a wildcard, through an attached AWS::IAM::Policy, and one that
+    # only denies it
+    def role(*statements: Statement) -> dict[str, Any]:
+        policies = (
+            [{"PolicyName": "inline", "PolicyDocument": {"Statement": list(statements)}}]
+            if statements
+            else []
+        )
+        return {"Type": "AWS::IAM::Role", "Properties": {"Policies": policies}}
+
+    resources = {
+        "WildcardRole": role({"Effect": "Allow", "Action": ["secretsmanager:Get*"], "Resource": "arn:x"}),
+        "AttachedRole": role(),
+        "AttachedPolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "Roles": [{"Ref": "AttachedRole"}],
+                "PolicyDocument": {"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}},
+            },
+        },
+        "DenyingRole": role(
+            {"Effect": "Deny", "Action": list(SECRET_READS), "Resource": "*"},
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "arn:table"},
+        ),
+    }
+
+    # When the roles allowed to read secret values are collected
+    readers = roles_allowed(resources, SECRET_READS)
+
+    # Then exactly the two that can read are found
+    assert readers == {"WildcardRole", "AttachedRole"}
+
+
+# ---------------------------------------------------------------- functions
+
+
+def test_the_template_declares_the_api_functions() -> None:
+    # Given the functions template.yaml declares / Then the two API functions are among them (so the
+    # per-function cases below cannot silently shrink to nothing)
+    assert {"ManagementFunction", "AppsFunction"} <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_runtime_tracing_and_layer(cfn: Template, function_id: str) -> None:
+    # Given the transformed function
+    resources = cfn.resources
+    function = resources[function_id]
+    properties = function["Properties"]
+
+    # When its common layer is looked up by name
+    common_layers = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::LayerVersion"
+        and cfn.resolve(resource["Properties"]["LayerName"]) == f"{STACK.stack_name}-common"
+    ]
+
+    # Then it is a Python 3.11 arm64 Lambda function with active tracing and the common layer
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert properties["Runtime"] == "python3.11"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert len(common_layers) == 1
+    assert {"Ref": common_layers[0]} in properties["Layers"]
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_logs_json_to_its_own_log_group_with_retention(cfn: Template, function_id: str) -> None:
+    # Given the transformed function's logging configuration
+    logging_config = cfn.resources[function_id]["Properties"]["LoggingConfig"]
+
+    # When its log group is followed
+    log_group_ref = logging_config.get("LogGroup")
+    assert isinstance(log_group_ref, dict), "LoggingConfig names no LogGroup of this stack"
+    assert set(log_group_ref) == {"Ref"}, "LogGroup must Ref a log group of this stack"
+    log_group = cfn.resources[log_group_ref["Ref"]]
+
+    # Then it logs JSON into a log group of this stack whose retention is the LogRetentionDays parameter
+    assert logging_config["LogFormat"] == "JSON"
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_log_group_keeps_logs_for_the_configured_retention(cfn: Template) -> None:
+    # Given every log group of the stack (functions' and APIs' access logs)
+    log_groups = cfn.resources_of_type("AWS::Logs::LogGroup")
+
+    # When their retention is read / Then each one comes from the parameter
+    assert log_groups
+    assert {
+        logical_id: group["Properties"].get("RetentionInDays") for logical_id, group in log_groups.items()
+    } == {logical_id: {"Ref": "LogRetentionDays"} for logical_id in log_groups}
+
+
+# ---------------------------------------------------------------- IAM: secrets
+
+
+def test_management_role_writes_secrets_only_under_the_stack_prefix(cfn: Template) -> None:
+    # Given the management function's role
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "ManagementFunction"))
+
+    for action in SECRET_WRITES:
+        # When the statements allowing a secret write are collected
+        granting = [statement for statement in statements if allows(statement, action)]
+        resources = [resource for statement in granting for resource in statement_resources(statement, cfn)]
+
+        # Then the write is allowed, and only on secrets named under switchboard/<stack name>/
+        assert granting, f"the management role cannot {action}"
+        outside = [resource for resource in resources if not resource.startswith(SECRET_PREFIX_ARN)]
+        assert outside == [], f"{action} is allowed outside {SECRET_PREFIX_ARN}*"
+
+
+def test_management_role_cannot_read_secret_values_and_denies_it_explicitly(cfn: Template) -> None:
+    # Given the management function's role
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "ManagementFunction"))
+
+    for action in SECRET_READS:
+        # When the statements applying to a secret read are collected
+        allowing = [statement for statement in statements if allows(statement, action)]
+        denying = [
+            statement
+            for statement in statements
+            if statement.get("Effect") == "Deny"
+            and statement_covers(statement, action)
+            and "Condition" not in statement
+            and "*" in statement_resources(statement, cfn)
+        ]
+
+        # Then nothing allows it, and an unconditional Deny on every resource forbids it
+        assert allowing == [], f"the management role is allowed {action}"
+        assert denying, f"the management role has no unconditional Deny of {action} on *"
+
+
+def test_only_allow_listed_functions_can_read_secret_values(cfn: Template) -> None:
+    # Given the roles of the functions allowed to read secrets
+    unknown = SECRET_READERS - set(FUNCTIONS)
+    assert not unknown, f"SECRET_READERS names functions that do not exist: {sorted(unknown)}"
+    permitted = {function_role(cfn.resources, function_id) for function_id in SECRET_READERS}
+
+    # When every role in the stack is checked for a secret read
+    readers = roles_allowed(cfn.resources, SECRET_READS)
+
+    # Then no other role can read a secret value
+    assert readers - permitted == set()
+
+
+def test_secret_writes_anywhere_in_the_stack_stay_under_the_stack_prefix(cfn: Template) -> None:
+    # Given every role's statements that allow writing a secret
+    outside = {
+        (role_id, resource)
+        for role_id in roles(cfn.resources)
+        for statement in role_statements(cfn.resources, role_id)
+        if any(allows(statement, action) for action in SECRET_WRITES)
+        for resource in statement_resources(statement, cfn)
+        if not resource.startswith(SECRET_PREFIX_ARN)
+    }
+
+    # Then none reaches a secret outside this stack's prefix
+    assert outside == set()
+
+
+def test_roles_attach_only_managed_policies_known_to_grant_no_data_access(cfn: Template) -> None:
+    # Given the AWS managed policies attached to each role (their statements are not in the template, so
+    # the checks above cannot see them)
+    known = {
+        f"arn:{STACK.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        f"arn:{STACK.partition}:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+    attached = {
+        (role_id, str(cfn.resolve(arn)))
+        for role_id in roles(cfn.resources)
+        for arn in cfn.resources[role_id]["Properties"].get("ManagedPolicyArns", [])
+    }
+
+    # Then every one is a logging or tracing policy
+    assert {(role_id, arn) for role_id, arn in attached if arn not in known} == set()
+
+
+# ---------------------------------------------------------------- IAM: DynamoDB
+
+
+def _dynamodb_statements(cfn: Template) -> list[tuple[str, Statement]]:
+    return [
+        (role_id, statement)
+        for role_id in roles(cfn.resources)
+        for statement in role_statements(cfn.resources, role_id)
+        if statement.get("Effect") == "Allow"
+        and (
+            "NotAction" in statement
+            or any(_is_dynamodb(pattern) for pattern in _as_list(statement.get("Action", [])))
+        )
+    ]
+
+
+def _is_dynamodb(pattern: str) -> bool:
+    return action_matches(pattern.split(":", maxsplit=1)[0], "dynamodb")
+
+
+def test_dynamodb_grants_name_actions_and_tables(cfn: Template) -> None:
+    # Given every Allow statement that grants DynamoDB actions, and the ARNs of the stack's tables
+    statements = _dynamodb_statements(cfn)
+    tables = [cfn.get_att(table_id, "Arn") for table_id in cfn.resources_of_type("AWS::DynamoDB::Table")]
+    allowed_resources = {arn + suffix for arn in tables for suffix in ("", "/index/*", "/stream/*")}
+
+    # When their actions and resources are examined
+    service_wide = [
+        (role_id, pattern)
+        for role_id, statement in statements
+        for pattern in _as_list(statement.get("Action", "*"))
+        if "NotAction" in statement or (_is_dynamodb(pattern) and pattern.split(":")[-1] == "*")
+    ]
+    elsewhere = [
+        (role_id, resource)
+        for role_id, statement in statements
+        for resource in statement_resources(statement, cfn)
+        if resource not in allowed_resources
+    ]
+
+    # Then no role holds dynamodb:* (or *), and every grant names a table of this stack (never "*")
+    assert statements, "no role is granted DynamoDB access"
+    assert service_wide == []
+    assert elsewhere == []
+
+
+def test_apps_function_cannot_write_control_table_items(cfn: Template) -> None:
+    # Given the Apps function's role and the control table's ARN
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+    control_table = cfn.get_att("ControlTable", "Arn")
+
+    # When the statements allowing an item write are matched against the control table
+    writes = [
+        (action, resource)
+        for action in CONTROL_TABLE_WRITES
+        for statement in statements
+        if allows(statement, action)
+        for resource in statement_resources(statement, cfn)
+        if wildcard_match(resource, control_table, ignore_case=False)
+    ]
+
+    # Then none reaches it
+    assert writes == []
+
+
+# ---------------------------------------------------------------- tables
+
+
+def test_the_template_declares_the_tables_the_functions_use() -> None:
+    # Given the tables template.yaml declares / Then the four the settings name are among them
+    assert {"ControlTable", "RunsTable", "LinksTable", "IdempotencyTable"} <= set(TABLES)
+
+
+@pytest.mark.parametrize("table_id", TABLES)
+def test_table_is_on_demand_recoverable_encrypted_and_retained(cfn: Template, table_id: str) -> None:
+    # Given a table of the transformed template
+    table = cfn.resources[table_id]
+    properties = table["Properties"]
+
+    # Then it bills per request, keeps point-in-time backups, is encrypted, and survives stack deletion
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+@pytest.mark.parametrize(
+    ("table_id", "attribute"), [("RunsTable", "expires_at"), ("IdempotencyTable", "expiration")]
+)
+def test_table_expires_items_by_ttl(cfn: Template, table_id: str, attribute: str) -> None:
+    # Given a table whose items expire / Then TTL is enabled on the attribute the code writes
+    assert cfn.resources[table_id]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": attribute,
+        "Enabled": True,
+    }
+
+
+# ---------------------------------------------------------------- APIs
+
+
+def test_management_api_proxies_v1_to_the_management_function(cfn: Template) -> None:
+    # Given the transformed management HTTP API
+    assert cfn.resources["ManagementApi"]["Type"] == "AWS::ApiGatewayV2::Api"
+
+    # When its routes are read / Then there is exactly the /v1 proxy, integrated with the management function
+    assert api_routes(cfn.resources, "ManagementApi") == {"ANY /v1/{proxy+}": "ManagementFunction"}
+
+
+def test_apps_api_routes_path_and_host_addressing_to_the_apps_function(cfn: Template) -> None:
+    # Given the transformed Apps HTTP API
+    assert cfn.resources["AppsApi"]["Type"] == "AWS::ApiGatewayV2::Api"
+
+    # When its routes are read / Then path (/apps/{app_id}) and host (/) addressing reach the Apps function
+    assert api_routes(cfn.resources, "AppsApi") == {
+        "ANY /apps/{app_id}": "AppsFunction",
+        "ANY /apps/{app_id}/{proxy+}": "AppsFunction",
+        "ANY /": "AppsFunction",
+        "ANY /{proxy+}": "AppsFunction",
+    }
+
+
+def test_outputs_give_both_api_urls(cfn: Template) -> None:
+    # Given the stack outputs
+    outputs = cfn.document["Outputs"]
+
+    # Then each API's URL is an output built from that API
+    assert references(outputs["ManagementApiUrl"]["Value"]) == {"ManagementApi"}
+    assert references(outputs["AppsApiUrl"]["Value"]) == {"AppsApi"}
+    assert cfn.resolve(outputs["AppsApiUrl"]["Value"]).startswith("https://")
+
+
+def test_apps_domain_creates_a_wildcard_domain_mapped_to_the_apps_api(cfn_with_apps_domain: Template) -> None:
+    # Given the stack deployed with AppsDomain and a certificate
+    cfn = cfn_with_apps_domain
+
+    # When the custom domain resources that exist under those parameters are read
+    domains = cfn.resources_of_type("AWS::ApiGatewayV2::DomainName")
+    mappings = cfn.resources_of_type("AWS::ApiGatewayV2::ApiMapping")
+    assert list(domains) == ["AppsDomainName"]
+    assert list(mappings) == ["AppsDomainMapping"]
+    domain = cfn.resolve(domains["AppsDomainName"]["Properties"])
+    mapping = mappings["AppsDomainMapping"]["Properties"]
+    stage = cfn.resources[mapping["Stage"]["Ref"]]
+
+    # Then *.<AppsDomain> uses the certificate and maps to the Apps API's stage, and its target is an output
+    assert domain["DomainName"] == f"*.{APPS_DOMAIN}"
+    assert domain["DomainNameConfigurations"][0]["CertificateArn"] == APPS_CERTIFICATE_ARN
+    assert mapping["ApiId"] == {"Ref": "AppsApi"}
+    assert mapping["DomainName"] == {"Ref": "AppsDomainName"}
+    assert stage["Type"] == "AWS::ApiGatewayV2::Stage"
+    assert stage["Properties"]["ApiId"] == {"Ref": "AppsApi"}
+    assert cfn.condition(cfn.document["Outputs"]["AppsDomainTarget"]["Condition"])
+
+
+def test_without_apps_domain_no_custom_domain_is_created(cfn: Template) -> None:
+    # Given the stack deployed with the default (empty) AppsDomain
+    # When the custom domain resources that exist under those parameters are read
+    domain_resources = cfn.resources_of_type("AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping")
+
+    # Then there are none, and no domain target is output
+    assert domain_resources == {}
+    assert not cfn.condition(cfn.document["Outputs"]["AppsDomainTarget"]["Condition"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.auth import tokens
 from switchboard.domain.ids import new_id, utcnow
-from switchboard.domain.models import ApiToken, Organization, OrgMembership, OrgRole, TokenKind, User
-from switchboard.runtime.identity import normalize_email
+from switchboard.domain.models import TokenKind, User
+from switchboard.runtime.identity import new_token, normalize_email
+from switchboard.runtime.orgs import new_org
 from switchboard.store import identity, orgs
 from switchboard.store.control import control
 from switchboard.store.identity import EMAIL_TAKEN
@@ -26,39 +26,11 @@ class BootstrapResult:
 
 def bootstrap_admin(email: str, org_name: str) -> BootstrapResult:
     """Create user + org (owned by the user) + PAT in one transaction; 409 if the email exists."""
-    now = utcnow()
-    user = User(id=new_id("user"), email=normalize_email(email), created_at=now)
-    org = Organization(
-        id=new_id("org"),
-        name=org_name.strip(),
-        created_at=now,
-        created_by=user.id,
-        updated_at=now,
-        updated_by=user.id,
-    )
-    owner = OrgMembership(
-        org_id=org.id,
-        user_id=user.id,
-        email=user.email,
-        role=OrgRole.owner,
-        created_at=now,
-        created_by=BOOTSTRAP_ACTOR,
-        updated_at=now,
-        updated_by=BOOTSTRAP_ACTOR,
-    )
-    issued = tokens.issue(TokenKind.pat)
-    pat = ApiToken(
-        id=issued.token_id,
-        kind=TokenKind.pat,
-        name=BOOTSTRAP_ACTOR,
-        token_hash=issued.token_hash,
-        preview=issued.preview,
-        user_id=user.id,
-        created_at=now,
-        created_by=BOOTSTRAP_ACTOR,
-    )
-    ops = [*identity.user_ops(user), *orgs.org_ops(org, owner), identity.token_op(pat)]
+    user = User(id=new_id("user"), email=normalize_email(email), created_at=utcnow())
+    org, owner = new_org(org_name.strip(), user, BOOTSTRAP_ACTOR)
+    pat = new_token(TokenKind.pat, BOOTSTRAP_ACTOR, BOOTSTRAP_ACTOR, user_id=user.id)
+    ops = [*identity.user_ops(user), *orgs.org_ops(org, owner), identity.token_op(pat.record)]
     control().transact(ops, EMAIL_TAKEN, "email_taken")
     return BootstrapResult(
-        user_id=user.id, email=user.email, org_id=org.id, token_id=pat.id, token=issued.token
+        user_id=user.id, email=user.email, org_id=org.id, token_id=pat.record.id, token=pat.token
     )

@@ -44,24 +44,43 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
         )
 
 
-def create_pat(principal: Principal, name: str, expires_at: datetime | None) -> CreatedToken:
-    assert principal.user_id is not None
+def new_token(
+    kind: TokenKind,
+    name: str,
+    actor: str,
+    *,
+    user_id: str | None = None,
+    org_id: str | None = None,
+    project_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> CreatedToken:
+    """Issue a token and its record (not yet stored); the token itself exists only in the result."""
     now = utcnow()
     _check_expiry(expires_at, now)
-    issued = tokens.issue(TokenKind.pat)
+    issued = tokens.issue(kind)
     record = ApiToken(
         id=issued.token_id,
-        kind=TokenKind.pat,
+        kind=kind,
         name=name,
         token_hash=issued.token_hash,
         preview=issued.preview,
-        user_id=principal.user_id,
+        user_id=user_id,
+        org_id=org_id,
+        project_id=project_id,
         created_at=now,
-        created_by=principal.actor,
+        created_by=actor,
         expires_at=expires_at,
     )
-    identity.create_token(record)
     return CreatedToken(record=record, token=issued.token)
+
+
+def create_pat(principal: Principal, name: str, expires_at: datetime | None) -> CreatedToken:
+    assert principal.user_id is not None
+    created = new_token(
+        TokenKind.pat, name, principal.actor, user_id=principal.user_id, expires_at=expires_at
+    )
+    identity.create_token(created.record)
+    return created
 
 
 def list_pats(principal: Principal, limit: int, next_token: str | None) -> tuple[list[ApiToken], str | None]:
@@ -86,23 +105,16 @@ def create_access_key(
         project = require_project(principal, project_id, ProjectRole.admin)
         if project.org_id != org_id:
             raise NotFound("project not found")
-    now = utcnow()
-    _check_expiry(expires_at, now)
-    issued = tokens.issue(TokenKind.access_key)
-    record = ApiToken(
-        id=issued.token_id,
-        kind=TokenKind.access_key,
-        name=name,
-        token_hash=issued.token_hash,
-        preview=issued.preview,
+    created = new_token(
+        TokenKind.access_key,
+        name,
+        principal.actor,
         org_id=org_id,
         project_id=project_id,
-        created_at=now,
-        created_by=principal.actor,
         expires_at=expires_at,
     )
-    identity.create_token(record)
-    return CreatedToken(record=record, token=issued.token)
+    identity.create_token(created.record)
+    return created
 
 
 def list_access_keys(

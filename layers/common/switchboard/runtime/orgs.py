@@ -11,26 +11,31 @@ from switchboard.runtime.identity import normalize_email
 from switchboard.store import identity, orgs
 
 
-def create_org(principal: Principal, name: str) -> Organization:
-    assert principal.user_id is not None
-    user = identity.get_user(principal.user_id)
-    if user is None:
-        raise NotFound("user not found")
+def new_org(name: str, owner: User, actor: str) -> tuple[Organization, OrgMembership]:
+    """An organization and its first owner's membership (not yet stored)."""
     now = utcnow()
-    actor = principal.actor
     org = Organization(
         id=new_id("org"), name=name, created_at=now, created_by=actor, updated_at=now, updated_by=actor
     )
-    owner = OrgMembership(
+    membership = OrgMembership(
         org_id=org.id,
-        user_id=user.id,
-        email=user.email,
+        user_id=owner.id,
+        email=owner.email,
         role=OrgRole.owner,
         created_at=now,
         created_by=actor,
         updated_at=now,
         updated_by=actor,
     )
+    return org, membership
+
+
+def create_org(principal: Principal, name: str) -> Organization:
+    assert principal.user_id is not None
+    user = identity.get_user(principal.user_id)
+    if user is None:
+        raise NotFound("user not found")
+    org, owner = new_org(name, user, principal.actor)
     orgs.create_org(org, owner)
     return org
 

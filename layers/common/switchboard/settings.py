@@ -25,6 +25,9 @@ class Settings(BaseModel):
     apps_base_url: str = Field(default="", description="Base URL of the Apps API (path addressing)")
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     page_size_max: int = Field(default=100, gt=0)
+    credentials_function: str = Field(default="", description="Name of the credentials function (executor only)")
+    run_queue_url: str = Field(default="", description="Background-run queue")
+    run_retention_days: int = Field(default=30, gt=0, le=3650)
 
 
 _ENV_NAMES = {
@@ -38,6 +41,9 @@ _ENV_NAMES = {
     "apps_base_url": "APPS_BASE_URL",
     "max_body_bytes": "MAX_BODY_BYTES",
     "page_size_max": "PAGE_SIZE_MAX",
+    "credentials_function": "CREDENTIALS_FUNCTION",
+    "run_queue_url": "RUN_QUEUE_URL",
+    "run_retention_days": "RUN_RETENTION_DAYS",
 }
 
 

@@ -17,6 +17,9 @@ PREFIXES = {
     "workflow": "wf",
     "app": "app",
     "deployment": "dep",
+    "run": "run",
+    "link": "lnk",
+    "event": "evt",
 }
 
 _BODY = re.compile(r"^[a-z2-7]{20}$")

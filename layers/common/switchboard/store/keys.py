@@ -17,6 +17,20 @@ Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
 | workflow version    | WORKFLOW#<wf>       | VERSION#<n:010>    |                              |                             |
 | app                 | APP#<app>           | APP                | PROJECT#<project>#APPS       | <created>#<app>             |
 | deployment          | APP#<app>           | DEPLOYMENT#<n:010> |                              |                             |
+
+Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
+
+| entity       | pk           | sk                | gsi1pk             | gsi1sk               |
+|--------------|--------------|-------------------|--------------------|----------------------|
+| run          | RUN#<run>    | RUN               | APP#<app>#RUNS     | <created>#<run>      |
+| run event    | RUN#<run>    | EVENT#<seq:010>   |                    |                      |
+| trace        | RUN#<run>    | TRACE             |                    |                      |
+
+Links table (pk, sk, gsi1):
+
+| entity       | pk                      | sk              | gsi1pk           | gsi1sk                   |
+|--------------|-------------------------|-----------------|------------------|--------------------------|
+| link         | LINK#<app>#<user>       | REQ#<req>       | APP#<app>#LINKS  | <user>#<req>             |
 """
 
 from __future__ import annotations
@@ -143,3 +157,35 @@ def deployments_prefix(app_id: str) -> tuple[str, str]:
 
 def listing_index(partition: str, created_at: datetime, entity_id: str) -> Key:
     return {"gsi1pk": partition, "gsi1sk": _sortable(created_at, entity_id)}
+
+
+def run(run_id: str) -> Key:
+    return _key(f"RUN#{run_id}", "RUN")
+
+
+def app_runs(app_id: str) -> str:
+    return f"APP#{app_id}#RUNS"
+
+
+def run_event(run_id: str, sequence: int) -> Key:
+    return _key(f"RUN#{run_id}", f"EVENT#{sequence:010d}")
+
+
+def run_events_prefix(run_id: str) -> tuple[str, str]:
+    return f"RUN#{run_id}", "EVENT#"
+
+
+def run_trace(run_id: str) -> Key:
+    return _key(f"RUN#{run_id}", "TRACE")
+
+
+def link(app_id: str, user_id: str, requirement_id: str) -> Key:
+    return _key(f"LINK#{app_id}#{user_id}", f"REQ#{requirement_id}")
+
+
+def user_links_prefix(app_id: str, user_id: str) -> tuple[str, str]:
+    return f"LINK#{app_id}#{user_id}", "REQ#"
+
+
+def link_index(app_id: str, user_id: str, requirement_id: str) -> Key:
+    return {"gsi1pk": f"APP#{app_id}#LINKS", "gsi1sk": f"{user_id}#{requirement_id}"}

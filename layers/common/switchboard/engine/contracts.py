@@ -1,0 +1,115 @@
+"""What the engine needs from the outside world and what it gives back.
+
+The executor function supplies credentials (already resolved by the credentials function), an event sink,
+a cancellation check and the session history; the engine returns a RunResult with per-node results and a
+trace. Nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from switchboard.engine.nodes import ConnectionRef
+
+NodeStatus = Literal["completed", "failed", "skipped", "canceled"]
+RunStatus = Literal["completed", "failed", "canceled"]
+SpanKind = Literal["run", "node", "attempt", "agent_loop", "tool_call", "llm_request"]
+
+REDACTED = "[REDACTED]"
+
+
+def credential_key(ref: ConnectionRef) -> str:
+    """How a node's connection reference is looked up in ``RunContext.credentials``."""
+    if ref.connection_id is not None:
+        return f"connection:{ref.connection_id}"
+    return f"requirement:{ref.requirement}"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One resolved connection: its type and full config (non-secret fields plus secret values)."""
+
+    key: str
+    connection_type: str
+    config: Mapping[str, Any]
+    secret_values: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # never print the config
+        return f"Credential(key={self.key!r}, connection_type={self.connection_type!r})"
+
+
+class EventSink(Protocol):
+    def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Record one run event; the sink assigns id, sequence and timestamp, in call order."""
+
+
+class Cancellation(Protocol):
+    def is_canceled(self) -> bool:
+        """True once cancellation was requested; the engine checks at every checkpoint."""
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    input: Mapping[str, Any]
+    credentials: Mapping[str, Credential]
+    events: EventSink
+    cancellation: Cancellation
+    history: list[Mapping[str, Any]] = field(default_factory=list)
+    """Earlier turns of the run's session as chat messages ({role, content}), oldest first."""
+    max_workers: int = 8
+    clock: Callable[[], datetime] | None = None
+
+
+@dataclass
+class Span:
+    id: str
+    parent_id: str | None
+    kind: SpanKind
+    name: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "running"
+    inputs: Any = None
+    outputs: Any = None
+    error: Mapping[str, Any] | None = None
+    usage: Mapping[str, int] | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeError:
+    type: str
+    message: str
+    details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    status: NodeStatus
+    output: Any = None
+    error: NodeError | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationFailure:
+    """An upstream answered 401/403 through a connection: the end-user issue marks that link unauthorized."""
+
+    node_id: str
+    credential_key: str
+    status_code: int
+
+
+@dataclass
+class RunResult:
+    status: RunStatus
+    nodes: dict[str, NodeResult]
+    output: Any
+    """The output node's value (its mappings resolved), or None when the run did not complete."""
+    error: NodeError | None
+    spans: list[Span]
+    usage: dict[str, int] = field(default_factory=dict)
+    authorization_failures: list[AuthorizationFailure] = field(default_factory=list)

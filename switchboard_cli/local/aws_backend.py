@@ -1,4 +1,4 @@
-"""moto in-process as the local stack's AWS, with the template's resources created from their own definitions.
+"""moto in-process as the local stack's AWS; the template's tables and queues created from their definitions.
 
 moto must start before any boto3 client exists; ``switchboard.aws.reset()`` then drops whatever the factory
 cached, so every client the handlers make talks to moto.
@@ -6,12 +6,14 @@ cached, so every client the handlers make talks to moto.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto import mock_aws
 
 from switchboard import aws
-from switchboard_cli.local.template import Template
+from switchboard_cli.local.queues import SQS_QUEUE, sqs
+from switchboard_cli.local.template import Template, TemplateError
 
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 _DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
@@ -86,3 +88,53 @@ def _index(index: dict[str, Any], *, with_throughput: bool) -> dict[str, Any]:
 
 def _throughput(throughput: dict[str, Any] | None) -> dict[str, int]:
     return {key: int(value) for key, value in (throughput or _DEFAULT_THROUGHPUT).items()}
+
+
+_QUEUE_SETTINGS = ("RedrivePolicy", "RedriveAllowPolicy")
+"""Set once every queue exists: they name other queues (a dead-letter queue must exist first)."""
+_NOT_QUEUE_ATTRIBUTES = frozenset({"QueueName", "Tags"})
+
+
+def create_queues(template: Template) -> dict[str, str]:
+    """Create every ``AWS::SQS::Queue`` under the name the template resolves; logical id → ``QueueUrl``.
+
+    The URL moto gives must be exactly the queue's ``Ref`` (what functions read from their environment);
+    anything else is refused rather than leaving a function sending to a queue that does not exist.
+    """
+    client = sqs()
+    urls: dict[str, str] = {}
+    later: dict[str, dict[str, str]] = {}
+    for logical_id, resource in template.resources_of_type(SQS_QUEUE).items():
+        properties = template.resolve(resource.get("Properties", {}))
+        attributes = queue_attributes(properties)
+        later[logical_id] = {name: attributes.pop(name) for name in _QUEUE_SETTINGS if name in attributes}
+        tags = {str(tag["Key"]): str(tag["Value"]) for tag in properties.get("Tags") or []}
+        name = template.get_att(logical_id, "QueueName")
+        url = client.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]  # type: ignore[arg-type]
+        expected = str(template.ref(logical_id))
+        if url != expected:
+            raise TemplateError(
+                f"queue {logical_id} was created at {url}, but Ref {logical_id} is {expected}"
+            )
+        urls[logical_id] = url
+    for logical_id, settings in later.items():
+        if settings:
+            client.set_queue_attributes(QueueUrl=urls[logical_id], Attributes=settings)  # type: ignore[arg-type]
+    return urls
+
+
+def queue_attributes(properties: dict[str, Any]) -> dict[str, str]:
+    """``CreateQueue`` attributes from a queue's resolved CloudFormation properties (all strings)."""
+    attributes: dict[str, str] = {}
+    for name, value in properties.items():
+        if name in _NOT_QUEUE_ATTRIBUTES or value is None:
+            continue
+        if name == "FifoQueue" and str(value).lower() != "true":
+            continue
+        if isinstance(value, dict | list):
+            attributes[name] = json.dumps(value)
+        elif isinstance(value, bool):
+            attributes[name] = str(value).lower()
+        else:
+            attributes[name] = str(value)
+    return attributes

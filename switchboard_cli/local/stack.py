@@ -1,11 +1,14 @@
-"""The local stack: the template's tables, functions and routes on moto, in one process.
+"""The local stack: the template's tables, queues, functions, routes and SQS event sources, in one process.
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
-``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL), starts moto, creates the tables, restores
-the state file, loads every handler, installs the local function invoker and bootstraps a first admin once.
+``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL), starts moto, creates the tables and
+queues, restores the state file, loads every handler, installs the local function invoker, bootstraps a
+first admin once and, last, starts one poller per SQS event source (``queues.py``). ``stop`` stops the
+pollers first (within about two seconds), then saves the state, so no batch is half-settled in the file.
 ``handle`` turns one HTTP request into the response API Gateway and Lambda would give, and saves the state
-after every request that may write. ``/_local/…`` is the stack's own loopback-only control surface (not part
-of the template): ``POST /_local/admin/bootstrap`` with the state file's control token.
+after every request that may write (and each poller saves after every batch). ``/_local/…`` is the stack's
+own loopback-only control surface (not part of the template): ``POST /_local/admin/bootstrap`` with the
+state file's control token.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from switchboard.invoker import set_invoker
 from switchboard_cli.local import environment
-from switchboard_cli.local.aws_backend import MotoBackend, create_tables
+from switchboard_cli.local.aws_backend import MotoBackend, create_queues, create_tables
 from switchboard_cli.local.events import (
     HttpRequest,
     HttpResponse,
@@ -36,9 +39,10 @@ from switchboard_cli.local.events import (
 )
 from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, function_specs, load_functions
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
+from switchboard_cli.local.queues import EventSourcePollers, QueueAwareTemplate, event_source_pollers
 from switchboard_cli.local.routing import Router, router_from_template
 from switchboard_cli.local.state import LocalState
-from switchboard_cli.local.template import StackContext, Template
+from switchboard_cli.local.template import StackContext
 
 BOOTSTRAP_EMAIL = "admin@switchboard.local"
 BOOTSTRAP_ORG = "Local"
@@ -82,6 +86,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.router = Router((), ())
         self.context = StackContext()
+        self.pollers = EventSourcePollers()
         self._restored = False
 
     @property
@@ -102,7 +107,9 @@ class LocalStack:
         self.state.read()
         environment.isolate_from_aws()
         self.context = StackContext(region=environment.local_region())
-        template = Template.from_file(self.template_path, {"AppsDomain": self.apps_domain}, self.context)
+        template = QueueAwareTemplate.from_file(
+            self.template_path, {"AppsDomain": self.apps_domain}, self.context
+        )
         specs = function_specs(template)
         shared = environment.shared_environment(specs.values(), {"APPS_BASE_URL": self.base_url})
         environment.apply(shared)
@@ -115,6 +122,7 @@ class LocalStack:
             add_to_sys_path((template.directory / str(layer["Properties"]["ContentUri"])).resolve())
         self.backend.start()
         create_tables(template)
+        create_queues(template)
         self.state.restore()
         self._restored = True
         if not self.state.get("control_token"):
@@ -126,9 +134,13 @@ class LocalStack:
             admin = self.bootstrap(BOOTSTRAP_EMAIL, BOOTSTRAP_ORG)
             self.state.set("local_admin", asdict(admin))
         self.state.save()
+        self.pollers = event_source_pollers(template, self.functions, on_batch=self._save_quietly)
+        self.pollers.start()
 
     def stop(self) -> None:
-        """Save (unless the state never made it into moto: that would overwrite it with nothing)."""
+        """Stop the pollers, then save (unless the state never made it into moto: that would overwrite it
+        with nothing)."""
+        self.pollers.stop()
         if self._restored:
             self.state.save()
         self.backend.stop()

@@ -9,13 +9,23 @@ Format (JSON, mode 600, replaced atomically)::
       "services": {
         "dynamodb": {"tables": {"ControlTable": [<item in DynamoDB JSON>, …], …}},
         "secretsmanager": {"secrets": [{"name", "arn", "description", "tags", "secret_string" |
-                                        "secret_binary" (base64)}, …]}
+                                        "secret_binary" (base64)}, …]},
+        "sqs": {"queues": {"RunQueue": [{"message_id", "body", "message_attributes",
+                                         "system_attributes", "sender_id", "sent_timestamp",
+                                         "first_receive_timestamp", "receive_count", "group_id",
+                                         "deduplication_id", "sequence_number", "delayed_until"}, …]}}
       }
     }
 
 Items keep DynamoDB's typed attribute values (binary as base64, as on the wire) so they round-trip exactly.
-Each service is one small ``Persister``; SQS, Scheduler or S3 add theirs to ``default_persisters``. Tables
-come from the template, so restoring only puts items (into tables the template still declares).
+Each service is one small ``Persister``; Scheduler or S3 add theirs to ``default_persisters``. Tables and
+queues come from the template, so restoring only puts items and messages (into tables and queues the
+template still declares). A state file written before a service had a persister simply lacks its key.
+
+SQS has no way to read a message without receiving it (which would change its receive count and hide it),
+so the SQS persister reads and writes moto's queues directly. Every message on a queue is saved, including
+one a handler is working on: SQS delivers at least once, so after a restart it is delivered again; it comes
+back visible at once, keeping its id, sent time and receive count (so ``maxReceiveCount`` still holds).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from switchboard import aws
+from switchboard_cli.local.queues import sqs
 
 FORMAT = 1
 
@@ -173,8 +184,100 @@ def _same_arn(arn: str) -> Any:
         moto_id_manager.unset_custom_id(identifier)
 
 
+def _to_json_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """SQS message attributes with their binary values as base64 (``BinaryValue``, ``BinaryListValues``)."""
+    shaped = {}
+    for name, value in attributes.items():
+        shaped[name] = dict(value)
+        if isinstance(value.get("BinaryValue"), bytes):
+            shaped[name]["BinaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+        if value.get("BinaryListValues"):
+            shaped[name]["BinaryListValues"] = [
+                base64.b64encode(item).decode("ascii") for item in value["BinaryListValues"]
+            ]
+    return shaped
+
+
+def _from_json_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    restored = {}
+    for name, value in attributes.items():
+        restored[name] = dict(value)
+        if "BinaryValue" in value:
+            restored[name]["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+        if value.get("BinaryListValues"):
+            restored[name]["BinaryListValues"] = [
+                base64.b64decode(item) for item in value["BinaryListValues"]
+            ]
+    return restored
+
+
+class SqsPersister:
+    name = "sqs"
+
+    def dump(self) -> dict[str, Any]:
+        queues = {}
+        for page in sqs().get_paginator("list_queues").paginate():
+            for url in page.get("QueueUrls", []):
+                queue = _moto_queue(url)
+                queues[queue.name] = [self._dump_message(message) for message in list(queue._messages)]
+        return {"queues": queues}
+
+    @staticmethod
+    def _dump_message(message: Any) -> dict[str, Any]:
+        return {
+            "message_id": message.id,
+            "body": message.body,
+            "message_attributes": _to_json_attributes(message.message_attributes),
+            "system_attributes": _to_json_attributes(message.system_attributes),
+            "sender_id": message.sender_id,
+            "sent_timestamp": message.sent_timestamp,
+            "first_receive_timestamp": message.approximate_first_receive_timestamp,
+            "receive_count": message.approximate_receive_count,
+            "group_id": message.group_id,
+            "deduplication_id": message.deduplication_id,
+            "sequence_number": message.sequence_number,
+            "delayed_until": message.delayed_until,
+        }
+
+    def restore(self, data: Any) -> None:
+        from moto.sqs.models import Message
+
+        client = sqs()
+        for name, messages in data.get("queues", {}).items():
+            try:
+                url = client.get_queue_url(QueueName=name)["QueueUrl"]
+            except client.exceptions.QueueDoesNotExist:
+                continue
+            queue = _moto_queue(url)
+            for saved in messages:
+                message = Message(
+                    saved["message_id"],
+                    saved["body"],
+                    _from_json_attributes(saved.get("system_attributes") or {}),
+                )
+                message.message_attributes = _from_json_attributes(saved.get("message_attributes") or {})
+                message.sender_id = saved.get("sender_id") or message.sender_id
+                message.sent_timestamp = saved.get("sent_timestamp")
+                message.approximate_first_receive_timestamp = saved.get("first_receive_timestamp")
+                message.approximate_receive_count = int(saved.get("receive_count") or 0)
+                message.group_id = saved.get("group_id")
+                message.deduplication_id = saved.get("deduplication_id")
+                message.sequence_number = saved.get("sequence_number")
+                message.delayed_until = float(saved.get("delayed_until") or 0.0)
+                queue.add_message(message)
+
+
+def _moto_queue(queue_url: str) -> Any:
+    """moto's own queue object behind a URL (its ARN names the account and region it lives in)."""
+    from moto.sqs.models import sqs_backends
+
+    attributes = sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    _, _, _, region, account_id, name = attributes["QueueArn"].split(":")
+    return sqs_backends[account_id][region].get_queue(name)
+
+
 def default_persisters() -> list[Persister]:
-    return [DynamoDBPersister(), SecretsManagerPersister()]
+    return [DynamoDBPersister(), SecretsManagerPersister(), SqsPersister()]
 
 
 class LocalState:

@@ -1,5 +1,6 @@
 """What CloudFormation deploys, proven on the SAM-transformed template: function settings, least-privilege
-roles (nothing internet-facing can read a secret), tables, API routes and the optional Apps domain."""
+roles (nothing internet-facing can read a secret; only the executor may invoke the credentials function),
+tables, the run queue, API routes and the optional Apps domain."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from switchboard_cli.local.template import Template, load_template, references
 from tests.infra.conftest import APPS_CERTIFICATE_ARN, APPS_DOMAIN, STACK, TEMPLATE
 
-SECRET_READERS: frozenset[str] = frozenset()
-"""Functions whose role may read secret values (the credentials function, once it exists)."""
+SECRET_READERS = frozenset({"CredentialsFunction"})
+"""Functions whose role may read secret values: the credentials function, and nothing else."""
 
 SECRET_READS = ("secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue")
 SECRET_WRITES = (
@@ -199,10 +200,10 @@ def test_secret_reader_detection_sees_wildcards_and_attached_policies() -> None:
 # ---------------------------------------------------------------- functions
 
 
-def test_the_template_declares_the_api_functions() -> None:
-    # Given the functions template.yaml declares / Then the two API functions are among them (so the
-    # per-function cases below cannot silently shrink to nothing)
-    assert {"ManagementFunction", "AppsFunction"} <= set(FUNCTIONS)
+def test_the_template_declares_the_api_and_runtime_functions() -> None:
+    # Given the functions template.yaml declares / Then the API and runtime functions are among them (so
+    # the per-function cases below cannot silently shrink to nothing)
+    assert {"ManagementFunction", "AppsFunction", "ExecutorFunction", "CredentialsFunction"} <= set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -339,6 +340,27 @@ def test_roles_attach_only_managed_policies_known_to_grant_no_data_access(cfn: T
 
     # Then every one is a logging or tracing policy
     assert {(role_id, arn) for role_id, arn in attached if arn not in known} == set()
+
+
+def test_credentials_role_reads_secret_values_only_under_the_stack_prefix(cfn: Template) -> None:
+    # Given the credentials function's role
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "CredentialsFunction"))
+
+    # When the statements allowing GetSecretValue and BatchGetSecretValue are collected
+    get_resources = [
+        resource
+        for statement in statements
+        if allows(statement, "secretsmanager:GetSecretValue")
+        for resource in statement_resources(statement, cfn)
+    ]
+    batch = [statement for statement in statements if allows(statement, "secretsmanager:BatchGetSecretValue")]
+
+    # Then GetSecretValue (which BatchGetSecretValue needs for every secret it returns) is granted only on
+    # this stack's secrets, and BatchGetSecretValue, which has no resource-level permissions, on "*" alone
+    assert get_resources
+    assert [resource for resource in get_resources if not resource.startswith(SECRET_PREFIX_ARN)] == []
+    assert batch
+    assert all(statement_resources(statement, cfn) == ["*"] for statement in batch)
 
 
 # ---------------------------------------------------------------- IAM: DynamoDB
@@ -504,3 +526,209 @@ def test_without_apps_domain_no_custom_domain_is_created(cfn: Template) -> None:
     # Then there are none, and no domain target is output
     assert domain_resources == {}
     assert not cfn.condition(cfn.document["Outputs"]["AppsDomainTarget"]["Condition"])
+
+
+# ---------------------------------------------------------------- runs: executor, credentials, queue
+
+INVOKE = "lambda:InvokeFunction"
+
+
+def _credentials_resource_policies(cfn: Template) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: policy
+        for logical_id, policy in cfn.resources_of_type("AWS::Lambda::ResourcePolicy").items()
+        if references(policy["Properties"]["ResourceArn"]) == {"CredentialsFunction"}
+    }
+
+
+def _condition_values(condition: dict[str, Any], operators: Iterable[str], key: str) -> list[Any]:
+    """Values a condition block compares ``key`` with under any of ``operators`` (keys compare
+    case-insensitively, as IAM does)."""
+    values: list[Any] = []
+    for operator, comparisons in condition.items():
+        if operator not in operators:
+            continue
+        for condition_key, value in comparisons.items():
+            if condition_key.lower() == key.lower():
+                values.extend(_as_list(value))
+    return values
+
+
+def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_role(cfn: Template) -> None:
+    # Given the resource policy attached to the credentials function
+    policies = _credentials_resource_policies(cfn)
+    assert len(policies) == 1, (
+        f"expected one resource policy on the credentials function, got {sorted(policies)}"
+    )
+    (policy,) = policies.values()
+    assert policy["Properties"]["ResourceArn"] == {"Fn::GetAtt": ["CredentialsFunction", "Arn"]}
+    statements = _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+    # When its statements about invoking are read
+    invoking = [statement for statement in statements if statement_covers(statement, INVOKE)]
+    denials = [
+        statement
+        for statement in invoking
+        if statement.get("Effect") == "Deny"
+        and statement.get("Principal") == "*"
+        and "NotPrincipal" not in statement
+        and cfn.get_att("CredentialsFunction", "Arn") in statement_resources(statement, cfn)
+    ]
+
+    # Then nothing in it allows an invoke, and one Deny for every principal exempts exactly the executor
+    # role, by its ARN
+    assert [statement for statement in invoking if statement.get("Effect") != "Deny"] == []
+    assert len(denials) == 1
+    condition = denials[0]["Condition"]
+    assert set(condition) <= {"ArnNotEquals", "StringNotEquals"}, condition
+    exempt = _condition_values(condition, ("ArnNotEquals", "StringNotEquals"), "aws:PrincipalArn")
+    assert exempt == [{"Fn::GetAtt": ["ExecutorRole", "Arn"]}]
+    assert [key for comparisons in condition.values() for key in comparisons] == ["aws:PrincipalArn"]
+
+
+def test_no_lambda_permission_opens_the_credentials_function(cfn: Template) -> None:
+    # Given every AWS::Lambda::Permission of the stack (SAM adds them for API and other push events)
+    permissions = cfn.resources_of_type("AWS::Lambda::Permission")
+
+    # When those on the credentials function are kept / Then there are none
+    assert [
+        logical_id
+        for logical_id, permission in permissions.items()
+        if "CredentialsFunction" in references(permission["Properties"]["FunctionName"])
+    ] == []
+
+
+def test_only_the_executor_role_may_invoke_the_credentials_function(cfn: Template) -> None:
+    # Given the credentials function's ARN, unqualified and qualified
+    arn = cfn.get_att("CredentialsFunction", "Arn")
+    targets = (arn, f"{arn}:live")
+
+    # When every role's statements allowing an invoke are matched against it
+    invokers = {
+        role_id
+        for role_id in roles(cfn.resources)
+        for statement in role_statements(cfn.resources, role_id)
+        if allows(statement, INVOKE)
+        for resource in statement_resources(statement, cfn)
+        if any(wildcard_match(resource, target, ignore_case=False) for target in targets)
+    }
+
+    # Then the executor role is the one and only
+    assert invokers == {"ExecutorRole"}
+
+
+def test_executor_runs_with_its_explicit_role_and_runtime_settings(cfn: Template) -> None:
+    # Given the transformed executor function and its role
+    properties = cfn.resources["ExecutorFunction"]["Properties"]
+    role = cfn.resources["ExecutorRole"]["Properties"]
+
+    # Then it uses ExecutorRole, which only Lambda can assume, with the longest timeout Lambda allows and the
+    # credentials function's name in its environment
+    assert function_role(cfn.resources, "ExecutorFunction") == "ExecutorRole"
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert properties["Timeout"] == 900
+    assert properties["MemorySize"] == 1024
+    variables = properties["Environment"]["Variables"]
+    assert variables["CREDENTIALS_FUNCTION"] == {"Ref": "CredentialsFunction"}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "executor"
+
+
+def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
+    # Given the executor role's statements and the ARNs involved
+    statements = role_statements(cfn.resources, "ExecutorRole")
+    control, runs, links = (
+        cfn.get_att(table, "Arn") for table in ("ControlTable", "RunsTable", "LinksTable")
+    )
+    queue = cfn.get_att("RunQueue", "Arn")
+
+    def allowed_on(action: str, arn: str) -> bool:
+        return any(
+            wildcard_match(resource, arn, ignore_case=False)
+            for statement in statements
+            if allows(statement, action)
+            for resource in statement_resources(statement, cfn)
+        )
+
+    # Then it reads the control table without writing it, writes runs, updates links, consumes the run
+    # queue, and reads no secret
+    assert all(allowed_on(f"dynamodb:{a}", control) for a in ("GetItem", "Query", "BatchGetItem"))
+    assert not any(allowed_on(action, control) for action in (*CONTROL_TABLE_WRITES, "dynamodb:UpdateItem"))
+    assert all(allowed_on(f"dynamodb:{a}", runs) for a in ("GetItem", "PutItem", "UpdateItem", "Query"))
+    assert allowed_on("dynamodb:UpdateItem", links)
+    assert not allowed_on("dynamodb:PutItem", links)
+    for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
+        assert allowed_on(f"sqs:{action}", queue), action
+    assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
+
+
+def test_background_runs_reach_the_executor_one_message_at_a_time(cfn: Template) -> None:
+    # Given the event source mappings of the executor
+    mappings = [
+        mapping["Properties"]
+        for mapping in cfn.resources_of_type("AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == {"Ref": "ExecutorFunction"}
+    ]
+
+    # Then exactly one reads the run queue, one message per invocation, reporting failed items
+    assert len(mappings) == 1
+    (mapping,) = mappings
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RunQueue", "Arn"]}
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_run_queue_is_encrypted_outlasts_the_executor_and_redrives_to_its_dead_letter_queue(
+    cfn: Template,
+) -> None:
+    # Given the run queue, its dead-letter queue and the executor's timeout
+    queue = cfn.resources["RunQueue"]["Properties"]
+    dead_letters = cfn.resources["RunDeadLetterQueue"]["Properties"]
+    executor_timeout = cfn.resources["ExecutorFunction"]["Properties"]["Timeout"]
+
+    # Then a message stays invisible for six executor timeouts, is retried twice, then kept 14 days aside
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dead_letters["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] >= 6 * executor_timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["RunDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_apps_function_enqueues_background_runs(cfn: Template) -> None:
+    # Given the Apps function's environment and role
+    variables = cfn.resources["AppsFunction"]["Properties"]["Environment"]["Variables"]
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+
+    # When the statements allowing SendMessage are collected
+    resources = [
+        resource
+        for statement in statements
+        if allows(statement, "sqs:SendMessage")
+        for resource in statement_resources(statement, cfn)
+    ]
+
+    # Then it knows the run queue's URL and may send to that queue only
+    assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
+    assert resources == [cfn.get_att("RunQueue", "Arn")]
+
+
+def test_apps_function_invokes_the_executor_for_sync_runs(cfn: Template) -> None:
+    # Given the Apps function's environment and role
+    variables = cfn.resources["AppsFunction"]["Properties"]["Environment"]["Variables"]
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+
+    # When the statements allowing an invoke are collected
+    resources = [
+        resource
+        for statement in statements
+        if allows(statement, INVOKE)
+        for resource in statement_resources(statement, cfn)
+    ]
+
+    # Then it knows the executor's name and may invoke that function only
+    assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunction"}
+    assert resources == [cfn.get_att("ExecutorFunction", "Arn")]

@@ -1,4 +1,4 @@
-"""The state file round-trips moto's data exactly: typed DynamoDB items and Secrets Manager secrets."""
+"""The state file round-trips moto's data exactly: DynamoDB items, Secrets Manager secrets, SQS messages."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from moto import mock_aws
 from switchboard import aws
 from switchboard_cli.local import environment
 from switchboard_cli.local.aws_backend import create_tables
-from switchboard_cli.local.state import LocalState, StateError, write_atomically
+from switchboard_cli.local.queues import sqs
+from switchboard_cli.local.state import LocalState, SqsPersister, StateError, write_atomically
 from switchboard_cli.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(path.read_text())
     assert document["format"] == 1
-    assert set(document["services"]) == {"dynamodb", "secretsmanager"}
+    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs"}
 
     # When a fresh moto gets the template's tables and the state restored
     mock = fresh_stack()
@@ -145,3 +146,100 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path):
     write_atomically(path, "two")
     assert path.read_text() == "two"
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]
+
+
+def fresh_queues() -> Any:
+    mock = mock_aws()
+    mock.start()
+    aws.reset()
+    sqs().create_queue(QueueName="Work")
+    sqs().create_queue(QueueName="Ordered.fifo", Attributes={"FifoQueue": "true"})
+    return mock
+
+
+def url_of(name: str) -> str:
+    return sqs().get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def test_sqs_messages_round_trip_through_a_fresh_moto(fake_aws: None):
+    # Given messages of every kind on two queues, one of them in flight after one receive
+    mock = fresh_queues()
+    try:
+        in_flight = sqs().send_message(QueueUrl=url_of("Work"), MessageBody="in flight")
+        sqs().receive_message(QueueUrl=url_of("Work"), VisibilityTimeout=600)
+        run = sqs().send_message(
+            QueueUrl=url_of("Work"),
+            MessageBody='{"run_id": "run-1"}',
+            MessageAttributes={
+                "kind": {"DataType": "String", "StringValue": "run"},
+                "size": {"DataType": "Number", "StringValue": "3"},
+                "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+            },
+            MessageSystemAttributes={"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-a-b"}},
+        )
+        sqs().send_message(
+            QueueUrl=url_of("Ordered.fifo"),
+            MessageBody="first",
+            MessageGroupId="g",
+            MessageDeduplicationId="d",
+        )
+
+        # When they are dumped (as JSON, like the state file)
+        dumped = json.loads(json.dumps(SqsPersister().dump()))
+    finally:
+        mock.stop()
+
+    # And restored into a fresh moto with the same queues
+    mock = fresh_queues()
+    try:
+        SqsPersister().restore(dumped)
+
+        # Then a second dump is the first one: nothing was lost or changed
+        assert json.loads(json.dumps(SqsPersister().dump())) == dumped
+        # And every message is visible at once, with its id, body, attributes and receive count
+        received = sqs().receive_message(
+            QueueUrl=url_of("Work"),
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        )["Messages"]
+        by_id = {message["MessageId"]: message for message in received}
+        assert set(by_id) == {in_flight["MessageId"], run["MessageId"]}
+        assert by_id[in_flight["MessageId"]]["Attributes"]["ApproximateReceiveCount"] == "2"
+        restored_run = by_id[run["MessageId"]]
+        assert restored_run["Body"] == '{"run_id": "run-1"}'
+        assert restored_run["MD5OfMessageAttributes"] == run["MD5OfMessageAttributes"]
+        assert restored_run["MessageAttributes"]["blob"] == {"DataType": "Binary", "BinaryValue": b"\x00\xff"}
+        assert restored_run["Attributes"]["AWSTraceHeader"] == "Root=1-a-b"
+        (ordered,) = sqs().receive_message(
+            QueueUrl=url_of("Ordered.fifo"), MessageSystemAttributeNames=["All"]
+        )["Messages"]
+        assert (ordered["Body"], ordered["Attributes"]["MessageGroupId"]) == ("first", "g")
+        assert ordered["Attributes"]["MessageDeduplicationId"] == "d"
+    finally:
+        mock.stop()
+
+
+def test_messages_of_queues_the_template_dropped_are_skipped(fake_aws: None):
+    mock = fresh_queues()
+    try:
+        state = LocalState(Path("unused.json"))
+        state.document["services"] = {"sqs": {"queues": {"Gone": [{"message_id": "m", "body": "b"}]}}}
+        state.restore()
+        assert [url.rsplit("/", 1)[-1] for url in sqs().list_queues()["QueueUrls"]] == [
+            "Work",
+            "Ordered.fifo",
+        ]
+    finally:
+        mock.stop()
+
+
+def test_a_state_file_from_before_sqs_was_persisted_still_restores(fake_aws: None):
+    mock = fresh_queues()
+    try:
+        state = LocalState(Path("unused.json"))
+        state.document["services"] = {"dynamodb": {"tables": {}}, "secretsmanager": {"secrets": []}}
+        state.restore()
+        assert SqsPersister().dump() == {"queues": {"Work": [], "Ordered.fifo": []}}
+    finally:
+        mock.stop()

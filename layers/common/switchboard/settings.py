@@ -25,7 +25,9 @@ class Settings(BaseModel):
     apps_base_url: str = Field(default="", description="Base URL of the Apps API (path addressing)")
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     page_size_max: int = Field(default=100, gt=0)
-    credentials_function: str = Field(default="", description="Name of the credentials function (executor only)")
+    credentials_function: str = Field(
+        default="", description="Name of the credentials function (executor only)"
+    )
     run_queue_url: str = Field(default="", description="Background-run queue")
     run_retention_days: int = Field(default=30, gt=0, le=3650)
 

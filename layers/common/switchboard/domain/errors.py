@@ -68,3 +68,9 @@ class Throttled(SwitchboardError):
 class ServiceUnavailable(SwitchboardError):
     status = 503
     code = "service_unavailable"
+
+
+class RequirementNotSatisfied(ValidationFailed):
+    """A run needs an end user's link that is missing or not active; ``details`` names each requirement."""
+
+    code = "requirement_not_satisfied"

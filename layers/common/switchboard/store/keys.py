@@ -25,6 +25,7 @@ Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
 | run          | RUN#<run>    | RUN               | APP#<app>#RUNS     | <created>#<run>      |
 | run event    | RUN#<run>    | EVENT#<seq:010>   |                    |                      |
 | trace        | RUN#<run>    | TRACE             |                    |                      |
+| session turn | SESSION#<app>#<session> | TURN#<created>#<run> |         |                      |
 
 Links table (pk, sk, gsi1):
 
@@ -189,3 +190,11 @@ def user_links_prefix(app_id: str, user_id: str) -> tuple[str, str]:
 
 def link_index(app_id: str, user_id: str, requirement_id: str) -> Key:
     return {"gsi1pk": f"APP#{app_id}#LINKS", "gsi1sk": f"{user_id}#{requirement_id}"}
+
+
+def session_turn(app_id: str, session_id: str, created_at: datetime, run_id: str) -> Key:
+    return _key(f"SESSION#{app_id}#{session_id}", f"TURN#{iso(created_at)}#{run_id}")
+
+
+def session_turns_prefix(app_id: str, session_id: str) -> tuple[str, str]:
+    return f"SESSION#{app_id}#{session_id}", "TURN#"

@@ -1,0 +1,50 @@
+"""Executor: runs one run, invoked directly with ``{"run_id"}`` or by the background-run queue (SQS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from switchboard.observability import logger, metrics, tracer
+from switchboard.runtime.execution import execute_run
+from switchboard.settings import get_settings
+
+get_settings()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    run_id: str = Field(min_length=1, max_length=64)
+
+
+def _execute(request: ExecuteRequest) -> dict[str, Any]:
+    run = execute_run(request.run_id)
+    metrics.add_metric(name=f"Runs{run.status.value.capitalize()}", unit="Count", value=1)
+    return {"run_id": run.id, "status": run.status.value}
+
+
+def _record_handler(record: SQSRecord) -> dict[str, Any]:
+    return _execute(ExecuteRequest.model_validate(json.loads(record.body)))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:
+        response = process_partial_response(
+            event=event, record_handler=_record_handler, processor=processor, context=context
+        )
+        return dict(response)
+    try:
+        request = ExecuteRequest.model_validate(event)
+    except ValidationError:
+        return {"error": {"code": "invalid_request", "message": 'expected {"run_id": …}'}}
+    return _execute(request)

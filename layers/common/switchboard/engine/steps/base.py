@@ -1,0 +1,145 @@
+"""What a step sees while it runs: the run's services (credentials, events, trace, cancellation) and its
+own attempt (node, resolved inputs, deadline, the attempt span to hang child spans on).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from switchboard.engine.contracts import (
+    AuthorizationFailure,
+    Cancellation,
+    Credential,
+    EventSink,
+    NodeError,
+    Span,
+    SpanKind,
+    credential_key,
+)
+from switchboard.engine.errors import Canceled, StepError
+from switchboard.engine.mapping import RunState, materialize
+from switchboard.engine.nodes import ConnectableNode, Node, StepNode
+from switchboard.engine.redaction import Redactor
+from switchboard.engine.templating import render
+from switchboard.engine.tracing import SpanRecorder
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a node (or one tool call) ended after all its attempts."""
+
+    status: Literal["completed", "failed", "canceled"]
+    output: Any = None
+    error: NodeError | None = None
+
+
+ToolRunner = Callable[["StepContext", StepNode, Mapping[str, Any], Span], Outcome]
+
+
+@dataclass
+class Services:
+    """Shared by every step of one run; safe to use from worker threads."""
+
+    nodes: Mapping[str, Node]
+    credentials: Mapping[str, Credential]
+    history: Sequence[Mapping[str, Any]]
+    events: EventSink
+    cancellation: Cancellation
+    tracer: SpanRecorder
+    state: RunState
+    redactor: Redactor
+    sleep: Callable[[float], None]
+    run_tool: ToolRunner
+    authorization_failures: list[AuthorizationFailure] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_canceled(self) -> None:
+        if self.cancellation.is_canceled():
+            raise Canceled
+
+    def record_authorization_failure(self, failure: AuthorizationFailure) -> None:
+        with self._lock:
+            if failure not in self.authorization_failures:
+                self.authorization_failures.append(failure)
+
+
+@dataclass
+class StepContext:
+    services: Services
+    node: StepNode
+    owner_id: str
+    """The workflow node events are reported under: the node itself, or the agent calling it as a tool."""
+    inputs: dict[str, Any]
+    span: Span
+    deadline: float
+    """``time.monotonic()`` value after which the attempt has timed out."""
+    as_tool: bool = False
+
+    def remaining(self) -> float:
+        """Seconds left for this attempt; raises the node's ``timeout`` error when none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise timeout_error(self.node)
+        return left
+
+    def materialize(self, value: Any, *, templated: bool = False) -> Any:
+        """Resolve references in a config value; ``templated`` also renders its strings with the inputs."""
+        renderer = (lambda text: render(text, self.inputs)) if templated else None
+        return materialize(value, self.services.state, renderer)
+
+    def credential(self) -> tuple[str, Credential] | None:
+        if not isinstance(self.node, ConnectableNode) or self.node.connection is None:
+            return None
+        key = credential_key(self.node.connection)
+        credential = self.services.credentials.get(key)
+        if credential is None:
+            raise StepError(
+                "missing_credential",
+                f"no credential was resolved for {key}",
+                {"credential_key": key},
+                retryable=False,
+            )
+        return key, credential
+
+    def unauthorized(self, key: str, status_code: int, upstream: str) -> StepError:
+        """Record that the connection's credential was rejected, and the error that fails the node."""
+        self.services.record_authorization_failure(
+            AuthorizationFailure(node_id=self.node.id, credential_key=key, status_code=status_code)
+        )
+        return StepError(
+            "connection_unauthorized",
+            f"{upstream} rejected the connection's credentials (HTTP {status_code})",
+            {"credential_key": key, "status_code": status_code},
+            retryable=False,
+        )
+
+    def child_span(
+        self, kind: SpanKind, name: str, *, inputs: Any = None, attributes: Mapping[str, Any] | None = None
+    ) -> Span:
+        return self.services.tracer.start(kind, name, self.span, inputs=inputs, attributes=attributes)
+
+    def annotate(self, attributes: Mapping[str, Any]) -> None:
+        self.services.tracer.annotate(self.span, attributes)
+
+    def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
+        self.services.events.emit(event_type, data)
+
+
+def failure_envelope(error: NodeError) -> dict[str, Any]:
+    """What a failed node with ``behavior: return`` hands on as its output. ``code`` is the documented
+    name of the error type; ``type`` repeats it so the envelope matches ``NodeError`` too.
+    """
+    return {
+        "status": "failed",
+        "output": None,
+        "error": {"code": error.type, "type": error.type, "message": error.message},
+    }
+
+
+def timeout_error(node: StepNode) -> StepError:
+    seconds = node.error_handling.timeout_seconds
+    return StepError("timeout", f"node '{node.id}' timed out after {seconds} s", {"timeout_seconds": seconds})

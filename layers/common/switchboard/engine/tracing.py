@@ -1,0 +1,97 @@
+"""The run's trace: a flat list of spans forming a tree (run → node → attempt → agent_loop → tool_call /
+llm_request). Spans are redacted as they are recorded, so a trace can be stored and shown as it is.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from switchboard.engine.contracts import NodeError, Span, SpanKind
+from switchboard.engine.redaction import Redactor
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def error_data(error: NodeError) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": error.type, "message": error.message}
+    if error.details:
+        data["details"] = dict(error.details)
+    return data
+
+
+class SpanRecorder:
+    """Thread-safe: spans are started and ended from the scheduler and from worker threads."""
+
+    def __init__(self, redactor: Redactor, clock: Callable[[], datetime] | None = None) -> None:
+        self._redactor = redactor
+        self._clock = clock or utc_now
+        self._spans: list[Span] = []
+        self._lock = threading.Lock()
+
+    def start(
+        self,
+        kind: SpanKind,
+        name: str,
+        parent: Span | None,
+        *,
+        inputs: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Span:
+        span = Span(
+            id=secrets.token_hex(8),
+            parent_id=parent.id if parent is not None else None,
+            kind=kind,
+            name=name,
+            started_at=self._clock(),
+            inputs=self._redactor.value(inputs),
+            attributes=self._redactor.value(dict(attributes or {})),
+        )
+        with self._lock:
+            self._spans.append(span)
+        return span
+
+    def end(
+        self,
+        span: Span,
+        status: str,
+        *,
+        outputs: Any = None,
+        error: NodeError | None = None,
+        usage: Mapping[str, int] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        span.ended_at = self._clock()
+        span.status = status
+        span.outputs = self._redactor.value(outputs)
+        span.error = self._redactor.value(error_data(error)) if error is not None else None
+        span.usage = dict(usage) if usage else None
+        if attributes:
+            span.attributes.update(self._redactor.value(dict(attributes)))
+
+    def annotate(self, span: Span, attributes: Mapping[str, Any]) -> None:
+        span.attributes.update(self._redactor.value(dict(attributes)))
+
+    def spans(self) -> list[Span]:
+        """Every span, in start order; one still open (its work was abandoned) is closed as canceled."""
+        with self._lock:
+            recorded = list(self._spans)
+        for span in recorded:
+            if span.ended_at is None:
+                self.end(span, "canceled")
+        return recorded
+
+    def total_usage(self) -> dict[str, int]:
+        """Token usage of every LLM request of the run, summed per counter."""
+        totals: dict[str, int] = {}
+        with self._lock:
+            requests = [span for span in self._spans if span.kind == "llm_request" and span.usage]
+        for span in requests:
+            for name, count in (span.usage or {}).items():
+                totals[name] = totals.get(name, 0) + count
+        return totals

@@ -1,0 +1,478 @@
+"""Resolving a run's credentials: the credentials function's use case, and the executor's client of it.
+
+The credentials function is the only reader of Secrets Manager, and only the executor role may invoke it.
+It checks the request against the records (one BatchGetItem across the runs, control and links tables)
+before it reads any secret, then reads every secret it does not hold in memory in one BatchGetSecretValue
+(per 20 secrets, the API's limit; per 100 keys for the BatchGetItem).
+Its answer is a credentials document or an error document (never a Lambda error for a refused request):
+
+    {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
+     "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached"}]}
+    {"error": {"code", "message", "details"}}
+
+``config`` is the record's non-secret config merged with the secret's fields. Log lines, errors and
+resolution records carry ids and versions, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from switchboard import aws
+from switchboard.domain.errors import (
+    Forbidden,
+    NotFound,
+    RequirementNotSatisfied,
+    ServiceUnavailable,
+    SwitchboardError,
+)
+from switchboard.domain.ids import utcnow
+from switchboard.domain.runs import Link, LinkStatus, Run
+from switchboard.engine.contracts import Cancellation, Credential, EventSink, RunContext
+from switchboard.engine.definition import MAX_NODES, MAX_REQUIREMENTS, WorkflowDefinition
+from switchboard.engine.nodes import CONNECTION_ID_PATTERN, Identifier
+from switchboard.invoker import FunctionError, get_invoker
+from switchboard.observability import logger, metrics
+from switchboard.settings import get_settings
+from switchboard.store.links import CredentialRecords, read_credential_records
+
+SECRETS_PER_BATCH = 20
+"""Secrets Manager's limit of ids in one BatchGetSecretValue request."""
+CACHE_SIZE = 256
+"""Secrets a warm credentials function keeps (one version each), least recently used dropped first."""
+_GONE_SECRET_ERRORS = frozenset({"ResourceNotFoundException", "InvalidRequestException"})
+"""Per-secret BatchGetSecretValue errors meaning the secret does not exist (or is being deleted)."""
+
+ErrorCode = Literal["requirement_not_satisfied", "invalid_request", "not_found", "forbidden"]
+ConnectionId = Annotated[str, StringConstraints(pattern=CONNECTION_ID_PATTERN)]
+
+
+class CredentialsRequest(BaseModel):
+    """What the executor sends. User ids are the App caller's own identifiers, hence loosely bounded."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
+    app_id: str = Field(pattern=r"^app-[a-z0-9]{1,64}$")
+    user_id: str | None = Field(default=None, min_length=1, max_length=256)
+    connection_ids: list[ConnectionId] = Field(max_length=MAX_NODES)
+    requirement_ids: list[Identifier] = Field(max_length=MAX_REQUIREMENTS)
+
+
+class CredentialDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    config: dict[str, Any]
+    secret_fields: list[str] = Field(description="Fields of config that came from the secret")
+
+
+class Resolution(BaseModel):
+    """How one reference was resolved (goes into the run's trace; holds no secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str
+    kind: Literal["connection", "link"]
+    id: str
+    secret_version: str | None
+    status: Literal["active"] = "active"
+    cached: bool
+
+
+class CredentialsDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: dict[str, CredentialDocument]
+    resolutions: list[Resolution]
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: ErrorCode
+    message: str
+    details: Any = None
+
+
+class ErrorDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorBody
+
+
+# ---------------------------------------------------------------- the credentials function
+
+
+def answer(event: Any) -> dict[str, Any]:
+    """The credentials function's answer to one invocation: a credentials or an error document.
+
+    A refused request (invalid, unknown records, out of scope, unmet requirements) is an error document; an
+    unavailable store raises (a Lambda function error the caller may retry).
+    """
+    try:
+        request = CredentialsRequest.model_validate(event)
+    except ValidationError as error:
+        details = [
+            {"loc": list(e["loc"]), "code": e["type"], "message": e["msg"]}
+            for e in error.errors(include_input=False, include_url=False)
+        ]
+        return _error_document("invalid_request", "invalid credentials request", details)
+    try:
+        document = resolve(request)
+    except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
+        logger.info(
+            "credentials refused",
+            extra={"run_id": request.run_id, "app_id": request.app_id, "code": refused.error_code},
+        )
+        return _error_document(refused.error_code, refused.message, refused.details)
+    return document.model_dump(mode="json")
+
+
+def _error_document(code: str, message: str, details: Any) -> dict[str, Any]:
+    metrics.add_metric(name="CredentialsRefused", unit=MetricUnit.Count, value=1)
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A record that holds one credential: a connection of the project, or the user's link."""
+
+    reference: str
+    kind: Literal["connection", "link"]
+    id: str
+    connection_type: str
+    config: dict[str, Any]
+    secret_fields: list[str]
+    secret_name: str | None
+    secret_version: str | None
+
+
+@dataclass(frozen=True)
+class _SecretValues:
+    version: str | None
+    values: dict[str, Any]
+    cached: bool
+
+
+def resolve(request: CredentialsRequest) -> CredentialsDocument:
+    connection_ids = list(dict.fromkeys(request.connection_ids))
+    requirement_ids = list(dict.fromkeys(request.requirement_ids))
+    records = read_credential_records(
+        request.run_id, request.app_id, connection_ids, request.user_id, requirement_ids
+    )
+    sources = _authorized_sources(request, records, connection_ids, requirement_ids)
+    secret_values = _secret_values(sources)
+    credentials: dict[str, CredentialDocument] = {}
+    resolutions: list[Resolution] = []
+    for source in sources:
+        secret = secret_values.get(source.secret_name or "", _SecretValues(source.secret_version, {}, False))
+        credentials[source.reference] = CredentialDocument(
+            type=source.connection_type,
+            config={**source.config, **secret.values},
+            secret_fields=sorted({*source.secret_fields, *secret.values}),
+        )
+        resolutions.append(
+            Resolution(
+                reference=source.reference,
+                kind=source.kind,
+                id=source.id,
+                secret_version=secret.version,
+                cached=secret.cached,
+            )
+        )
+    cached = sum(1 for secret in secret_values.values() if secret.cached)
+    metrics.add_metric(name="SecretCacheHits", unit=MetricUnit.Count, value=cached)
+    metrics.add_metric(name="SecretsFetched", unit=MetricUnit.Count, value=len(secret_values) - cached)
+    logger.info(
+        "credentials resolved",
+        extra={
+            "run_id": request.run_id,
+            "app_id": request.app_id,
+            "resolutions": [r.model_dump(mode="json") for r in resolutions],
+        },
+    )
+    return CredentialsDocument(credentials=credentials, resolutions=resolutions)
+
+
+def _authorized_sources(
+    request: CredentialsRequest,
+    records: CredentialRecords,
+    connection_ids: list[str],
+    requirement_ids: list[str],
+) -> list[_Source]:
+    """Every check before any secret is read: the run, its App and user, the project, the requirements."""
+    run, app = records.run, records.app
+    if run is None:
+        raise NotFound("run not found", details={"run_id": request.run_id})
+    if run.app_id != request.app_id:
+        raise Forbidden("the run belongs to another App", details={"run_id": run.id})
+    if run.user_id != request.user_id:
+        raise Forbidden("the run belongs to another user", details={"run_id": run.id})
+    if app is None:
+        raise NotFound("App not found", details={"app_id": request.app_id})
+    if run.project_id != app.project_id:
+        raise Forbidden("the run and its App are in different projects", details={"run_id": run.id})
+    undeclared = [r for r in requirement_ids if r not in run.requirement_ids]
+    if undeclared:
+        raise Forbidden(
+            "the run's workflow version does not declare these requirements",
+            details={"requirement_ids": undeclared},
+        )
+    missing = [c for c in connection_ids if c not in records.connections]
+    if missing:
+        raise NotFound("connections not found", details={"connection_ids": missing})
+    foreign = [c for c in connection_ids if records.connections[c].project_id != app.project_id]
+    if foreign:
+        raise Forbidden("connections outside the App's project", details={"connection_ids": foreign})
+    unmet = [
+        {"requirement_id": requirement_id, "status": status}
+        for requirement_id in requirement_ids
+        if (status := _link_status(records.links.get(requirement_id) if request.user_id else None))
+        != LinkStatus.active.value
+    ]
+    if unmet:
+        raise RequirementNotSatisfied("the user has not linked every connection the run needs", details=unmet)
+    sources = [
+        _Source(
+            reference=f"connection:{c.id}",
+            kind="connection",
+            id=c.id,
+            connection_type=c.type,
+            config=c.config,
+            secret_fields=c.secret_fields,
+            secret_name=c.secret_name,
+            secret_version=c.secret_version,
+        )
+        for c in (records.connections[connection_id] for connection_id in connection_ids)
+    ]
+    sources += [
+        _Source(
+            reference=f"requirement:{link.requirement_id}",
+            kind="link",
+            id=link.id,
+            connection_type=link.connection_type,
+            config=link.config,
+            secret_fields=link.secret_fields,
+            secret_name=link.secret_name,
+            secret_version=link.secret_version,
+        )
+        for link in (records.links[requirement_id] for requirement_id in requirement_ids)
+    ]
+    return sources
+
+
+def _link_status(link: Link | None) -> str:
+    if link is None:
+        return "missing"
+    if link.status is LinkStatus.active and link.expires_at is not None and link.expires_at <= utcnow():
+        return LinkStatus.expired.value
+    return link.status.value
+
+
+class SecretCache:
+    """Secret values this warm instance read, each kept with its version: a hit needs the very version the
+    record names, so a rotation (the record names a new version) is read again by the next request."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+
+    def get(self, name: str, version: str | None) -> dict[str, Any] | None:
+        entry = self._entries.get(name)
+        if version is None or entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(name)
+        return entry[1]
+
+    def put(self, name: str, version: str, values: dict[str, Any]) -> None:
+        self._entries[name] = (version, values)
+        self._entries.move_to_end(name)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+secret_cache = SecretCache()
+
+
+def _secret_values(sources: Iterable[_Source]) -> dict[str, _SecretValues]:
+    """Secret name → its values: from the cache when it holds the recorded version, else read, in one
+    BatchGetSecretValue per 20 secrets (one for any realistic workflow)."""
+    recorded = {s.secret_name: s.secret_version for s in sources if s.secret_name}
+    resolved: dict[str, _SecretValues] = {}
+    for name, version in recorded.items():
+        values = secret_cache.get(name, version)
+        if values is not None:
+            resolved[name] = _SecretValues(version, values, cached=True)
+    to_read = [name for name in recorded if name not in resolved]
+    for batch in _chunks(to_read, SECRETS_PER_BATCH):
+        for name, (version, values) in _read_secrets(batch).items():
+            if version != recorded[name]:
+                # The record lags the secret (a write between PutSecretValue and the record failed or is in
+                # flight): the secret's current version is the truth.
+                logger.warning(
+                    "secret version differs from the recorded one; using the current version",
+                    extra={
+                        "secret_name": name,
+                        "recorded_version": recorded[name],
+                        "current_version": version,
+                    },
+                )
+            secret_cache.put(name, version, values)
+            resolved[name] = _SecretValues(version, values, cached=False)
+    return resolved
+
+
+def _chunks(names: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(names), size):
+        yield names[start : start + size]
+
+
+def _read_secrets(names: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    try:
+        response = aws.secrets().batch_get_secret_value(SecretIdList=names)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "ClientError")
+        raise ServiceUnavailable("the secret store is unavailable, retry shortly") from RuntimeError(code)
+    errors = {e.get("SecretId", ""): e.get("ErrorCode", "") for e in response.get("Errors", [])}
+    gone = sorted(name for name, code in errors.items() if code in _GONE_SECRET_ERRORS)
+    if gone:
+        raise NotFound("secrets of these records do not exist", details={"secret_names": gone})
+    if errors:
+        logger.error("secrets could not be read", extra={"errors": errors})
+        raise ServiceUnavailable("the secret store is unavailable, retry shortly")
+    read: dict[str, tuple[str, dict[str, Any]]] = {}
+    for entry in response.get("SecretValues", []):
+        name = entry.get("Name", "")
+        values = _parse_secret(entry.get("SecretString"))
+        if values is None:
+            raise SwitchboardError("a secret is not a JSON object", code="invalid_secret", details=name)
+        read[name] = (entry.get("VersionId", ""), values)
+    unanswered = sorted(set(names) - set(read))
+    if unanswered:
+        raise ServiceUnavailable("the secret store did not return every secret, retry shortly")
+    return read
+
+
+def _parse_secret(text: str | None) -> dict[str, Any] | None:
+    try:
+        values = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
+# ---------------------------------------------------------------- the executor's client
+
+
+@dataclass
+class CredentialsResult:
+    """A run's credentials by reference (``credential_key``), and how each was resolved (for the trace)."""
+
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
+
+    def context(
+        self,
+        run: Run,
+        events: EventSink,
+        cancellation: Cancellation,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> RunContext:
+        return RunContext(
+            run_id=run.id,
+            input=run.input,
+            credentials=self.credentials,
+            events=events,
+            cancellation=cancellation,
+            history=list(history),
+        )
+
+
+_ERRORS: dict[str, type[SwitchboardError]] = {
+    "requirement_not_satisfied": RequirementNotSatisfied,
+    "not_found": NotFound,
+    "forbidden": Forbidden,
+}
+
+
+def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
+    """Invoke the credentials function; an error document becomes its typed domain error.
+
+    ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
+    """
+    function_name = get_settings().credentials_function
+    try:
+        reply = get_invoker().invoke(function_name, request.model_dump(mode="json"))
+    except FunctionError as failure:
+        error_type = failure.payload.get("errorType") if isinstance(failure.payload, dict) else None
+        logger.warning("the credentials function failed", extra={"error_type": error_type})
+        raise ServiceUnavailable(
+            "credentials could not be resolved, retry shortly", code="credentials_unavailable"
+        ) from None
+    if isinstance(reply, dict) and "error" in reply:
+        body = ErrorDocument.model_validate(reply).error
+        error_class = _ERRORS.get(body.code, SwitchboardError)
+        raise error_class(body.message, code=body.code, details=body.details)
+    document = CredentialsDocument.model_validate(reply)
+    return CredentialsResult(
+        credentials={
+            reference: Credential(
+                key=reference,
+                connection_type=credential.type,
+                config=credential.config,
+                secret_values=_strings(credential.config.get(name) for name in credential.secret_fields),
+            )
+            for reference, credential in document.credentials.items()
+        },
+        resolutions=[resolution.model_dump(mode="json") for resolution in document.resolutions],
+    )
+
+
+def resolve_for_run(run: Run, definition: WorkflowDefinition) -> CredentialsResult:
+    """The credentials the run's nodes reference; no invocation when none references any."""
+    refs = [ref for _, ref in definition.connection_refs()]
+    connection_ids = sorted({ref.connection_id for ref in refs if ref.connection_id})
+    requirement_ids = sorted({ref.requirement for ref in refs if ref.requirement})
+    if not connection_ids and not requirement_ids:
+        return CredentialsResult()
+    return resolve_credentials(
+        CredentialsRequest(
+            run_id=run.id,
+            app_id=run.app_id,
+            user_id=run.user_id,
+            connection_ids=connection_ids,
+            requirement_ids=requirement_ids,
+        )
+    )
+
+
+def _strings(values: Iterable[Any]) -> tuple[str, ...]:
+    """Every non-empty string inside ``values`` (recursively), once each: what a trace must redact."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value:
+                found[value] = None
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for value in values:
+        walk(value)
+    return tuple(found)

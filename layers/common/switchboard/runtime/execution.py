@@ -1,0 +1,143 @@
+"""Executing one run: claim it, resolve its credentials once, run the engine, record it all, finish once."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+from switchboard.domain.errors import Conflict, NotFound, RequirementNotSatisfied
+from switchboard.domain.ids import utcnow
+from switchboard.domain.runs import TERMINAL, Run, RunStatus
+from switchboard.engine.contracts import RunResult, Span
+from switchboard.engine.definition import WorkflowDefinition
+from switchboard.engine.runner import execute
+from switchboard.observability import logger
+from switchboard.runtime import credentials, links_lifecycle
+from switchboard.runtime.run_events import BufferedEventSink
+from switchboard.runtime.versions import version_definition
+from switchboard.store import runs, sessions
+
+CANCEL_POLL_INTERVAL = 1.0
+MAX_RESULT_BYTES = 300_000
+
+
+class RunCancellation:
+    """Reads the run's cancellation flag at most once per interval, so short runs never poll."""
+
+    def __init__(self, run_id: str, interval: float = CANCEL_POLL_INTERVAL) -> None:
+        self._run_id = run_id
+        self._interval = interval
+        self._checked_at = time.monotonic()
+        self._canceled = False
+
+    def is_canceled(self) -> bool:
+        if not self._canceled and time.monotonic() - self._checked_at >= self._interval:
+            self._checked_at = time.monotonic()
+            self._canceled = runs.cancel_requested(self._run_id)
+        return self._canceled
+
+
+def execute_run(run_id: str) -> Run:
+    run = runs.get_run(run_id)
+    if run is None:
+        raise NotFound("run not found")
+    if run.status in TERMINAL or run.status is RunStatus.started:
+        return run
+    if run.cancel_requested_at is not None:
+        return _cancel_before_start(run)
+    try:
+        run = runs.mark_started(run, utcnow())
+    except Conflict:
+        current = runs.get_run(run_id)
+        assert current is not None
+        return _cancel_before_start(current) if current.status is RunStatus.created else current
+    _, definition = version_definition(run.workflow_id, run.version)
+    return _run_started(run, definition)
+
+
+def _cancel_before_start(run: Run) -> Run:
+    """A created run whose cancellation was requested never starts."""
+    try:
+        return runs.finish(run.id, RunStatus.canceled, utcnow(), {}, RunStatus.created)
+    except Conflict:
+        current = runs.get_run(run.id)
+        assert current is not None
+        return current
+
+
+def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
+    with BufferedEventSink(run.id, run.expires_at) as sink:
+        try:
+            resolved = credentials.resolve_for_run(run, definition)
+        except RequirementNotSatisfied as unmet:
+            error = {"type": unmet.error_code, "message": unmet.message, "details": unmet.details}
+            sink.emit("run.failed", {"error": error})
+            sink.flush()
+            _save_trace(run, [], [])
+            return runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+        history = _history(run)
+        result = execute(definition, resolved.context(run, sink, RunCancellation(run.id), history))
+    _save_trace(run, result.spans, resolved.resolutions)
+    links_lifecycle.record_authorization_failures(run, result.authorization_failures)
+    if result.status == "completed" and run.session_id:
+        sessions.record_turn(run, result.output)
+    status = RunStatus(result.status)
+    return runs.finish(run.id, status, utcnow(), _result_fields(result), RunStatus.started)
+
+
+def _history(run: Run) -> list[dict[str, Any]]:
+    if not run.session_id:
+        return []
+    messages: list[dict[str, Any]] = []
+    for turn in sessions.turns(run.app_id, run.session_id):
+        messages.append({"role": "user", "content": _as_text(turn.get("input"))})
+        messages.append({"role": "assistant", "content": _as_text(turn.get("output"))})
+    return messages
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        return _as_text(next(iter(value.values())))
+    return json.dumps(value, default=str)
+
+
+def _result_fields(result: RunResult) -> dict[str, Any]:
+    nodes = {
+        node_id: {
+            "status": node.status,
+            "output": node.output,
+            "error": asdict(node.error) if node.error else None,
+        }
+        for node_id, node in result.nodes.items()
+    }
+    fields: dict[str, Any] = {
+        "output": _bounded(result.output),
+        "nodes": _bounded(nodes),
+        "usage": result.usage,
+        "error": asdict(result.error) if result.error else None,
+    }
+    return json.loads(json.dumps(fields, default=str))  # type: ignore[no-any-return]
+
+
+def _bounded(value: Any) -> Any:
+    """Keep a stored result under DynamoDB's item size; the full values stay in the events and the trace."""
+    encoded = json.dumps(value, default=str)
+    if len(encoded) <= MAX_RESULT_BYTES:
+        return value
+    logger.warning("run result truncated", extra={"bytes": len(encoded)})
+    return {"truncated": True, "bytes": len(encoded)}
+
+
+def _save_trace(run: Run, spans: list[Span], resolutions: list[dict[str, Any]]) -> None:
+    document = {
+        "run_id": run.id,
+        "app_id": run.app_id,
+        "version": run.version,
+        "spans": [asdict(span) for span in spans],
+        "credential_resolutions": resolutions,
+    }
+    runs.put_trace(run.id, document, run.expires_at)

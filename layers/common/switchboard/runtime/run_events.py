@@ -1,0 +1,99 @@
+"""The run's event stream as the engine writes it: numbered in emit order, buffered, written in batches.
+
+Events are flushed when 25 are waiting, by a background flusher at most ``FLUSH_INTERVAL`` after they were
+emitted (so a live stream sees them promptly, even while a node waits on a slow upstream), and at the terminal
+event, which keeps a short run to one or two writes. Use the sink as a context manager.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.runs import RunEvent
+from switchboard.store import runs
+
+FLUSH_INTERVAL = 0.25
+FLUSH_SIZE = 25
+TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.canceled"})
+
+
+class BufferedEventSink:
+    def __init__(
+        self,
+        run_id: str,
+        expires_at: int,
+        *,
+        first_sequence: int = 1,
+        clock: Callable[[], datetime] = utcnow,
+        write: Callable[[list[dict[str, Any]]], None] = runs.write_events,
+    ) -> None:
+        self._run_id = run_id
+        self._expires_at = expires_at
+        self._next = first_sequence
+        self._clock = clock
+        self._write = write
+        self._pending: list[RunEvent] = []
+        self._oldest: float | None = None
+        self._lock = threading.Lock()
+        self._written: list[RunEvent] = []
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def __enter__(self) -> BufferedEventSink:
+        self._flusher = threading.Thread(
+            target=self._flush_periodically, name=f"events-{self._run_id}", daemon=True
+        )
+        self._flusher.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self.flush()
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL / 2):
+            with self._lock:
+                if self._oldest is not None and time.monotonic() - self._oldest >= FLUSH_INTERVAL:
+                    self._flush_locked()
+
+    @property
+    def events(self) -> list[RunEvent]:
+        """Every event emitted so far (written or pending), in sequence order."""
+        with self._lock:
+            return [*self._written, *self._pending]
+
+    def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
+        with self._lock:
+            event = RunEvent(
+                id=new_id("event"),
+                run_id=self._run_id,
+                type=event_type,
+                sequence=self._next,
+                timestamp=self._clock(),
+                data=dict(data),
+            )
+            self._next += 1
+            self._pending.append(event)
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+            terminal = event_type in TERMINAL_EVENTS
+            if terminal or len(self._pending) >= FLUSH_SIZE:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending, self._oldest = self._pending, [], None
+        self._write([runs.event_item(event, self._expires_at) for event in batch])
+        self._written.extend(batch)

@@ -1,0 +1,191 @@
+"""End users' links (links table), and the one read the credentials function makes across tables.
+
+A link's non-secret config is on its item; its secret fields are one Secrets Manager secret named
+``<prefix>apps/<app>/links/<link>``, whose VersionId the item records (``secret_version``) so a reader can
+tell a cached value from a rotated one. Creating a link is conditional on there being none; replacing one
+and changing its status are conditional on its ``revision``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from switchboard import aws
+from switchboard.domain.errors import ServiceUnavailable
+from switchboard.domain.ids import iso
+from switchboard.domain.models import App, Connection
+from switchboard.domain.runs import Link, LinkStatus, Run
+from switchboard.settings import get_settings
+from switchboard.store import keys, secrets
+from switchboard.store.control import from_item, to_item
+from switchboard.store.table import Item, Table, from_dynamo, put_op, translate_errors, update_op
+
+BATCH_GET_MAX_KEYS = 100
+"""DynamoDB's limit of keys in one BatchGetItem request."""
+UNPROCESSED_RETRIES = 4
+"""How often keys DynamoDB left unprocessed (it was throttling) are asked for again."""
+
+
+def links_table() -> Table:
+    return Table(get_settings().links_table)
+
+
+def link_secret_name(app_id: str, link_id: str) -> str:
+    return f"{get_settings().secret_prefix}apps/{app_id}/links/{link_id}"
+
+
+def _item(link: Link) -> Item:
+    return to_item(
+        link,
+        keys.link(link.app_id, link.user_id, link.requirement_id),
+        keys.link_index(link.app_id, link.user_id, link.requirement_id),
+    )
+
+
+def put_link(link: Link, secret_values: Mapping[str, object], *, replacing: Link | None = None) -> Link:
+    """Store the secret fields, then the item; return the link as stored (secret name, version, revision).
+
+    Without ``replacing`` there must be no link for the (App, user, requirement) yet. With it, the stored
+    link must still be at ``replacing.revision``; the new one gets the next revision and, when it is a
+    different link, the old link's secret is deleted once the item points at the new one.
+    """
+    name = link_secret_name(link.app_id, link.id)
+    if replacing is not None and replacing.id == link.id:
+        version = secrets.put_secret(name, secret_values)
+    else:
+        version = secrets.create_secret(
+            name, secret_values, {"switchboard:app": link.app_id, "switchboard:link": link.id}
+        )
+    stored = link.model_copy(
+        update={
+            "secret_name": name,
+            "secret_version": version,
+            "revision": replacing.revision + 1 if replacing else 1,
+        }
+    )
+    if replacing is None:
+        condition, values = "attribute_not_exists(pk)", None
+        conflict = "the user already linked this requirement"
+    else:
+        condition, values = "#revision = :expected", {":expected": replacing.revision}
+        conflict = "the link was changed concurrently; retry"
+    try:
+        links_table().write(put_op(links_table().name, _item(stored), condition, values), conflict)
+    except Exception:
+        if replacing is None or replacing.id != link.id:
+            secrets.delete_secret(name)
+        raise
+    if replacing is not None and replacing.id != link.id:
+        secrets.delete_secret(replacing.secret_name)
+    return stored
+
+
+def get_link(app_id: str, user_id: str, requirement_id: str) -> Link | None:
+    item = links_table().get(keys.link(app_id, user_id, requirement_id))
+    return from_item(Link, item) if item else None
+
+
+def set_link_status(link: Link, status: LinkStatus, reason: str | None, at: datetime) -> Link:
+    """Change the status if nobody changed the link since ``link.revision`` was read (409 otherwise)."""
+    values: Item = {
+        ":status": status.value,
+        ":at": iso(at),
+        ":expected": link.revision,
+        ":next": link.revision + 1,
+    }
+    expression = "SET #status = :status, status_changed_at = :at, #revision = :next"
+    if reason is None:
+        expression += " REMOVE status_reason"
+    else:
+        expression += ", status_reason = :reason"
+        values[":reason"] = reason
+    item = links_table().update_returning(
+        update_op(
+            links_table().name,
+            keys.link(link.app_id, link.user_id, link.requirement_id),
+            expression,
+            "#revision = :expected",
+            values,
+        ),
+        "the link was changed concurrently; retry",
+    )
+    return from_item(Link, item)
+
+
+# ---------------------------------------------------------------- the credentials function's read
+
+
+@dataclass(frozen=True)
+class CredentialRecords:
+    """What one credentials request needs: the run, its App, the connections and the user's links."""
+
+    run: Run | None
+    app: App | None
+    connections: dict[str, Connection] = field(default_factory=dict)
+    links: dict[str, Link] = field(default_factory=dict)
+    """By requirement id; only the links that exist."""
+
+
+def read_credential_records(
+    run_id: str,
+    app_id: str,
+    connection_ids: Iterable[str],
+    user_id: str | None,
+    requirement_ids: Iterable[str],
+) -> CredentialRecords:
+    """Every record in one consistent BatchGetItem spanning the runs, control and links tables.
+
+    A request over 100 keys (DynamoDB's limit) takes one call per 100; keys left unprocessed under
+    throttling are asked for again a few times, then the read fails as unavailable (503).
+    """
+    settings = get_settings()
+    wanted: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    def want(table: str, key: keys.Key, kind: str, entity_id: str) -> None:
+        wanted[(table, key["pk"], key["sk"])] = (kind, entity_id)
+
+    want(settings.runs_table, keys.run(run_id), "run", run_id)
+    want(settings.control_table, keys.app(app_id), "app", app_id)
+    for connection_id in connection_ids:
+        want(settings.control_table, keys.connection(connection_id), "connection", connection_id)
+    if user_id is not None:
+        for requirement_id in requirement_ids:
+            want(settings.links_table, keys.link(app_id, user_id, requirement_id), "link", requirement_id)
+
+    found: dict[str, dict[str, Item]] = {"run": {}, "app": {}, "connection": {}, "link": {}}
+    for table, item in _batch_get([(table, {"pk": pk, "sk": sk}) for table, pk, sk in wanted]):
+        kind, entity_id = wanted[(table, item["pk"], item["sk"])]
+        found[kind][entity_id] = item
+    run = found["run"].get(run_id)
+    app = found["app"].get(app_id)
+    return CredentialRecords(
+        run=from_item(Run, run) if run else None,
+        app=from_item(App, app) if app else None,
+        connections={cid: from_item(Connection, item) for cid, item in found["connection"].items()},
+        links={rid: from_item(Link, item) for rid, item in found["link"].items()},
+    )
+
+
+def _batch_get(table_keys: list[tuple[str, keys.Key]]) -> list[tuple[str, Item]]:
+    found: list[tuple[str, Item]] = []
+    for start in range(0, len(table_keys), BATCH_GET_MAX_KEYS):
+        request: dict[str, Any] = {}
+        for table, key in table_keys[start : start + BATCH_GET_MAX_KEYS]:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            if attempt:
+                time.sleep(0.05 * 2**attempt)
+            with translate_errors():
+                response = aws.dynamodb_resource().batch_get_item(RequestItems=request)
+            for table, items in response.get("Responses", {}).items():
+                found.extend((table, from_dynamo(item)) for item in items)
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                break
+        else:
+            raise ServiceUnavailable("the service is busy, retry shortly")
+    return found

@@ -1,0 +1,320 @@
+"""Runs through the executor on moto: per-user credentials, shared credentials, rotation, exactly-once
+finishing, the SQS path, persisted events and trace, and no secret anywhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.runs import Link, LinkStatus, RunStatus
+from switchboard.invoker import get_invoker, set_invoker
+from switchboard.runtime import credentials
+from switchboard.runtime.runs import create_run
+from switchboard.runtime.versions import forget
+from switchboard.settings import get_settings
+from switchboard.store import links, runs
+from tests.integration.conftest import World
+from tests.support.fakes import HttpTarget, Reply
+from tests.support.invokers import HandlerInvoker
+from tests.support.stack import LambdaContextStub, load_function
+
+SHARED_KEY = "shared-SECRET-key-1111"
+ROTATED_KEY = "shared-SECRET-key-2222"
+USER_KEYS = {"user-1": "user-1-SECRET-key-aaaa", "user-2": "user-2-SECRET-key-bbbb"}
+
+
+@pytest.fixture
+def target() -> Iterator[HttpTarget]:
+    with HttpTarget() as server:
+        server.respond("/shared", Reply(echo=True))
+        server.respond("/personal", Reply(echo=True))
+        yield server
+
+
+@pytest.fixture
+def invoker(monkeypatch: pytest.MonkeyPatch, stack: None) -> Iterator[HandlerInvoker]:
+    monkeypatch.setenv("CREDENTIALS_FUNCTION", "CredentialsFunction")
+    get_settings.cache_clear()
+    credentials.secret_cache.clear()
+    forget()
+    previous = get_invoker()
+    routed = HandlerInvoker({"CredentialsFunction": "credentials"})
+    set_invoker(routed)
+    yield routed
+    set_invoker(previous)
+    credentials.secret_cache.clear()
+
+
+def _workflow(connection_id: str) -> dict[str, Any]:
+    return {
+        "requirements": [
+            {
+                "id": "crm",
+                "name": "CRM",
+                "type": "connection",
+                "connection_type": "http_api_key",
+                "title": "Connect your CRM",
+                "description": "Your own CRM key",
+            }
+        ],
+        "nodes": [
+            {"id": "start", "type": "input", "fields": [{"name": "q", "type": "string", "required": True}]},
+            {
+                "id": "shared",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"connection_id": connection_id},
+                "config": {"method": "GET", "path": "/shared", "params": {"q": "$.input.q"}},
+            },
+            {
+                "id": "personal",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"requirement": "crm"},
+                "config": {"method": "GET", "path": "/personal"},
+            },
+            {
+                "id": "finish",
+                "type": "output",
+                "depends": ["shared", "personal"],
+                "mappings": {"shared": "$.shared.output.status", "personal": "$.personal.output.status"},
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def app(world: World, target: HttpTarget, invoker: HandlerInvoker) -> World:
+    token = world.admin.token
+    rotated = world.call(
+        "PATCH",
+        f"/v1/connections/{world.connection_id}",
+        token=token,
+        body={"config": {"url": target.url, "api_key": SHARED_KEY}},
+    )
+    assert rotated.status == 200, rotated.body
+    saved = world.call(
+        "PUT",
+        f"/v1/workflows/{world.workflow_id}",
+        token=token,
+        body={"definition": _workflow(world.connection_id)},
+    )
+    assert saved.status == 201, saved.body
+    deployed = world.call("POST", f"/v1/apps/{world.app_id}/deployments", token=token, body={"version": 2})
+    assert deployed.status == 201, deployed.body
+    for user_id, key in USER_KEYS.items():
+        _link(world, user_id, key, target.url)
+    return world
+
+
+def _link(world: World, user_id: str, key: str, url: str) -> Link:
+    now = utcnow()
+    link = Link(
+        id=new_id("link"),
+        app_id=world.app_id,
+        org_id=world.org_id,
+        project_id=world.project_id,
+        user_id=user_id,
+        requirement_id="crm",
+        connection_type="http_api_key",
+        status=LinkStatus.active,
+        status_changed_at=now,
+        config={"url": url},
+        secret_fields=["api_key"],
+        secret_name="pending",
+        linked_at=now,
+    )
+    return links.put_link(link, {"api_key": key})
+
+
+def _execute(run_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = load_function("executor").lambda_handler({"run_id": run_id}, LambdaContextStub())
+    return result
+
+
+def _run_for(world: World, user_id: str) -> str:
+    return create_run(world.app_id, {"q": "hello"}, created_by="test", user_id=user_id).id
+
+
+def _authorization(target: HttpTarget, path: str) -> list[str]:
+    return [r.headers.get("authorization", "") for r in target.requests_to(path)]
+
+
+def test_each_user_runs_with_their_own_link_and_everyone_with_the_shared_key(
+    app: World, target: HttpTarget
+) -> None:
+    # Given two users who each linked their own CRM key
+    # When a run of the same version executes for each
+    first = _execute(_run_for(app, "user-1"))
+    second = _execute(_run_for(app, "user-2"))
+    # Then both complete, the requirement-bound node sent each user's key, the shared node the shared key
+    assert first["status"] == second["status"] == "completed"
+    assert _authorization(target, "/personal") == [
+        f"Bearer {USER_KEYS['user-1']}",
+        f"Bearer {USER_KEYS['user-2']}",
+    ]
+    assert _authorization(target, "/shared") == [f"Bearer {SHARED_KEY}"] * 2
+    run = runs.get_run(first["run_id"])
+    assert run is not None
+    assert run.output == {"shared": 200, "personal": 200}
+    assert run.nodes is not None
+    assert {n: v["status"] for n, v in run.nodes.items()} == {
+        "start": "completed",
+        "shared": "completed",
+        "personal": "completed",
+        "finish": "completed",
+    }
+
+
+def test_a_link_that_is_not_active_fails_the_run_before_any_node(app: World, target: HttpTarget) -> None:
+    # Given user-2's link was revoked
+    link = links.get_link(app.app_id, "user-2", "crm")
+    assert link is not None
+    links.set_link_status(link, LinkStatus.revoked, "revoked by the user", utcnow())
+    # When user-2 runs
+    result = _execute(_run_for(app, "user-2"))
+    # Then the run fails with requirement_not_satisfied naming the requirement, and nothing reached the target
+    assert result["status"] == "failed"
+    run = runs.get_run(result["run_id"])
+    assert run is not None
+    assert run.error is not None
+    assert run.error["type"] == "requirement_not_satisfied"
+    assert run.error["details"] == [{"requirement_id": "crm", "status": "revoked"}]
+    assert target.requests == []
+    events = [e.type for e in runs.list_events(run.id)]
+    assert events == ["run.failed"]
+
+
+def test_a_run_without_user_id_cannot_use_a_requirement(app: World, target: HttpTarget) -> None:
+    result = _execute(create_run(app.app_id, {"q": "x"}, created_by="test").id)
+    run = runs.get_run(result["run_id"])
+    assert run is not None
+    assert run.error is not None
+    assert run.error["type"] == "requirement_not_satisfied"
+    assert target.requests == []
+
+
+def test_rotating_the_shared_connection_changes_the_very_next_run(app: World, target: HttpTarget) -> None:
+    # Given a first run with the shared key (the credentials function now caches it)
+    _execute(_run_for(app, "user-1"))
+    # When the connection is rotated through the management API
+    rotated = app.call(
+        "PATCH",
+        f"/v1/connections/{app.connection_id}",
+        token=app.admin.token,
+        body={"config": {"url": target.url, "api_key": ROTATED_KEY}},
+    )
+    assert rotated.status == 200
+    _execute(_run_for(app, "user-1"))
+    # Then the next run sends the rotated key
+    assert _authorization(target, "/shared") == [f"Bearer {SHARED_KEY}", f"Bearer {ROTATED_KEY}"]
+
+
+def test_a_run_finishes_exactly_once_even_when_invoked_twice(app: World, target: HttpTarget) -> None:
+    run_id = _run_for(app, "user-1")
+    first = _execute(run_id)
+    events_after_first = runs.list_events(run_id)
+    second = _execute(run_id)
+    assert first == second == {"run_id": run_id, "status": "completed"}
+    assert len(target.requests_to("/shared")) == 1
+    assert runs.list_events(run_id) == events_after_first
+
+
+def test_events_are_ordered_and_the_trace_records_credential_resolution(
+    app: World, target: HttpTarget
+) -> None:
+    run_id = _run_for(app, "user-1")
+    _execute(run_id)
+    events = runs.list_events(run_id)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type == "run.started"
+    assert events[-1].type == "run.completed"
+    assert {"node.started", "node.completed"} <= {e.type for e in events}
+    replay = runs.list_events(run_id, after_sequence=3)
+    assert [e.sequence for e in replay] == list(range(4, len(events) + 1))
+    trace = runs.get_trace(run_id)
+    assert trace is not None
+    kinds = {span["kind"] for span in trace["spans"]}
+    assert {"run", "node", "attempt"} <= kinds
+    references = sorted(r["reference"] for r in trace["credential_resolutions"])
+    assert references == [f"connection:{app.connection_id}", "requirement:crm"]
+    assert all(r["status"] == "active" and r["secret_version"] for r in trace["credential_resolutions"])
+
+
+def test_the_queue_path_reports_partial_failures(app: World, target: HttpTarget) -> None:
+    good = _run_for(app, "user-1")
+    event = {
+        "Records": [
+            _sqs_record("m-1", json.dumps({"run_id": good})),
+            _sqs_record("m-2", json.dumps({"run_id": "run-doesnotexist"})),
+            _sqs_record("m-3", "not json"),
+        ]
+    }
+    result = load_function("executor").lambda_handler(event, LambdaContextStub())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]}
+    stored = runs.get_run(good)
+    assert stored is not None
+    assert stored.status is RunStatus.completed
+
+
+def test_a_created_run_that_was_canceled_never_starts(app: World, target: HttpTarget) -> None:
+    run_id = _run_for(app, "user-1")
+    assert runs.request_cancel(run_id, utcnow()) is not None
+    assert _execute(run_id) == {"run_id": run_id, "status": "canceled"}
+    assert target.requests == []
+
+
+def test_an_upstream_401_marks_the_users_link_unauthorized(app: World, target: HttpTarget) -> None:
+    target.respond("/personal", Reply(status=401, body={"error": "bad key"}))
+    result = _execute(_run_for(app, "user-2"))
+    assert result["status"] == "failed"
+    link = links.get_link(app.app_id, "user-2", "crm")
+    assert link is not None
+    assert link.status is LinkStatus.unauthorized
+    assert link.status_reason is not None
+    assert "401" in link.status_reason
+    other = links.get_link(app.app_id, "user-1", "crm")
+    assert other is not None
+    assert other.status is LinkStatus.active
+
+
+def test_no_secret_reaches_a_record_event_trace_or_log(
+    app: World, target: HttpTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target.respond("/personal", Reply(echo=True))
+    run_id = _run_for(app, "user-1")
+    _execute(run_id)
+    run = runs.get_run(run_id)
+    assert run is not None
+    produced = json.dumps(
+        {
+            "run": run.model_dump(mode="json"),
+            "events": [e.model_dump(mode="json") for e in runs.list_events(run_id)],
+            "trace": runs.get_trace(run_id),
+        },
+        default=str,
+    )
+    logs = capsys.readouterr()
+    for secret in [SHARED_KEY, *USER_KEYS.values()]:
+        assert secret not in produced
+        assert secret not in logs.out + logs.err
+    # The echoing target did receive the key: the redaction is what kept it out
+    assert any(USER_KEYS["user-1"] in r.headers.get("authorization", "") for r in target.requests)
+
+
+def _sqs_record(message_id: str, body: str) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795348800000"},
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:RunQueue",
+        "awsRegion": "us-east-1",
+    }

@@ -1,0 +1,3 @@
+from tests.unit.engine.harness import llm, target
+
+__all__ = ["llm", "target"]

@@ -142,7 +142,7 @@ def test_a_failing_tool_with_return_lets_the_model_see_the_error(llm: FakeOpenAI
     assert result.output == {"a": "Sorry."}
     tool_message = llm.bodies()[1]["messages"][-1]
     assert tool_message["role"] == "tool"
-    assert '"code": "http_error"' in tool_message["content"]
+    assert '"type": "http_error"' in tool_message["content"]
 
 
 def test_a_failing_tool_with_raise_fails_the_agent(llm: FakeOpenAI, target: HttpTarget) -> None:

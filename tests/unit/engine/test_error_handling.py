@@ -145,7 +145,7 @@ def test_return_hands_the_failure_envelope_to_dependents_and_the_run_completes(t
             "type": "transform",
             "depends": ["fetch"],
             "inputs": {"result": "$.fetch.output"},
-            "config": {"jmespath": "result.error.code"},
+            "config": {"jmespath": "result.error.type"},
         },
         output(code="$.report.output", raw="$.fetch.output"),
     )
@@ -159,7 +159,7 @@ def test_return_hands_the_failure_envelope_to_dependents_and_the_run_completes(t
     assert result.nodes["fetch"].status == "failed"
     assert envelope["status"] == "failed"
     assert envelope["output"] is None
-    assert envelope["error"]["code"] == envelope["error"]["type"] == "http_error"
+    assert envelope["error"]["type"] == "http_error"
     assert "HTTP 500" in envelope["error"]["message"]
     assert result.output == {"code": "http_error", "raw": envelope}
     assert sink.of("node.failed")[0]["behavior"] == "return"

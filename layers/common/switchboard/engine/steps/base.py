@@ -130,14 +130,8 @@ class StepContext:
 
 
 def failure_envelope(error: NodeError) -> dict[str, Any]:
-    """What a failed node with ``behavior: return`` hands on as its output. ``code`` is the documented
-    name of the error type; ``type`` repeats it so the envelope matches ``NodeError`` too.
-    """
-    return {
-        "status": "failed",
-        "output": None,
-        "error": {"code": error.type, "type": error.type, "message": error.message},
-    }
+    """What a failed node with ``behavior: return`` hands on as its output."""
+    return {"status": "failed", "output": None, "error": {"type": error.type, "message": error.message}}
 
 
 def timeout_error(node: StepNode) -> StepError:

@@ -11,8 +11,8 @@ from tests.e2e.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 
-API_KEY = "sk-walk-FIRST-secret-4242"
-ROTATED_KEY = "sk-walk-ROTATED-secret-9797"
+API_KEY = "sk-walk-FIRST-SECRET-4242"
+ROTATED_KEY = "sk-walk-ROTATED-SECRET-9797"
 
 
 class Walk:

@@ -47,23 +47,23 @@ def test_patch_config_rotates_the_secret_and_keeps_the_id(world):
         "PATCH",
         f"/v1/connections/{world.connection_id}",
         token=world.admin.token,
-        body={"config": {"url": "https://crm.example.test", "api_key": "rotated-key-42"}},
+        body={"config": {"url": "https://crm.example.test", "api_key": "rotated-SECRET-key-42"}},
     )
     # Then the ID is kept and a new secret version is current
     assert reply.status == 200
     assert reply.body["data"]["id"] == world.connection_id
-    assert "rotated-key-42" not in reply.raw
+    assert "rotated-SECRET-key-42" not in reply.raw
     after = connections.get_connection(world.connection_id)
     assert after is not None
     assert after.secret_version != before.secret_version
     assert after.secret_name is not None
-    assert _secret(after.secret_name) == {"api_key": "rotated-key-42"}
+    assert _secret(after.secret_name) == {"api_key": "rotated-SECRET-key-42"}
 
 
 def test_invalid_configs_are_422_without_echoing_values(world):
     cases = [
         ({"type": "http_api_key", "config": {"url": "https://x.test"}}, "missing"),
-        ({"type": "http_api_key", "config": {"url": "nope", "api_key": "leak-me"}}, "url_parsing"),
+        ({"type": "http_api_key", "config": {"url": "nope", "api_key": "leak-me-SECRET-1"}}, "url_parsing"),
         (
             {"type": "http_api_key", "config": {"url": "https://x.test", "api_key": "k", "extra": 1}},
             "extra_forbidden",
@@ -86,7 +86,7 @@ def test_invalid_configs_are_422_without_echoing_values(world):
         )
         assert reply.status == 422, body
         assert reply.body["error"]["details"][0]["code"] == code
-        assert "leak-me" not in reply.raw
+        assert "leak-me-SECRET-1" not in reply.raw
 
 
 def test_every_registered_type_can_be_created(world):
@@ -97,8 +97,17 @@ def test_every_registered_type_can_be_created(world):
             "headers": {"X-Token": "hdr-secret"},
             "params": {"a": "b"},
         },
-        "openai": {"api_key": "sk-openai", "base_url": "http://127.0.0.1:9/v1", "organization": "org-1"},
-        "postgres": {"host": "db.internal", "database": "app", "user": "svc", "password": "pg-secret"},
+        "openai": {
+            "api_key": "sk-openai-SECRET-1",
+            "base_url": "http://127.0.0.1:9/v1",
+            "organization": "org-1",
+        },
+        "postgres": {
+            "host": "db.internal",
+            "database": "app",
+            "user": "svc",
+            "password": "pg-SECRET-password",
+        },
     }
     for kind, config in configs.items():
         reply = world.call(

@@ -586,7 +586,7 @@ def test_a_secret_newer_than_its_record_is_used_and_reported_without_values(scen
     )
     connection = stored.connections[scene.world.connection_id]
     newer = aws.secrets().put_secret_value(
-        SecretId=str(connection.secret_name), SecretString=json.dumps({"api_key": "sk-NEWER-value"})
+        SecretId=str(connection.secret_name), SecretString=json.dumps({"api_key": "sk-NEWER-SECRET-value"})
     )
 
     # When the connection is asked for
@@ -596,7 +596,7 @@ def test_a_secret_newer_than_its_record_is_used_and_reported_without_values(scen
     resolution = answer["resolutions"][0]
     assert (
         answer["credentials"][f"connection:{scene.world.connection_id}"]["config"]["api_key"]
-        == "sk-NEWER-value"
+        == "sk-NEWER-SECRET-value"
     )
     assert resolution["secret_version"] == newer["VersionId"]
     warnings = [
@@ -607,7 +607,7 @@ def test_a_secret_newer_than_its_record_is_used_and_reported_without_values(scen
     assert [(w["recorded_version"], w["current_version"]) for w in warnings] == [
         (connection.secret_version, newer["VersionId"])
     ]
-    assert "sk-NEWER-value" not in json.dumps(warnings)
+    assert "sk-NEWER-SECRET-value" not in json.dumps(warnings)
 
 
 def test_a_failed_invocation_is_service_unavailable(scene: Scene):
@@ -663,7 +663,7 @@ def test_replacing_a_link_moves_to_the_new_secret_and_deletes_the_old(world: Wor
     now = utcnow()
     new = links.put_link(
         old.model_copy(update={"id": new_id("link"), "linked_at": now, "status_changed_at": now}),
-        {"api_key": "replacement-key"},
+        {"api_key": "replacement-SECRET-key"},
         replacing=old,
     )
 

@@ -18,6 +18,7 @@ from switchboard import aws
 from switchboard.settings import get_settings
 from switchboard_cli.local.aws_backend import create_tables
 from switchboard_cli.local.template import Template
+from tests.conftest import SECRET_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -49,10 +50,19 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     with mock_aws():
         aws.reset()
-        create_tables(Template.from_file(TEMPLATE))
+        tables = create_tables(Template.from_file(TEMPLATE))
         yield
+        leaked = [name for name in tables if SECRET_MARKER in json.dumps(_items(name), default=str)]
     aws.reset()
     get_settings.cache_clear()
+    assert not leaked, f"a secret value (marked {SECRET_MARKER!r}) was stored in DynamoDB tables {leaked}"
+
+
+def _items(table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in aws.dynamodb().get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    return items
 
 
 def load_function(name: str) -> ModuleType:

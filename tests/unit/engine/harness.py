@@ -20,8 +20,8 @@ OPENAI = "con-openai0"
 API_KEY = "con-crm0"
 PLAIN_HTTP = "con-web0"
 PROJECT = {OPENAI: "openai", API_KEY: "http_api_key", PLAIN_HTTP: "http"}
-OPENAI_KEY = "sk-test-openai-0123456789"
-CRM_KEY = "crm-secret-key-abcdef"
+OPENAI_KEY = "sk-test-openai-SECRET-0123456789"
+CRM_KEY = "crm-SECRET-key-abcdef"
 HEADER_SECRET = "hdr-secret-value-42"
 
 INPUT = {"id": "in", "type": "input", "fields": [{"name": "question", "type": "string"}]}

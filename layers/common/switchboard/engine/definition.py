@@ -26,7 +26,7 @@ from switchboard.engine.nodes import (
 )
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-MAX_NODES = 200
+MAX_NODES = 1000
 MAX_REQUIREMENTS = 50
 
 

@@ -23,7 +23,8 @@ from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.observability import logger
 from switchboard.runtime import credentials
-from switchboard.runtime.credentials import CredentialsRequest, resolve_credentials, resolve_for_run
+from switchboard.runtime.credentials_client import resolve_credentials, resolve_for_run
+from switchboard.runtime.credentials_contract import CredentialsRequest
 from switchboard.settings import get_settings
 from switchboard.store import keys, links
 from switchboard.store.control import to_item

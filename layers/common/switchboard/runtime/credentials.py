@@ -1,4 +1,4 @@
-"""Resolving a run's credentials: the credentials function's use case, and the executor's client of it.
+"""Resolving a run's credentials: the credentials function's use case.
 
 The credentials function is the only reader of Secrets Manager, and only the executor role may invoke it.
 It checks the request against the records (one BatchGetItem across the runs, control and links tables)
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from switchboard import aws
 from switchboard.domain.errors import (
@@ -35,13 +35,14 @@ from switchboard.domain.errors import (
     SwitchboardError,
 )
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import Link, LinkStatus, Run
-from switchboard.engine.contracts import Cancellation, Credential, EventSink, RunContext
-from switchboard.engine.definition import MAX_NODES, MAX_REQUIREMENTS, WorkflowDefinition
-from switchboard.engine.nodes import CONNECTION_ID_PATTERN, Identifier
-from switchboard.invoker import FunctionError, get_invoker
+from switchboard.domain.runs import Link, LinkStatus
 from switchboard.observability import logger, metrics
-from switchboard.settings import get_settings
+from switchboard.runtime.credentials_contract import (
+    CredentialDocument,
+    CredentialsDocument,
+    CredentialsRequest,
+    Resolution,
+)
 from switchboard.store.links import CredentialRecords, read_credential_records
 
 SECRETS_PER_BATCH = 20
@@ -50,66 +51,6 @@ CACHE_SIZE = 256
 """Secrets a warm credentials function keeps (one version each), least recently used dropped first."""
 _GONE_SECRET_ERRORS = frozenset({"ResourceNotFoundException", "InvalidRequestException"})
 """Per-secret BatchGetSecretValue errors meaning the secret does not exist (or is being deleted)."""
-
-ErrorCode = Literal["requirement_not_satisfied", "invalid_request", "not_found", "forbidden"]
-ConnectionId = Annotated[str, StringConstraints(pattern=CONNECTION_ID_PATTERN)]
-
-
-class CredentialsRequest(BaseModel):
-    """What the executor sends. User ids are the App caller's own identifiers, hence loosely bounded."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
-    app_id: str = Field(pattern=r"^app-[a-z0-9]{1,64}$")
-    user_id: str | None = Field(default=None, min_length=1, max_length=256)
-    connection_ids: list[ConnectionId] = Field(max_length=MAX_NODES)
-    requirement_ids: list[Identifier] = Field(max_length=MAX_REQUIREMENTS)
-
-
-class CredentialDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: str
-    config: dict[str, Any]
-    secret_fields: list[str] = Field(description="Fields of config that came from the secret")
-
-
-class Resolution(BaseModel):
-    """How one reference was resolved (goes into the run's trace; holds no secret)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str
-    kind: Literal["connection", "link"]
-    id: str
-    secret_version: str | None
-    status: Literal["active"] = "active"
-    cached: bool
-
-
-class CredentialsDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    credentials: dict[str, CredentialDocument]
-    resolutions: list[Resolution]
-
-
-class ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: ErrorCode
-    message: str
-    details: Any = None
-
-
-class ErrorDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    error: ErrorBody
-
-
-# ---------------------------------------------------------------- the credentials function
 
 
 def answer(event: Any) -> dict[str, Any]:
@@ -371,108 +312,3 @@ def _parse_secret(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return values if isinstance(values, dict) else None
-
-
-# ---------------------------------------------------------------- the executor's client
-
-
-@dataclass
-class CredentialsResult:
-    """A run's credentials by reference (``credential_key``), and how each was resolved (for the trace)."""
-
-    credentials: dict[str, Credential] = field(default_factory=dict)
-    resolutions: list[dict[str, Any]] = field(default_factory=list)
-
-    def context(
-        self,
-        run: Run,
-        events: EventSink,
-        cancellation: Cancellation,
-        history: Sequence[Mapping[str, Any]] = (),
-    ) -> RunContext:
-        return RunContext(
-            run_id=run.id,
-            input=run.input,
-            credentials=self.credentials,
-            events=events,
-            cancellation=cancellation,
-            history=list(history),
-        )
-
-
-_ERRORS: dict[str, type[SwitchboardError]] = {
-    "requirement_not_satisfied": RequirementNotSatisfied,
-    "not_found": NotFound,
-    "forbidden": Forbidden,
-}
-
-
-def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
-    """Invoke the credentials function; an error document becomes its typed domain error.
-
-    ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
-    """
-    function_name = get_settings().credentials_function
-    try:
-        reply = get_invoker().invoke(function_name, request.model_dump(mode="json"))
-    except FunctionError as failure:
-        error_type = failure.payload.get("errorType") if isinstance(failure.payload, dict) else None
-        logger.warning("the credentials function failed", extra={"error_type": error_type})
-        raise ServiceUnavailable(
-            "credentials could not be resolved, retry shortly", code="credentials_unavailable"
-        ) from None
-    if isinstance(reply, dict) and "error" in reply:
-        body = ErrorDocument.model_validate(reply).error
-        error_class = _ERRORS.get(body.code, SwitchboardError)
-        raise error_class(body.message, code=body.code, details=body.details)
-    document = CredentialsDocument.model_validate(reply)
-    return CredentialsResult(
-        credentials={
-            reference: Credential(
-                key=reference,
-                connection_type=credential.type,
-                config=credential.config,
-                secret_values=_strings(credential.config.get(name) for name in credential.secret_fields),
-            )
-            for reference, credential in document.credentials.items()
-        },
-        resolutions=[resolution.model_dump(mode="json") for resolution in document.resolutions],
-    )
-
-
-def resolve_for_run(run: Run, definition: WorkflowDefinition) -> CredentialsResult:
-    """The credentials the run's nodes reference; no invocation when none references any."""
-    refs = [ref for _, ref in definition.connection_refs()]
-    connection_ids = sorted({ref.connection_id for ref in refs if ref.connection_id})
-    requirement_ids = sorted({ref.requirement for ref in refs if ref.requirement})
-    if not connection_ids and not requirement_ids:
-        return CredentialsResult()
-    return resolve_credentials(
-        CredentialsRequest(
-            run_id=run.id,
-            app_id=run.app_id,
-            user_id=run.user_id,
-            connection_ids=connection_ids,
-            requirement_ids=requirement_ids,
-        )
-    )
-
-
-def _strings(values: Iterable[Any]) -> tuple[str, ...]:
-    """Every non-empty string inside ``values`` (recursively), once each: what a trace must redact."""
-    found: dict[str, None] = {}
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            if value:
-                found[value] = None
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-
-    for value in values:
-        walk(value)
-    return tuple(found)

@@ -14,7 +14,7 @@ from switchboard.engine.contracts import RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
 from switchboard.observability import logger
-from switchboard.runtime import credentials, links_lifecycle
+from switchboard.runtime import credentials_client, links_lifecycle
 from switchboard.runtime.run_events import BufferedEventSink
 from switchboard.runtime.versions import version_definition
 from switchboard.store import runs, sessions
@@ -70,7 +70,7 @@ def _cancel_before_start(run: Run) -> Run:
 def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
     with BufferedEventSink(run.id, run.expires_at) as sink:
         try:
-            resolved = credentials.resolve_for_run(run, definition)
+            resolved = credentials_client.resolve_for_run(run, definition)
         except RequirementNotSatisfied as unmet:
             error = {"type": unmet.error_code, "message": unmet.message, "details": unmet.details}
             sink.emit("run.failed", {"error": error})

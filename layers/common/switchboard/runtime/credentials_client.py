@@ -1,0 +1,124 @@
+"""The executor's client of the credentials function (reached only through the function-invoker seam)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchboard.domain.errors import (
+    Forbidden,
+    NotFound,
+    RequirementNotSatisfied,
+    ServiceUnavailable,
+    SwitchboardError,
+)
+from switchboard.domain.runs import Run
+from switchboard.engine.contracts import Cancellation, Credential, EventSink, RunContext
+from switchboard.engine.definition import WorkflowDefinition
+from switchboard.invoker import FunctionError, get_invoker
+from switchboard.observability import logger
+from switchboard.runtime.credentials_contract import CredentialsDocument, CredentialsRequest, ErrorDocument
+from switchboard.settings import get_settings
+
+
+@dataclass
+class CredentialsResult:
+    """A run's credentials by reference (``credential_key``), and how each was resolved (for the trace)."""
+
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
+
+    def context(
+        self,
+        run: Run,
+        events: EventSink,
+        cancellation: Cancellation,
+        history: Sequence[Mapping[str, Any]] = (),
+    ) -> RunContext:
+        return RunContext(
+            run_id=run.id,
+            input=run.input,
+            credentials=self.credentials,
+            events=events,
+            cancellation=cancellation,
+            history=list(history),
+        )
+
+
+_ERRORS: dict[str, type[SwitchboardError]] = {
+    "requirement_not_satisfied": RequirementNotSatisfied,
+    "not_found": NotFound,
+    "forbidden": Forbidden,
+}
+
+
+def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
+    """Invoke the credentials function; an error document becomes its typed domain error.
+
+    ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
+    """
+    function_name = get_settings().credentials_function
+    try:
+        reply = get_invoker().invoke(function_name, request.model_dump(mode="json"))
+    except FunctionError as failure:
+        error_type = failure.payload.get("errorType") if isinstance(failure.payload, dict) else None
+        logger.warning("the credentials function failed", extra={"error_type": error_type})
+        raise ServiceUnavailable(
+            "credentials could not be resolved, retry shortly", code="credentials_unavailable"
+        ) from None
+    if isinstance(reply, dict) and "error" in reply:
+        body = ErrorDocument.model_validate(reply).error
+        error_class = _ERRORS.get(body.code, SwitchboardError)
+        raise error_class(body.message, code=body.code, details=body.details)
+    document = CredentialsDocument.model_validate(reply)
+    return CredentialsResult(
+        credentials={
+            reference: Credential(
+                key=reference,
+                connection_type=credential.type,
+                config=credential.config,
+                secret_values=_strings(credential.config.get(name) for name in credential.secret_fields),
+            )
+            for reference, credential in document.credentials.items()
+        },
+        resolutions=[resolution.model_dump(mode="json") for resolution in document.resolutions],
+    )
+
+
+def resolve_for_run(run: Run, definition: WorkflowDefinition) -> CredentialsResult:
+    """The credentials the run's nodes reference; no invocation when none references any."""
+    refs = [ref for _, ref in definition.connection_refs()]
+    connection_ids = sorted({ref.connection_id for ref in refs if ref.connection_id})
+    requirement_ids = sorted({ref.requirement for ref in refs if ref.requirement})
+    if not connection_ids and not requirement_ids:
+        return CredentialsResult()
+    return resolve_credentials(
+        CredentialsRequest(
+            run_id=run.id,
+            app_id=run.app_id,
+            user_id=run.user_id,
+            connection_ids=connection_ids,
+            requirement_ids=requirement_ids,
+        )
+    )
+
+
+def _strings(values: Iterable[Any]) -> tuple[str, ...]:
+    """Every non-empty string inside ``values`` (recursively), once each: what a trace must redact."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value:
+                found[value] = None
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for value in values:
+        walk(value)
+    return tuple(found)

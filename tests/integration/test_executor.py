@@ -318,3 +318,23 @@ def _sqs_record(message_id: str, body: str) -> dict[str, Any]:
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:RunQueue",
         "awsRegion": "us-east-1",
     }
+
+
+def test_a_connection_deleted_after_deploy_fails_the_run_instead_of_leaving_it_started(
+    app: World, target: HttpTarget
+) -> None:
+    # Given the shared connection's record vanished after the version was deployed
+    from switchboard.store import keys
+    from switchboard.store.control import control
+    from switchboard.store.table import delete_op
+
+    control().write(delete_op(control().name, keys.connection(app.connection_id)))
+    # When a run executes
+    result = _execute(_run_for(app, "user-1"))
+    # Then it ends failed with the credentials function's typed refusal, and nothing was called
+    assert result["status"] == "failed"
+    run = runs.get_run(result["run_id"])
+    assert run is not None
+    assert run.error is not None
+    assert run.error["type"] == "not_found"
+    assert target.requests == []

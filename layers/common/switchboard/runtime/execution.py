@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from switchboard.domain.errors import Conflict, NotFound, RequirementNotSatisfied
+from switchboard.domain.errors import Conflict, NotFound, SwitchboardError
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run, RunStatus
 from switchboard.engine.contracts import RunResult, Span
@@ -53,8 +53,19 @@ def execute_run(run_id: str) -> Run:
         current = runs.get_run(run_id)
         assert current is not None
         return _cancel_before_start(current) if current.status is RunStatus.created else current
-    _, definition = version_definition(run.workflow_id, run.version)
-    return _run_started(run, definition)
+    try:
+        _, definition = version_definition(run.workflow_id, run.version)
+        return _run_started(run, definition)
+    except Exception:
+        # Whatever broke, a started run must not stay "started" forever: it ends failed, once.
+        logger.exception("run execution failed unexpectedly", extra={"run_id": run.id})
+        error = {"type": "internal_error", "message": "the run could not be executed"}
+        try:
+            return runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+        except Conflict:
+            current = runs.get_run(run.id)
+            assert current is not None
+            return current
 
 
 def _cancel_before_start(run: Run) -> Run:
@@ -71,8 +82,8 @@ def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
     with BufferedEventSink(run.id, run.expires_at) as sink:
         try:
             resolved = credentials_client.resolve_for_run(run, definition)
-        except RequirementNotSatisfied as unmet:
-            error = {"type": unmet.error_code, "message": unmet.message, "details": unmet.details}
+        except SwitchboardError as refused:
+            error = {"type": refused.error_code, "message": refused.message, "details": refused.details}
             sink.emit("run.failed", {"error": error})
             sink.flush()
             _save_trace(run, [], [])

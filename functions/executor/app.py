@@ -8,20 +8,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from switchboard.observability import logger, metrics, tracer
-from switchboard.runtime.execution import execute_run
+from switchboard.runtime.execution import ExecuteRequest, execute_run
 from switchboard.settings import get_settings
 
 get_settings()
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    run_id: str = Field(min_length=1, max_length=64)
 
 
 def _execute(request: ExecuteRequest) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from switchboard.domain.errors import Conflict, NotFound, SwitchboardError
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run, RunStatus
@@ -20,6 +22,16 @@ from switchboard.runtime.versions import version_definition
 from switchboard.store import runs, sessions
 
 CANCEL_POLL_INTERVAL = 1.0
+
+
+class ExecuteRequest(BaseModel):
+    """The executor's input, directly or as an SQS message body: which run to execute."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    run_id: str = Field(min_length=1, max_length=64)
+
+
 MAX_RESULT_BYTES = 300_000
 
 

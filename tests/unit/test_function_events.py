@@ -1,0 +1,45 @@
+"""events/functions/*.json: the non-HTTP invocations (executor direct and queue, credentials) in the exact
+shapes their functions accept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+from switchboard.runtime.credentials_contract import CredentialsRequest
+from switchboard.runtime.execution import ExecuteRequest
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "functions"
+
+
+def _load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+def test_executor_direct_event_is_an_execute_request() -> None:
+    assert ExecuteRequest.model_validate(_load("executor-direct.json")).run_id.startswith("run-")
+
+
+def test_executor_queue_event_is_an_sqs_batch_of_execute_requests() -> None:
+    batch = SqsModel.model_validate(_load("executor-queue.json"))
+    assert len(batch.Records) == 1
+    body = batch.Records[0].body
+    assert isinstance(body, str)
+    assert ExecuteRequest.model_validate(json.loads(body)).run_id.startswith("run-")
+
+
+def test_credentials_event_is_a_strict_credentials_request() -> None:
+    request = CredentialsRequest.model_validate(_load("credentials-request.json"))
+    assert request.requirement_ids == ["crm"]
+
+
+def test_every_function_event_is_covered_here() -> None:
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == [
+        "credentials-request.json",
+        "executor-direct.json",
+        "executor-queue.json",
+    ]

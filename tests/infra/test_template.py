@@ -663,7 +663,7 @@ def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
     assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
 
 
-def test_background_runs_reach_the_executor_one_message_at_a_time(cfn: Template) -> None:
+def test_background_runs_and_deliveries_reach_the_executor_one_message_at_a_time(cfn: Template) -> None:
     # Given the event source mappings of the executor
     mappings = [
         mapping["Properties"]
@@ -671,12 +671,12 @@ def test_background_runs_reach_the_executor_one_message_at_a_time(cfn: Template)
         if mapping["Properties"]["FunctionName"] == {"Ref": "ExecutorFunction"}
     ]
 
-    # Then exactly one reads the run queue, one message per invocation, reporting failed items
-    assert len(mappings) == 1
-    (mapping,) = mappings
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RunQueue", "Arn"]}
-    assert mapping["BatchSize"] == 1
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Then one reads the run queue and one the delivery queue, one message per invocation, reporting failures
+    sources = sorted(mapping["EventSourceArn"]["Fn::GetAtt"][0] for mapping in mappings)
+    assert sources == ["DeliveryQueue", "RunQueue"]
+    for mapping in mappings:
+        assert mapping["BatchSize"] == 1
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_run_queue_is_encrypted_outlasts_the_executor_and_redrives_to_its_dead_letter_queue(
@@ -732,3 +732,22 @@ def test_apps_function_invokes_the_executor_for_sync_runs(cfn: Template) -> None
     # Then it knows the executor's name and may invoke that function only
     assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunction"}
     assert resources == [cfn.get_att("ExecutorFunction", "Arn")]
+
+
+def test_run_files_are_private_encrypted_and_tls_only(cfn: Template) -> None:
+    # Given the files bucket and its policy
+    bucket = cfn.resources["FilesBucket"]
+    policy = cfn.resources["FilesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # Then it blocks public access, encrypts, expires objects and denies plain HTTP
+    block = bucket["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(
+        block[flag] is True
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
+    assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] > 0
+    assert any(
+        statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for statement in policy
+    )
+    assert bucket["DeletionPolicy"] == "Retain"

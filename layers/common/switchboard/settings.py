@@ -30,6 +30,12 @@ class Settings(BaseModel):
     )
     run_queue_url: str = Field(default="", description="Background-run queue")
     run_retention_days: int = Field(default=30, gt=0, le=3650)
+    executor_function: str = Field(default="", description="Name of the executor function (sync runs)")
+    delivery_queue_url: str = Field(default="", description="Callback and event deliveries")
+    files_bucket: str = Field(default="", description="Bucket of files uploaded with runs")
+    allow_loopback_callbacks: bool = Field(
+        default=False, description="Local development only: callbacks may target http://127.0.0.1"
+    )
 
 
 _ENV_NAMES = {
@@ -46,6 +52,10 @@ _ENV_NAMES = {
     "credentials_function": "CREDENTIALS_FUNCTION",
     "run_queue_url": "RUN_QUEUE_URL",
     "run_retention_days": "RUN_RETENTION_DAYS",
+    "executor_function": "EXECUTOR_FUNCTION",
+    "delivery_queue_url": "DELIVERY_QUEUE_URL",
+    "files_bucket": "FILES_BUCKET",
+    "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
 }
 
 

@@ -53,8 +53,19 @@ openapi: install
 build: $(SAM_VENV)/bin/.installed
 	$(SAM_VENV)/bin/sam build
 
-bench: install
-	$(BIN)/python -m bench.run
+# dynamiq pins pydantic and (through litellm) openai below what .venv resolves, so the comparison engines
+# get their own environment with this project installed in it; bench.run runs the comparison there.
+BENCH_VENV ?= .bench-venv
+
+$(BENCH_VENV)/bin/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	printf '*\n' > $(BENCH_VENV)/.gitignore
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: install $(BENCH_VENV)/bin/.installed
+	BENCH_PYTHON=$(BENCH_VENV)/bin/python $(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(BENCH_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """The ``switchboard`` command.
 
 switchboard local serve [--port 3000] [--state-file .switchboard/state.json] [--host 127.0.0.1]
-                        [--template template.yaml]
+                        [--template template.yaml] [--allow-loopback-callbacks]
 switchboard admin bootstrap --email E --org NAME [--json]
                             (--stack-name S [--region R] | --local-url URL --state-file PATH)
 """
@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where the data persists")
     serve.add_argument("--template", type=Path, default=None, help="SAM template (default: ./template.yaml)")
+    serve.add_argument(
+        "--allow-loopback-callbacks",
+        action="store_true",
+        help="local development only: let callbacks target loopback addresses on this machine "
+        "(http://127.0.0.1:...); sets ALLOW_LOOPBACK_CALLBACKS=true for every function. Off by default "
+        "(the variable is pinned to false, whatever the shell holds)",
+    )
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True
@@ -58,8 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command == "local":
+        from switchboard_cli.local import environment
         from switchboard_cli.local.server import serve
 
+        environment.set_switches(allow_loopback_callbacks=arguments.allow_loopback_callbacks)
         return serve(
             arguments.template or default_template(), arguments.state_file, arguments.port, arguments.host
         )

@@ -1,8 +1,11 @@
-"""The management API's OpenAPI document, kept in ``docs/openapi.json``.
+"""The OpenAPI documents of the management API (``docs/openapi.json``) and the Apps API
+(``docs/openapi-apps.json``), generated from each function's own resolver, routes and models.
 
-``python -m switchboard_cli.openapi`` prints it, ``--write`` refreshes the file (``make openapi``) and
-``--check`` exits 1 when the file no longer matches the routes. The document is the one the handler serves at
-``/v1/openapi.json``: generated from the management function's own resolver, routes and models.
+``python -m switchboard_cli.openapi`` prints the management document (``--api apps``: the Apps one),
+``--write`` refreshes the files (``make openapi``: both) and ``--check`` exits 1 when a file no longer matches
+the routes. The management document is the one its handler serves at ``/v1/openapi.json``. The Apps API's
+routes that read their body themselves (a direct invoke may be multipart) declare it in
+``apps_routes.models.REQUEST_BODIES``, which the Apps document adds to those operations.
 """
 
 from __future__ import annotations
@@ -13,22 +16,38 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from pydantic import BaseModel
 
 from switchboard.api.openapi import openapi_document
 from switchboard.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "openapi.json"
+APPS_DOCUMENT = ROOT / "docs" / "openapi-apps.json"
 MANAGEMENT_FUNCTION = ROOT / "functions" / "management"
+APPS_FUNCTION = ROOT / "functions" / "apps"
 MODULE_NAME = "switchboard_function_management"
 """The name the test harness imports the handler under too, so a process holds one copy of it."""
+APPS_MODULE_NAME = "switchboard_function_apps"
+APPS_SERVERS = [
+    {
+        "url": "https://{app_id}.{apps_domain}",
+        "description": "Host addressing, when the stack has an Apps domain",
+        "variables": {"app_id": {"default": "app-id"}, "apps_domain": {"default": "apps.example.com"}},
+    },
+    {
+        "url": "{apps_api_url}/apps/{app_id}",
+        "description": "Path addressing: the stack's AppsApiUrl output (locally http://127.0.0.1:3000)",
+        "variables": {"apps_api_url": {"default": "http://127.0.0.1:3000"}, "app_id": {"default": "app-id"}},
+    },
+]
 
 IMPORT_ENVIRONMENT = {
     "CONTROL_TABLE": "ControlTable",
@@ -57,35 +76,75 @@ def _import_environment() -> Iterator[None]:
         get_settings.cache_clear()
 
 
-def _import_management_handler() -> ModuleType:
-    """Import ``functions/management/app.py`` the way Lambda does: its directory first on ``sys.path``."""
-    if str(MANAGEMENT_FUNCTION) not in sys.path:
-        sys.path.insert(0, str(MANAGEMENT_FUNCTION))
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, MANAGEMENT_FUNCTION / "app.py")
+def _import_handler(directory: Path, module_name: str) -> ModuleType:
+    """Import ``functions/<name>/app.py`` the way Lambda does: its directory first on ``sys.path``."""
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    spec = importlib.util.spec_from_file_location(module_name, directory / "app.py")
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {MANAGEMENT_FUNCTION / 'app.py'}")
+        raise ImportError(f"cannot load {directory / 'app.py'}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
+    sys.modules[module_name] = module
     try:
         with _import_environment():
             spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[MODULE_NAME]
+        del sys.modules[module_name]
         raise
     return module
 
 
-def load_management_app() -> APIGatewayHttpResolver:
-    """The management function's resolver, with every router included."""
-    module = sys.modules.get(MODULE_NAME) or _import_management_handler()
+def _load_app(directory: Path, module_name: str) -> tuple[ModuleType, APIGatewayHttpResolver]:
+    module = sys.modules.get(module_name) or _import_handler(directory, module_name)
     app = getattr(module, "app", None)
     if not isinstance(app, APIGatewayHttpResolver):
-        raise TypeError(f"{MANAGEMENT_FUNCTION / 'app.py'} has no module-level APIGatewayHttpResolver `app`")
-    return app
+        raise TypeError(f"{directory / 'app.py'} has no module-level APIGatewayHttpResolver `app`")
+    return module, app
+
+
+def load_management_app() -> APIGatewayHttpResolver:
+    """The management function's resolver, with every router included."""
+    return _load_app(MANAGEMENT_FUNCTION, MODULE_NAME)[1]
+
+
+def load_apps_app() -> APIGatewayHttpResolver:
+    """The Apps function's resolver, with every router included."""
+    return _load_app(APPS_FUNCTION, APPS_MODULE_NAME)[1]
 
 
 def generate() -> dict[str, Any]:
     return openapi_document(load_management_app())
+
+
+def generate_apps() -> dict[str, Any]:
+    document = openapi_document(load_apps_app(), title="Switchboard Apps API")
+    document["servers"] = APPS_SERVERS
+    bodies = importlib.import_module("apps_routes.models").REQUEST_BODIES
+    for (method, path), body in bodies.items():
+        _add_request_body(document, method, path, body.model, body.multipart)
+    return document
+
+
+def _add_request_body(
+    document: dict[str, Any], method: str, path: str, model: type[BaseModel], multipart: dict[str, Any] | None
+) -> None:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas[model.__name__] = schema
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    }
+    if multipart is not None:
+        content["multipart/form-data"] = {"schema": multipart}
+    document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
+
+
+DOCUMENTS: dict[str, tuple[Path, Callable[[], dict[str, Any]]]] = {
+    "management": (DOCUMENT, generate),
+    "apps": (APPS_DOCUMENT, generate_apps),
+}
 
 
 def render(document: dict[str, Any]) -> str:
@@ -117,33 +176,43 @@ def check(path: Path, expected: str) -> list[str]:
     shown = diff[:_DIFF_LINES] + (
         [f"… {len(diff) - _DIFF_LINES} more diff lines"] if len(diff) > _DIFF_LINES else []
     )
-    return [f"{_display(path)} is out of date with the management API's routes: run `make openapi`", *shown]
+    return [f"{_display(path)} is out of date with the API's routes: run `make openapi`", *shown]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m switchboard_cli.openapi",
-        description="Print, write or check the management API's OpenAPI document.",
+        description="Print, write or check the OpenAPI documents of the management and Apps APIs.",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="write the document to --output")
-    mode.add_argument("--check", action="store_true", help="exit 1 if --output differs from the routes")
-    parser.add_argument("--output", type=Path, default=DOCUMENT, help=f"default: {_display(DOCUMENT)}")
+    mode.add_argument("--write", action="store_true", help="write the document(s)")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a document differs from the routes")
+    parser.add_argument(
+        "--api",
+        choices=sorted(DOCUMENTS),
+        help="one API (default: both for --write/--check without --output, else management)",
+    )
+    parser.add_argument("--output", type=Path, help="the file for --api (default: its file under docs/)")
     arguments = parser.parse_args(argv)
 
-    text = render(generate())
-    if arguments.check:
-        problems = check(arguments.output, text)
-        for line in problems:
-            print(line, file=sys.stderr)
-        return 1 if problems else 0
-    if arguments.write:
-        arguments.output.parent.mkdir(parents=True, exist_ok=True)
-        arguments.output.write_text(text, encoding="utf-8")
-        print(f"wrote {_display(arguments.output)}")
-        return 0
-    sys.stdout.write(text)
-    return 0
+    both = arguments.api is None and arguments.output is None and (arguments.write or arguments.check)
+    names = sorted(DOCUMENTS) if both else [arguments.api or "management"]
+    problems: list[str] = []
+    for name in names:
+        default_path, build = DOCUMENTS[name]
+        path = arguments.output or default_path
+        text = render(build())
+        if arguments.check:
+            problems += check(path, text)
+        elif arguments.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {_display(path)}")
+        else:
+            sys.stdout.write(text)
+    for line in problems:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -5,21 +5,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apps_routes import info
+from apps_routes import deliveries, info, invoke, runs, streams
+from apps_routes.resolver import AppsResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.api import errors
-from switchboard.api.guards import GuardedResolver
 from switchboard.domain.models import TokenKind
 from switchboard.observability import logger, metrics, tracer
 from switchboard.settings import get_settings
 
 get_settings()
-app = GuardedResolver(
+app = AppsResolver(
     token_kind=TokenKind.access_key, token_optional=True, strip_prefixes=[re.compile(r"^/apps/[^/]+")]
 )
 app.include_router(info.router)
+app.include_router(invoke.router)
+app.include_router(runs.router)
+app.include_router(streams.router)
+app.include_router(deliveries.router)
 errors.register(app)
 
 

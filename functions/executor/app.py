@@ -1,4 +1,5 @@
-"""Executor: runs one run, invoked directly with ``{"run_id"}`` or by the background-run queue (SQS)."""
+"""Executor: runs one run, invoked directly with ``{"run_id"}`` or by the background-run queue (SQS); makes
+webhook delivery attempts fed by the delivery queue (bodies ``{"delivery_id", "run_id", "attempt"}``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from switchboard.observability import logger, metrics, tracer
+from switchboard.runtime.deliveries import DeliveryMessage, deliver
 from switchboard.runtime.execution import ExecuteRequest, execute_run
 from switchboard.settings import get_settings
 
@@ -24,8 +26,17 @@ def _execute(request: ExecuteRequest) -> dict[str, Any]:
     return {"run_id": run.id, "status": run.status.value}
 
 
+def _deliver(message: DeliveryMessage) -> dict[str, Any]:
+    outcome = deliver(message)
+    metrics.add_metric(name=f"Deliveries{outcome.capitalize()}", unit="Count", value=1)
+    return {"delivery_id": message.delivery_id, "outcome": outcome}
+
+
 def _record_handler(record: SQSRecord) -> dict[str, Any]:
-    return _execute(ExecuteRequest.model_validate(json.loads(record.body)))
+    body = json.loads(record.body)
+    if isinstance(body, dict) and "delivery_id" in body:
+        return _deliver(DeliveryMessage.model_validate(body))
+    return _execute(ExecuteRequest.model_validate(body))
 
 
 @logger.inject_lambda_context

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from management_routes import apps, connections, identity, orgs, projects, workflows
+from management_routes import app_runs, apps, connections, identity, orgs, projects, workflows
 
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
@@ -19,7 +19,7 @@ from switchboard.settings import get_settings
 get_settings()
 app = GuardedResolver(token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}))
 app.enable_swagger(path=SWAGGER_PATH, title="Switchboard management API", openapi_version="3.1.0")
-for router in (identity, orgs, projects, connections, workflows, apps):
+for router in (identity, orgs, projects, connections, workflows, apps, app_runs):
     app.include_router(router.router)
 errors.register(app)
 

@@ -1,4 +1,5 @@
-"""moto in-process as the local stack's AWS; the template's tables and queues created from their definitions.
+"""moto in-process as the local stack's AWS; the template's tables, queues and buckets created from their
+definitions, under the names ``LocalTemplate`` resolves their ``Ref`` to.
 
 moto must start before any boto3 client exists; ``switchboard.aws.reset()`` then drops whatever the factory
 cached, so every client the handlers make talks to moto.
@@ -7,16 +8,29 @@ cached, so every client the handlers make talks to moto.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from switchboard import aws
-from switchboard_cli.local.queues import SQS_QUEUE, sqs
+from switchboard_cli.local.buckets import (
+    S3_BUCKET,
+    BucketAwareTemplate,
+    bucket_settings,
+    s3,
+    valid_bucket_name,
+)
+from switchboard_cli.local.queues import SQS_QUEUE, QueueAwareTemplate, sqs
 from switchboard_cli.local.template import Template, TemplateError
 
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 _DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+
+
+class LocalTemplate(BucketAwareTemplate, QueueAwareTemplate):
+    """The template with every queue and bucket resolved under the name it is created with here."""
 
 
 class MotoBackend:
@@ -138,3 +152,29 @@ def queue_attributes(properties: dict[str, Any]) -> dict[str, str]:
         else:
             attributes[name] = str(value)
     return attributes
+
+
+def create_buckets(template: Template) -> dict[str, str]:
+    """Create every ``AWS::S3::Bucket`` under its ``Ref`` (a valid bucket name); logical id → bucket name.
+
+    Each gets the settings moto supports; one that moto refuses is reported and skipped (see ``buckets.py``).
+    """
+    client = s3()
+    region = client.meta.region_name
+    names: dict[str, str] = {}
+    for logical_id, resource in template.resources_of_type(S3_BUCKET).items():
+        name = valid_bucket_name(template, logical_id)
+        if region == "us-east-1":
+            client.create_bucket(Bucket=name)
+        else:
+            client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+        properties = template.resolve(resource.get("Properties", {}))
+        for operation, arguments in bucket_settings(properties).items():
+            try:
+                getattr(client, operation)(Bucket=name, **arguments)
+            except ClientError as error:
+                sys.stderr.write(
+                    f"[switchboard local] {logical_id}: {operation} not applied locally: {error}\n"
+                )
+        names[logical_id] = name
+    return names

@@ -7,6 +7,11 @@ function sets for itself can collide: ``POWERTOOLS_SERVICE_NAME`` is one ``switc
 Powertools singletons live in the shared common layer anyway); any other collision keeps the first
 function's value (template order) and is reported once at start. Template values win over whatever the shell
 had, because the template is the single source of truth; ``LOCAL_DEFAULTS`` only fill gaps.
+
+Switches. ``switchboard local serve --allow-loopback-callbacks`` pins ``ALLOW_LOOPBACK_CALLBACKS=true`` for
+every function, so callbacks may target the developer's own machine (``http://127.0.0.1:…``); without it the
+variable is pinned to ``false``, whatever the shell holds. The command hands the switch to the stack it
+starts in the same process through ``LOOPBACK_CALLBACKS_SWITCH``, which it always sets.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ LOCAL_OVERRIDES = {
 
 LOCAL_DEFAULTS = {"POWERTOOLS_METRICS_NAMESPACE": "Switchboard"}
 
+ALLOW_LOOPBACK_CALLBACKS = "ALLOW_LOOPBACK_CALLBACKS"
+LOOPBACK_CALLBACKS_SWITCH = "SWITCHBOARD_LOCAL_ALLOW_LOOPBACK_CALLBACKS"
+
 
 @dataclass(frozen=True)
 class SharedEnvironment:
@@ -58,6 +66,19 @@ def shared_environment(specs: Iterable[FunctionSpec], overrides: Mapping[str, st
         name: values for name, values in seen.items() if len(set(values.values())) > 1 and name not in pinned
     }
     return SharedEnvironment({**LOCAL_DEFAULTS, **variables, **pinned}, collisions)
+
+
+def set_switches(*, allow_loopback_callbacks: bool, target: MutableMapping[str, str] | None = None) -> None:
+    """Record the command's switches for the local stack it is about to start."""
+    target = os.environ if target is None else target
+    target[LOOPBACK_CALLBACKS_SWITCH] = "true" if allow_loopback_callbacks else "false"
+
+
+def switch_overrides(source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables the switches pin for every function: loopback callbacks stay off unless switched on."""
+    source = os.environ if source is None else source
+    allowed = source.get(LOOPBACK_CALLBACKS_SWITCH, "").lower() == "true"
+    return {ALLOW_LOOPBACK_CALLBACKS: "true" if allowed else "false"}
 
 
 def local_region(source: Mapping[str, str] | None = None) -> str:

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from switchboard.streaming import StreamTransport
 from switchboard_cli.local.routing import RouteMatch, strip_port
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -66,6 +67,15 @@ class HttpResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     function_id: str | None = None
+
+
+class HttpResponseStream(StreamTransport, Protocol):
+    """The HTTP server's side of ``switchboard.streaming`` for one request: a handler may open it once; the
+    server then sends the chunks as they are written and ignores the response the handler returns."""
+
+    def abort(self) -> None:
+        """The handler failed after opening the stream: end the response without its terminator, so the
+        client sees a broken response rather than a complete one (no effect on an unopened stream)."""
 
 
 def json_response(status: int, document: Any, function_id: str | None = None) -> HttpResponse:

@@ -8,8 +8,9 @@ under that name and checks that moto's ``QueueUrl`` is exactly the ``Ref`` the f
 Event sources. Every ``Type: SQS`` event of a function (and every ``AWS::Lambda::EventSourceMapping`` whose
 source is a queue of the template) gets one daemon poller thread. It long-polls its queue for at most
 ``POLL_WAIT_S`` at a time, so it notices ``stop`` within about a second; receives up to ``BatchSize``
-messages with the queue's own visibility timeout; and calls the handler through ``LocalFunction.call``,
-the same per-function lock, ``current_function`` and Lambda context as HTTP and Lambda-to-Lambda calls,
+messages with the queue's own visibility timeout; and calls the handler through ``LocalFunction.call``
+(the same execution-environment pool, ``current_function`` and Lambda context as HTTP and
+Lambda-to-Lambda calls),
 with the event Lambda builds (``{"Records": [...]}``). Then, like Lambda:
 
 - the handler returned: every message is deleted, except that with ``ReportBatchItemFailures`` the

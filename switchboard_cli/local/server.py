@@ -3,19 +3,33 @@
 The server only adapts HTTP to ``LocalStack.handle``: it reads the body (refusing more than API Gateway's
 10 MB with 413 before any function runs), writes the response, and logs one access line per request to
 stderr. SIGINT and SIGTERM stop serving, save the state and exit 0.
+
+Streaming. Unlike API Gateway, the local server can send a response while the handler still runs: every
+request (except ``HEAD``) offers its handler a ``ChunkedResponseStream`` through ``switchboard.streaming``. A
+handler that opens it has its status and headers sent at once, then each chunk as soon as it is written:
+with HTTP/1.1 chunked transfer encoding (the connection stays usable afterwards), or, for an HTTP/1.0
+client, unframed until the connection closes. The response ends when the handler closes the stream or
+returns; the result it returns is not sent. A handler that fails after opening the stream leaves the
+response without its final chunk, so the client can tell it broke. Each connection has its own thread, and
+each function several execution environments (``functions.py``), so an open stream holds up nothing else.
+On shutdown, open streams report ``closed``, and the server gives their handlers a moment to notice.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import signal
+import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
+from switchboard.streaming import StreamClosed
 from switchboard_cli.local.events import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error
 from switchboard_cli.local.stack import LocalStack
 from switchboard_cli.local.state import StateError
@@ -23,6 +37,8 @@ from switchboard_cli.local.template import TemplateError
 
 READY_MARKER = "SWITCHBOARD_READY"
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+STREAMS_STOP_TIMEOUT_S = 3.0
+"""How long closing the server waits for the handlers of open streams to notice and return."""
 
 
 class BodyTooLargeError(Exception):
@@ -36,6 +52,117 @@ class LocalHttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
         super().__init__(address, LocalRequestHandler)
         self.stack = stack
+        self.stopping = threading.Event()
+        self._open_streams: set[ChunkedResponseStream] = set()
+        self._streams_changed = threading.Condition()
+
+    def stream_opened(self, stream: ChunkedResponseStream) -> None:
+        with self._streams_changed:
+            self._open_streams.add(stream)
+
+    def stream_ended(self, stream: ChunkedResponseStream) -> None:
+        with self._streams_changed:
+            self._open_streams.discard(stream)
+            self._streams_changed.notify_all()
+
+    def server_close(self) -> None:
+        """Tell open streams the server is stopping and wait a little for their handlers to return."""
+        self.stopping.set()
+        deadline = time.monotonic() + STREAMS_STOP_TIMEOUT_S
+        with self._streams_changed:
+            while self._open_streams and (remaining := deadline - time.monotonic()) > 0:
+                self._streams_changed.wait(remaining)
+        super().server_close()
+
+
+class ChunkedResponseStream:
+    """One request's response stream (``switchboard.streaming``), written to the request's socket."""
+
+    def __init__(self, request: LocalRequestHandler) -> None:
+        self._request = request
+        self._chunked = request.request_version != "HTTP/1.0"
+        self._lock = threading.Lock()
+        self.status: int | None = None
+        self._ended = False
+        self._aborted = False
+
+    @property
+    def opened(self) -> bool:
+        return self.status is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._ended or self._request.server.stopping.is_set() or self._peer_hung_up()
+
+    def open(self, status: int, headers: Mapping[str, str]) -> ChunkedResponseStream:
+        with self._lock:
+            if self.status is not None:
+                raise RuntimeError("the response stream is already open")
+            self.status = status
+            request = self._request
+            request.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in _HOP_BY_HOP:
+                    request.send_header(name, value)
+            if self._chunked:
+                request.send_header("Transfer-Encoding", "chunked")
+            else:
+                request.close_connection = True
+                request.send_header("Connection", "close")
+            try:
+                request.end_headers()
+            except OSError:
+                self._ended = request.close_connection = True
+        request.server.stream_opened(self)
+        return self
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return  # an empty chunk would end a chunked body
+        with self._lock:
+            if self._ended or self.status is None:
+                raise StreamClosed("the response stream is not open")
+            framed = b"%X\r\n%s\r\n" % (len(chunk), chunk) if self._chunked else chunk
+            try:
+                self._request.wfile.write(framed)
+            except OSError as error:
+                self._ended = self._request.close_connection = True
+                raise StreamClosed("the client went away") from error
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ended or self.status is None:
+                return
+            self._ended = True
+            if self._aborted or not self._chunked:
+                return
+            try:
+                self._request.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self._request.close_connection = True
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            if self.status is not None:
+                self._request.close_connection = True
+        self.close()
+
+    def finish(self) -> None:
+        """After the handler returned: end the body if the handler did not, and forget the stream (a
+        stopping server also closes the connection)."""
+        self.close()
+        if self._request.server.stopping.is_set():
+            self._request.close_connection = True
+        self._request.server.stream_ended(self)
+
+    def _peer_hung_up(self) -> bool:
+        connection: socket.socket = self._request.connection
+        try:
+            readable, _, _ = select.select([connection], [], [], 0)
+            return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
 
 class LocalRequestHandler(BaseHTTPRequestHandler):
@@ -45,6 +172,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
     def handle_any(self) -> None:
         started = time.monotonic()
+        stream = ChunkedResponseStream(self) if self.command != "HEAD" else None
         try:
             body = self._read_body()
         except BodyTooLargeError:
@@ -59,12 +187,20 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
                 source_ip=self.client_address[0],
                 protocol=self.request_version,
             )
-            response = self.server.stack.handle(request)
+            response = self.server.stack.handle(request, stream)
+        streamed = stream is not None and stream.opened
+        if stream is not None and streamed:
+            stream.finish()
+            status, how = stream.status, " (streamed)"
+        else:
+            status, how = response.status, ""
         elapsed = (time.monotonic() - started) * 1000
         target = f" -> {response.function_id}" if response.function_id else ""
         sys.stderr.write(
-            f'[switchboard local] "{self.command} {self.path}" {response.status} {elapsed:.0f}ms{target}\n'
+            f'[switchboard local] "{self.command} {self.path}" {status} {elapsed:.0f}ms{target}{how}\n'
         )
+        if streamed:
+            return
         try:
             self._write(response)
         except (BrokenPipeError, ConnectionResetError):

@@ -1,14 +1,14 @@
 """The local stack: the template's tables, queues, functions, routes and SQS event sources, in one process.
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
-``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL), starts moto, creates the tables and
-queues, restores the state file, loads every handler, installs the local function invoker, bootstraps a
-first admin once and, last, starts one poller per SQS event source (``queues.py``). ``stop`` stops the
-pollers first (within about two seconds), then saves the state, so no batch is half-settled in the file.
-``handle`` turns one HTTP request into the response API Gateway and Lambda would give, and saves the state
-after every request that may write (and each poller saves after every batch). ``/_local/…`` is the stack's
-own loopback-only control surface (not part of the template): ``POST /_local/admin/bootstrap`` with the
-state file's control token.
+``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_CALLBACKS`` from the
+command's switch), starts moto, creates the tables, queues and buckets, restores the state file, loads every
+handler, installs the local function invoker, bootstraps a first admin once and, last, starts one poller per
+SQS event source (``queues.py``). ``stop`` stops the pollers first (within about two seconds), then saves the
+state, so no batch is half-settled in the file. ``handle`` turns one HTTP request into the response API
+Gateway and Lambda would give, and saves the state after every request that may write (and each poller saves
+after every batch). ``/_local/…`` is the stack's own loopback-only control surface (not part of the template):
+``POST /_local/admin/bootstrap`` with the state file's control token.
 """
 
 from __future__ import annotations
@@ -27,10 +27,17 @@ from typing import Any
 
 from switchboard.invoker import set_invoker
 from switchboard_cli.local import environment
-from switchboard_cli.local.aws_backend import MotoBackend, create_queues, create_tables
+from switchboard_cli.local.aws_backend import (
+    LocalTemplate,
+    MotoBackend,
+    create_buckets,
+    create_queues,
+    create_tables,
+)
 from switchboard_cli.local.events import (
     HttpRequest,
     HttpResponse,
+    HttpResponseStream,
     build_event,
     gateway_error,
     internal_server_error,
@@ -39,7 +46,7 @@ from switchboard_cli.local.events import (
 )
 from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, function_specs, load_functions
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
-from switchboard_cli.local.queues import EventSourcePollers, QueueAwareTemplate, event_source_pollers
+from switchboard_cli.local.queues import EventSourcePollers, event_source_pollers
 from switchboard_cli.local.routing import Router, router_from_template
 from switchboard_cli.local.state import LocalState
 from switchboard_cli.local.template import StackContext
@@ -107,11 +114,10 @@ class LocalStack:
         self.state.read()
         environment.isolate_from_aws()
         self.context = StackContext(region=environment.local_region())
-        template = QueueAwareTemplate.from_file(
-            self.template_path, {"AppsDomain": self.apps_domain}, self.context
-        )
+        template = LocalTemplate.from_file(self.template_path, {"AppsDomain": self.apps_domain}, self.context)
         specs = function_specs(template)
-        shared = environment.shared_environment(specs.values(), {"APPS_BASE_URL": self.base_url})
+        overrides = {"APPS_BASE_URL": self.base_url, **environment.switch_overrides()}
+        shared = environment.shared_environment(specs.values(), overrides)
         environment.apply(shared)
         for name, values in shared.collisions.items():
             kept = next(iter(values))
@@ -123,6 +129,7 @@ class LocalStack:
         self.backend.start()
         create_tables(template)
         create_queues(template)
+        create_buckets(template)
         self.state.restore()
         self._restored = True
         if not self.state.get("control_token"):
@@ -149,16 +156,18 @@ class LocalStack:
         created = self.bootstrapper(email, org_name)
         return LocalAdmin(email=email, user_id=created.user_id, org_id=created.org_id, token=created.token)
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: HttpRequest, stream: HttpResponseStream | None = None) -> HttpResponse:
+        """``stream``, when the server can stream this request's response, is offered to the handler
+        (``switchboard.streaming``); when the handler opened it, the returned response is not sent."""
         if request.raw_path.startswith(CONTROL_PREFIX):
             response = self._control(request)
         else:
-            response = self._route(request)
+            response = self._route(request, stream)
         if request.method.upper() not in READ_ONLY_METHODS:
             self._save_quietly()
         return response
 
-    def _route(self, request: HttpRequest) -> HttpResponse:
+    def _route(self, request: HttpRequest, stream: HttpResponseStream | None) -> HttpResponse:
         match = self.router.match(request.host, request.method, request.raw_path)
         if match is None:
             return gateway_error(404, "Not Found")
@@ -166,9 +175,12 @@ class LocalStack:
         request_id = str(uuid.uuid4())
         event = build_event(request, match, account_id=self.context.account_id, request_id=request_id)
         try:
-            return response_from_result(self.functions[function_id].call(event, request_id), function_id)
+            result = self.functions[function_id].call(event, request_id, stream)
+            return response_from_result(result, function_id)
         except Exception:
             sys.stderr.write(f"[switchboard local] {function_id} failed:\n{traceback.format_exc()}")
+            if stream is not None:
+                stream.abort()
             return internal_server_error(function_id)
 
     def _control(self, request: HttpRequest) -> HttpResponse:

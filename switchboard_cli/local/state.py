@@ -13,14 +13,18 @@ Format (JSON, mode 600, replaced atomically)::
         "sqs": {"queues": {"RunQueue": [{"message_id", "body", "message_attributes",
                                          "system_attributes", "sender_id", "sent_timestamp",
                                          "first_receive_timestamp", "receive_count", "group_id",
-                                         "deduplication_id", "sequence_number", "delayed_until"}, …]}}
+                                         "deduplication_id", "sequence_number", "delayed_until"}, …]},
+        "s3": {"buckets": {"switchboard-local-filesbucket": [{"key", "body" (base64), "content_type",
+                                                              "metadata"}, …]}}
       }
     }
 
 Items keep DynamoDB's typed attribute values (binary as base64, as on the wire) so they round-trip exactly.
-Each service is one small ``Persister``; Scheduler or S3 add theirs to ``default_persisters``. Tables and
-queues come from the template, so restoring only puts items and messages (into tables and queues the
-template still declares). A state file written before a service had a persister simply lacks its key.
+Each service is one small ``Persister``; Scheduler adds its own to ``default_persisters``. Tables, queues and
+buckets come from the template, so restoring only puts items, messages and objects (into tables, queues and
+buckets the template still declares). A state file written before a service had a persister simply lacks its
+key. Objects keep their body, content type and user metadata (not their ETag of a multipart upload, their
+last-modified time or other headers); each is as large as an upload may be (10 MB), so the file can grow.
 
 SQS has no way to read a message without receiving it (which would change its receive count and hide it),
 so the SQS persister reads and writes moto's queues directly. Every message on a queue is saved, including
@@ -36,13 +40,19 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from switchboard import aws
+from switchboard_cli.local.buckets import s3
 from switchboard_cli.local.queues import sqs
 
 FORMAT = 1
+READ_ATTEMPTS = 3
+
+Read = TypeVar("Read")
 
 
 class StateError(RuntimeError):
@@ -55,6 +65,17 @@ class Persister(Protocol):
     def dump(self) -> Any: ...
 
     def restore(self, data: Any) -> None: ...
+
+
+def _read_consistently(read: Callable[[], Read], attempts: int = READ_ATTEMPTS) -> Read:
+    """``read()``, tried again when it failed: moto keeps tables and buckets in plain dicts, so a request
+    writing concurrently can break one listing."""
+    for _ in range(attempts - 1):
+        try:
+            return read()
+        except RuntimeError:
+            continue
+    return read()
 
 
 def _transcode(value: Any, convert: Any) -> Any:
@@ -91,22 +112,15 @@ class DynamoDBPersister:
         tables = {}
         for page in client.get_paginator("list_tables").paginate():
             for table in page["TableNames"]:
-                tables[table] = self._scan(table)
+                tables[table] = _read_consistently(partial(self._scan, table))
         return {"tables": tables}
 
-    def _scan(self, table: str, attempts: int = 3) -> list[dict[str, Any]]:
-        # moto's tables are plain dicts: a request writing concurrently can break one scan; try again.
-        for attempt in range(attempts):
-            try:
-                items: list[dict[str, Any]] = []
-                for page in aws.dynamodb().get_paginator("scan").paginate(TableName=table):
-                    items.extend(_to_json_item(item) for item in page["Items"])
-            except RuntimeError:
-                if attempt == attempts - 1:
-                    raise
-            else:
-                return items
-        return []
+    @staticmethod
+    def _scan(table: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in aws.dynamodb().get_paginator("scan").paginate(TableName=table):
+            items.extend(_to_json_item(item) for item in page["Items"])
+        return items
 
     def restore(self, data: Any) -> None:
         client = aws.dynamodb()
@@ -276,8 +290,58 @@ def _moto_queue(queue_url: str) -> Any:
     return sqs_backends[account_id][region].get_queue(name)
 
 
+class S3Persister:
+    name = "s3"
+
+    def dump(self) -> dict[str, Any]:
+        client = s3()
+        return {
+            "buckets": {
+                bucket["Name"]: _read_consistently(partial(self._objects, bucket["Name"]))
+                for bucket in client.list_buckets().get("Buckets", [])
+            }
+        }
+
+    @staticmethod
+    def _objects(bucket: str) -> list[dict[str, Any]]:
+        client = s3()
+        objects = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for listed in page.get("Contents", []):
+                try:
+                    stored = client.get_object(Bucket=bucket, Key=listed["Key"])
+                except client.exceptions.NoSuchKey:
+                    continue
+                objects.append(
+                    {
+                        "key": listed["Key"],
+                        "body": base64.b64encode(stored["Body"].read()).decode("ascii"),
+                        "content_type": stored.get("ContentType", ""),
+                        "metadata": stored.get("Metadata", {}),
+                    }
+                )
+        return objects
+
+    def restore(self, data: Any) -> None:
+        client = s3()
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        for bucket, objects in data.get("buckets", {}).items():
+            if bucket not in existing:
+                continue
+            for saved in objects:
+                arguments: dict[str, Any] = {
+                    "Bucket": bucket,
+                    "Key": saved["key"],
+                    "Body": base64.b64decode(saved["body"]),
+                    "Metadata": saved.get("metadata") or {},
+                }
+                if saved.get("content_type"):
+                    arguments["ContentType"] = saved["content_type"]
+                client.put_object(**arguments)
+
+
 def default_persisters() -> list[Persister]:
-    return [DynamoDBPersister(), SecretsManagerPersister(), SqsPersister()]
+    return [DynamoDBPersister(), SecretsManagerPersister(), SqsPersister(), S3Persister()]
 
 
 class LocalState:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -14,9 +18,12 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from switchboard import aws
+from switchboard import invoker as seam
 from switchboard.settings import get_settings
 from switchboard_cli import admin
+from switchboard_cli.local import server
 from switchboard_cli.local.aws_backend import table_definition
+from switchboard_cli.local.stack import LocalStack
 from switchboard_cli.local.template import Template
 from switchboard_cli.main import build_parser, main
 
@@ -162,6 +169,8 @@ def test_arguments():
     parser = build_parser()
     serve = parser.parse_args(["local", "serve", "--port", "3001", "--state-file", "s.json"])
     assert (serve.port, serve.state_file, serve.host) == (3001, Path("s.json"), "127.0.0.1")
+    assert serve.allow_loopback_callbacks is False
+    assert parser.parse_args(["local", "serve", "--allow-loopback-callbacks"]).allow_loopback_callbacks
     with pytest.raises(SystemExit):
         parser.parse_args(["admin", "bootstrap", "--email", "a@b.c", "--org", "A"])
     with pytest.raises(SystemExit):
@@ -172,3 +181,79 @@ def test_human_output_shows_the_token_once():
     text = admin.render(admin.BootstrapResult("a@b.c", "usr_1", "org_1", "sb_pat_x"), as_json=False)
     assert text.count("sb_pat_x") == 1
     assert "shown only this once" in text
+
+
+SWITCH_TEMPLATE = """
+Resources:
+  FirstFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: report/, Handler: app.handler}
+  SecondFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: report/
+      Handler: app.handler
+      Environment: {Variables: {OWN: "1"}}
+"""
+
+REPORT = """
+    import os
+
+    def handler(event, context):
+        return os.environ.get("ALLOW_LOOPBACK_CALLBACKS")
+"""
+
+
+@pytest.fixture
+def switch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    (tmp_path / "template.yaml").write_text(SWITCH_TEMPLATE)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "app.py").write_text(textwrap.dedent(REPORT))
+    environ, path, invoker = dict(os.environ), list(sys.path), seam.get_invoker()
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(environ)
+    sys.path[:] = path
+    seam.set_invoker(invoker)
+    aws.reset()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(["--allow-loopback-callbacks"], "true"), ([], "false")])
+def test_the_loopback_callbacks_flag_reaches_every_function(
+    switch_project: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: str
+):
+    # Given a shell that already says "true" (the flag alone decides)
+    monkeypatch.setenv("ALLOW_LOOPBACK_CALLBACKS", "true")
+    seen: dict[str, Any] = {}
+
+    def bootstrap(email: str, org_name: str) -> Any:
+        return SimpleNamespace(user_id="usr_1", org_id="org_1", token="sb_pat_x")
+
+    def serve_and_ask(template_path: Path, state_path: Path, port: int, host: str) -> int:
+        stack = LocalStack(template_path, state_path, bootstrap, host)
+        stack.start(port)
+        try:
+            seen.update({name: function.call({}) for name, function in stack.functions.items()})
+        finally:
+            stack.stop()
+        return 0
+
+    monkeypatch.setattr(server, "serve", serve_and_ask)
+
+    # When `switchboard local serve` starts the stack with or without the flag
+    code = main(
+        [
+            "local",
+            "serve",
+            "--template",
+            str(switch_project / "template.yaml"),
+            "--state-file",
+            str(switch_project / "state.json"),
+            *flag,
+        ]
+    )
+
+    # Then every function's environment holds the switch's value
+    assert code == 0
+    assert seen == {"FirstFunction": expected, "SecondFunction": expected}

@@ -1,4 +1,4 @@
-"""The state file round-trips moto's data exactly: DynamoDB items, Secrets Manager secrets, SQS messages."""
+"""The state file round-trips moto's data: DynamoDB items, secrets, SQS messages and S3 objects."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from moto import mock_aws
 
 from switchboard import aws
 from switchboard_cli.local import environment
-from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.aws_backend import LocalTemplate, create_buckets, create_tables
+from switchboard_cli.local.buckets import s3
+from switchboard_cli.local.events import MAX_BODY_BYTES
 from switchboard_cli.local.queues import sqs
-from switchboard_cli.local.state import LocalState, SqsPersister, StateError, write_atomically
+from switchboard_cli.local.state import LocalState, S3Persister, SqsPersister, StateError, write_atomically
 from switchboard_cli.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +97,7 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(path.read_text())
     assert document["format"] == 1
-    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs"}
+    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs", "s3"}
 
     # When a fresh moto gets the template's tables and the state restored
     mock = fresh_stack()
@@ -241,5 +243,90 @@ def test_a_state_file_from_before_sqs_was_persisted_still_restores(fake_aws: Non
         state.document["services"] = {"dynamodb": {"tables": {}}, "secretsmanager": {"secrets": []}}
         state.restore()
         assert SqsPersister().dump() == {"queues": {"Work": [], "Ordered.fifo": []}}
+    finally:
+        mock.stop()
+
+
+def fresh_buckets() -> tuple[Any, str]:
+    mock = mock_aws()
+    mock.start()
+    aws.reset()
+    (bucket,) = create_buckets(LocalTemplate.from_file(ROOT / "template.yaml")).values()
+    return mock, bucket
+
+
+def stored_objects(bucket: str) -> dict[str, tuple[bytes, str, dict[str, str]]]:
+    objects = {}
+    for listed in s3().list_objects_v2(Bucket=bucket).get("Contents", []):
+        stored = s3().get_object(Bucket=bucket, Key=listed["Key"])
+        objects[listed["Key"]] = (stored["Body"].read(), stored["ContentType"], stored["Metadata"])
+    return objects
+
+
+def test_s3_objects_round_trip_through_the_state_file(fake_aws: None, tmp_path: Path):
+    # Given the template's bucket holding a text file, binary bytes and an upload as large as the limit
+    path = tmp_path / "state.json"
+    mock, bucket = fresh_buckets()
+    try:
+        s3().put_object(
+            Bucket=bucket,
+            Key="apps/app_1/runs/run_1/notes.txt",
+            Body="héllo".encode(),
+            ContentType="text/plain; charset=utf-8",
+            Metadata={"run-id": "run_1", "filename": "notes.txt"},
+        )
+        s3().put_object(Bucket=bucket, Key="apps/app_1/raw.bin", Body=bytes(range(256)))
+        s3().put_object(Bucket=bucket, Key="apps/app_1/large.pdf", Body=b"%" * MAX_BODY_BYTES)
+        before = stored_objects(bucket)
+
+        # When the state is saved
+        LocalState(path).save()
+    finally:
+        mock.stop()
+
+    # Then the file holds each object's body (base64), content type and metadata under the bucket's name
+    saved = {
+        entry["key"]: entry for entry in json.loads(path.read_text())["services"]["s3"]["buckets"][bucket]
+    }
+    assert saved["apps/app_1/runs/run_1/notes.txt"]["metadata"] == {
+        "run-id": "run_1",
+        "filename": "notes.txt",
+    }
+    assert saved["apps/app_1/runs/run_1/notes.txt"]["content_type"] == "text/plain; charset=utf-8"
+
+    # When a fresh moto gets the template's bucket and the state restored
+    mock, bucket = fresh_buckets()
+    try:
+        restored = LocalState(path)
+        restored.read()
+        restored.restore()
+
+        # Then every object is back, byte for byte, with its content type and metadata
+        assert stored_objects(bucket) == before
+        assert len(before["apps/app_1/large.pdf"][0]) == MAX_BODY_BYTES
+    finally:
+        mock.stop()
+
+
+def test_objects_of_buckets_the_template_dropped_are_skipped(fake_aws: None):
+    mock, bucket = fresh_buckets()
+    try:
+        state = LocalState(Path("unused.json"))
+        saved = {"key": "a.txt", "body": "aGk=", "content_type": "text/plain", "metadata": {}}
+        state.document["services"] = {"s3": {"buckets": {"gone-bucket": [saved], bucket: [saved]}}}
+        state.restore()
+        assert [entry["Name"] for entry in s3().list_buckets()["Buckets"]] == [bucket]
+        assert stored_objects(bucket) == {"a.txt": (b"hi", "text/plain", {})}
+    finally:
+        mock.stop()
+
+
+def test_a_state_file_from_before_s3_was_persisted_still_restores(fake_aws: None):
+    mock, bucket = fresh_buckets()
+    try:
+        state = LocalState(Path("unused.json"))
+        state.document["services"] = {"dynamodb": {"tables": {}}, "sqs": {"queues": {}}}
+        state.restore()
+        assert S3Persister().dump() == {"buckets": {bucket: []}}
     finally:
         mock.stop()

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
-from management_routes.models import AppDeploymentOut, AppOut, DeploymentOut
+from management_routes.models import AppDeploymentOut, AppOut, CreatedAppOut, DeploymentOut, SigningSecretOut
 from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
@@ -45,12 +45,27 @@ def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]
 @router.post(
     "/v1/apps",
     tags=["apps"],
-    summary="Create an App for a workflow (editor)",
-    **documented(201, Data[AppOut]),
+    summary="Create an App for a workflow (editor); the response shows its signing secret once",
+    **documented(201, Data[CreatedAppOut]),
 )
-def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
+def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[CreatedAppOut]]:
+    created = apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)
+    return one(CreatedAppOut.of_new(created.app, created.signing_secret), 201)
+
+
+@router.post(
+    "/v1/apps/<app_id>/signing-secret",
+    tags=["apps"],
+    summary="Rotate the App's webhook signing secret (editor); the new secret is shown once",
+    **documented(201, Data[SigningSecretOut]),
+)
+def rotate_signing_secret(app_id: str, principal: CurrentPrincipal) -> Response[Data[SigningSecretOut]]:
+    rotated = apps.rotate_signing_secret(principal, app_id)
     return one(
-        AppOut.of(apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)), 201
+        SigningSecretOut(
+            app_id=rotated.app_id, signing_secret=rotated.signing_secret, rotated_at=rotated.rotated_at
+        ),
+        201,
     )
 
 

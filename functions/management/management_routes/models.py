@@ -249,6 +249,25 @@ class AppOut(Audited):
         )
 
 
+class CreatedAppOut(AppOut):
+    signing_secret: str = Field(
+        description="Standard Webhooks secret (whsec_…) that signs this App's callbacks; store it now, it is "
+        "never shown again (rotate it with POST /v1/apps/{id}/signing-secret)"
+    )
+
+    @classmethod
+    def of_new(cls, app: App, signing_secret: str) -> CreatedAppOut:
+        return cls(**AppOut.of(app).model_dump(), signing_secret=signing_secret)
+
+
+class SigningSecretOut(BaseModel):
+    app_id: str
+    signing_secret: str = Field(
+        description="The new Standard Webhooks secret (whsec_…); store it now, it is never shown again"
+    )
+    rotated_at: datetime
+
+
 class DeploymentOut(BaseModel):
     id: str
     app_id: str

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
+
+from switchboard.engine.steps.tls import http_ssl_context
 from tests.support.fakes import HttpTarget, Reply
 from tests.unit.engine.harness import (
     API_KEY,
@@ -248,3 +252,36 @@ def test_a_url_from_run_input_must_be_absolute_http() -> None:
     # Then the node fails with invalid_url before any request
     assert result.nodes["call"].error is not None
     assert result.nodes["call"].error.type == "invalid_url"
+
+
+def test_each_request_has_its_own_client_on_the_shared_ssl_context(
+    target: HttpTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a target that sets a cookie, two requests to it one after the other, and a spy on the clients
+    target.respond("/a", Reply(body={}, headers={"Set-Cookie": "session=first-caller"}))
+    built: list[tuple[httpx.Client, dict[str, Any]]] = []
+    real = httpx.Client
+
+    def spy(**options: Any) -> httpx.Client:
+        client = real(**options)
+        built.append((client, options))
+        return client
+
+    monkeypatch.setattr(httpx, "Client", spy)
+    first = _node(config={"url": f"{target.url}/a"}) | {"id": "first"}
+    second = _node(config={"url": f"{target.url}/a"}) | {"id": "second", "depends": ["first"]}
+    definition = workflow(INPUT, first, second, output(s="$.second.output.status"))
+
+    # When it runs
+    result, _ = run(definition)
+
+    # Then each request had its own client (no cookie of the first reached the second), without redirects
+    # or proxies from the environment, and both used the process's one SSL context
+    assert result.output == {"s": 200}
+    assert len(built) == 2
+    assert built[0][0] is not built[1][0]
+    assert "cookie" not in target.requests_to("/a")[1].headers
+    for _, options in built:
+        assert options["verify"] is http_ssl_context()
+        assert options["trust_env"] is False
+        assert options["follow_redirects"] is False

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+import pytest
+
+from switchboard.engine.contracts import Credential
+from switchboard.engine.steps.tls import llm_ssl_context
 from tests.support.fakes import Completion, FakeOpenAI
 from tests.unit.engine.harness import OPENAI, OPENAI_KEY, openai_credential, output, run, spans_of, workflow
 
@@ -152,3 +157,50 @@ def test_a_slow_provider_times_out(llm: FakeOpenAI) -> None:
     # Then the node failed with timeout
     assert result.nodes["ask"].error is not None
     assert result.nodes["ask"].error.type == "timeout"
+
+
+def test_each_connection_sends_its_own_key_on_the_shared_ssl_context(
+    llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two parallel llm nodes on two connections (the project's and an end user's), and a spy on the
+    # HTTP clients the SDK is given
+    other_key = "sk-test-end-user-SECRET-9876543210"
+    llm.script(Completion(content="one"), Completion(content="two"))
+    shared = llm_ssl_context()  # built from the SDK's client class, so before the spy replaces it
+    built: list[tuple[Any, dict[str, Any]]] = []
+    real = openai.DefaultHttpxClient
+
+    def spy(**options: Any) -> Any:
+        client = real(**options)
+        built.append((client, options))
+        return client
+
+    monkeypatch.setattr(openai, "DefaultHttpxClient", spy)
+    requirement = {
+        "id": "mine",
+        "name": "Mine",
+        "connection_type": "openai",
+        "title": "Your OpenAI key",
+    }
+    definition = workflow(
+        INPUT,
+        _llm(),
+        _llm() | {"id": "ask_mine", "connection": {"requirement": "mine"}},
+        output(a="$.ask.output.content", b="$.ask_mine.output.content"),
+        requirements=[requirement],
+    )
+    mine = Credential(
+        "requirement:mine", "openai", {"api_key": other_key, "base_url": llm.base_url}, (other_key,)
+    )
+
+    # When it runs
+    result, _ = run(definition, {"question": "q"}, credentials=[openai_credential(llm), mine])
+
+    # Then each request carried its own connection's key, through its own client, on one SSL context
+    assert result.status == "completed", result.error
+    keys = sorted(request.headers["authorization"] for request in llm.requests)
+    assert keys == sorted([f"Bearer {OPENAI_KEY}", f"Bearer {other_key}"])
+    assert len(built) == 2
+    assert built[0][0] is not built[1][0]
+    assert shared is not None
+    assert built[0][1]["verify"] is built[1][1]["verify"] is shared

@@ -46,6 +46,9 @@ class Run(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     cancel_requested_at: datetime | None = None
+    callbacks: list[dict[str, Any]] | None = Field(
+        default=None, description="Async runs only: where the result is delivered when the run ends"
+    )
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 

@@ -60,7 +60,9 @@ class RunContext:
     cancellation: Cancellation
     history: list[Mapping[str, Any]] = field(default_factory=list)
     """Earlier turns of the run's session as chat messages ({role, content}), oldest first."""
-    max_workers: int = 8
+    max_workers: int = 32
+    """Worker threads for the nodes that wait on I/O (http, llm, agent): enough for wide fan-outs, whose
+    threads mostly wait. Nodes that only compute run on the scheduler thread."""
     clock: Callable[[], datetime] | None = None
 
 

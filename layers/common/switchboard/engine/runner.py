@@ -8,7 +8,11 @@ Scheduling rules (docs/workflow-definition.md, plus the decisions it leaves open
   chose other nodes (or did not complete: ``branch_not_taken``), or when it has dependencies and all of
   them were skipped (``dependencies_skipped``). Otherwise it runs; a reference to a skipped node reads
   ``null``. The output node is never skipped: once its dependencies have ended it resolves its mappings.
-- Independent nodes run concurrently, at most ``context.max_workers`` at a time.
+- Independent nodes run concurrently, at most ``context.max_workers`` at a time on worker threads. A step
+  that only computes (transform, choice, validator; no retries) runs on the scheduler thread instead,
+  between hand-offs: a thread would cost more than the step, and gain nothing under the GIL.
+- Scheduling is O(nodes + edges): a node waits on a count of unfinished dependencies, and a node that ends
+  only updates its dependents. Ready nodes are considered in the scheduled order (``graph.plan``).
 - A node that fails with ``behavior: raise`` fails the run: no further node starts, nodes already
   running finish, and every node that has not started is skipped (``dependency_failed`` when it depends
   on the failed node, else ``run_failed``). With ``behavior: return`` the failure envelope becomes the
@@ -24,16 +28,19 @@ Scheduling rules (docs/workflow-definition.md, plus the decisions it leaves open
 from __future__ import annotations
 
 import contextvars
+import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from typing import Any, Literal
 
 from switchboard.engine.attempts import CANCELED, RetryHook, run_attempts
 from switchboard.engine.contracts import NodeError, NodeResult, RunContext, RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.errors import StepError
-from switchboard.engine.graph import choosers, scheduled_order, skip_reason
+from switchboard.engine.graph import plan, skip_reason
 from switchboard.engine.mapping import RunState, materialize, run_input_with_defaults
 from switchboard.engine.nodes import ChoiceNode, Node, NodeBase, OutputNode, StepNode
 from switchboard.engine.redaction import RedactingSink, Redactor
@@ -75,8 +82,18 @@ class _Run:
             sleep=sleep or self._wait,
             run_tool=self._run_tool,
         )
-        self.order = scheduled_order(definition)
-        self.choosers = choosers(definition)
+        self.plan = plan(definition)
+        self.order = self.plan.order
+        # Per position: how many of the node's dependencies have not ended yet.
+        self.waiting = [len(dependencies) for dependencies in self.plan.dependencies]
+        # A heap of the positions of the nodes whose dependencies have all ended, not yet considered.
+        self.ready: list[int] = []
+        # Started nodes that run on the scheduler thread, once the current pass is over.
+        self.inline: deque[tuple[StepNode, Span]] = deque()
+        # What the worker threads hand back: each node they ran, with its outcome.
+        self.completions: SimpleQueue[tuple[StepNode, Outcome]] = SimpleQueue()
+        self.running = 0
+        self.abandoned = False
         self.selected: dict[str, set[str]] = {}
         self.results: dict[str, NodeResult] = {}
         self.node_spans: dict[str, Span] = {}
@@ -116,48 +133,99 @@ class _Run:
         return True
 
     def _schedule(self) -> None:
-        pending = [node for node in self.order if node.id not in self.results]
+        # The input node has ended (and released its dependents); the other nodes without dependencies
+        # are ready too.
+        for position, dependencies in enumerate(self.plan.dependencies):
+            if not dependencies and self.order[position].id not in self.results:
+                heapq.heappush(self.ready, position)
         workers = max(1, self.context.max_workers)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="switchboard-node") as pool:
-            running: dict[Future[Outcome], StepNode] = {}
             while True:
-                self._advance(pending, pool, running)
-                if not running:
+                self._collect(block=False)
+                if self.stop is not None:
+                    self._abandon_unstarted()
+                if self.ready:
+                    self._advance(pool)
+                elif self.inline:
+                    node, span = self.inline.popleft()
+                    self._record(node, self._run_node(node, span))
+                elif self.running:
+                    self._collect(block=True)
+                else:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._record(running.pop(future), future.result())
-        if pending:
+        if self.stop is None and len(self.results) < len(self.order):
             raise RuntimeError("nodes left that can never be ready")
 
-    def _advance(
-        self, pending: list[Node], pool: ThreadPoolExecutor, running: dict[Future[Outcome], StepNode]
-    ) -> None:
-        """One pass in topological order: a skip is seen by the nodes after it in the same pass."""
-        for node in list(pending):
-            if self.stop is None and any(dep not in self.results for dep in node.dependency_ids()):
-                continue
-            pending.remove(node)
-            if self.stop is not None:
-                self._abandon(node)
-                continue
-            reason = skip_reason(node, self.results, self.selected, self.choosers)
+    def _advance(self, pool: ThreadPoolExecutor) -> None:
+        """One pass over the ready nodes in scheduled order: a skip is seen by the nodes after it in the
+        same pass (their positions are higher)."""
+        while self.ready:
+            position = heapq.heappop(self.ready)
+            node = self.order[position]
+            dependencies = self.plan.dependencies[position]
+            reason = skip_reason(node, dependencies, self.results, self.selected, self.plan.choosers)
             if reason is not None:
                 self._skip(node, reason)
                 continue
             if self.context.cancellation.is_canceled():
                 self._halt("canceled", CANCELED)
                 self._abandon(node)
-                continue
+                self._abandon_unstarted(after=position)
+                return
             span = self._start_node(node)
             if isinstance(node, OutputNode):
                 self._record(node, self._resolve_output(node))
             elif isinstance(node, StepNode):
-                worker_context = contextvars.copy_context()
-                running[pool.submit(worker_context.run, self._run_node, node, span)] = node
+                if node.id in self.plan.inline:
+                    self.inline.append((node, span))
+                else:
+                    self.running += 1
+                    pool.submit(self._work, contextvars.copy_context(), node, span)
+
+    def _work(self, context: contextvars.Context, node: StepNode, span: Span) -> None:
+        """In a worker thread, in a copy of the caller's context: always hands an outcome back."""
+        outcome = Outcome("failed", error=NodeError("internal_error", "the node's worker failed"))
+        try:
+            outcome = context.run(self._run_node, node, span)
+        finally:
+            self.completions.put((node, outcome))
+
+    def _collect(self, *, block: bool) -> None:
+        """Record the outcomes the workers handed back; with ``block``, wait for at least one."""
+        if block:
+            self._collected(*self.completions.get())
+        while not self.completions.empty():
+            self._collected(*self.completions.get_nowait())
+
+    def _collected(self, node: StepNode, outcome: Outcome) -> None:
+        self.running -= 1
+        self._record(node, outcome)
+
+    def _release(self, node: NodeBase) -> None:
+        """``node`` ended: its dependents have one dependency less to wait for."""
+        if self.stop is not None:
+            return
+        position = self.plan.position.get(node.id)
+        if position is None:
+            return
+        for dependent in self.plan.dependents[position]:
+            self.waiting[dependent] -= 1
+            if self.waiting[dependent] == 0:
+                heapq.heappush(self.ready, dependent)
+
+    def _abandon_unstarted(self, after: int = -1) -> None:
+        """The run stops: every node not started yet never will; from the one after ``after``, in order."""
+        if self.abandoned:
+            return
+        self.abandoned = True
+        self.ready.clear()
+        start = after + 1
+        for node in (*self.order[start:], *self.order[:start]):
+            if node.id not in self.results and node.id not in self.node_spans:
+                self._abandon(node)
 
     def _run_node(self, node: StepNode, span: Span) -> Outcome:
-        """In a worker thread: resolve the inputs, then make the attempts."""
+        """In a worker thread (or inline): resolve the inputs, then make the attempts."""
         try:
             inputs = materialize(dict(node.inputs), self.state)
             return run_attempts(
@@ -217,6 +285,7 @@ class _Run:
                 self.selected[node.id] = set(outcome.output["next"])
             elif isinstance(node, OutputNode):
                 self.output = outcome.output
+            self._release(node)
             return
         if outcome.status == "canceled":
             self.results[node.id] = NodeResult("canceled", error=CANCELED)
@@ -234,6 +303,7 @@ class _Run:
             envelope = failure_envelope(error)
             self.state.set_output(node.id, envelope)
             self.results[node.id] = NodeResult("failed", envelope, error)
+            self._release(node)
             return
         self.results[node.id] = NodeResult("failed", error=error)
         details = {"node_id": node.id, **(error.details or {})}
@@ -251,16 +321,21 @@ class _Run:
     def _skip(self, node: NodeBase, reason: str) -> None:
         self.results[node.id] = NodeResult("skipped")
         self.events.emit("node.skipped", {"node_id": node.id, "reason": reason})
+        self._release(node)
 
     def _abandon(self, node: NodeBase) -> None:
         """A node that will never start, because the run stops."""
         if self.stop == "canceled":
             self.results[node.id] = NodeResult("canceled", error=CANCELED)
             self.events.emit("node.canceled", {"node_id": node.id})
-        elif self.failed_node is not None and self.failed_node in node.dependency_ids():
+        elif self.failed_node is not None and self.failed_node in self._dependencies(node):
             self._skip(node, "dependency_failed")
         else:
             self._skip(node, "run_failed")
+
+    def _dependencies(self, node: NodeBase) -> tuple[str, ...]:
+        position = self.plan.position.get(node.id)
+        return self.plan.dependencies[position] if position is not None else ()
 
     def _finish(self) -> RunResult:
         status = self.stop or "completed"

@@ -1,5 +1,8 @@
 """The run's trace: a flat list of spans forming a tree (run → node → attempt → agent_loop → tool_call /
 llm_request). Spans are redacted as they are recorded, so a trace can be stored and shown as it is.
+
+Span ids are 16 hex digits, unique within a trace: a random 64-bit start (from ``os.urandom``, once per
+run) plus a counter. They identify, they do not protect: nothing is authorized by knowing one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 
 from switchboard.engine.contracts import NodeError, Span, SpanKind
 from switchboard.engine.redaction import Redactor
+
+_ID_MASK = (1 << 64) - 1
 
 
 def utc_now() -> datetime:
@@ -33,6 +38,7 @@ class SpanRecorder:
         self._clock = clock or utc_now
         self._spans: list[Span] = []
         self._lock = threading.Lock()
+        self._next_id = secrets.randbits(64)
 
     def start(
         self,
@@ -44,7 +50,7 @@ class SpanRecorder:
         attributes: Mapping[str, Any] | None = None,
     ) -> Span:
         span = Span(
-            id=secrets.token_hex(8),
+            id="",
             parent_id=parent.id if parent is not None else None,
             kind=kind,
             name=name,
@@ -53,6 +59,8 @@ class SpanRecorder:
             attributes=self._redactor.value(dict(attributes or {})),
         )
         with self._lock:
+            span.id = f"{self._next_id:016x}"
+            self._next_id = (self._next_id + 1) & _ID_MASK
             self._spans.append(span)
         return span
 

@@ -1,7 +1,16 @@
 """Apps and deployments. Deploying records who deployed which version when; rollback deploys the version
-of the deployment before the current one."""
+of the deployment before the current one.
+
+Every App has a webhook signing secret (``switchboard.runtime.signing``) in Secrets Manager, created with the
+App and shown once in the creation response; rotating it writes a new version and shows that one once. This
+function can write the secret but never read it back; the App item records the current version so the
+credentials function (the only reader) serves the new secret from the very next delivery.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
@@ -9,7 +18,24 @@ from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole
 from switchboard.runtime import workflows as workflow_cases
-from switchboard.store import apps, workflows
+from switchboard.runtime.signing import new_signing_secret
+from switchboard.store import apps, deliveries, secrets, workflows
+from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_secret_name
+
+
+@dataclass(frozen=True)
+class NewApp:
+    """An App just created, with its signing secret: the only time the secret leaves Secrets Manager."""
+
+    app: App
+    signing_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RotatedSigningSecret:
+    app_id: str
+    signing_secret: str = field(repr=False)
+    rotated_at: datetime
 
 
 def load(principal: Principal, app_id: str, minimum: ProjectRole) -> App:
@@ -23,7 +49,9 @@ def load(principal: Principal, app_id: str, minimum: ProjectRole) -> App:
     return app
 
 
-def create_app(principal: Principal, project_id: str, name: str, workflow_id: str, access: AppAccess) -> App:
+def create_app(
+    principal: Principal, project_id: str, name: str, workflow_id: str, access: AppAccess
+) -> NewApp:
     project = require_project(principal, project_id, ProjectRole.editor)
     workflow = workflows.get_workflow(workflow_id)
     if workflow is None or workflow.project_id != project.id:
@@ -44,8 +72,42 @@ def create_app(principal: Principal, project_id: str, name: str, workflow_id: st
         updated_at=now,
         updated_by=principal.actor,
     )
-    apps.create_app(app)
-    return app
+    secret = new_signing_secret()
+    secret_name = signing_secret_name(app.id)
+    version = secrets.create_secret(secret_name, {SIGNING_SECRET_FIELD: secret}, _secret_tags(app))
+    try:
+        apps.create_app(app)
+    except Exception:
+        secrets.delete_secret(secret_name)
+        raise
+    deliveries.record_signing_secret(app.id, version, now, principal.actor, rotated=False)
+    return NewApp(app, secret)
+
+
+def _secret_tags(app: App) -> dict[str, str]:
+    return {
+        "switchboard:project": app.project_id,
+        "switchboard:app": app.id,
+        "switchboard:purpose": "signing",
+    }
+
+
+def rotate_signing_secret(principal: Principal, app_id: str) -> RotatedSigningSecret:
+    """A new current version of the App's signing secret (editor); deliveries sign with it from now on."""
+    app = load(principal, app_id, ProjectRole.editor)
+    secret = new_signing_secret()
+    ref = deliveries.signing_key(app.id)
+    if ref is None:
+        raise NotFound("App not found")
+    values = {SIGNING_SECRET_FIELD: secret}
+    if ref.secret_version is not None or deliveries.signing_secret_exists(ref.secret_name):
+        version = secrets.put_secret(ref.secret_name, values)
+    else:
+        # An App created before signing secrets existed gets its first one.
+        version = secrets.create_secret(ref.secret_name, values, _secret_tags(app))
+    now = utcnow()
+    deliveries.record_signing_secret(app.id, version, now, principal.actor, rotated=True)
+    return RotatedSigningSecret(app.id, secret, now)
 
 
 def get_app(principal: Principal, app_id: str) -> App:
@@ -67,7 +129,9 @@ def update_app(principal: Principal, app_id: str, name: str | None, access: AppA
 
 
 def delete_app(principal: Principal, app_id: str) -> None:
-    apps.delete_app(load(principal, app_id, ProjectRole.editor))
+    app = load(principal, app_id, ProjectRole.editor)
+    apps.delete_app(app)
+    secrets.delete_secret(signing_secret_name(app.id))
 
 
 def _deploy(principal: Principal, app: App, version: int, kind: str) -> tuple[App, Deployment]:

@@ -10,6 +10,11 @@ Its answer is a credentials document or an error document (never a Lambda error 
      "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached"}]}
     {"error": {"code", "message", "details"}}
 
+A ``{"kind": "signing_secret", "app_id"}`` request is answered with the App's webhook signing secret
+(``{"app_id", "signing_secret", "secret_version", "cached"}``) for the executor to sign a delivery: the App
+item names the secret's current version, so the same version-keyed cache serves it and a rotation is read by
+the very next delivery.
+
 ``config`` is the record's non-secret config merged with the secret's fields. Log lines, errors and
 resolution records carry ids and versions, never a value.
 """
@@ -38,11 +43,15 @@ from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.observability import logger, metrics
 from switchboard.runtime.credentials_contract import (
+    REQUEST_ADAPTER,
     CredentialDocument,
     CredentialsDocument,
     CredentialsRequest,
     Resolution,
+    SigningSecretDocument,
+    SigningSecretRequest,
 )
+from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_key
 from switchboard.store.links import CredentialRecords, read_credential_records
 
 SECRETS_PER_BATCH = 20
@@ -60,13 +69,15 @@ def answer(event: Any) -> dict[str, Any]:
     unavailable store raises (a Lambda function error the caller may retry).
     """
     try:
-        request = CredentialsRequest.model_validate(event)
+        request = REQUEST_ADAPTER.validate_python(event)
     except ValidationError as error:
         details = [
-            {"loc": list(e["loc"]), "code": e["type"], "message": e["msg"]}
+            {"loc": _without_kind_tag(e["loc"]), "code": e["type"], "message": e["msg"]}
             for e in error.errors(include_input=False, include_url=False)
         ]
         return _error_document("invalid_request", "invalid credentials request", details)
+    if isinstance(request, SigningSecretRequest):
+        return _answer_signing_secret(request)
     try:
         document = resolve(request)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
@@ -76,6 +87,43 @@ def answer(event: Any) -> dict[str, Any]:
         )
         return _error_document(refused.error_code, refused.message, refused.details)
     return document.model_dump(mode="json")
+
+
+def _without_kind_tag(loc: tuple[int | str, ...]) -> list[int | str]:
+    """Error locations as the request's own fields (the union's tag is not part of the request)."""
+    return list(loc[1:] if loc and loc[0] in ("run", "signing_secret") else loc)
+
+
+def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
+    try:
+        document = signing_secret(request)
+    except NotFound as refused:
+        logger.info("signing secret refused", extra={"app_id": request.app_id, "code": refused.error_code})
+        return _error_document(refused.error_code, refused.message, refused.details)
+    return document.model_dump(mode="json")
+
+
+def signing_secret(request: SigningSecretRequest) -> SigningSecretDocument:
+    """The App's webhook signing secret, from the cache when it holds the version the App item names."""
+    ref = signing_key(request.app_id)
+    if ref is None:
+        raise NotFound("App not found", details={"app_id": request.app_id})
+    secret = _read_recorded({ref.secret_name: ref.secret_version})[ref.secret_name]
+    value = secret.values.get(SIGNING_SECRET_FIELD)
+    if not isinstance(value, str) or not value:
+        raise SwitchboardError(
+            "the signing secret is malformed", code="invalid_secret", details=ref.secret_name
+        )
+    metrics.add_metric(
+        name="SecretCacheHits" if secret.cached else "SecretsFetched", unit=MetricUnit.Count, value=1
+    )
+    logger.info(
+        "signing secret resolved",
+        extra={"app_id": request.app_id, "secret_version": secret.version, "cached": secret.cached},
+    )
+    return SigningSecretDocument(
+        app_id=request.app_id, signing_secret=value, secret_version=secret.version, cached=secret.cached
+    )
 
 
 def _error_document(code: str, message: str, details: Any) -> dict[str, Any]:
@@ -248,9 +296,12 @@ secret_cache = SecretCache()
 
 
 def _secret_values(sources: Iterable[_Source]) -> dict[str, _SecretValues]:
+    return _read_recorded({s.secret_name: s.secret_version for s in sources if s.secret_name})
+
+
+def _read_recorded(recorded: dict[str, str | None]) -> dict[str, _SecretValues]:
     """Secret name → its values: from the cache when it holds the recorded version, else read, in one
     BatchGetSecretValue per 20 secrets (one for any realistic workflow)."""
-    recorded = {s.secret_name: s.secret_version for s in sources if s.secret_name}
     resolved: dict[str, _SecretValues] = {}
     for name, version in recorded.items():
         values = secret_cache.get(name, version)

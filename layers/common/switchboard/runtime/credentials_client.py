@@ -18,7 +18,13 @@ from switchboard.engine.contracts import Cancellation, Credential, EventSink, Ru
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
-from switchboard.runtime.credentials_contract import CredentialsDocument, CredentialsRequest, ErrorDocument
+from switchboard.runtime.credentials_contract import (
+    CredentialsDocument,
+    CredentialsRequest,
+    ErrorDocument,
+    SigningSecretDocument,
+    SigningSecretRequest,
+)
 from switchboard.settings import get_settings
 
 
@@ -53,7 +59,7 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
 }
 
 
-def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
+def _invoke(request: CredentialsRequest | SigningSecretRequest) -> Any:
     """Invoke the credentials function; an error document becomes its typed domain error.
 
     ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
@@ -71,7 +77,18 @@ def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
         body = ErrorDocument.model_validate(reply).error
         error_class = _ERRORS.get(body.code, SwitchboardError)
         raise error_class(body.message, code=body.code, details=body.details)
-    document = CredentialsDocument.model_validate(reply)
+    return reply
+
+
+def signing_secret(app_id: str) -> str:
+    """The App's current webhook signing secret (``whsec_…``), to sign one delivery; never log it."""
+    reply = _invoke(SigningSecretRequest(kind="signing_secret", app_id=app_id))
+    return SigningSecretDocument.model_validate(reply).signing_secret
+
+
+def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
+    """The run's credentials, by reference, from the credentials function."""
+    document = CredentialsDocument.model_validate(_invoke(request))
     return CredentialsResult(
         credentials={
             reference: Credential(

@@ -1,8 +1,11 @@
-"""The payloads between the executor and the credentials function.
+"""The payloads between the executor and the credentials function: two kinds of request, told apart by
+``kind`` (a request without one is a run request, as before the field existed).
 
-request:  {"run_id", "app_id", "user_id"?, "connection_ids": [...], "requirement_ids": [...]}
+run:      {"kind"?: "run", "run_id", "app_id", "user_id"?, "connection_ids": [...], "requirement_ids": [...]}
 answer:   {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
            "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached"}]}
+signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secret, to sign a delivery)
+answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -10,13 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter
 
 from switchboard.engine.definition import MAX_NODES, MAX_REQUIREMENTS
 from switchboard.engine.nodes import CONNECTION_ID_PATTERN, Identifier
 
 ErrorCode = Literal["requirement_not_satisfied", "invalid_request", "not_found", "forbidden"]
 ConnectionId = Annotated[str, StringConstraints(pattern=CONNECTION_ID_PATTERN)]
+AppId = Annotated[str, StringConstraints(pattern=r"^app-[a-z0-9]{1,64}$")]
 
 
 class CredentialsRequest(BaseModel):
@@ -24,11 +28,45 @@ class CredentialsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    kind: Literal["run"] = "run"
     run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
-    app_id: str = Field(pattern=r"^app-[a-z0-9]{1,64}$")
+    app_id: AppId
     user_id: str | None = Field(default=None, min_length=1, max_length=256)
     connection_ids: list[ConnectionId] = Field(max_length=MAX_NODES)
     requirement_ids: list[Identifier] = Field(max_length=MAX_REQUIREMENTS)
+
+
+class SigningSecretRequest(BaseModel):
+    """What the executor sends to sign a webhook delivery of the App."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["signing_secret"]
+    app_id: AppId
+
+
+def _request_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind", "run")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+AnyRequest = Annotated[
+    Annotated[CredentialsRequest, Tag("run")] | Annotated[SigningSecretRequest, Tag("signing_secret")],
+    Discriminator(_request_kind),
+]
+REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest] = TypeAdapter(AnyRequest)
+"""Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
+
+
+class SigningSecretDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str
+    signing_secret: str = Field(repr=False)
+    secret_version: str | None
+    cached: bool
 
 
 class CredentialDocument(BaseModel):

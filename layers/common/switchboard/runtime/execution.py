@@ -16,8 +16,9 @@ from switchboard.engine.contracts import RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
 from switchboard.observability import logger
-from switchboard.runtime import credentials_client, links_lifecycle
+from switchboard.runtime import credentials_client, deliveries, links_lifecycle
 from switchboard.runtime.run_events import BufferedEventSink
+from switchboard.runtime.sessions import run_finished as free_session
 from switchboard.runtime.versions import version_definition
 from switchboard.store import runs, sessions
 
@@ -32,7 +33,10 @@ class ExecuteRequest(BaseModel):
     run_id: str = Field(min_length=1, max_length=64)
 
 
-MAX_RESULT_BYTES = 300_000
+MAX_OUTPUT_BYTES = 100_000
+MAX_NODES_BYTES = 200_000
+"""Bounds of the stored result, so a run item (with its input, itself at most 100 kB) stays under DynamoDB's
+400 kB; the full values remain in the run's events and trace."""
 
 
 class RunCancellation:
@@ -73,7 +77,11 @@ def execute_run(run_id: str) -> Run:
         logger.exception("run execution failed unexpectedly", extra={"run_id": run.id})
         error = {"type": "internal_error", "message": "the run could not be executed"}
         try:
-            return runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+            return deliveries.run_finished(
+                free_session(
+                    runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+                )
+            )
         except Conflict:
             current = runs.get_run(run.id)
             assert current is not None
@@ -83,7 +91,9 @@ def execute_run(run_id: str) -> Run:
 def _cancel_before_start(run: Run) -> Run:
     """A created run whose cancellation was requested never starts."""
     try:
-        return runs.finish(run.id, RunStatus.canceled, utcnow(), {}, RunStatus.created)
+        return deliveries.run_finished(
+            free_session(runs.finish(run.id, RunStatus.canceled, utcnow(), {}, RunStatus.created))
+        )
     except Conflict:
         current = runs.get_run(run.id)
         assert current is not None
@@ -99,7 +109,11 @@ def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
             sink.emit("run.failed", {"error": error})
             sink.flush()
             _save_trace(run, [], [])
-            return runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+            return deliveries.run_finished(
+                free_session(
+                    runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
+                )
+            )
         history = _history(run)
         result = execute(definition, resolved.context(run, sink, RunCancellation(run.id), history))
     _save_trace(run, result.spans, resolved.resolutions)
@@ -107,7 +121,9 @@ def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
     if result.status == "completed" and run.session_id:
         sessions.record_turn(run, result.output)
     status = RunStatus(result.status)
-    return runs.finish(run.id, status, utcnow(), _result_fields(result), RunStatus.started)
+    return deliveries.run_finished(
+        free_session(runs.finish(run.id, status, utcnow(), _result_fields(result), RunStatus.started))
+    )
 
 
 def _history(run: Run) -> list[dict[str, Any]]:
@@ -138,18 +154,17 @@ def _result_fields(result: RunResult) -> dict[str, Any]:
         for node_id, node in result.nodes.items()
     }
     fields: dict[str, Any] = {
-        "output": _bounded(result.output),
-        "nodes": _bounded(nodes),
+        "output": _bounded(result.output, MAX_OUTPUT_BYTES),
+        "nodes": _bounded(nodes, MAX_NODES_BYTES),
         "usage": result.usage,
         "error": asdict(result.error) if result.error else None,
     }
     return json.loads(json.dumps(fields, default=str))  # type: ignore[no-any-return]
 
 
-def _bounded(value: Any) -> Any:
-    """Keep a stored result under DynamoDB's item size; the full values stay in the events and the trace."""
+def _bounded(value: Any, limit: int) -> Any:
     encoded = json.dumps(value, default=str)
-    if len(encoded) <= MAX_RESULT_BYTES:
+    if len(encoded) <= limit:
         return value
     logger.warning("run result truncated", extra={"bytes": len(encoded)})
     return {"truncated": True, "bytes": len(encoded)}

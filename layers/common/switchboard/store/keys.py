@@ -25,7 +25,11 @@ Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
 | run          | RUN#<run>    | RUN               | APP#<app>#RUNS     | <created>#<run>      |
 | run event    | RUN#<run>    | EVENT#<seq:010>   |                    |                      |
 | trace        | RUN#<run>    | TRACE             |                    |                      |
+| delivery     | RUN#<run>    | DELIVERY#<dlv>    |                    |                      |
+| session      | SESSION#<app>#<session> | SESSION | APP#<app>#SESSIONS | <last run>#<session> |
 | session turn | SESSION#<app>#<session> | TURN#<created>#<run> |         |                      |
+
+Idempotency table (id only; TTL on ``expiration``): record ``<app>#<Idempotency-Key>``.
 
 Links table (pk, sk, gsi1):
 
@@ -160,6 +164,11 @@ def listing_index(partition: str, created_at: datetime, entity_id: str) -> Key:
     return {"gsi1pk": partition, "gsi1sk": _sortable(created_at, entity_id)}
 
 
+def listing_until(moment: datetime) -> str:
+    """A gsi1sk upper bound: every listing entry created at or before ``moment`` sorts at or below it."""
+    return f"{iso(moment)}#\uffff"
+
+
 def run(run_id: str) -> Key:
     return _key(f"RUN#{run_id}", "RUN")
 
@@ -180,6 +189,14 @@ def run_trace(run_id: str) -> Key:
     return _key(f"RUN#{run_id}", "TRACE")
 
 
+def run_delivery(run_id: str, delivery_id: str) -> Key:
+    return _key(f"RUN#{run_id}", f"DELIVERY#{delivery_id}")
+
+
+def run_deliveries_prefix(run_id: str) -> tuple[str, str]:
+    return f"RUN#{run_id}", "DELIVERY#"
+
+
 def link(app_id: str, user_id: str, requirement_id: str) -> Key:
     return _key(f"LINK#{app_id}#{user_id}", f"REQ#{requirement_id}")
 
@@ -198,3 +215,15 @@ def session_turn(app_id: str, session_id: str, created_at: datetime, run_id: str
 
 def session_turns_prefix(app_id: str, session_id: str) -> tuple[str, str]:
     return f"SESSION#{app_id}#{session_id}", "TURN#"
+
+
+def session(app_id: str, session_id: str) -> Key:
+    return _key(f"SESSION#{app_id}#{session_id}", "SESSION")
+
+
+def app_sessions(app_id: str) -> str:
+    return f"APP#{app_id}#SESSIONS"
+
+
+def idempotency_record(app_id: str, idempotency_key: str) -> dict[str, str]:
+    return {"id": f"{app_id}#{idempotency_key}"}

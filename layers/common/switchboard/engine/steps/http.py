@@ -9,6 +9,8 @@
   from the base URL's is refused, so a connection's credentials only go to its own host.
 - An ``http_api_key`` connection sends ``<header>: <scheme> <key>`` unless a later layer sets that header.
 - Redirects are not followed: a credential is never replayed to another location.
+- Each request has its own client (no connection, cookie or credential outlives it), with the process's
+  shared SSL context (``steps.tls``): building one per request cost 20 to 35 ms of CPU under the GIL.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from switchboard.engine.contracts import Credential
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import HttpNode
 from switchboard.engine.steps.base import StepContext
+from switchboard.engine.steps.tls import http_ssl_context
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 MAX_ERROR_BODY = 1000
@@ -44,7 +47,9 @@ def run_http(step: StepContext, node: HttpNode) -> dict[str, Any]:
     request = build_request(step, node, connection[1] if connection else None)
     shown_url = str(request.url.copy_with(query=None))
     step.annotate({"http.method": request.method, "http.url": shown_url})
-    with httpx.Client(timeout=step.remaining(), trust_env=False, follow_redirects=False) as client:
+    with httpx.Client(
+        timeout=step.remaining(), trust_env=False, follow_redirects=False, verify=http_ssl_context()
+    ) as client:
         status, headers, content = _send(step, client, request, shown_url)
     step.annotate({"http.status_code": status})
     success = status in node.config.success_codes if node.config.success_codes else 200 <= status < 300

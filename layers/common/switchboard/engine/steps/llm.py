@@ -4,6 +4,8 @@ Messages are rendered with the node's inputs. In the DAG, the session history go
 system messages and the node's other messages; called as an agent's tool, the node sees no history (it
 is a function of its arguments). With ``stream``, each content delta is emitted as ``llm.delta``.
 Retries are the engine's (``max_retries=0``), and the client's timeout is the attempt's remaining time.
+Each request has its own client (the key, base URL and cookie jar of one connection never serve another's
+request), built on the process's shared SSL context (``steps.tls``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from switchboard.engine.contracts import Credential, Span
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import LlmNode
 from switchboard.engine.steps.base import StepContext
+from switchboard.engine.steps.tls import llm_ssl_context
 
 MAX_UPSTREAM_MESSAGE = 300
 
@@ -129,12 +132,16 @@ def chat(
 
 def _client(credential: Credential, timeout: float) -> openai.OpenAI:
     config: Mapping[str, Any] = credential.config
+    ssl_context = llm_ssl_context()
     return openai.OpenAI(
         api_key=str(config.get("api_key", "")),
         base_url=str(config["base_url"]) if config.get("base_url") else None,
         organization=config.get("organization") or None,
         timeout=timeout,
         max_retries=0,
+        # The SDK's own client, with its defaults (limits, redirects, proxies from the environment), but
+        # not its own new SSL context. Closed with the OpenAI client.
+        http_client=openai.DefaultHttpxClient(verify=ssl_context) if ssl_context is not None else None,
     )
 
 

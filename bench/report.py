@@ -1,0 +1,175 @@
+"""The compact table ``make bench`` prints: one section per measure, with its target and PASS/FAIL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.support import verdict
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = [
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  " + "  ".join(cells).rstrip()
+
+    return [line(header), "  " + "  ".join("-" * width for width in widths), *(line(row) for row in rows)]
+
+
+def _aws(results: dict[str, Any]) -> list[str]:
+    lines = ["1. AWS API calls per sync run (executor on moto; apps = create run + invoke executor)"]
+    rows = []
+    for count in results["node_counts"]:
+        runs = results["runs"][str(count)]
+        for kind in ("first_run", "warm_run"):
+            run, calls = runs[kind], results["credential_calls"][str(count)][kind]
+            by_function = run["by_function"]
+            rows.append(
+                [
+                    f"{count} http nodes, {kind.replace('_', ' ')}",
+                    str(run["total"]),
+                    *(str(by_function.get(name, 0)) for name in ("apps", "executor", "credentials")),
+                    *(str(calls.get(op, 0)) for op in results["credential_operations"]),
+                ]
+            )
+    header = ["run", "total", "apps", "executor", "credentials", "BatchGetItem", "BatchGetSecretValue"]
+    lines += _table(header, rows)
+    warm = results["runs"][str(results["node_counts"][0])]["warm_run"]["by_operation"]
+    lines.append("  warm 3-node run by type: " + ", ".join(f"{op} {n}" for op, n in warm.items()))
+    lines.append(
+        "  target: credential resolution O(1) in nodes -> "
+        f"{verdict(results['credential_resolution_constant'])}"
+        f" (same calls for {', '.join(map(str, results['node_counts']))} nodes)"
+    )
+    lines.append(
+        f"  target (later issue): warm sync run of the 3-node workflow <= {results['warm_sync_run_target']}"
+        f" calls -> {results['warm_sync_run_calls']} {verdict(results['warm_sync_run_pass'])}"
+    )
+    return lines
+
+
+def _engine(results: dict[str, Any]) -> list[str]:
+    lines = ["2. Engine overhead per no-op node (ms: median (min-max); execute() only, graphs prebuilt)"]
+    rivals = results["rivals"]
+    local = results["switchboard_venv"]
+    rows = [_engine_row(f"switchboard (.venv, pydantic {local['pydantic']})", local, None)]
+    if "error" in rivals:
+        lines += _table(["engine", "chain_500", "fan_out_100", "import"], rows)
+        lines.append(f"  comparison not run: {rivals['error'][:300]}")
+        return [*lines, "  target: lower than langgraph and dynamiq on both shapes -> FAIL (not measured)"]
+    same = f"switchboard (comparison venv, pydantic {rivals['pydantic']})"
+    rows.append(_engine_row(same, rivals["switchboard"], None))
+    langgraph, dynamiq = rivals["langgraph"], rivals["dynamiq"]
+    rows.append(_engine_row(f"langgraph {langgraph['version']}", langgraph, langgraph["fresh_import"]))
+    for variant in ("pass_jsonpath", "function_tool"):
+        name = f"dynamiq {dynamiq['version']} {variant}"
+        rows.append(_engine_row(name, dynamiq[variant], dynamiq["fresh_import"]))
+    lines += _table(["engine", "chain_500", "fan_out_100", "import (fresh process)"], rows)
+    for shape, shape_verdict in results["verdicts"].items():
+        best = ", ".join(
+            f"{name} {value:.3f}" for name, value in shape_verdict["best_per_library_ms"].items()
+        )
+        lines.append(
+            f"  {shape}: switchboard {shape_verdict['switchboard_ms']:.3f} vs best {best}"
+            f" -> {verdict(shape_verdict['pass'])}"
+        )
+    scaling = ", ".join(f"{length}: {ms:.3f}" for length, ms in results["scaling_chain_ms_per_node"].items())
+    lines.append(f"  switchboard chain ms/node by length (flat = linear scheduling): {scaling}")
+    for shape, profile in results.get("profiles", {}).items():
+        lines += _profile_lines(shape, profile)
+    lines.append(f"  target: lower than langgraph and dynamiq on both shapes -> {verdict(results['pass'])}")
+    return lines
+
+
+def _profile_lines(shape: str, profile: dict[str, Any]) -> list[str]:
+    lines = []
+    for thread in ("scheduler", "workers"):
+        part = profile[thread]
+        lines.append(
+            f"  profile of one {shape} run, {thread} thread(s): {part['total_ms']:.0f} ms own time"
+            f" ({part['per_node_ms']:.3f} ms/node, under cProfile), top:"
+        )
+        lines += [
+            f"    {row['own_share']:>5.0%}  {row['own_ms']:>7.1f} ms  {row['calls']:>7} calls"
+            f"  {row['function']}"
+            for row in part["top_by_own_time"][:5]
+        ]
+    return lines
+
+
+def _spread(measured: dict[str, Any]) -> str:
+    return f"{measured['median_ms']:.3f} ({measured['min_ms']:.3f}-{measured['max_ms']:.3f})"
+
+
+def _engine_row(name: str, measured: dict[str, Any], imported: dict[str, Any] | None) -> list[str]:
+    cells = [_spread(measured[shape]) if shape in measured else "-" for shape in ("chain_500", "fan_out_100")]
+    return [name, *cells, f"{imported['median_s']:.2f} s" if imported else "-"]
+
+
+def _parallel(results: dict[str, Any]) -> list[str]:
+    lines = [
+        f"3. {results['nodes']} parallel http nodes, target waits {results['delay_ms']:.0f} ms"
+        " (wall ms, median)"
+    ]
+    series = [
+        ("engine default", "default_workers"),
+        ("one worker per node", "one_worker_per_node"),
+        ("diagnostic: one SSL context, default workers", "diagnostic_one_ssl_context_default_workers"),
+        ("diagnostic: one SSL context, one worker per node", "diagnostic_one_ssl_context"),
+    ]
+    rows = [
+        [
+            label,
+            str(results[key]["max_workers"]),
+            f"{results[key]['median_ms']:.0f}",
+            verdict(results[key]["pass"]),
+        ]
+        for label, key in series
+    ]
+    lines += _table(["configuration", "max_workers", "wall ms", f"< {results['target_ms']:.0f}"], rows)
+    lines.append(
+        f"  a new httpx.Client (SSL context) costs {results['client_construction_ms']:.1f} ms"
+        " of CPU per request"
+    )
+    lines.append(
+        f"  target: < {results['target_ms']:.0f} ms with the engine's default -> {verdict(results['pass'])}"
+    )
+    return lines
+
+
+def _imports(results: dict[str, Any]) -> list[str]:
+    baseline = results["boto3"]["median_ms"]
+    lines = [
+        f"4. Cold import of each handler (fresh process, median of {results['repetitions']});"
+        f" import boto3 = {baseline:.0f} ms"
+    ]
+    rows = []
+    for name, entry in results["functions"].items():
+        target = verdict(entry["pass"]) if "pass" in entry else "(not API-facing)"
+        rows.append([name, f"{entry['median_ms']:.0f}", f"{entry['ratio_to_boto3']:.2f}x", target])
+    lines += _table(["function", "ms", "vs boto3", f"<= {results['target_ratio']}x"], rows)
+    for name, entry in results["functions"].items():
+        if "heaviest_packages" in entry:
+            heavy = ", ".join(f"{p['package']} {p['share']:.0%}" for p in entry["heaviest_packages"][:6])
+            lines.append(f"  {name} spends its import in: {heavy}")
+    lines.append(
+        f"  target: API-facing functions <= {results['target_ratio']}x import boto3"
+        f" -> {verdict(results['pass'])}"
+    )
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    sections = [
+        _aws(results["aws_calls"]),
+        _engine(results["engine"]),
+        _parallel(results["parallel_http"]),
+        _imports(results["cold_import"]),
+    ]
+    summary = ", ".join(f"{name} {verdict(passed)}" for name, passed in results["summary"].items())
+    footer = [f"summary: {summary}; {results['seconds']:.0f} s; results in {results['path']}"]
+    return "\n\n".join("\n".join(section) for section in [*sections, footer])

@@ -1,0 +1,121 @@
+"""Request bodies in and replies out, for the routes that create runs.
+
+Bodies are parsed here rather than by the resolver's validation: a direct invoke may be multipart, and both
+creating routes answer an unknown top-level field with 400 ``unknown_field`` (a malformed request), keeping
+422 for values that do not fit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ValidationError
+
+from apps_routes.resolver import Upload
+from switchboard.auth.principal import Principal
+from switchboard.domain.errors import BadRequest, SwitchboardError, UnsupportedMediaType, ValidationFailed
+from switchboard.domain.models import App
+from switchboard.runtime import streams
+from switchboard.runtime.app_access import addressed_app_id, callable_app
+from switchboard.runtime.idempotency import Outcome, StoredResponse
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def upload(router: APIGatewayHttpRouter) -> Upload | None:
+    found = router.context.get("upload")
+    return found if isinstance(found, Upload) else None
+
+
+def json_object(router: APIGatewayHttpRouter) -> dict[str, Any]:
+    """The JSON body, which must be an object (400 otherwise; 415 for a multipart body)."""
+    if upload(router) is not None:
+        raise UnsupportedMediaType("send the body as application/json")
+    event = router.current_event
+    raw = event.get("body") or ""
+    try:
+        text = base64.b64decode(raw).decode() if event.get("isBase64Encoded") else raw
+        document = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, binascii.Error):
+        raise BadRequest("the request body is not valid JSON", code="malformed_json") from None
+    if not isinstance(document, dict):
+        raise BadRequest("the request body must be a JSON object", code="malformed_json")
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def validated(model: type[ModelT], document: Mapping[str, Any]) -> ModelT:
+    """The body as ``model``: an unknown top-level field is 400, any other problem 422 with details."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise body_error(error) from None
+
+
+def body_error(error: ValidationError) -> SwitchboardError:
+    problems = error.errors(include_input=False, include_url=False, include_context=False)
+    unknown = [p for p in problems if p["type"] == "extra_forbidden" and len(p["loc"]) == 1]
+    if unknown:
+        details = [
+            {"loc": list(p["loc"]), "code": "unknown_field", "message": "unknown field"} for p in unknown
+        ]
+        return BadRequest("the request has unknown fields", code="unknown_field", details=details)
+    details = [{"loc": list(p["loc"]), "code": p["type"], "message": p["msg"]} for p in problems]
+    return ValidationFailed("the request is invalid", details=details)
+
+
+def addressed_app(router: APIGatewayHttpRouter, principal: Principal | None) -> App:
+    event = router.current_event
+    return callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
+
+
+def caller(principal: Principal | None) -> str:
+    """Who created a run, for its record."""
+    return principal.actor if principal else "anonymous"
+
+
+def location(router: APIGatewayHttpRouter, run_id: str) -> str:
+    """Where the run can be polled, in the addressing form the request used (path or host)."""
+    app_id = (router.current_event.path_parameters or {}).get("app_id")
+    return f"/apps/{app_id}/v1/runs/{run_id}" if app_id else f"/v1/runs/{run_id}"
+
+
+def reply(
+    router: APIGatewayHttpRouter, outcome: Outcome, execute: Callable[[str], object] | None = None
+) -> Response[Any]:
+    """The response to send: a stored (or replayed) JSON response, or the run's event stream, which starts
+    the run with ``execute`` the first time; a replayed stream starts nothing and replays from the first."""
+    response = outcome.response
+    run_id = response.stream_run_id
+    if run_id is None:
+        return json_reply(response)
+
+    def start() -> None:
+        if execute is not None:
+            execute(run_id)
+
+    return streams.sse_response(
+        run_id, 0, start=None if outcome.replayed else start, lambda_context=router.lambda_context
+    )
+
+
+def json_reply(response: StoredResponse) -> Response[Any]:
+    return Response(
+        status_code=response.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(response.body, default=str),
+        headers={"Cache-Control": "no-store", **dict(response.headers)},
+    )
+
+
+def error_body(error: SwitchboardError) -> dict[str, Any]:
+    return {"error": {"code": error.error_code, "message": error.message, "details": error.details}}

@@ -1,0 +1,125 @@
+"""Direct invoke, ``POST /``: run the App with an input (JSON or multipart with files), synchronously,
+asynchronously with callbacks, or as a stream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from apps_routes.http_io import (
+    addressed_app,
+    caller,
+    error_body,
+    json_object,
+    location,
+    reply,
+    upload,
+    validated,
+)
+from apps_routes.models import InvokeIn, create_responses
+from apps_routes.runs import IdempotencyKey
+from switchboard.api.envelopes import Data
+from switchboard.api.guards import OptionalPrincipal
+from switchboard.domain.errors import BadRequest
+from switchboard.runtime import idempotency, run_requests, uploads
+from switchboard.runtime.callbacks import validate_callbacks
+from switchboard.runtime.idempotency import StoredResponse
+from switchboard.runtime.run_views import AcceptedOut, RunOut
+
+router = APIGatewayHttpRouter()
+
+_JSON_PARTS = ("input", "callbacks", "files")
+_OPTION_PARTS = frozenset(InvokeIn.model_fields) - set(_JSON_PARTS)
+
+
+def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
+    """A multipart request as the JSON body it stands for; True when the input came as form fields."""
+    document: dict[str, Any] = {}
+    for name in _JSON_PARTS:
+        if name in form.fields:
+            try:
+                document[name] = json.loads(form.fields[name])
+            except ValueError:
+                raise BadRequest(f"the part '{name}' is not valid JSON", code="malformed_json") from None
+    document |= {name: text for name, text in form.fields.items() if name in _OPTION_PARTS}
+    rest = {name: text for name, text in form.fields.items() if name not in document}
+    if "input" in document:
+        if rest:
+            details = [{"loc": [name], "code": "unknown_field", "message": "unknown field"} for name in rest]
+            raise BadRequest("the request has unknown fields", code="unknown_field", details=details)
+        return document, False
+    return document | {"input": rest}, True
+
+
+def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
+    """The body, the run it asks for, and what identifies the request for idempotency."""
+    form_upload = upload(router)
+    files: list[uploads.UploadedFile] = []
+    form_input = False
+    if form_upload is None:
+        document = json_object(router)
+        identity: dict[str, Any] = document
+    else:
+        form = uploads.parse_form(form_upload.content_type, form_upload.body)
+        document, form_input = _form_document(form)
+        files = form.files
+        identity = {
+            "form": document,
+            "files": [
+                [f.field, f.filename, f.content_type, hashlib.sha256(f.content).hexdigest()] for f in files
+            ],
+        }
+    body = validated(InvokeIn, document)
+    if body.execution_mode == "async" and body.stream:
+        raise BadRequest("stream needs execution_mode sync", code="invalid_options")
+    if body.callbacks is not None and body.execution_mode != "async":
+        raise BadRequest("callbacks need execution_mode async", code="callbacks_need_async")
+    callbacks = validate_callbacks(document["callbacks"]) if body.callbacks is not None else None
+    request = run_requests.RunRequest(
+        input=body.input,
+        callbacks=[callback.stored() for callback in callbacks] if callbacks is not None else None,
+        uploads=files,
+        files=body.files,
+        form_input=form_input,
+    )
+    return body, request, identity
+
+
+@router.post(
+    "/",
+    tags=["invoke"],
+    summary="Invoke the App: 200 with the run, 202 accepted (async), or its event stream",
+    description=(
+        "application/json or multipart/form-data (files, at most 4 MiB per request). Unknown top-level "
+        "fields are 400. With error_on_node_failure, a failed node answers 502 node_failed."
+    ),
+    **create_responses(Data[RunOut], Data[AcceptedOut], node_failure=True),
+)
+def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    app = addressed_app(router, principal)
+    body, request, identity = _parsed()
+    key = idempotency.checked_key(idempotency_key)
+    how: run_requests.StartMode = (
+        "stream" if body.stream else "background" if body.execution_mode == "async" else "sync"
+    )
+
+    def produce() -> StoredResponse:
+        run = run_requests.start(app, request, caller(principal), principal is None, how)
+        if how == "stream":
+            return StoredResponse(200, stream_run_id=run.id)
+        if how == "background":
+            accepted = {"data": AcceptedOut(id=run.id).model_dump(mode="json")}
+            return StoredResponse(202, accepted, {"Location": location(router, run.id)})
+        failure = run_requests.failure_of(run) if body.error_on_node_failure else None
+        if failure is not None:
+            return StoredResponse(failure.status, error_body(failure))
+        return StoredResponse(
+            200, {"data": RunOut.invoked(run, body.last_node_output).model_dump(mode="json")}
+        )
+
+    outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /", identity), produce)
+    return reply(router, outcome, run_requests.execute_now)

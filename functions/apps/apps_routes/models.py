@@ -1,0 +1,108 @@
+"""Request models of the Apps API and the request bodies its OpenAPI document describes.
+
+Bodies are parsed by the routes themselves (a direct invoke may be multipart), so an unknown top-level field
+is 400 ``unknown_field`` rather than a 422, and ``session_id`` that is not a UUID is 400
+``invalid_session_id``; everything else invalid is 422 with per-field details.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from switchboard.api.envelopes import ErrorEnvelope, RequestModel, documented
+from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
+from switchboard.runtime.streams import OPENAPI_EVENT_STREAM
+from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
+
+
+class CreateRunIn(RequestModel):
+    input: dict[str, Any] = Field(description="Values for the input node's fields")
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The end user the run acts for: their links satisfy the App's requirements",
+    )
+    session_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A UUID: runs with the same session_id form a conversation owned by its first user",
+        json_schema_extra={"format": "uuid"},
+    )
+    background: bool = Field(default=False, description="Answer 202 at once; poll, stream or cancel it")
+    stream: bool = Field(default=False, description="Answer with text/event-stream of the run's events")
+
+
+class InvokeIn(RequestModel):
+    input: dict[str, Any] = Field(description="Values for the input node's fields")
+    stream: bool = Field(default=False, description="Answer with text/event-stream of the run's events")
+    last_node_output: bool = Field(
+        default=False, description="output is the output node's value instead of the per-node map"
+    )
+    error_on_node_failure: bool = Field(
+        default=False, description="Any failed node turns the answer into 502 node_failed"
+    )
+    files: list[FileReference] = Field(
+        default_factory=list,
+        max_length=MAX_FILES,
+        description="Files this App already stored, for the input node's `files` field",
+    )
+    execution_mode: Literal["sync", "async"] = Field(
+        default="sync", description="async: answer 202 at once and run in the background"
+    )
+    callbacks: list[Callback] | None = Field(
+        default=None,
+        max_length=MAX_CALLBACKS,
+        description="async only: https URLs told the result when the run ends (signed, retried)",
+    )
+
+
+def _multipart_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            f"At most {MAX_UPLOAD_BYTES} bytes. A part `input` holds the input as JSON (or each text part "
+            "not named like an option is an input field); option parts are named like the JSON fields; "
+            "each file part goes to the input field of its name (file or array), else to `files`."
+        ),
+        "properties": {
+            "input": {"type": "string", "description": "The input as JSON"},
+            "execution_mode": {"type": "string", "enum": ["sync", "async"]},
+            "last_node_output": {"type": "boolean"},
+            "error_on_node_failure": {"type": "boolean"},
+            "callbacks": {"type": "string", "description": "The callbacks as JSON"},
+        },
+        "additionalProperties": {"type": "string", "format": "binary"},
+    }
+
+
+def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool = False) -> dict[str, Any]:
+    """Route arguments documenting a run-creating route: 200 (JSON or a stream), 202, and the errors."""
+    documented_route = documented(200, sync_model, writes=True)
+    responses = documented_route["responses"]
+    responses[200]["description"] = "The run; with stream: " + OPENAPI_EVENT_STREAM["description"]
+    responses[200]["content"] |= OPENAPI_EVENT_STREAM["content"]
+    responses[202] = {
+        "description": "Accepted: the run is queued; Location points at it",
+        "content": {"application/json": {"model": accepted_model}},
+    }
+    if node_failure:
+        responses[502] = {
+            "description": "error_on_node_failure and a node failed (details name the failed nodes)",
+            "content": {"application/json": {"model": ErrorEnvelope}},
+        }
+    return documented_route
+
+
+class RequestBody(BaseModel):
+    model: type[BaseModel]
+    multipart: dict[str, Any] | None = None
+
+
+REQUEST_BODIES: dict[tuple[str, str], RequestBody] = {
+    ("post", "/"): RequestBody(model=InvokeIn, multipart=_multipart_schema()),
+    ("post", "/v1/runs"): RequestBody(model=CreateRunIn),
+}
+"""The body of each route that reads one itself, for the OpenAPI document."""

@@ -1,0 +1,121 @@
+"""Runs of the addressed App: create (sync, background or streamed; idempotent with a key), list, read,
+cancel, and their stored events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from apps_routes.http_io import addressed_app, caller, json_object, location, reply, validated
+from apps_routes.models import CreateRunIn, create_responses
+from switchboard.api.envelopes import Data, Page, documented
+from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
+from switchboard.api.responses import one, page
+from switchboard.domain.errors import BadRequest, Unauthorized
+from switchboard.domain.runs import RunStatus
+from switchboard.runtime import idempotency, run_queries, run_requests, sessions
+from switchboard.runtime.idempotency import StoredResponse
+from switchboard.runtime.run_views import EventOut, RunOut
+
+router = APIGatewayHttpRouter()
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="1 to 255 printable characters; the same key and body within 24 h replay the answer",
+    ),
+]
+
+
+def _run_request(body: CreateRunIn) -> run_requests.RunRequest:
+    if body.stream and body.background:
+        raise BadRequest("stream and background cannot be combined", code="invalid_options")
+    session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
+    return run_requests.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
+
+
+@router.post(
+    "/v1/runs",
+    tags=["runs"],
+    summary="Create a run: 200 with the finished run, 202 queued (background), or its event stream",
+    **create_responses(Data[RunOut], Data[RunOut]),
+)
+def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    app = addressed_app(router, principal)
+    document = json_object(router)
+    body = validated(CreateRunIn, document)
+    request = _run_request(body)
+    key = idempotency.checked_key(idempotency_key)
+    how: run_requests.StartMode = "stream" if body.stream else "background" if body.background else "sync"
+
+    def produce() -> StoredResponse:
+        run = run_requests.start(app, request, caller(principal), principal is None, how)
+        if how == "stream":
+            return StoredResponse(200, stream_run_id=run.id)
+        data = {"data": RunOut.of(run).model_dump(mode="json")}
+        if how == "background":
+            return StoredResponse(202, data, {"Location": location(router, run.id)})
+        return StoredResponse(200, data)
+
+    outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce)
+    return reply(router, outcome, run_requests.execute_now)
+
+
+@router.get(
+    "/v1/runs",
+    tags=["runs"],
+    summary="Runs of this App, newest first (needs an access key, even on a public App)",
+    **documented(200, Page[RunOut]),
+)
+def list_runs(
+    principal: OptionalPrincipal,
+    status: Annotated[RunStatus | None, Query()] = None,
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    session_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> Page[RunOut]:
+    app = addressed_app(router, principal)
+    if principal is None:
+        raise Unauthorized("listing runs needs an access key", code="missing_token")
+    items, cursor = run_queries.list_runs(
+        app.id, limit, next_token, status=status, user_id=user_id, session_id=session_id
+    )
+    return page(items, cursor)
+
+
+@router.get("/v1/runs/<run_id>", tags=["runs"], summary="One run", **documented(200, Data[RunOut]))
+def get_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
+    return one(RunOut.of(run_queries.run_of_app(addressed_app(router, principal).id, run_id)))
+
+
+@router.post(
+    "/v1/runs/<run_id>/cancel",
+    tags=["runs"],
+    summary="Cancel a run: it ends canceled before starting or at its next checkpoint; "
+    "a finished run is returned unchanged",
+    **documented(200, Data[RunOut], writes=True),
+)
+def cancel_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
+    return one(RunOut.of(run_queries.cancel(addressed_app(router, principal).id, run_id)))
+
+
+@router.get(
+    "/v1/runs/<run_id>/events",
+    tags=["runs"],
+    summary="The run's stored events after a sequence number, oldest first",
+    description="next_token, when present, is the last sequence of a full page: pass it as after_sequence.",
+    **documented(200, Page[EventOut]),
+)
+def list_events(
+    run_id: str,
+    principal: OptionalPrincipal,
+    after_sequence: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Limit = 100,
+) -> Page[EventOut]:
+    items, cursor = run_queries.events(addressed_app(router, principal).id, run_id, after_sequence, limit)
+    return page(items, cursor)

@@ -1,0 +1,121 @@
+"""What an App did: its runs, traces and sessions, for builders (project viewer and up)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from switchboard.api.envelopes import Data, Page, documented
+from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
+from switchboard.api.responses import one, page
+from switchboard.domain.models import ProjectRole
+from switchboard.domain.runs import RunStatus
+from switchboard.runtime import apps, run_queries, sessions
+from switchboard.runtime.run_views import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
+
+router = APIGatewayHttpRouter()
+
+StatusFilter = Annotated[RunStatus | None, Query(description="Only runs with this status")]
+
+
+def _app_id(principal: CurrentPrincipal, app_id: str) -> str:
+    return apps.load(principal, app_id, ProjectRole.viewer).id
+
+
+@router.get(
+    "/v1/apps/<app_id>/runs",
+    tags=["app runs"],
+    summary="The App's runs, newest first",
+    **documented(200, Page[RunOut]),
+)
+def list_runs(
+    app_id: str,
+    principal: CurrentPrincipal,
+    status: StatusFilter = None,
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    session_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> Page[RunOut]:
+    items, cursor = run_queries.list_runs(
+        _app_id(principal, app_id), limit, next_token, status=status, user_id=user_id, session_id=session_id
+    )
+    return page(items, cursor)
+
+
+@router.get(
+    "/v1/apps/<app_id>/runs/<run_id>", tags=["app runs"], summary="One run", **documented(200, Data[RunOut])
+)
+def get_run(app_id: str, run_id: str, principal: CurrentPrincipal) -> Response[Data[RunOut]]:
+    return one(RunOut.of(run_queries.run_of_app(_app_id(principal, app_id), run_id)))
+
+
+@router.get(
+    "/v1/apps/<app_id>/traces",
+    tags=["app runs"],
+    summary="Trace summaries of the App's started runs, newest first",
+    **documented(200, Page[TraceSummaryOut]),
+)
+def list_traces(
+    app_id: str,
+    principal: CurrentPrincipal,
+    status: StatusFilter = None,
+    started_after: Annotated[datetime | None, Query(description="ISO 8601; inclusive")] = None,
+    started_before: Annotated[datetime | None, Query(description="ISO 8601; inclusive")] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> Page[TraceSummaryOut]:
+    items, cursor = run_queries.list_traces(
+        _app_id(principal, app_id),
+        limit,
+        next_token,
+        status=status,
+        started_after=started_after,
+        started_before=started_before,
+    )
+    return page(items, cursor)
+
+
+@router.get(
+    "/v1/apps/<app_id>/traces/<trace_id>",
+    tags=["app runs"],
+    summary="One trace: the span tree and the credential resolution records (a trace's ID is its run's)",
+    **documented(200, Data[TraceOut]),
+)
+def get_trace(app_id: str, trace_id: str, principal: CurrentPrincipal) -> Response[Data[TraceOut]]:
+    return one(run_queries.trace(_app_id(principal, app_id), trace_id))
+
+
+@router.get(
+    "/v1/apps/<app_id>/sessions",
+    tags=["app runs"],
+    summary="The App's sessions, most recently used first",
+    **documented(200, Page[SessionOut]),
+)
+def list_sessions(
+    app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
+) -> Page[SessionOut]:
+    items, cursor = sessions.list_sessions(_app_id(principal, app_id), limit, next_token)
+    return page(items, cursor)
+
+
+@router.get(
+    "/v1/apps/<app_id>/sessions/<session_id>/messages",
+    tags=["app runs"],
+    summary="A session's messages, oldest first: each completed run's input (user) and output (assistant)",
+    description="limit counts turns; each turn is two messages.",
+    **documented(200, Page[MessageOut]),
+)
+def list_messages(
+    app_id: str,
+    session_id: str,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    next_token: NextToken = None,
+) -> Page[MessageOut]:
+    items, cursor = sessions.messages(_app_id(principal, app_id), session_id, limit, next_token)
+    return page(items, cursor)

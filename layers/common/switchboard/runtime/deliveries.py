@@ -1,0 +1,263 @@
+"""Signed webhook deliveries, retried through the delivery queue (never a sleeping function).
+
+When a run with callbacks ends (``run_finished``, called by the executor right after its terminal write), each
+callback becomes a delivery record and a queue message; the tokens leave the run record in the same
+transaction. The executor consumes the delivery queue and makes one attempt per message (``deliver``):
+
+- message body: ``{"delivery_id": "dlv-…", "run_id": "run-…", "attempt": n}`` (``attempt`` starts at 1);
+- request: ``POST`` the JSON ``{"id": <run id>, "status", "output", "error", "metadata"}`` with
+  ``webhook-id`` (the delivery id, the same on every attempt), ``webhook-timestamp``, ``webhook-signature``
+  (``switchboard.runtime.signing``, with the App's signing secret from the credentials function),
+  ``Content-Type: application/json``, ``User-Agent: Switchboard-Webhooks/1`` and ``Authorization: Bearer``
+  when the callback has a token; 10 s to connect and for each read; redirects are not followed;
+- the URL is checked again before every attempt (``switchboard.runtime.webhooks``): one that now resolves
+  inside is recorded ``blocked`` and never retried;
+- 2xx → ``delivered``; anything else (status, timeout, connection or TLS error, an unavailable signing
+  secret, an unresolvable host) is recorded and retried after 5 s, 30 s, 2 min, 10 min and 1 h, so
+  ``MAX_ATTEMPTS`` = 6 attempts in about 73 minutes, then ``failed``. A retry is a new message with
+  ``DelaySeconds``; waits longer than SQS's 15 minutes are chained (a message that arrives before the
+  record's ``next_attempt_at`` is sent again with the remaining delay).
+
+The follow-up message is sent before the attempt is recorded, and recording is conditional on the attempt
+number: a crash in between repeats an attempt (the receiver sees the same ``webhook-id``) but never loses
+one, and a duplicated message finds its attempt recorded and does nothing. Whatever a delivery does, it
+never changes its run. The consumed message is always acknowledged; only a crash leaves it to the queue's
+redrive (five receives, then the dead-letter queue).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from switchboard import aws
+from switchboard.domain.errors import Conflict, NotFound, SwitchboardError
+from switchboard.domain.ids import random_body, utcnow
+from switchboard.domain.models import App
+from switchboard.domain.runs import Run
+from switchboard.observability import logger, metrics
+from switchboard.runtime import credentials_client, webhooks
+from switchboard.runtime.callbacks import parse_stored, public_view
+from switchboard.runtime.signing import signature_headers
+from switchboard.settings import get_settings
+from switchboard.store import deliveries as store
+from switchboard.store import runs
+from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+MAX_ATTEMPTS = 6
+RETRY_DELAYS_SECONDS = (5, 30, 120, 600, 3600)
+"""Wait after the failed attempt 1, 2, … before the next one."""
+MAX_QUEUE_DELAY_SECONDS = 900
+USER_AGENT = "Switchboard-Webhooks/1"
+DELIVERY_ID_PREFIX = "dlv"
+_QUEUE_BATCH = 10
+_RUN_ID_PATTERN = r"^run-[a-z0-9]{1,64}$"
+_RUN_ID = re.compile(_RUN_ID_PATTERN)
+
+
+class DeliveryMessage(BaseModel):
+    """A delivery queue message: make attempt ``attempt`` of one delivery."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    delivery_id: str = Field(pattern=rf"^{DELIVERY_ID_PREFIX}-[a-z2-7]{{20}}$")
+    run_id: str = Field(pattern=_RUN_ID_PATTERN)
+    attempt: int = Field(ge=1, le=MAX_ATTEMPTS)
+
+
+def _sqs() -> SQSClient:
+    client: SQSClient = aws.client("sqs")
+    return client
+
+
+def _enqueue(messages: list[tuple[DeliveryMessage, int]]) -> None:
+    """Send ``(message, delay seconds)`` pairs, ten per call; raise when any was not accepted."""
+    queue_url = get_settings().delivery_queue_url
+    for start in range(0, len(messages), _QUEUE_BATCH):
+        chunk = messages[start : start + _QUEUE_BATCH]
+        response = _sqs().send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "MessageBody": message.model_dump_json(),
+                    "DelaySeconds": min(max(delay, 0), MAX_QUEUE_DELAY_SECONDS),
+                }
+                for index, (message, delay) in enumerate(chunk)
+            ],
+        )
+        if response.get("Failed"):
+            codes = sorted({failure.get("Code", "") for failure in response["Failed"]})
+            raise RuntimeError(f"the delivery queue refused messages: {codes}")
+
+
+def run_finished(run: Run) -> Run:
+    """Schedule the finished run's callback deliveries (none: no AWS call at all). Never raises: a run's
+    status never depends on its callbacks."""
+    if not run.callbacks:
+        return run
+    if not get_settings().delivery_queue_url:
+        logger.error(
+            "callbacks cannot be delivered: no delivery queue is configured", extra={"run_id": run.id}
+        )
+        return run
+    try:
+        callbacks = parse_stored(run.callbacks)
+    except ValidationError as error:
+        # The error's text would quote the stored values, the caller's tokens among them.
+        logger.error("invalid callbacks on the run", extra={"run_id": run.id, "errors": error.error_count()})
+        return run
+    try:
+        now = utcnow()
+        scheduled = [
+            Delivery(
+                id=f"{DELIVERY_ID_PREFIX}-{random_body()}",
+                run_id=run.id,
+                app_id=run.app_id,
+                url=callback.url,
+                callback_index=index,
+                metadata=callback.metadata,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                expires_at=run.expires_at,
+                auth_token=callback.auth.token if callback.auth else None,
+            )
+            for index, callback in enumerate(callbacks)
+        ]
+        store.create_run_deliveries(run, scheduled, [public_view(c.stored()) for c in callbacks])
+        _enqueue([(DeliveryMessage(delivery_id=d.id, run_id=run.id, attempt=1), 0) for d in scheduled])
+    except Exception:
+        logger.exception("the run's callbacks could not be scheduled", extra={"run_id": run.id})
+        metrics.add_metric(name="CallbacksUnscheduled", unit="Count", value=1)
+    return run
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    blocked: bool = False
+    final: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def deliver(message: DeliveryMessage) -> str:
+    """Make the message's attempt unless it is a duplicate or early; return what happened."""
+    delivery = store.get_delivery(message.run_id, message.delivery_id)
+    context = {"delivery_id": message.delivery_id, "run_id": message.run_id, "attempt": message.attempt}
+    if delivery is None:
+        logger.warning("delivery not found", extra=context)
+        return "unknown"
+    if delivery.status is not DeliveryStatus.pending or message.attempt != delivery.attempt_count + 1:
+        logger.info("delivery message already handled", extra={**context, "status": delivery.status.value})
+        return "duplicate"
+    now = utcnow()
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + timedelta(seconds=1):
+        _enqueue([(message, _seconds_until(delivery.next_attempt_at, now))])
+        return "deferred"
+    outcome = _attempt(delivery)
+    attempt = DeliveryAttempt(
+        number=message.attempt,
+        at=now,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+    )
+    status, next_attempt_at = _next_state(outcome, message.attempt, now)
+    if next_attempt_at is not None:
+        retry = DeliveryMessage(delivery_id=delivery.id, run_id=delivery.run_id, attempt=message.attempt + 1)
+        _enqueue([(retry, _seconds_until(next_attempt_at, now))])
+    try:
+        store.record_attempt(delivery, attempt, status, next_attempt_at)
+    except Conflict:
+        logger.warning("attempt recorded concurrently", extra=context)
+        return "duplicate"
+    logger.info(
+        "delivery attempt",
+        extra={
+            **context,
+            "app_id": delivery.app_id,
+            "status": status.value,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "duration_ms": outcome.duration_ms,
+        },
+    )
+    return status.value if status is not DeliveryStatus.pending else "retrying"
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(0, int((moment - now).total_seconds() + 0.999))
+
+
+def _next_state(outcome: _Outcome, number: int, now: datetime) -> tuple[DeliveryStatus, datetime | None]:
+    if outcome.delivered:
+        return DeliveryStatus.delivered, None
+    if outcome.blocked:
+        return DeliveryStatus.blocked, None
+    if outcome.final or number >= MAX_ATTEMPTS:
+        return DeliveryStatus.failed, None
+    return DeliveryStatus.pending, now + timedelta(seconds=RETRY_DELAYS_SECONDS[number - 1])
+
+
+def _attempt(delivery: Delivery) -> _Outcome:
+    run = runs.get_run(delivery.run_id)
+    if run is None:
+        return _Outcome(error="run_not_found", final=True)
+    allow_loopback = get_settings().allow_loopback_callbacks
+    try:
+        destination = webhooks.check_url(delivery.url, allow_loopback)
+    except webhooks.UrlRejected as rejected:
+        return _Outcome(error=rejected.code, blocked=rejected.code != "unresolvable_host")
+    try:
+        secret = credentials_client.signing_secret(delivery.app_id)
+    except SwitchboardError as unavailable:
+        logger.warning(
+            "no signing secret for a delivery",
+            extra={"delivery_id": delivery.id, "app_id": delivery.app_id, "code": unavailable.error_code},
+        )
+        return _Outcome(error="signing_secret_unavailable")
+    body = callback_body(run, delivery.metadata)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        **signature_headers(secret, delivery.id, int(time.time()), body),
+    }
+    if delivery.auth_token is not None:
+        headers["Authorization"] = f"Bearer {delivery.auth_token.get_secret_value()}"
+    result = webhooks.post(destination, body, headers)
+    return _Outcome(status_code=result.status_code, error=result.error, duration_ms=result.duration_ms)
+
+
+def run_deliveries(app: App, run_id: str) -> list[Delivery]:
+    """The deliveries of one of the App's runs (404 for another App's run)."""
+    run = runs.get_run(run_id) if _RUN_ID.fullmatch(run_id) else None
+    if run is None or run.app_id != app.id:
+        raise NotFound("run not found")
+    return store.list_run_deliveries(run.id)
+
+
+def callback_body(run: Run, metadata: dict[str, Any] | None) -> bytes:
+    """The delivered JSON: the same bytes on every attempt (a finished run does not change)."""
+    document = {
+        "id": run.id,
+        "status": run.status.value,
+        "output": run.output,
+        "error": run.error,
+        "metadata": metadata,
+    }
+    return json.dumps(document, separators=(",", ":"), default=str).encode()

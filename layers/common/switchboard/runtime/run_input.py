@@ -1,0 +1,149 @@
+"""A run input checked against its version's input node, before the run exists.
+
+Each problem becomes one 422 detail ``{"loc": ["input", field], "code", "message"}``; messages name fields and
+types, never submitted values. A ``file`` field takes a file reference of this App (uploaded with a
+multipart request, or one returned by an earlier run of the same App).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from switchboard.domain.errors import ValidationFailed
+from switchboard.engine.nodes import InputField, InputNode
+from switchboard.runtime.uploads import FileReference, UploadedFile, app_prefix
+
+FILES_FIELD = "files"
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "number": (int, float),
+    "integer": int,
+    "object": dict,
+    "array": list,
+}
+
+
+def _problem(loc: list[str | int], code: str, message: str) -> dict[str, Any]:
+    return {"loc": loc, "code": code, "message": message}
+
+
+def check_input(input_node: InputNode, given: Mapping[str, Any], app_id: str, bucket: str) -> None:
+    declared = {f.name: f for f in input_node.fields}
+    problems = [
+        _problem(["input", name], "unknown_field", "the input node declares no such field")
+        for name in given
+        if name not in declared
+    ]
+    for name, input_field in declared.items():
+        value = given.get(name)
+        if value is None:
+            if input_field.required:
+                problems.append(_problem(["input", name], "missing", "the field is required"))
+            continue
+        problem = _type_problem(input_field, value, app_id, bucket)
+        if problem:
+            problems.append(_problem(["input", name], *problem))
+    if problems:
+        raise ValidationFailed("the input does not match the App's input fields", details=problems)
+
+
+def _type_problem(input_field: InputField, value: Any, app_id: str, bucket: str) -> tuple[str, str] | None:
+    if input_field.type == "file":
+        return None if is_app_file(value, app_id, bucket) else ("invalid_file", _FILE_MESSAGE)
+    if isinstance(value, bool):
+        valid = input_field.type == "boolean"
+    else:
+        valid = input_field.type in _TYPES and isinstance(value, _TYPES[input_field.type])
+    return None if valid else ("invalid_type", f"must be of type {input_field.type}")
+
+
+_FILE_MESSAGE = "must be a file reference {name, content_type, size, bucket, key} of a file of this App"
+
+
+def is_app_file(value: Any, app_id: str, bucket: str) -> bool:
+    try:
+        reference = FileReference.model_validate(value)
+    except ValidationError:
+        return False
+    return bool(bucket) and reference.bucket == bucket and reference.key.startswith(app_prefix(app_id))
+
+
+def check_file_references(references: Sequence[FileReference], app_id: str, bucket: str) -> None:
+    problems = [
+        _problem(["files", index], "invalid_file", _FILE_MESSAGE)
+        for index, reference in enumerate(references)
+        if not is_app_file(reference.model_dump(), app_id, bucket)
+    ]
+    if problems:
+        raise ValidationFailed("the files are not files of this App", details=problems)
+
+
+def coerce_form_fields(input_node: InputNode, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Multipart text fields as the declared types: numbers, booleans, and JSON for objects and arrays."""
+    declared = {f.name: f.type for f in input_node.fields}
+    converted: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for name, text in fields.items():
+        field_type = declared.get(name)
+        try:
+            converted[name] = _converted(field_type, text) if isinstance(text, str) else text
+        except ValueError:
+            problems.append(_problem(["input", name], "invalid_type", f"must be of type {field_type}"))
+    if problems:
+        raise ValidationFailed("the input does not match the App's input fields", details=problems)
+    return converted
+
+
+def _converted(field_type: str | None, text: str) -> Any:
+    if field_type == "integer":
+        return int(text)
+    if field_type == "number":
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return int(text) if text.strip().lstrip("+-").isdigit() else number
+    if field_type == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return lowered in ("true", "1")
+    if field_type in ("object", "array"):
+        value = json.loads(text)
+        if not isinstance(value, dict if field_type == "object" else list):
+            raise ValueError(text)
+        return value
+    return text
+
+
+def place_files(
+    input_node: InputNode,
+    given: Mapping[str, Any],
+    uploaded: Sequence[tuple[FileReference, UploadedFile]],
+    references: Sequence[FileReference],
+) -> dict[str, Any]:
+    """Put each uploaded file into the field of its part's name (a ``file`` field, or appended to an ``array``
+    field), else into the ``files`` array field; ``references`` (the request's ``files``) go to ``files``."""
+    declared = {f.name: f.type for f in input_node.fields}
+    run_input = dict(given)
+    problems: list[dict[str, Any]] = []
+    placed = [(upload.field, reference) for reference, upload in uploaded]
+    placed += [(FILES_FIELD, reference) for reference in references]
+    for name, reference in placed:
+        target = name if declared.get(name) in ("file", "array") else FILES_FIELD
+        document = reference.model_dump()
+        if declared.get(target) == "file" and target not in run_input:
+            run_input[target] = document
+        elif declared.get(target) == "array" and isinstance(run_input.setdefault(target, []), list):
+            run_input[target].append(document)
+        else:
+            problems.append(
+                _problem(["files", name], "unplaceable_file", "no free file or array input field takes it")
+            )
+    if problems:
+        raise ValidationFailed("the files do not match the App's input fields", details=problems)
+    return run_input

@@ -1,0 +1,429 @@
+"""The runs API of a deployed App (``/v1/runs``) through the Apps handler on moto: sync, background and
+streamed runs, idempotent creation, sessions, cancellation, listing and events, and who may call it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.idempotency import fingerprint
+from switchboard.store import idempotency
+from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
+from tests.integration.conftest import Reply, World
+from tests.support.fakes import HttpTarget
+from tests.support.fakes import Reply as TargetReply
+
+
+@pytest.fixture
+def rt(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    with app_runtime(world, monkeypatch) as runtime:
+        yield runtime
+
+
+def _error(reply: Reply, status: int, code: str) -> dict[str, Any]:
+    assert (reply.status, reply.body["error"]["code"]) == (status, code), reply.body
+    assert set(reply.body) == {"error"}
+    return reply.body["error"]  # type: ignore[no-any-return]
+
+
+def _created(rt: Runtime, body: dict[str, Any], **kwargs: Any) -> Reply:
+    return rt.call("POST", "/v1/runs", body=body, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- create
+
+
+@pytest.mark.parametrize("form", ["path", "host"])
+def test_a_sync_run_answers_with_the_finished_run(rt: Runtime, form: str) -> None:
+    # Given a deployed App / When a run is created without background
+    reply = _created(rt, {"input": {"question": "hello"}, "user_id": "u-1"}, form=form)
+    # Then the answer is the stored run after execution
+    assert reply.status == 200, reply.body
+    run = reply.body["data"]
+    assert run["status"] == "completed"
+    assert run["output"] == {"answer": "hello!", "file": None, "files": None}
+    assert {node: result["status"] for node, result in run["nodes"].items()} == {
+        "start": "completed",
+        "shout": "completed",
+        "check": "completed",
+        "finish": "completed",
+    }
+    assert run["app_id"] == rt.app_id
+    assert run["user_id"] == "u-1"
+    assert run["version"] == 2
+    assert run["mode"] == "sync"
+    assert run["started_at"]
+    assert run["ended_at"]
+    assert "callbacks" not in run
+    assert rt.invoker.calls[0] == ("ExecutorFunction", {"run_id": run["id"]})
+    # And it reads back the same
+    assert rt.call("GET", f"/v1/runs/{run['id']}", form=form).body["data"] == run
+
+
+@pytest.mark.parametrize(("form", "prefix"), [("path", "/apps/{app}"), ("host", "")])
+def test_a_background_run_is_queued_and_polled_to_completion(rt: Runtime, form: str, prefix: str) -> None:
+    # When a background run is created
+    reply = _created(rt, {"input": {"question": "later"}, "background": True}, form=form)
+    # Then it is answered at once, created, with where to poll it in the same addressing form
+    assert reply.status == 202, reply.body
+    run = reply.body["data"]
+    assert (run["status"], run["mode"], run["output"], run["started_at"]) == (
+        "created",
+        "background",
+        None,
+        None,
+    )
+    assert reply.headers["location"] == prefix.format(app=rt.app_id) + f"/v1/runs/{run['id']}"
+    assert rt.invoker.calls == []
+    assert rt.queued_run_ids() == [run["id"]]
+    # When the queue is processed / Then polling shows it completed
+    rt.drain()
+    polled = rt.call("GET", f"/v1/runs/{run['id']}", form=form)
+    assert polled.body["data"]["status"] == "completed"
+    assert polled.body["data"]["output"]["answer"] == "later!"
+
+
+def test_a_streamed_run_answers_with_its_events(rt: Runtime) -> None:
+    # When a run is created with stream
+    reply = _created(rt, {"input": {"question": "live"}, "stream": True})
+    # Then the answer is its events, from the first to the terminal one, and the run completed
+    assert reply.status == 200, reply.raw
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    ids = [line.removeprefix("id: ") for line in reply.raw.splitlines() if line.startswith("id: ")]
+    assert ids == [str(n) for n in range(1, len(ids) + 1)]
+    assert "event: run.started" in reply.raw
+    assert reply.raw.rstrip().splitlines()[-2] == "event: run.completed"
+    assert rt.call("GET", "/v1/runs").body["data"][0]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "loc"),
+    [
+        ({"input": {"question": "q"}, "surprise": 1}, "unknown_field", ["surprise"]),
+        ({"input": {"question": "q"}, "session_id": "not-a-uuid"}, "invalid_session_id", None),
+        ({"input": {"question": "q"}, "stream": True, "background": True}, "invalid_options", None),
+    ],
+)
+def test_malformed_requests_are_400(
+    rt: Runtime, body: dict[str, Any], code: str, loc: list[str] | None
+) -> None:
+    error = _error(_created(rt, body), 400, code)
+    if loc:
+        assert error["details"] == [{"loc": loc, "code": "unknown_field", "message": "unknown field"}]
+    assert rt.invoker.calls == []
+
+
+def test_malformed_json_and_content_types(rt: Runtime) -> None:
+    _error(rt.call("POST", "/v1/runs", raw_body='{"input": '), 400, "malformed_json")
+    _error(rt.call("POST", "/v1/runs", raw_body="[1]"), 400, "malformed_json")
+    _error(rt.call("POST", "/v1/runs", raw_body='{"input": {"question": NaN}}'), 400, "malformed_json")
+    _error(
+        rt.call("POST", "/v1/runs", raw_body="input=x", headers={"content-type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
+    multipart = b'--b\r\nContent-Disposition: form-data; name="input"\r\n\r\n{}\r\n--b--\r\n'
+    _error(
+        rt.call(
+            "POST",
+            "/v1/runs",
+            raw_body=multipart,
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ),
+        415,
+        "unsupported_media_type",
+    )
+
+
+def test_input_is_validated_against_the_deployed_input_node(rt: Runtime) -> None:
+    # When the input misses a required field, has a wrong type, an unknown field and a foreign file
+    reply = _created(
+        rt,
+        {
+            "input": {
+                "count": "three",
+                "extra": 1,
+                "doc": {"name": "a", "content_type": "x/y", "size": 1, "bucket": "elsewhere", "key": "k"},
+            }
+        },
+    )
+    # Then 422 names each field, without echoing values, and no run exists
+    error = _error(reply, 422, "validation_failed")
+    assert sorted((d["loc"][1], d["code"]) for d in error["details"]) == [
+        ("count", "invalid_type"),
+        ("doc", "invalid_file"),
+        ("extra", "unknown_field"),
+        ("question", "missing"),
+    ]
+    assert "three" not in reply.raw
+    assert rt.call("GET", "/v1/runs").body["data"] == []
+    # And a body that is not even shaped right is 422 too
+    _error(_created(rt, {"input": "text"}), 422, "validation_failed")
+
+
+def test_an_input_too_large_for_a_run_record_is_413(rt: Runtime) -> None:
+    _error(_created(rt, {"input": {"question": "x" * 100_001}}), 413, "payload_too_large")
+
+
+def test_an_app_without_deployment_is_409(rt: Runtime) -> None:
+    other = new_app(rt.world)
+    _error(rt.call("POST", "/v1/runs", app_id=other, body={"input": {}}), 409, "app_not_deployed")
+
+
+def test_a_run_of_another_app_is_404(rt: Runtime) -> None:
+    # Given a run of another App of the same project
+    other = new_app(rt.world, deploy_version=2)
+    run_id = rt.call("POST", "/v1/runs", app_id=other, body={"input": {"question": "q"}}).body["data"]["id"]
+    # When it is addressed through this App / Then it does not exist here
+    for method, path in [
+        ("GET", f"/v1/runs/{run_id}"),
+        ("POST", f"/v1/runs/{run_id}/cancel"),
+        ("GET", f"/v1/runs/{run_id}/events"),
+    ]:
+        _error(rt.call(method, path), 404, "not_found")
+    assert rt.call("GET", "/v1/runs").body["data"] == []
+
+
+# -------------------------------------------------------------------------------------- idempotency
+
+
+def test_the_same_key_and_body_replay_the_first_response(rt: Runtime) -> None:
+    body = {"input": {"question": "once"}, "background": True}
+    headers = {"Idempotency-Key": "order-42"}
+    # When the same request is sent twice with a key
+    first = _created(rt, body, headers=headers)
+    second = _created(rt, {"background": True, "input": {"question": "once"}}, headers=headers)
+    # Then the second replays the first exactly, and only one run exists
+    assert first.status == second.status == 202
+    assert second.body == first.body
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(rt.queued_run_ids()) == 1
+    # When the key is reused with another body / Then 409, and nothing was created
+    _error(_created(rt, {"input": {"question": "other"}}, headers=headers), 409, "idempotency_key_reused")
+    # And the key belongs to this App only
+    other = new_app(rt.world, deploy_version=2)
+    elsewhere = rt.call("POST", "/v1/runs", app_id=other, body=body, headers=headers)
+    assert elsewhere.status == 202
+    assert elsewhere.body["data"]["id"] != first.body["data"]["id"]
+
+
+def test_a_sync_run_is_replayed_without_running_again(rt: Runtime) -> None:
+    headers = {"Idempotency-Key": "sync-1"}
+    first = _created(rt, {"input": {"question": "a"}}, headers=headers)
+    second = _created(rt, {"input": {"question": "a"}}, headers=headers)
+    assert (first.status, second.status) == (200, 200)
+    assert first.body == second.body
+    assert rt.invoker.calls == [("ExecutorFunction", {"run_id": first.body["data"]["id"]})]
+
+
+def test_a_request_in_progress_holds_its_key(rt: Runtime) -> None:
+    # Given a request with this key and body that is still being answered
+    body = {"input": {"question": "q"}}
+    now = int(time.time())
+    claimed = idempotency.claim(
+        rt.app_id,
+        "busy",
+        fingerprint("POST /v1/runs", body),
+        now=now,
+        expiration=now + 3600,
+        lease_expiration=now + 60,
+    )
+    assert claimed is None
+    # When the same request arrives again / Then 409 in progress, and nothing ran
+    _error(_created(rt, body, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_in_progress")
+    assert rt.invoker.calls == []
+    # And another body with that key is a reuse
+    other = {"input": {"question": "other"}}
+    _error(_created(rt, other, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_reused")
+
+
+def test_a_request_that_created_nothing_frees_its_key(rt: Runtime) -> None:
+    headers = {"Idempotency-Key": "fix-and-retry"}
+    _error(_created(rt, {"input": {}}, headers=headers), 422, "validation_failed")
+    assert _created(rt, {"input": {"question": "fixed"}}, headers=headers).status == 200
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "é"])
+def test_a_malformed_idempotency_key_is_400(rt: Runtime, key: str) -> None:
+    reply = _created(rt, {"input": {"question": "q"}}, headers={"Idempotency-Key": key})
+    _error(reply, 400, "invalid_idempotency_key")
+
+
+# ------------------------------------------------------------------------------------------- cancel
+
+
+def test_a_cancelled_created_run_never_starts(rt: Runtime) -> None:
+    # Given a queued run
+    run_id = _created(rt, {"input": {"question": "q"}, "background": True}).body["data"]["id"]
+    # When it is cancelled / Then the answer tells the truth: still created, cancellation requested
+    reply = rt.call("POST", f"/v1/runs/{run_id}/cancel")
+    assert reply.status == 200, reply.body
+    assert reply.body["data"]["status"] == "created"
+    assert reply.body["data"]["cancel_requested_at"] is not None
+    # When the executor gets it / Then it ends canceled without running a node
+    rt.drain()
+    run = rt.call("GET", f"/v1/runs/{run_id}").body["data"]
+    assert (run["status"], run["started_at"], run["nodes"]) == ("canceled", None, None)
+    assert rt.call("GET", f"/v1/runs/{run_id}/events").body["data"] == []
+
+
+def test_cancelling_a_finished_run_changes_nothing(rt: Runtime) -> None:
+    finished = _created(rt, {"input": {"question": "done"}}).body["data"]
+    reply = rt.call("POST", f"/v1/runs/{finished['id']}/cancel")
+    assert reply.status == 200
+    assert reply.body["data"] == finished
+    assert reply.body["data"]["cancel_requested_at"] is None
+
+
+def test_a_started_run_stops_at_its_next_checkpoint(rt: Runtime) -> None:
+    # Given a version whose first step waits on a slow upstream, and a run of it executing
+    with HttpTarget() as target:
+        target.respond("/slow", TargetReply(body={"ok": True}, delay_ms=1500))
+        rt.world.call(
+            "PATCH",
+            f"/v1/connections/{rt.world.connection_id}",
+            token=rt.world.admin.token,
+            body={"config": {"url": target.url, "api_key": "slow-SECRET-key"}},
+        )
+        deploy(rt.world, _slow_definition(rt.world.connection_id))
+        run_id = _created(rt, {"input": {"question": "q"}, "background": True}).body["data"]["id"]
+        worker = threading.Thread(target=rt.drain)
+        worker.start()
+        _wait_for(rt, run_id, "started")
+        # When it is cancelled while the upstream call is in flight
+        reply = rt.call("POST", f"/v1/runs/{run_id}/cancel")
+        worker.join(timeout=30)
+    # Then the answer was the true status at that moment, and the run ended canceled before its next node
+    assert reply.body["data"]["status"] == "started"
+    run = rt.call("GET", f"/v1/runs/{run_id}").body["data"]
+    assert run["status"] == "canceled"
+    assert run["nodes"]["after"]["status"] != "completed"
+
+
+def _slow_definition(connection_id: str) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {"id": "start", "type": "input", "fields": [{"name": "question", "type": "string"}]},
+            {
+                "id": "slow",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"connection_id": connection_id},
+                "config": {"method": "GET", "path": "/slow"},
+            },
+            {
+                "id": "after",
+                "type": "transform",
+                "depends": ["slow"],
+                "config": {"template": "done"},
+            },
+            {"id": "finish", "type": "output", "depends": ["after"], "mappings": {"done": "$.after.output"}},
+        ]
+    }
+
+
+def _wait_for(rt: Runtime, run_id: str, status: str) -> None:
+    deadline = time.monotonic() + 10
+    while rt.call("GET", f"/v1/runs/{run_id}").body["data"]["status"] != status:
+        assert time.monotonic() < deadline, f"the run never reached {status}"
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------- listing, events
+
+
+def test_runs_are_listed_newest_first_with_filters_and_pages(rt: Runtime) -> None:
+    # Given runs of two users, one of which failed, and a run of another App
+    for user, question in [("u-1", "a"), ("u-2", "b"), ("u-1", "x"), ("u-1", "c"), ("u-2", "d")]:
+        _created(rt, {"input": {"question": question}, "user_id": user})
+    other = new_app(rt.world, deploy_version=2)
+    rt.call("POST", "/v1/runs", app_id=other, body={"input": {"question": "elsewhere"}, "user_id": "u-1"})
+
+    def questions(query: dict[str, str]) -> tuple[list[str], str | None]:
+        reply = rt.call("GET", "/v1/runs", query=query)
+        assert reply.status == 200, reply.body
+        return [r["input"]["question"] for r in reply.body["data"]], reply.body["next_token"]
+
+    # Then every run of this App, newest first
+    assert questions({})[0] == ["d", "c", "x", "b", "a"]
+    # And filters apply across pages: no match is skipped or repeated
+    page_one, token = questions({"user_id": "u-1", "limit": "2"})
+    assert page_one == ["c", "x"]
+    assert token
+    page_two, last = questions({"user_id": "u-1", "limit": "2", "next_token": token})
+    assert (page_two, last) == (["a"], None)
+    assert questions({"status": "failed"}) == (["x"], None)
+    assert questions({"status": "completed", "user_id": "u-2", "limit": "1"})[0] == ["d"]
+    # And a cursor of another listing is refused
+    _error(rt.call("GET", "/v1/runs", query={"next_token": "garbage"}), 400, "invalid_cursor")
+    _error(rt.call("GET", "/v1/runs", query={"status": "sleeping"}), 422, "validation_failed")
+
+
+def test_events_are_read_after_a_sequence(rt: Runtime) -> None:
+    run_id = _created(rt, {"input": {"question": "e"}}).body["data"]["id"]
+    everything = rt.call("GET", f"/v1/runs/{run_id}/events").body
+    events = everything["data"]
+    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "run.started"
+    assert events[-1]["type"] == "run.completed"
+    assert set(events[0]) == {"id", "type", "sequence", "timestamp", "data"}
+    assert everything["next_token"] is None
+    first_two = rt.call("GET", f"/v1/runs/{run_id}/events", query={"limit": "2"}).body
+    assert ([e["sequence"] for e in first_two["data"]], first_two["next_token"]) == ([1, 2], "2")
+    rest = rt.call("GET", f"/v1/runs/{run_id}/events", query={"after_sequence": "2"}).body["data"]
+    assert rest == events[2:]
+
+
+# --------------------------------------------------------------------------------------------- auth
+
+
+def test_who_may_call_the_runs_api(rt: Runtime, management: Any) -> None:
+    world = rt.world
+    other_project = world.call(
+        "POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "B"}
+    ).body["data"]["id"]
+    stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
+    stranger_key = management(
+        "POST", "/v1/access-keys", token=stranger.token, body={"org_id": stranger.org_id, "name": "k"}
+    ).body["data"]["token"]
+    cases = [
+        (None, 401, "missing_token"),
+        ("sb_ak_garbage", 401, "malformed_token"),
+        (world.admin.token, 403, "wrong_token_type"),
+        (access_key(world, project_id=other_project), 403, "wrong_project"),
+        (stranger_key, 404, "not_found"),
+    ]
+    body = {"input": {"question": "q"}}
+    for token, status, code in cases:
+        for method, path in [("POST", "/v1/runs"), ("GET", "/v1/runs"), ("GET", "/v1/runs/run-x")]:
+            reply = rt.call(method, path, token=token, body=body if method == "POST" else None)
+            assert (reply.status, reply.body["error"]["code"]) == (status, code), (token, method, path)
+    assert rt.invoker.calls == []
+    # And a key scoped to the App's project may call it
+    scoped = access_key(world, project_id=world.project_id)
+    assert rt.call("POST", "/v1/runs", token=scoped, body=body).status == 200
+
+
+def test_a_public_app_runs_without_a_key_but_only_keys_act_for_users_or_list(rt: Runtime) -> None:
+    rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body={"access": "public"})
+    created = rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "anyone"}})
+    assert created.status == 200, created.body
+    assert created.body["data"]["user_id"] is None
+    run_id = created.body["data"]["id"]
+    assert rt.call("GET", f"/v1/runs/{run_id}", token=None).status == 200
+    _error(
+        rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "q"}, "user_id": "u-1"}),
+        401,
+        "missing_token",
+    )
+    _error(rt.call("GET", "/v1/runs", token=None), 401, "missing_token")
+    _error(
+        rt.call("POST", "/v1/runs", token=rt.world.admin.token, body={"input": {}}), 403, "wrong_token_type"
+    )

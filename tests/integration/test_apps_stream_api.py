@@ -1,0 +1,209 @@
+"""GET /v1/runs/{id}/stream on the Apps handler (moto): replay, resume, ownership and who may stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from switchboard.domain.ids import utcnow
+from switchboard.domain.runs import Run, RunEvent, RunStatus
+from switchboard.runtime.runs import create_run
+from switchboard.runtime.streams import frame
+from switchboard.store import runs
+from tests.integration.conftest import Reply, World, mint_pat
+from tests.support.stack import LambdaContextStub, http_event, load_function
+
+
+class Apps:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.handler = load_function("apps").lambda_handler
+        self.deploy(world.app_id)
+        self.key = self.access_key()
+
+    def deploy(self, app_id: str) -> None:
+        path = f"/v1/apps/{app_id}/deployments"
+        deployed = self.world.call("POST", path, token=self.world.admin.token, body={"version": 1})
+        assert deployed.status == 201, deployed.body
+
+    def access_key(self, org_id: str | None = None, project_id: str | None = None, token: str = "") -> str:
+        body = {"org_id": org_id or self.world.org_id, "name": "stream"}
+        if project_id:
+            body["project_id"] = project_id
+        reply = self.world.call("POST", "/v1/access-keys", token=token or self.world.admin.token, body=body)
+        assert reply.status == 201, reply.body
+        return str(reply.body["data"]["token"])
+
+    def stream(
+        self,
+        run_id: str,
+        *,
+        app_id: str | None = None,
+        token: str | None = "key",  # noqa: S107 - "key" means this App's access key
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        app_id = app_id or self.world.app_id
+        proxy = f"v1/runs/{run_id}/stream"
+        event = http_event(
+            "GET",
+            f"/apps/{app_id}/{proxy}",
+            token=self.key if token == "key" else token,
+            query=query,
+            headers=headers,
+            route_key="ANY /apps/{app_id}/{proxy+}",
+            path_parameters={"app_id": app_id, "proxy": proxy},
+        )
+        result: dict[str, Any] = self.handler(event, LambdaContextStub())
+        headers_out = {name.lower(): value for name, value in (result.get("headers") or {}).items()}
+        raw = result.get("body") or ""
+        body = json.loads(raw) if headers_out.get("content-type") == "application/json" else raw
+        return Reply(result["statusCode"], headers_out, body, raw)
+
+
+def finished_run(app_id: str, *event_types: str) -> tuple[Run, list[RunEvent]]:
+    """A run of the App that already ran, with its stored events."""
+    run = create_run(app_id, {"question": "hi"}, created_by="test")
+    run = runs.mark_started(run, utcnow())
+    events = [
+        RunEvent(
+            id=f"evt-{sequence}",
+            run_id=run.id,
+            type=event_type,
+            sequence=sequence,
+            timestamp=run.created_at + timedelta(milliseconds=sequence),
+            data={"n": sequence},
+        )
+        for sequence, event_type in enumerate(event_types, start=1)
+    ]
+    runs.write_events(runs.event_item(event, run.expires_at) for event in events)
+    status = RunStatus.completed if event_types[-1] == "run.completed" else RunStatus.started
+    if status is RunStatus.completed:
+        run = runs.finish(run.id, status, utcnow(), {"output": {"answer": "hi!"}}, RunStatus.started)
+    return run, events
+
+
+def sse(*events: RunEvent) -> str:
+    return "".join(frame(event).decode() for event in events)
+
+
+EVENT_TYPES = ("run.started", "node.started", "node.completed", "run.completed")
+
+
+@pytest.fixture
+def apps(world: World) -> Apps:
+    return Apps(world)
+
+
+def test_a_finished_run_is_streamed_whole_and_the_response_ends(apps: Apps):
+    # Given a finished run of the App
+    run, events = finished_run(apps.world.app_id, *EVENT_TYPES)
+
+    # When its stream is requested with the App's access key
+    reply = apps.stream(run.id)
+
+    # Then every stored event comes back, in order, as SSE, in one buffered body
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/event-stream"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["x-accel-buffering"] == "no"
+    assert reply.body == sse(*events)
+
+
+def test_after_sequence_sends_only_the_later_events(apps: Apps):
+    run, events = finished_run(apps.world.app_id, *EVENT_TYPES)
+
+    reply = apps.stream(run.id, query={"after_sequence": "2"})
+
+    assert (reply.status, reply.body) == (200, sse(*events[2:]))
+
+
+def test_last_event_id_resumes_when_it_is_later_than_after_sequence(apps: Apps):
+    run, events = finished_run(apps.world.app_id, *EVENT_TYPES)
+
+    later = apps.stream(run.id, query={"after_sequence": "1"}, headers={"last-event-id": "3"})
+    earlier = apps.stream(run.id, query={"after_sequence": "2"}, headers={"last-event-id": "1"})
+
+    assert (later.status, later.body) == (200, sse(events[3]))
+    assert (earlier.status, earlier.body) == (200, sse(*events[2:]))
+
+
+def test_a_finished_run_with_nothing_after_the_cursor_is_204(apps: Apps):
+    run, _ = finished_run(apps.world.app_id, *EVENT_TYPES)
+
+    reply = apps.stream(run.id, query={"after_sequence": "4"})
+
+    assert (reply.status, reply.raw) == (204, "")
+
+
+def test_a_run_of_another_app_is_not_found(apps: Apps):
+    # Given a second App of the same project, with a finished run
+    other = apps.world.call(
+        "POST",
+        "/v1/apps",
+        token=apps.world.admin.token,
+        body={"project_id": apps.world.project_id, "name": "Other", "workflow_id": apps.world.workflow_id},
+    )
+    assert other.status == 201, other.body
+    other_id = other.body["data"]["id"]
+    apps.deploy(other_id)
+    run, _ = finished_run(other_id, *EVENT_TYPES)
+
+    # When it is streamed through the first App, and an unknown run too
+    through_first = apps.stream(run.id)
+    unknown = apps.stream("run-AAAAAAAAAAAAAAAAAAAA")
+
+    # Then both are 404 and nothing of the run is revealed
+    for reply in (through_first, unknown):
+        assert reply.status == 404
+        assert reply.body["error"]["code"] == "not_found"
+    # While through its own App it streams
+    assert apps.stream(run.id, app_id=other_id).status == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [({"after_sequence": "-1"}, None), ({"after_sequence": "x"}, None), (None, {"last-event-id": "abc"})],
+)
+def test_a_malformed_cursor_is_422(apps: Apps, query: dict[str, str] | None, headers: dict[str, str] | None):
+    run, _ = finished_run(apps.world.app_id, *EVENT_TYPES)
+
+    reply = apps.stream(run.id, query=query, headers=headers)
+
+    assert reply.status == 422
+    assert reply.body["error"]["code"] == "validation_failed"
+
+
+def test_who_may_stream_a_run(apps: Apps):
+    # Given a run of the private App, and credentials of every wrong kind
+    world = apps.world
+    run, _ = finished_run(world.app_id, *EVENT_TYPES)
+    other_project = world.call(
+        "POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "Elsewhere"}
+    ).body["data"]["id"]
+    scoped_elsewhere = apps.access_key(project_id=other_project)
+    scoped_here = apps.access_key(project_id=world.project_id)
+    from switchboard.runtime.bootstrap import bootstrap_admin
+
+    stranger = bootstrap_admin("stranger@example.com", "Other Org")
+    foreign_key = apps.access_key(org_id=stranger.org_id, token=stranger.token)
+    pat = mint_pat(world.admin.user_id)
+
+    # When each one asks for the stream, Then each is refused with the right status and code
+    expectations = [
+        (None, 401, "missing_token"),
+        ("sb_ak_not-a-real-token", 401, None),
+        (pat, 403, None),
+        (scoped_elsewhere, 403, "wrong_project"),
+        (foreign_key, 404, "not_found"),
+    ]
+    for token, status, code in expectations:
+        reply = apps.stream(run.id, token=token)
+        assert reply.status == status, (token, reply.body)
+        if code:
+            assert reply.body["error"]["code"] == code
+    # And a key scoped to the App's project may
+    assert apps.stream(run.id, token=scoped_here).status == 200

@@ -33,7 +33,7 @@ test: lint validate unit
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common/switchboard switchboard_cli tests
+	$(BIN)/mypy layers/common/switchboard switchboard_cli tests bench
 	for function in functions/*/; do $(BIN)/mypy $$function || exit 1; done
 
 format: install

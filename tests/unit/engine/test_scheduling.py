@@ -166,7 +166,7 @@ def test_only_steps_that_only_compute_and_never_back_off_run_inline(target: Http
     inline = {node_id for node_id, node in steps.items() if runs_inline(node)}
 
     # A validator whose schema points outside itself may be fetched by jsonschema: not inline
-    assert inline == {"transform", "choose", "picked", "regex", "local_ref"}
+    assert inline == {"transform", "choose", "picked", "regex", "local_ref", "remote_ref"}
 
 
 def test_the_default_workers_run_a_wide_http_fan_out_at_once() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from switchboard.engine.contracts import RunResult
+from tests.support.fakes import HttpTarget, Reply
 from tests.unit.engine.harness import INPUT, output, run, workflow
 
 
@@ -173,3 +174,18 @@ def test_a_choice_whose_condition_cannot_be_evaluated_fails() -> None:
     # Then the choice failed with expression_error and its target never ran
     assert _error_type(result) == "expression_error"
     assert result.nodes["t"].status == "skipped"
+
+
+def test_a_schema_reference_outside_the_schema_is_never_fetched(target: HttpTarget) -> None:
+    # Given a validator whose schema points at a URL the executor could reach
+    target.respond("/schema.json", Reply(body={"type": "string"}))
+    node = {
+        "type": "validator",
+        "inputs": {"value": "$.input.text"},
+        "config": {"json_schema": {"$ref": f"{target.url}/schema.json"}},
+    }
+    # When it validates
+    result = _run_step(node, {"text": "x"})
+    # Then it fails without any request reaching the URL
+    assert _error_type(result) == "validation_failed"
+    assert target.requests == []

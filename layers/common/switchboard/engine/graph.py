@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from switchboard.engine.contracts import NodeResult
 from switchboard.engine.definition import WorkflowDefinition
@@ -101,28 +100,11 @@ def runs_inline(node: StepNode) -> bool:
     """A step that only computes (no I/O, no backoff sleep: no retries) runs on the scheduler thread.
 
     Handing it to a worker thread would cost more than the step itself, and gain nothing: it holds the GIL
-    for as long as it runs. A JSON Schema with a ``$ref`` outside the document is not inline:
-    ``jsonschema`` may fetch it.
+    for as long as it runs. (A validator never fetches a ``$ref``: see steps/validator.py.)
     """
     if node.error_handling.retries:
         return False
-    if isinstance(node, ValidatorNode):
-        return node.config.json_schema is None or not _has_outside_reference(node.config.json_schema)
-    return isinstance(node, TransformNode | ChoiceNode)
-
-
-def _has_outside_reference(schema: Any) -> bool:
-    pending: list[Any] = [schema]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in {"$ref", "$dynamicRef"} and not (isinstance(item, str) and item.startswith("#")):
-                    return True
-                pending.append(item)
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
+    return isinstance(node, TransformNode | ChoiceNode | ValidatorNode)
 
 
 def choosers(definition: WorkflowDefinition) -> dict[str, list[str]]:

@@ -2,6 +2,8 @@
 
 The checked value is ``config.input`` when set, else the node's resolved inputs; it passes through
 unchanged. Failure messages name the JSON path and the rule, never the checked value: it may be user data.
+A schema resolves ``$ref`` only inside itself: the validator is given a registry that never retrieves
+anything, so a workflow author cannot make the executor fetch a URL (an internal address, say).
 """
 
 from __future__ import annotations
@@ -12,17 +14,24 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import ValidatorNode
 from switchboard.engine.steps.base import StepContext
+
+_NO_RETRIEVAL: Registry[Any] = Registry()
 
 
 def run_validator(step: StepContext, node: ValidatorNode) -> Any:
     value = step.materialize(node.config.input) if node.config.input is not None else step.inputs
     if node.config.json_schema is not None:
         schema = step.materialize(node.config.json_schema)
-        error = best_match(Draft202012Validator(schema).iter_errors(value))
+        try:
+            error = best_match(Draft202012Validator(schema, registry=_NO_RETRIEVAL).iter_errors(value))
+        except Unresolvable:
+            raise _failed("$", "$ref", "the schema refers to a document outside itself") from None
         if error is not None:
             raise _failed(_json_path(error.absolute_path), error.validator, _rule(error))
     elif node.config.regex is not None:

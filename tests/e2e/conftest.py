@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,15 @@ def free_port() -> int:
 
 
 class LocalStackProcess:
-    """One `switchboard local serve` process; its output goes to files so a full pipe can never block it."""
+    """One `switchboard local serve` process; its output goes to files so a full pipe can never block it.
 
-    def __init__(self, directory: Path) -> None:
+    ``extra_args`` are further command-line flags of `local serve` (e.g. ``--allow-loopback-callbacks``),
+    passed on every start.
+    """
+
+    def __init__(self, directory: Path, extra_args: Sequence[str] = ()) -> None:
         self.directory = directory
+        self.extra_args = tuple(extra_args)
         self.state_file = directory / "state" / "state.json"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +56,7 @@ class LocalStackProcess:
     def start(self) -> None:
         self.starts += 1
         command = [sys.executable, "-m", "switchboard_cli.main", "local", "serve"]
-        command += ["--port", str(self.port), "--state-file", str(self.state_file)]
+        command += ["--port", str(self.port), "--state-file", str(self.state_file), *self.extra_args]
         with self.stdout_path.open("wb") as stdout, self.stderr_path.open("wb") as stderr:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=stdout, stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -98,11 +103,23 @@ class LocalStackProcess:
         self.start()
 
 
-@pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    stack = LocalStackProcess(tmp_path_factory.mktemp("local-stack"))
+def _running_stack(
+    tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = ()
+) -> Iterator[LocalStackProcess]:
+    stack = LocalStackProcess(tmp_path_factory.mktemp("local-stack"), extra_args)
     stack.start()
     yield stack
     if stack.process is not None:
         code = stack.interrupt()
         assert code == 0, stack.stderr()
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    yield from _running_stack(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def local_stack_with_callbacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    """A local stack started with ``--allow-loopback-callbacks``: callbacks may target http://127.0.0.1."""
+    yield from _running_stack(tmp_path_factory, ["--allow-loopback-callbacks"])

@@ -11,7 +11,7 @@ from switchboard.api.envelopes import Page, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import page
 from switchboard.runtime.app_access import addressed_app_id, callable_app
-from switchboard.runtime.deliveries import run_deliveries
+from switchboard.runtime.run_queries import run_deliveries
 from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
 
 router = APIGatewayHttpRouter()
@@ -69,4 +69,4 @@ class DeliveryOut(BaseModel):
 def list_deliveries(run_id: str, principal: OptionalPrincipal) -> Page[DeliveryOut]:
     event = router.current_event
     app = callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
-    return page([DeliveryOut.of(delivery) for delivery in run_deliveries(app, run_id)], None)
+    return page([DeliveryOut.of(delivery) for delivery in run_deliveries(app.id, run_id)], None)

@@ -37,9 +37,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard import aws
-from switchboard.domain.errors import Conflict, NotFound, SwitchboardError
+from switchboard.domain.errors import Conflict, SwitchboardError
 from switchboard.domain.ids import random_body, utcnow
-from switchboard.domain.models import App
 from switchboard.domain.runs import Run
 from switchboard.observability import logger, metrics
 from switchboard.runtime import credentials_client, webhooks
@@ -241,14 +240,6 @@ def _attempt(delivery: Delivery) -> _Outcome:
         headers["Authorization"] = f"Bearer {delivery.auth_token.get_secret_value()}"
     result = webhooks.post(destination, body, headers)
     return _Outcome(status_code=result.status_code, error=result.error, duration_ms=result.duration_ms)
-
-
-def run_deliveries(app: App, run_id: str) -> list[Delivery]:
-    """The deliveries of one of the App's runs (404 for another App's run)."""
-    run = runs.get_run(run_id) if _RUN_ID.fullmatch(run_id) else None
-    if run is None or run.app_id != app.id:
-        raise NotFound("run not found")
-    return store.list_run_deliveries(run.id)
 
 
 def callback_body(run: Run, metadata: dict[str, Any] | None) -> bytes:

@@ -15,6 +15,7 @@ from switchboard.domain.runs import TERMINAL, Run, RunStatus
 from switchboard.runtime import sessions
 from switchboard.runtime.run_views import EventOut, RunOut, TraceOut, TraceSummaryOut
 from switchboard.store import run_listing, runs
+from switchboard.store.deliveries import Delivery, list_run_deliveries
 
 
 def run_of_app(app_id: str, run_id: str) -> Run:
@@ -22,6 +23,11 @@ def run_of_app(app_id: str, run_id: str) -> Run:
     if run is None or run.app_id != app_id:
         raise NotFound("run not found")
     return run
+
+
+def run_deliveries(app_id: str, run_id: str) -> list[Delivery]:
+    """The callback deliveries of one of the App's runs (404 for another App's run)."""
+    return list_run_deliveries(run_of_app(app_id, run_id).id)
 
 
 def list_runs(

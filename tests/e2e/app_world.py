@@ -1,0 +1,318 @@
+"""A deployed App on the local stack, built over HTTP only, and the client side of its runtime API.
+
+``build_app_world`` creates, with the stack's bootstrap PAT: a project, an ``http_api_key`` connection to a
+loopback upstream, a workflow (``runtime_definition``), an App (keeping the signing secret it shows once), a
+deployment of version 1 and an org-wide access key. ``AppWorld.call`` then calls the App by path
+(``/apps/<id>/…``) or by host (``Host: <id>.apps.localhost:<port>``); ``stream`` reads an event stream
+message by message as it arrives. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.http import Reply, request
+
+UPSTREAM_API_KEY = "sk-upstream-E2E-SECRET-7031"
+"""The connection's secret: it must reach the upstream and never come back in a response."""
+SLOW_UPSTREAM_MS = 2500
+"""How long the upstream's ``/slow`` path takes: long enough to act on a run while it is unfinished."""
+APP_KEY = "<the world's access key>"
+"""``token`` default of ``AppWorld.call``: the world's own access key (pass None to send no key)."""
+
+Form = Literal["path", "host"]
+T = TypeVar("T")
+
+
+def runtime_definition(connection_id: str) -> dict[str, Any]:
+    """``question`` (required) is shouted back; a question containing 'x' fails the ``check`` validator;
+    ``call`` POSTs the question and the ``doc`` file reference to the upstream path ``/<route>`` (``fast``
+    unless the input says ``slow``), with the connection's key; the output node maps all of it."""
+    return {
+        "nodes": [
+            {
+                "id": "start",
+                "type": "input",
+                "fields": [
+                    {"name": "question", "type": "string", "required": True},
+                    {"name": "route", "type": "string", "default": "fast"},
+                    {"name": "doc", "type": "file"},
+                ],
+            },
+            {
+                "id": "shout",
+                "type": "transform",
+                "depends": ["start"],
+                "inputs": {"question": "$.input.question"},
+                "config": {"template": "{{ question }}!"},
+            },
+            {
+                "id": "check",
+                "type": "validator",
+                "depends": ["start"],
+                "config": {"input": "$.input.question", "regex": "[^x]*"},
+            },
+            {
+                "id": "call",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"connection_id": connection_id},
+                "inputs": {"route": "$.input.route"},
+                "config": {
+                    "method": "POST",
+                    "path": "/{{ route }}",
+                    "body": {"question": "$.input.question", "doc": "$.input.doc"},
+                },
+            },
+            {
+                "id": "finish",
+                "type": "output",
+                "depends": ["shout", "check", "call"],
+                "mappings": {
+                    "answer": "$.shout.output",
+                    "upstream": "$.call.output.body",
+                    "file": "$.input.doc.name",
+                },
+            },
+        ]
+    }
+
+
+class ManagementApi:
+    """The management API with the stack's bootstrap PAT; each call states the status it expects."""
+
+    def __init__(self, stack: LocalStackProcess) -> None:
+        self.stack = stack
+
+    def __call__(self, method: str, path: str, body: Any = None, *, expect: int) -> Any:
+        reply = request(method, f"{self.stack.base_url}{path}", token=self.stack.pat, json_body=body)
+        assert reply.status == expect, (method, path, reply.text)
+        return reply.body["data"] if reply.body else None
+
+    def access_key(self, org_id: str, *, project_id: str | None = None, expires_at: str | None = None) -> Any:
+        body: dict[str, Any] = {"org_id": org_id, "name": f"key-{uuid.uuid4().hex[:8]}"}
+        if project_id is not None:
+            body["project_id"] = project_id
+        if expires_at is not None:
+            body["expires_at"] = expires_at
+        return self("POST", "/v1/access-keys", body, expect=201)
+
+
+@dataclass(frozen=True)
+class StreamReply:
+    status: int
+    headers: dict[str, str]
+    """Lower-cased names."""
+    messages: list[SseMessage]
+    text: str
+    """The body when it was not an event stream (an error envelope, say)."""
+
+
+@dataclass(frozen=True)
+class SseMessage:
+    id: int | None
+    event: str | None
+    data: Any
+    """``data`` parsed as JSON."""
+    received_at: float
+    """``time.monotonic()`` when the message's last line arrived."""
+
+
+@dataclass(frozen=True)
+class AppWorld:
+    stack: LocalStackProcess
+    api: ManagementApi
+    project_id: str
+    connection_id: str
+    workflow_id: str
+    app_id: str
+    signing_secret: str
+    key: str
+    key_id: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.app_id}.apps.localhost:{self.stack.port}"
+
+    def url(self, path: str = "/", *, form: Form = "path", app_id: str | None = None) -> str:
+        """Where ``path`` of the App is, in an addressing form (the host form also needs ``Host``)."""
+        if form == "host":
+            return f"{self.stack.base_url}{path}"
+        return f"{self.stack.base_url}/apps/{app_id or self.app_id}{path}"
+
+    def call(
+        self,
+        method: str,
+        path: str = "/",
+        *,
+        form: Form = "path",
+        token: str | None = APP_KEY,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        app_id: str | None = None,
+    ) -> Reply:
+        """One request to the App, with the world's access key unless ``token`` says otherwise."""
+        all_headers = dict(headers or {})
+        if form == "host":
+            all_headers["Host"] = f"{app_id or self.app_id}.apps.localhost:{self.stack.port}"
+        return request(
+            method,
+            self.url(path, form=form, app_id=app_id),
+            token=self.key if token == APP_KEY else token,
+            json_body=json_body,
+            data=data,
+            headers=all_headers,
+        )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        reply = self.call("GET", f"/v1/runs/{run_id}")
+        assert reply.status == 200, reply.text
+        found: dict[str, Any] = reply.body["data"]
+        return found
+
+    def wait_for_status(self, run_id: str, *statuses: str, timeout_s: float = 20) -> dict[str, Any]:
+        """Poll the run until its status is one of ``statuses``; the run as last read."""
+        return wait_until(
+            lambda: found if (found := self.run(run_id))["status"] in statuses else None,
+            timeout_s,
+            f"run {run_id} to become {' or '.join(statuses)}",
+        )
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Form = "path",
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 30,
+        on_message: Callable[[SseMessage], None] | None = None,
+    ) -> StreamReply:
+        """Send a request whose answer may be an event stream and read it message by message until the
+        server ends it (at most ``timeout_s``); ``on_message`` sees each message as soon as it arrives."""
+        prefix = "" if form == "host" else f"/apps/{self.app_id}"
+        all_headers = {"Authorization": f"Bearer {self.key}", **(headers or {})}
+        if form == "host":
+            all_headers["Host"] = self.host
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            all_headers["Content-Type"] = "application/json"
+        deadline = time.monotonic() + timeout_s
+        connection = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=timeout_s)
+        try:
+            connection.request(method, prefix + path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            reply_headers = {name.lower(): value for name, value in response.getheaders()}
+            if not reply_headers.get("content-type", "").startswith("text/event-stream"):
+                return StreamReply(response.status, reply_headers, [], response.read().decode())
+            messages = _read_messages(response, deadline, on_message)
+            return StreamReply(response.status, reply_headers, messages, "")
+        finally:
+            connection.close()
+
+
+def _read_messages(
+    response: http.client.HTTPResponse, deadline: float, on_message: Callable[[SseMessage], None] | None
+) -> list[SseMessage]:
+    messages: list[SseMessage] = []
+    fields: dict[str, str] = {}
+    while True:
+        assert time.monotonic() < deadline, "the event stream did not end in time"
+        raw = response.readline()
+        if not raw:
+            return messages
+        line = raw.decode().rstrip("\r\n")
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+            continue
+        if fields:
+            message = SseMessage(
+                id=int(fields["id"]) if "id" in fields else None,
+                event=fields.get("event"),
+                data=json.loads(fields["data"]) if "data" in fields else None,
+                received_at=time.monotonic(),
+            )
+            messages.append(message)
+            if on_message is not None:
+                on_message(message)
+            fields = {}
+
+
+def wait_until(check: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.1) -> T:
+    """``check()`` until it returns something other than None; fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(interval_s)
+
+
+def build_app_world(stack: LocalStackProcess, upstream_url: str, *, name: str = "Runtime") -> AppWorld:
+    """A project of the bootstrap org with a deployed App of ``runtime_definition`` calling
+    ``upstream_url``, and an org-wide access key."""
+    api = ManagementApi(stack)
+    project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": name}, expect=201)
+    connection = api(
+        "POST",
+        "/v1/connections",
+        {
+            "project_id": project["id"],
+            "name": "upstream",
+            "type": "http_api_key",
+            "config": {"url": upstream_url, "api_key": UPSTREAM_API_KEY},
+        },
+        expect=201,
+    )
+    workflow = api(
+        "POST",
+        "/v1/workflows",
+        {"project_id": project["id"], "name": name, "definition": runtime_definition(connection["id"])},
+        expect=201,
+    )
+    app = api(
+        "POST",
+        "/v1/apps",
+        {"project_id": project["id"], "name": name, "workflow_id": workflow["id"]},
+        expect=201,
+    )
+    assert app["signing_secret"].startswith("whsec_")
+    api("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+    key = api.access_key(stack.org_id)
+    return AppWorld(
+        stack=stack,
+        api=api,
+        project_id=project["id"],
+        connection_id=connection["id"],
+        workflow_id=workflow["id"],
+        app_id=app["id"],
+        signing_secret=app["signing_secret"],
+        key=key["token"],
+        key_id=key["id"],
+    )
+
+
+def multipart(boundary: str, parts: list[tuple[str, str | None, str | None, bytes]]) -> bytes:
+    """``(name, filename, content type, content)`` parts as a ``multipart/form-data`` body."""
+    chunks: list[bytes] = []
+    for name, filename, content_type, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        chunks.append(head.encode() + b"\r\n" + content + b"\r\n")
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode()

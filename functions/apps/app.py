@@ -17,7 +17,10 @@ from switchboard.settings import get_settings
 
 get_settings()
 app = AppsResolver(
-    token_kind=TokenKind.access_key, token_optional=True, strip_prefixes=[re.compile(r"^/apps/[^/]+")]
+    token_kind=TokenKind.access_key,
+    token_optional=True,
+    accepted_bodies="application/json (or multipart/form-data for POST /)",
+    strip_prefixes=[re.compile(r"^/apps/[^/]+")],
 )
 app.include_router(info.router)
 app.include_router(invoke.router)

@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from tests.e2e.conftest import LocalStackProcess
 from tests.e2e.http import Reply, request
+from tests.support.fakes import HttpTarget
+from tests.support.fakes import Reply as Answer
 
 UPSTREAM_API_KEY = "sk-upstream-E2E-SECRET-7031"
 """The connection's secret: it must reach the upstream and never come back in a response."""
@@ -121,8 +123,6 @@ class SseMessage:
     event: str | None
     data: Any
     """``data`` parsed as JSON."""
-    received_at: float
-    """``time.monotonic()`` when the message's last line arrived."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,6 @@ def _read_messages(
                 id=int(fields["id"]) if "id" in fields else None,
                 event=fields.get("event"),
                 data=json.loads(fields["data"]) if "data" in fields else None,
-                received_at=time.monotonic(),
             )
             messages.append(message)
             if on_message is not None:
@@ -260,6 +259,15 @@ def wait_until(check: Callable[[], T | None], timeout_s: float, what: str, inter
             return found
         assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
         time.sleep(interval_s)
+
+
+def scripted_upstream() -> HttpTarget:
+    """The App's upstream (start it with ``with``): ``/fast`` answers at once, ``/slow`` after
+    ``SLOW_UPSTREAM_MS``; any other path is 404 until a test scripts it."""
+    target = HttpTarget()
+    target.respond("/fast", Answer(body={"ok": "fast"}))
+    target.respond("/slow", Answer(body={"ok": "slow"}, delay_ms=SLOW_UPSTREAM_MS))
+    return target
 
 
 def build_app_world(stack: LocalStackProcess, upstream_url: str, *, name: str = "Runtime") -> AppWorld:

@@ -101,6 +101,20 @@ def test_a_streamed_run_answers_with_its_events(rt: Runtime) -> None:
     assert rt.call("GET", "/v1/runs").body["data"][0]["status"] == "completed"
 
 
+def test_a_replayed_stream_is_marked_as_a_replay(rt: Runtime) -> None:
+    # Given a streamed run created with an idempotency key
+    body = {"input": {"question": "live"}, "stream": True}
+    first = _created(rt, body, headers={"idempotency-key": "stream-once"})
+    # When the same request is sent again
+    again = _created(rt, body, headers={"idempotency-key": "stream-once"})
+    # Then it replays the same events, marked as a replay, and no second run exists
+    assert first.status == again.status == 200
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.raw == first.raw
+    assert len(rt.call("GET", "/v1/runs").body["data"]) == 1
+
+
 @pytest.mark.parametrize(
     ("body", "code", "loc"),
     [

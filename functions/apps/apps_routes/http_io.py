@@ -23,7 +23,7 @@ from switchboard.domain.errors import BadRequest, SwitchboardError, UnsupportedM
 from switchboard.domain.models import App
 from switchboard.runtime import streams
 from switchboard.runtime.app_access import addressed_app_id, callable_app
-from switchboard.runtime.idempotency import Outcome, StoredResponse
+from switchboard.runtime.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -104,7 +104,11 @@ def reply(
             execute(run_id)
 
     return streams.sse_response(
-        run_id, 0, start=None if outcome.replayed else start, lambda_context=router.lambda_context
+        run_id,
+        0,
+        start=None if outcome.replayed else start,
+        lambda_context=router.lambda_context,
+        extra_headers={REPLAYED_HEADER: "true"} if outcome.replayed else None,
     )
 
 

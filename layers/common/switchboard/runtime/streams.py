@@ -27,7 +27,7 @@ import contextvars
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
@@ -117,6 +117,7 @@ def sse_response(
     start: Callable[[], object] | None = None,
     lambda_context: RemainingTime | None = None,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> Response[str]:
     """The run's events after ``after_sequence`` as ``text/event-stream`` (see the module docstring).
 
@@ -130,14 +131,15 @@ def sse_response(
     events = runs.list_events(run_id, after_sequence, PAGE_SIZE)
     if start is None and not events and _has_ended(run_id):
         return Response(status_code=204, body="", headers={"Cache-Control": "no-store"})
-    stream = open_stream(200, HEADERS)
+    all_headers = {**HEADERS, **(extra_headers or {})}
+    stream = open_stream(200, all_headers)
     body = _Body(stream, heartbeat_seconds)
     try:
         _Relay(run_id, after_sequence, body, deadline).follow(events, start)
     finally:
         if stream is not None:
             stream.close()
-    headers = {name: value for name, value in HEADERS.items() if name != "Content-Type"}
+    headers = {name: value for name, value in all_headers.items() if name != "Content-Type"}
     return Response(status_code=200, content_type=EVENT_STREAM, body=body.text(), headers=headers)
 
 

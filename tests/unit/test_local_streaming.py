@@ -268,12 +268,24 @@ def test_head_gets_no_stream(running: Server):
     assert (status, body) == (200, b"")
 
 
+def _read_until(connection: socket.socket, marker: bytes, seconds: float = 10) -> bytes:
+    """Bytes received until ``marker`` arrived (headers and chunks may come in separate segments)."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while marker not in received and time.monotonic() < deadline:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
 def test_a_client_that_leaves_closes_the_stream_for_the_handler(running: Server, tmp_path: Path):
     # Given a handler that waits for its stream to close
     mark = tmp_path / "noticed"
     with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
         connection.sendall(f"GET /apps/a/until-closed?mark={mark} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        assert b"open" in connection.recv(4096)
+        assert b"open" in _read_until(connection, b"open")
     # When the client went away, Then the handler noticed without writing anything
     deadline = time.monotonic() + 5
     while not mark.exists() and time.monotonic() < deadline:
@@ -289,7 +301,7 @@ def test_stopping_the_server_closes_open_streams(running: Server, tmp_path: Path
     def listen() -> None:
         with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
             connection.sendall(f"GET /apps/a/until-closed?mark={mark} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            connection.recv(4096)
+            _read_until(connection, b"open")
             opened.set()
             while connection.recv(4096):
                 pass

@@ -31,6 +31,8 @@ class Recorded:
     headers: dict[str, str]
     """Lower-cased names."""
     body: bytes
+    received_at: float = 0.0
+    """``time.monotonic()`` at arrival: lets tests see which requests were in flight together."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -69,6 +71,7 @@ class _Server:
                     query=parse_qs(parts.query, keep_blank_values=True),
                     headers={name.lower(): value for name, value in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
+                    received_at=time.monotonic(),
                 )
                 owner._record(recorded)
                 owner.handle(self, recorded)

@@ -97,15 +97,13 @@ def test_independent_branches_run_concurrently(target: HttpTarget) -> None:
     )
 
     # When the run executes them
-    started = time.monotonic()
     result, _ = run(definition)
-    elapsed = time.monotonic() - started
 
-    # Then both ran at once: the run took about one delay, not two
+    # Then both were in flight at once: the second arrived before the first was answered
     assert result.status == "completed"
     assert result.output == {"a": {"ok": True}, "b": {"ok": True}}
-    assert elapsed < 0.55
-    assert len(target.requests_to("/slow")) == 2
+    first, second = sorted(request.received_at for request in target.requests_to("/slow"))
+    assert second - first < 0.3
 
 
 def test_max_workers_bounds_concurrency(target: HttpTarget) -> None:

@@ -49,7 +49,10 @@ class _Burst(ThreadingHTTPServer):
 
 
 class _Slow(BaseHTTPRequestHandler):
+    arrivals: list[float] = []
+
     def do_GET(self) -> None:
+        _Slow.arrivals.append(time.monotonic())
         time.sleep(0.3)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -130,15 +133,12 @@ def test_compute_only_nodes_do_not_hold_up_a_slow_io_branch(target: HttpTarget) 
     )
 
     # When it runs
-    started = time.monotonic()
     result, sink = run(definition, {"question": "q"})
-    elapsed = time.monotonic() - started
 
-    # Then the transforms ran while the request was waiting, and the run took about one request
+    # Then the transforms ran while the request was waiting
     assert result.output == {"fetched": {"ok": True}, "copied": "q"}
     completed = [data["node_id"] for data in sink.of("node.completed")]
     assert completed.index("c") < completed.index("fetch")
-    assert elapsed < 0.55
 
 
 def test_only_steps_that_only_compute_and_never_back_off_run_inline(target: HttpTarget) -> None:
@@ -179,15 +179,15 @@ def test_the_default_workers_run_a_wide_http_fan_out_at_once() -> None:
         definition = workflow(INPUT, *nodes, output(**mappings))
 
         # When it runs
-        started = time.monotonic()
+        _Slow.arrivals.clear()
         result = execute(definition, context)
-        elapsed = time.monotonic() - started
 
-    # Then all requests were in flight together (8 workers would take two rounds, and a new SSL context per
-    # request would add 20 to 35 ms of CPU each, one after the other)
+    # Then all requests were in flight together: every one arrived before the first was answered (8 workers
+    # would take two rounds, and a new SSL context per request would add 20 to 35 ms of CPU each, in turn)
     assert result.status == "completed", result.error
     assert result.output == dict.fromkeys(ids, 200)
-    assert elapsed < 0.55
+    assert len(_Slow.arrivals) == 16
+    assert max(_Slow.arrivals) - min(_Slow.arrivals) < 0.3
 
 
 def test_span_ids_are_unique_within_a_trace() -> None:

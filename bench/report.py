@@ -163,6 +163,79 @@ def _imports(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _operations(operations: dict[str, int]) -> str:
+    return ", ".join(f"{operation} {count}" for operation, count in operations.items()) or "-"
+
+
+def _apps_calls(results: dict[str, Any]) -> list[str]:
+    calls = results["aws_calls"]
+    lines = [
+        f"5. AWS API calls per warm sync run of the {results['node_count']}-node workflow through the"
+        " Apps API (POST /v1/runs with an access key, local stack over HTTP)"
+    ]
+    warm = calls["warm_run"]
+    rows = [(name, warm["by_function"][name], operations) for name, operations in warm["detail"].items()]
+    rows.append(("total", warm["total"], warm["by_operation"]))
+    width = max(len(name) for name, _, _ in rows)
+    lines += [
+        f"  {name.ljust(width)}  {count:>3}  {_operations(operations)}" for name, count, operations in rows
+    ]
+    first = calls["first_run"]
+    lines.append(f"  first run (empty caches): {first['total']} calls: {_operations(first['by_operation'])}")
+    outside = sum(warm["outside_functions"].values())
+    lines.append(
+        f"  not counted: {outside} calls outside any function (the local stack saving its state file,"
+        " its queue pollers; AWS makes none)"
+    )
+    lines.append(
+        f"  target: <= {results['warm_sync_run_target']} calls -> {results['warm_sync_run_calls']}"
+        f" {verdict(results['warm_sync_run_pass'])}"
+    )
+    return lines
+
+
+def _apps_latency(results: dict[str, Any]) -> list[str]:
+    latency = results["latency"]
+    runs = results["runs"]
+    lines = [
+        "6. End-to-end latency of that run over HTTP vs a bare handler returning a constant"
+        f" (ms; {runs['timed']} runs after {runs['warm_up']} warm-ups)"
+    ]
+    labels = {
+        "as_served": "as served",
+        "without_local_artifacts": "without local artifacts (no state save, TCP_NODELAY)",
+    }
+    rows = []
+    for series, label in labels.items():
+        platform, bare = latency["platform"][series], latency["bare"][series]
+        overhead = latency[f"overhead_{series}"]
+        rows.append(
+            [
+                label,
+                f"{platform['median_ms']:.1f}",
+                f"{platform['p95_ms']:.1f}",
+                f"{bare['median_ms']:.1f}",
+                f"{bare['p95_ms']:.1f}",
+                f"{overhead['median_ms']:.1f}",
+                f"{overhead['ratio_median']:.1f}x",
+            ]
+        )
+    header = ["series", "platform p50", "p95", "bare p50", "p95", "overhead p50", "ratio"]
+    lines += _table(header, rows)
+    save = results["state_save_ms"]
+    lines.append(
+        f"  the local stack's state save after each write: median {save['median_ms']:.0f} ms,"
+        f" p95 {save['p95_ms']:.0f} ms, max {save['max_ms']:.0f} ms"
+        f" ({save['runs']} saves; it grows with the data)"
+    )
+    overhead = latency["overhead_without_local_artifacts"]["median_ms"]
+    lines.append(
+        "  target: platform overhead (without local artifacts, median)"
+        f" <= {results['overhead_target_ms']:.0f} ms -> {overhead:.1f} ms {verdict(results['overhead_pass'])}"
+    )
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     sections = [
         _aws(results["aws_calls"]),
@@ -170,6 +243,8 @@ def render(results: dict[str, Any]) -> str:
         _parallel(results["parallel_http"]),
         _imports(results["cold_import"]),
     ]
+    if "runtime_api" in results:
+        sections += [_apps_calls(results["runtime_api"]), _apps_latency(results["runtime_api"])]
     summary = ", ".join(f"{name} {verdict(passed)}" for name, passed in results["summary"].items())
     footer = [f"summary: {summary}; {results['seconds']:.0f} s; results in {results['path']}"]
     return "\n\n".join("\n".join(section) for section in [*sections, footer])

@@ -18,7 +18,7 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 def main() -> None:
     apply_env()
-    from bench import aws_calls, cold_import, comparison, parallel_http, report
+    from bench import aws_calls, cold_import, comparison, parallel_http, report, runtime_api
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -34,6 +34,7 @@ def main() -> None:
         ("engine", comparison.measure),
         ("parallel_http", parallel_http.measure),
         ("cold_import", cold_import.measure),
+        ("runtime_api", runtime_api.measure),
     ]
     for name, measure in steps:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
@@ -45,6 +46,8 @@ def main() -> None:
         "engine_overhead": results["engine"]["pass"],
         "parallel_http": results["parallel_http"]["pass"],
         "cold_import": results["cold_import"]["pass"],
+        "apps_api_sync_run_calls": results["runtime_api"]["warm_sync_run_pass"],
+        "apps_api_overhead": results["runtime_api"]["overhead_pass"],
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["path"] = str(RESULTS.relative_to(ROOT))

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.auth.authenticate import authenticate
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import PayloadTooLarge, SwitchboardError, UnsupportedMediaType
+from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError, UnsupportedMediaType
 from switchboard.domain.models import TokenKind
 from switchboard.settings import get_settings
 
@@ -49,6 +49,16 @@ def check_body(event: Event, accepted: str = "application/json") -> None:
         content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
         if content_type != "application/json":
             raise UnsupportedMediaType(f"send the body as {accepted}")
+        if event.get("isBase64Encoded"):
+            _require_utf8(str(event.get("body")))
+
+
+def _require_utf8(encoded: str) -> None:
+    """A JSON body that arrived base64-encoded (API Gateway does so for bytes that are not UTF-8 text)."""
+    try:
+        base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise BadRequest("the request body is not valid UTF-8 JSON", code="malformed_json") from None
 
 
 def error_result(error: SwitchboardError) -> dict[str, Any]:

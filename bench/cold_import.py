@@ -2,9 +2,12 @@
 template.yaml), relative to ``import boto3``, each import in a fresh interpreter, median of several.
 
 The handler's directory and the common layer come first on ``sys.path``, like ``/var/task`` and
-``/opt/python`` on Lambda, and the settings environment is set (settings are validated at import). Only
-the import is timed, not the interpreter's start. For a function over its target, ``-X importtime`` shows
-which top-level packages its import spends the time in.
+``/opt/python`` on Lambda. Each function is imported with its own environment from the template (the
+Globals' variables and the function's own, e.g. ``SWITCHBOARD_XRAY_SUBSEGMENTS``), over the settings
+environment of ``bench_env``; a variable whose template value is a CloudFormation reference (a table, a
+queue, the stage …) keeps its ``bench_env`` value, or the local stack's resolution of the reference when
+``bench_env`` has none. Only the import is timed, not the interpreter's start. For a function over its
+target, ``-X importtime`` shows which top-level packages its import spends the time in.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.support import ROOT, TEMPLATE, bench_env, median
-from switchboard_cli.local.template import Template
+from switchboard_cli.local.template import NO_VALUE, Template
 
 REPETITIONS = 5
 API_FUNCTIONS = frozenset({"management", "apps"})
@@ -33,30 +37,58 @@ print(time.perf_counter() - started)
 """
 
 
-def functions() -> dict[str, Path]:
-    """Directory name → directory of every function in the template."""
+@dataclass(frozen=True)
+class Function:
+    directory: Path
+    environment: dict[str, str]
+    """The function's own variables from the template (see the module's docstring)."""
+
+
+def _env_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _template_environment(template: Template, resource: dict[str, Any]) -> dict[str, str]:
+    variables = {
+        **template.function_globals.get("Environment", {}).get("Variables", {}),
+        **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+    }
+    settings = bench_env()
+    environment: dict[str, str] = {}
+    for name, value in variables.items():
+        if isinstance(value, dict | list) and name in settings:
+            environment[name] = settings[name]  # a CloudFormation reference: the bench's value
+        else:
+            resolved = template.resolve(value)
+            if resolved is not NO_VALUE:
+                environment[name] = _env_value(resolved)
+    return environment
+
+
+def functions() -> dict[str, Function]:
+    """Directory name → directory and environment of every function in the template."""
     template = Template.from_file(TEMPLATE)
-    found: dict[str, Path] = {}
+    found: dict[str, Function] = {}
     for resource in template.resources_of_type("AWS::Serverless::Function").values():
         code_uri = str(resource.get("Properties", {}).get("CodeUri", "")).rstrip("/")
         if code_uri:
             directory = ROOT / code_uri
-            found[directory.name] = directory
+            found[directory.name] = Function(directory, _template_environment(template, resource))
     return dict(sorted(found.items()))
 
 
-def _environment() -> dict[str, str]:
+def _environment(function_environment: dict[str, str] | None = None) -> dict[str, str]:
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
-    return {**inherited, **bench_env()}
+    return {**inherited, **bench_env(), **(function_environment or {})}
 
 
-def _import_seconds(module: str, paths: list[str]) -> float:
+def _import_seconds(module: str, paths: list[str], environment: dict[str, str] | None = None) -> float:
     code = _TIMED_IMPORT.format(paths=paths, module=module)
     completed = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=_environment(),
+        env=_environment(environment),
         cwd=ROOT,
         timeout=TIMEOUT_SECONDS,
         check=False,
@@ -66,20 +98,20 @@ def _import_seconds(module: str, paths: list[str]) -> float:
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def _median_ms(module: str, paths: list[str]) -> dict[str, Any]:
-    samples = [_import_seconds(module, paths) * 1000 for _ in range(REPETITIONS)]
+def _median_ms(module: str, paths: list[str], environment: dict[str, str] | None = None) -> dict[str, Any]:
+    samples = [_import_seconds(module, paths, environment) * 1000 for _ in range(REPETITIONS)]
     return {"median_ms": round(median(samples), 1), "min_ms": round(min(samples), 1)}
 
 
-def heaviest_packages(directory: Path, top: int = 8) -> list[dict[str, Any]]:
-    """Own import time per top-level package of one cold import of ``directory``'s handler."""
-    paths = [str(directory), str(ROOT / "layers" / "common")]
+def heaviest_packages(function: Function, top: int = 8) -> list[dict[str, Any]]:
+    """Own import time per top-level package of one cold import of ``function``'s handler."""
+    paths = [str(function.directory), str(ROOT / "layers" / "common")]
     code = f"import sys; sys.path[:0] = {paths!r}; import app"
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
-        env=_environment(),
+        env=_environment(function.environment),
         cwd=ROOT,
         timeout=TIMEOUT_SECONDS,
         check=False,
@@ -100,8 +132,9 @@ def heaviest_packages(directory: Path, top: int = 8) -> list[dict[str, Any]]:
 def measure() -> dict[str, Any]:
     baseline = _median_ms("boto3", [])
     results: dict[str, Any] = {}
-    for name, directory in functions().items():
-        timing = _median_ms("app", [str(directory), str(ROOT / "layers" / "common")])
+    for name, function in functions().items():
+        paths = [str(function.directory), str(ROOT / "layers" / "common")]
+        timing = _median_ms("app", paths, function.environment)
         ratio = timing["median_ms"] / baseline["median_ms"]
         entry: dict[str, Any] = {
             **timing,
@@ -111,7 +144,7 @@ def measure() -> dict[str, Any]:
         if name in API_FUNCTIONS:
             entry["pass"] = ratio <= API_TARGET_RATIO
             if not entry["pass"]:
-                entry["heaviest_packages"] = heaviest_packages(directory)
+                entry["heaviest_packages"] = heaviest_packages(function)
         results[name] = entry
     api = [entry for entry in results.values() if entry["api_facing"]]
     return {

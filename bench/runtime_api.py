@@ -52,7 +52,7 @@ from switchboard.invoker import get_invoker, set_invoker
 from switchboard.store.links import put_link
 from switchboard_cli.local import environment
 from switchboard_cli.local.functions import current_function
-from switchboard_cli.local.server import LocalHttpServer, LocalRequestHandler
+from switchboard_cli.local.server import LocalHttpServer
 from switchboard_cli.local.stack import Bootstrapper, LocalStack, bootstrap_with_runtime
 
 NODE_COUNT = 3
@@ -63,11 +63,12 @@ OVERHEAD_TARGET_MS = 100.0
 """The platform's own time per warm sync run (median, without the local state save), over the bare
 handler's. Not set by the issue (it asks for the ratio): one AWS call on moto costs about 1-3 ms locally,
 so ten of them, three loopback HTTP calls and two in-process invokes fit well inside it."""
-SERIES = (("as_served", True, False), ("without_local_artifacts", False, True))
-"""(name, the local stack saves its state after each write, the server sets TCP_NODELAY). As served is what
-a caller of ``switchboard local serve`` gets today. Without local artifacts drops what only the local stack
-does: the state file save, and the ~40 ms a keep-alive response waits for the client's delayed ACK because
-the server writes its headers and body in two sends with Nagle's algorithm on."""
+SERIES = (("as_served", True), ("without_local_artifacts", False))
+"""(name, the local stack saves its state file). As served is what a caller of ``switchboard local serve``
+gets: the state file is saved in the background at most once a second after writes, which competes for the
+CPU (and Python's global lock) while it runs. Without local artifacts drops that save, which only the local
+stack does. The server always sets TCP_NODELAY (a keep-alive response no longer waits ~40 ms for the
+client's delayed ACK)."""
 CHILD_TIMEOUT_S = 300
 USER_ID = "end-user-1"
 SHARED_KEY = "bench-shared-key-0000"
@@ -107,7 +108,7 @@ def measure() -> dict[str, Any]:
 def summarize(platform: dict[str, Any], bare: dict[str, Any]) -> dict[str, Any]:
     warm = platform["aws_calls"]["warm_run"]
     latency: dict[str, Any] = {"platform": platform["latency"], "bare": bare["latency"]}
-    for series, _, _ in SERIES:
+    for series, _ in SERIES:
         ours, theirs = platform["latency"][series], bare["latency"][series]
         latency[f"overhead_{series}"] = {
             "median_ms": round(ours["median_ms"] - theirs["median_ms"], 2),
@@ -176,7 +177,7 @@ class _Client:
 
 
 class MeasuredStack(LocalStack):
-    """The local stack, timing the state file save after each write; ``persist = False`` skips it."""
+    """The local stack, timing each background save of its state file; ``persist = False`` skips them."""
 
     def __init__(
         self, template: Path, state: Path, bootstrapper: Bootstrapper = bootstrap_with_runtime
@@ -224,9 +225,8 @@ def _series(stack: MeasuredStack, base_url: str, one_run: Callable[[_Client], fl
     """Each series on a fresh keep-alive connection: warm-ups, then the timed runs."""
     result = {}
     try:
-        for name, persist, nodelay in SERIES:
+        for name, persist in SERIES:
             stack.persist = persist
-            LocalRequestHandler.disable_nagle_algorithm = nodelay
             client = _Client(base_url)
             try:
                 for _ in range(WARM_UP):
@@ -236,7 +236,6 @@ def _series(stack: MeasuredStack, base_url: str, one_run: Callable[[_Client], fl
                 client.close()
     finally:
         stack.persist = True
-        LocalRequestHandler.disable_nagle_algorithm = False
     return result
 
 

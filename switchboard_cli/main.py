@@ -2,6 +2,8 @@
 
 switchboard local serve [--port 3000] [--state-file .switchboard/state.json] [--host 127.0.0.1]
                         [--template template.yaml] [--allow-loopback-callbacks]
+switchboard local fire TRIGGER_ID [--url http://127.0.0.1:3000] [--state-file .switchboard/state.json]
+                       [--json]
 switchboard admin bootstrap --email E --org NAME [--json]
                             (--stack-name S [--region R] | --local-url URL --state-file PATH)
 """
@@ -43,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(http://127.0.0.1:...); sets ALLOW_LOOPBACK_CALLBACKS=true for every function. Off by default "
         "(the variable is pinned to false, whatever the shell holds)",
     )
+    fire = local.add_parser(
+        "fire", help="fire a schedule trigger of the running local stack now and print the event it recorded"
+    )
+    fire.add_argument("trigger_id", help="the trigger (trg-…); its schedule fires as Scheduler would")
+    fire.add_argument("--url", default="http://127.0.0.1:3000", help="the running local stack")
+    fire.add_argument(
+        "--state-file",
+        type=Path,
+        default=DEFAULT_STATE_FILE,
+        help="the state file the server was started with",
+    )
+    fire.add_argument("--json", action="store_true", help="print the event as JSON")
 
     admin = commands.add_parser("admin", help="administration").add_subparsers(
         dest="admin_command", required=True
@@ -64,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    if arguments.command == "local" and arguments.local_command == "fire":
+        return _fire(arguments)
     if arguments.command == "local":
         from switchboard_cli.local import environment
         from switchboard_cli.local.server import serve
@@ -73,6 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments.template or default_template(), arguments.state_file, arguments.port, arguments.host
         )
     return _bootstrap(parser, arguments)
+
+
+def _fire(arguments: argparse.Namespace) -> int:
+    from switchboard_cli import fire
+
+    try:
+        event = fire.fire_on_local(arguments.url, arguments.state_file, arguments.trigger_id)
+    except fire.FireError as error:
+        sys.stderr.write(f"switchboard: {error}\n")
+        return 1
+    print(fire.render(event, arguments.json))
+    return 0
 
 
 def _bootstrap(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apps_routes import deliveries, info, invoke, runs, streams
+from apps_routes import connect, connect_page, deliveries, info, invoke, requirements, runs, streams, triggers
 from apps_routes.resolver import AppsResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,12 +21,18 @@ app = AppsResolver(
     token_optional=True,
     accepted_bodies="application/json (or multipart/form-data for POST /)",
     strip_prefixes=[re.compile(r"^/apps/[^/]+")],
+    connect_paths=("/v1/connect/requirements",),
+    page_paths=frozenset({"/connect"}),
 )
 app.include_router(info.router)
 app.include_router(invoke.router)
 app.include_router(runs.router)
 app.include_router(streams.router)
 app.include_router(deliveries.router)
+app.include_router(requirements.router)
+app.include_router(connect.router)
+app.include_router(connect_page.router)
+app.include_router(triggers.router)
 errors.register(app)
 
 

@@ -1,5 +1,6 @@
-"""Executor: runs one run, invoked directly with ``{"run_id"}`` or by the background-run queue (SQS); makes
-webhook delivery attempts fed by the delivery queue (bodies ``{"delivery_id", "run_id", "attempt"}``)."""
+"""Executor: runs one run, invoked directly with ``{"run_id"}`` (it answers ``{"run_id", "status", "run"}``,
+the run as it left it) or by the background-run queue (SQS); makes webhook delivery attempts fed by the
+delivery queue (bodies ``{"delivery_id", "run_id" | "event_id", "attempt"}``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from switchboard.observability import logger, metrics, tracer
+from switchboard.runtime.callbacks import public_view
 from switchboard.runtime.deliveries import DeliveryMessage, deliver
 from switchboard.runtime.execution import ExecuteRequest, execute_run
 from switchboard.settings import get_settings
@@ -21,9 +23,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _execute(request: ExecuteRequest) -> dict[str, Any]:
+    """``{"run_id", "status", "run"}``: the run as this call left it, so a sync caller needs no read of it."""
     run = execute_run(request.run_id)
     metrics.add_metric(name=f"Runs{run.status.value.capitalize()}", unit="Count", value=1)
-    return {"run_id": run.id, "status": run.status.value}
+    document = run.model_dump(mode="json")
+    if run.callbacks:
+        # The callers' bearer tokens never leave in an answer (they leave the record when the run ends).
+        document["callbacks"] = [public_view(callback) for callback in run.callbacks]
+    return {"run_id": run.id, "status": run.status.value, "run": document}
 
 
 def _deliver(message: DeliveryMessage) -> dict[str, Any]:

@@ -7,19 +7,28 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from management_routes import app_runs, apps, connections, identity, orgs, projects, workflows
+from management_routes import (
+    app_runs,
+    apps,
+    connections,
+    identity,
+    links,
+    orgs,
+    projects,
+    triggers,
+    workflows,
+)
 
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
-from switchboard.api.openapi import OPENAPI_PATH, SWAGGER_PATH, openapi_document
+from switchboard.api.openapi import OPENAPI_PATH, SWAGGER_PATH, openapi_document, swagger_page
 from switchboard.domain.models import TokenKind
 from switchboard.observability import logger, metrics, tracer
 from switchboard.settings import get_settings
 
 get_settings()
 app = GuardedResolver(token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}))
-app.enable_swagger(path=SWAGGER_PATH, title="Switchboard management API", openapi_version="3.1.0")
-for router in (identity, orgs, projects, connections, workflows, apps, app_runs):
+for router in (identity, orgs, projects, connections, workflows, apps, app_runs, links, triggers):
     app.include_router(router.router)
 errors.register(app)
 
@@ -27,6 +36,11 @@ errors.register(app)
 @app.get(OPENAPI_PATH, include_in_schema=False)
 def get_openapi() -> Response[Any]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app))
+
+
+@app.get(SWAGGER_PATH, include_in_schema=False)
+def get_docs() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=swagger_page(app))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

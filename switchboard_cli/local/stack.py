@@ -2,13 +2,20 @@
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
 ``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_CALLBACKS`` from the
-command's switch), starts moto, creates the tables, queues and buckets, restores the state file, loads every
-handler, installs the local function invoker, bootstraps a first admin once and, last, starts one poller per
-SQS event source (``queues.py``). ``stop`` stops the pollers first (within about two seconds), then saves the
-state, so no batch is half-settled in the file. ``handle`` turns one HTTP request into the response API
-Gateway and Lambda would give, and saves the state after every request that may write (and each poller saves
-after every batch). ``/_local/…`` is the stack's own loopback-only control surface (not part of the template):
-``POST /_local/admin/bootstrap`` with the state file's control token.
+command's switch), starts moto, creates the tables, queues, buckets and schedule groups, restores the state
+file, loads every handler, installs the local function invoker, bootstraps a first admin once and, last,
+starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns
+one HTTP request into the response API Gateway and Lambda would give. The state file is saved in the
+background (``state.BackgroundSaver``): every request that may write (any method but ``GET``, ``HEAD`` and
+``OPTIONS``) and every poller batch marks the state dirty before its response or settlement, and a save
+follows within about a second, at most one a second however many writes come. ``stop`` stops the scheduler and
+the pollers first (within about two seconds each), then the background saver (waiting for a save in progress),
+then saves once more, so every write made before it (a ``GET``'s too) is in the file and no batch is
+half-settled in it; a killed process loses what changed since its last save began.
+``/_local/…`` is the stack's own loopback-only control surface (not part of the template), each route guarded
+by the state file's control token: ``POST /_local/admin/bootstrap`` and ``POST /_local/triggers/<id>/fire``
+(``switchboard local fire``: the trigger's schedule fires now; answers the event the trigger function
+recorded).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 import sys
 import traceback
@@ -48,13 +56,21 @@ from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, func
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
 from switchboard_cli.local.queues import EventSourcePollers, event_source_pollers
 from switchboard_cli.local.routing import Router, router_from_template
-from switchboard_cli.local.state import LocalState
+from switchboard_cli.local.scheduler import (
+    LocalScheduler,
+    ScheduleNotFound,
+    create_schedule_groups,
+    invoke_grants,
+)
+from switchboard_cli.local.state import SAVE_INTERVAL_S, BackgroundSaver, LocalState
 from switchboard_cli.local.template import StackContext
 
 BOOTSTRAP_EMAIL = "admin@switchboard.local"
 BOOTSTRAP_ORG = "Local"
 CONTROL_PREFIX = "/_local/"
 CONTROL_BOOTSTRAP_PATH = "/_local/admin/bootstrap"
+CONTROL_FIRE_PATH = "/_local/triggers/{trigger_id}/fire"
+_CONTROL_FIRE = re.compile(r"^/_local/triggers/(?P<trigger_id>[A-Za-z0-9_-]{1,128})/fire$")
 CONTROL_TOKEN_HEADER = "X-Switchboard-Local-Token"  # noqa: S105 - a header name
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -83,9 +99,11 @@ class LocalStack:
         state_path: Path,
         bootstrapper: Bootstrapper = bootstrap_with_runtime,
         host: str = "127.0.0.1",
+        save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.template_path = template_path
         self.state = LocalState(state_path)
+        self.saver = BackgroundSaver(self._save_quietly, save_interval_s)
         self.bootstrapper = bootstrapper
         self.host = host
         self.port = 0
@@ -94,6 +112,7 @@ class LocalStack:
         self.router = Router((), ())
         self.context = StackContext()
         self.pollers = EventSourcePollers()
+        self.scheduler: LocalScheduler | None = None
         self._restored = False
 
     @property
@@ -130,6 +149,7 @@ class LocalStack:
         create_tables(template)
         create_queues(template)
         create_buckets(template)
+        schedule_groups = create_schedule_groups(template)
         self.state.restore()
         self._restored = True
         if not self.state.get("control_token"):
@@ -141,16 +161,33 @@ class LocalStack:
             admin = self.bootstrap(BOOTSTRAP_EMAIL, BOOTSTRAP_ORG)
             self.state.set("local_admin", asdict(admin))
         self.state.save()
-        self.pollers = event_source_pollers(template, self.functions, on_batch=self._save_quietly)
+        self.saver.start()
+        self.pollers = event_source_pollers(template, self.functions, on_batch=self.saver.mark_dirty)
         self.pollers.start()
+        self.scheduler = LocalScheduler(
+            schedule_groups,
+            self._invoke_as_scheduler,
+            invoke_grants(template),
+            on_fire=lambda _firing: self.saver.mark_dirty(),
+        )
+        self.scheduler.start()
 
     def stop(self) -> None:
-        """Stop the pollers, then save (unless the state never made it into moto: that would overwrite it
-        with nothing)."""
+        """Stop the scheduler, the pollers and the background saver, then save (unless the state never made it
+        into moto: that would overwrite it with nothing)."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.pollers.stop()
+        self.saver.stop()
         if self._restored:
             self.state.save()
         self.backend.stop()
+
+    def _invoke_as_scheduler(self, function_id: str, event: dict[str, Any]) -> Any:
+        function = self.functions.get(function_id)
+        if function is None:
+            raise LookupError(f"function {function_id} does not exist in the local stack")
+        return function.call(event, str(uuid.uuid4()))
 
     def bootstrap(self, email: str, org_name: str) -> LocalAdmin:
         created = self.bootstrapper(email, org_name)
@@ -159,13 +196,13 @@ class LocalStack:
     def handle(self, request: HttpRequest, stream: HttpResponseStream | None = None) -> HttpResponse:
         """``stream``, when the server can stream this request's response, is offered to the handler
         (``switchboard.streaming``); when the handler opened it, the returned response is not sent."""
-        if request.raw_path.startswith(CONTROL_PREFIX):
-            response = self._control(request)
-        else:
-            response = self._route(request, stream)
-        if request.method.upper() not in READ_ONLY_METHODS:
-            self._save_quietly()
-        return response
+        try:
+            if request.raw_path.startswith(CONTROL_PREFIX):
+                return self._control(request)
+            return self._route(request, stream)
+        finally:
+            if request.method.upper() not in READ_ONLY_METHODS:
+                self.saver.mark_dirty()
 
     def _route(self, request: HttpRequest, stream: HttpResponseStream | None) -> HttpResponse:
         match = self.router.match(request.host, request.method, request.raw_path)
@@ -184,7 +221,8 @@ class LocalStack:
             return internal_server_error(function_id)
 
     def _control(self, request: HttpRequest) -> HttpResponse:
-        if request.raw_path != CONTROL_BOOTSTRAP_PATH:
+        fire = _CONTROL_FIRE.match(request.raw_path)
+        if request.raw_path != CONTROL_BOOTSTRAP_PATH and fire is None:
             return gateway_error(404, "Not Found")
         if request.method.upper() != "POST":
             return gateway_error(405, "Method Not Allowed")
@@ -192,6 +230,8 @@ class LocalStack:
         expected = str(self.state.get("control_token") or "")
         if not _is_loopback(request.source_ip) or not expected or not hmac.compare_digest(token, expected):
             return gateway_error(403, "Forbidden")
+        if fire is not None:
+            return self._fire(fire["trigger_id"])
         try:
             body = json.loads(request.body or b"{}")
             email, org = body["email"], body["org"]
@@ -207,11 +247,37 @@ class LocalStack:
             return _error(error.status, error.error_code, error.message, error.details)
         return json_response(201, {"user_id": admin.user_id, "org_id": admin.org_id, "token": admin.token})
 
+    def _fire(self, trigger_id: str) -> HttpResponse:
+        """Fire the trigger's schedule now; the event the trigger function recorded, or why there is none."""
+        if self.scheduler is None:
+            return gateway_error(503, "Service Unavailable")
+        try:
+            firing = self.scheduler.fire_now(trigger_id)
+        except ScheduleNotFound:
+            return _error(
+                404,
+                "schedule_not_found",
+                f"{trigger_id} has no schedule: only schedule triggers fire from here (post a signed event "
+                "to a webhook trigger's URL instead)",
+            )
+        if firing.error is not None:
+            return _error(502, "firing_failed", firing.error)
+        answer = firing.result if isinstance(firing.result, dict) else {}
+        refusal = answer.get("error")
+        if isinstance(refusal, dict):
+            status = 404 if refusal.get("code") == "not_found" else 400
+            return _error(
+                status, str(refusal.get("code")), str(refusal.get("message")), refusal.get("details")
+            )
+        return json_response(200, {"data": answer.get("event")})
+
     def _save_quietly(self) -> None:
+        """One background save; a failed one is reported and tried again after the interval."""
         try:
             self.state.save()
         except Exception:
             sys.stderr.write(f"[switchboard local] saving state failed:\n{traceback.format_exc()}")
+            self.saver.mark_dirty()
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> HttpResponse:

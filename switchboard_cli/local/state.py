@@ -1,5 +1,9 @@
 """The local stack's state file: moto's data plus the local admin, restored on start, saved after writes.
 
+Saving re-reads every table, secret, message and object, which grows with the data (easily a second), so
+requests never wait for it: a write marks the state dirty and ``BackgroundSaver`` saves it from a thread of
+its own, at most once per ``SAVE_INTERVAL_S``; stopping the local stack saves once more, last.
+
 Format (JSON, mode 600, replaced atomically)::
 
     {
@@ -15,21 +19,26 @@ Format (JSON, mode 600, replaced atomically)::
                                          "first_receive_timestamp", "receive_count", "group_id",
                                          "deduplication_id", "sequence_number", "delayed_until"}, …]},
         "s3": {"buckets": {"switchboard-local-filesbucket": [{"key", "body" (base64), "content_type",
-                                                              "metadata"}, …]}}
+                                                              "metadata"}, …]}},
+        "scheduler": {"schedules": [{"Name", "GroupName", "ScheduleExpression", "Target", "State",
+                                     "StartDate", "CreationDate", … (as moto holds them)}, …]}
       }
     }
 
 Items keep DynamoDB's typed attribute values (binary as base64, as on the wire) so they round-trip exactly.
-Each service is one small ``Persister``; Scheduler adds its own to ``default_persisters``. Tables, queues and
-buckets come from the template, so restoring only puts items, messages and objects (into tables, queues and
-buckets the template still declares). A state file written before a service had a persister simply lacks its
-key. Objects keep their body, content type and user metadata (not their ETag of a multipart upload, their
-last-modified time or other headers); each is as large as an upload may be (10 MB), so the file can grow.
+Each service is one small ``Persister`` in ``default_persisters``. Tables, queues, buckets and schedule groups
+come from the template, so restoring only puts items, messages, objects and schedules (into tables, queues,
+buckets and groups the template still declares). A state file written before a service had a persister simply
+lacks its key. Objects keep their body, content type and user metadata (not their ETag of a multipart upload,
+their last-modified time or other headers); each is as large as an upload may be (10 MB), so the file can
+grow.
 
 SQS has no way to read a message without receiving it (which would change its receive count and hide it),
 so the SQS persister reads and writes moto's queues directly. Every message on a queue is saved, including
 one a handler is working on: SQS delivers at least once, so after a restart it is delivered again; it comes
 back visible at once, keeping its id, sent time and receive count (so ``maxReceiveCount`` still holds).
+Schedules are also read from and put back into moto directly: through the API a restored schedule would get a
+new creation date (a rate's anchor), and one whose start date lies long past would be refused.
 """
 
 from __future__ import annotations
@@ -38,8 +47,11 @@ import base64
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import threading
+import time
+import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -51,6 +63,8 @@ from switchboard_cli.local.queues import sqs
 
 FORMAT = 1
 READ_ATTEMPTS = 3
+SAVE_INTERVAL_S = 1.0
+"""The most often the state file is saved while requests write (``BackgroundSaver``)."""
 
 Read = TypeVar("Read")
 
@@ -340,8 +354,75 @@ class S3Persister:
                 client.put_object(**arguments)
 
 
+class SchedulerPersister:
+    """Schedules, read from and put back into moto's own groups: the API would refuse a start date long past
+    and give a restored schedule a new creation date, the anchor of its rate."""
+
+    name = "scheduler"
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "schedules": [
+                schedule.to_dict()
+                for group in _moto_schedule_groups().values()
+                for schedule in list(group.schedules.values())
+            ]
+        }
+
+    def restore(self, data: Any) -> None:
+        from moto.scheduler.models import Schedule
+
+        groups = _moto_schedule_groups()
+        for saved in data.get("schedules", []):
+            group = groups.get(saved.get("GroupName"))
+            if group is None:
+                continue
+            _, _, _, region, account_id, _ = str(saved["Arn"]).split(":", 5)
+            schedule = Schedule(
+                region=region,
+                account_id=account_id,
+                group_name=group.name,
+                name=saved["Name"],
+                description=saved.get("Description"),
+                schedule_expression=saved["ScheduleExpression"],
+                schedule_expression_timezone=saved.get("ScheduleExpressionTimezone"),
+                flexible_time_window=saved.get("FlexibleTimeWindow") or {"Mode": "OFF"},
+                target=saved["Target"],
+                state=saved.get("State"),
+                kms_key_arn=saved.get("KmsKeyArn"),
+                start_date=None,
+                end_date=saved.get("EndDate"),
+                action_after_completion=saved.get("ActionAfterCompletion"),
+            )
+            schedule.start_date = saved.get("StartDate")
+            schedule.creation_date = saved.get("CreationDate", schedule.creation_date)
+            schedule.last_modified_date = saved.get("LastModificationDate", schedule.last_modified_date)
+            group.add_schedule(schedule)
+
+
+def _moto_schedule_groups() -> dict[str, Any]:
+    """moto's schedule groups (other than ``default``) of the account and region the client talks to."""
+    from moto.scheduler.models import scheduler_backends
+
+    client = aws.client("scheduler")
+    found: dict[str, Any] = {}
+    for page in client.get_paginator("list_schedule_groups").paginate():
+        for listed in page.get("ScheduleGroups", []):
+            if listed["Name"] == "default":
+                continue
+            _, _, _, region, account_id, _ = listed["Arn"].split(":", 5)
+            found[listed["Name"]] = scheduler_backends[account_id][region].schedule_groups[listed["Name"]]
+    return found
+
+
 def default_persisters() -> list[Persister]:
-    return [DynamoDBPersister(), SecretsManagerPersister(), SqsPersister(), S3Persister()]
+    return [
+        DynamoDBPersister(),
+        SecretsManagerPersister(),
+        SqsPersister(),
+        S3Persister(),
+        SchedulerPersister(),
+    ]
 
 
 class LocalState:
@@ -383,6 +464,81 @@ class LocalState:
     def set(self, key: str, value: Any) -> None:
         with self._lock:
             self.document[key] = value
+
+
+class BackgroundSaver:
+    """Runs ``save`` in a thread of its own when ``mark_dirty`` was called since the last save began, at most
+    once per ``interval_s`` (counted from the end of the previous save, so a slow save never runs back to
+    back). A burst of writes is one save; a write made while a save runs marks the state dirty again, so it
+    is in the next one.
+
+    There is no lock to take around moto: requests, stream handlers and queue pollers already use it from
+    many threads at once, and holding them all off for a save would stall every open stream. A save reads
+    through the same clients a request does (a listing broken by a concurrent write is read again, see
+    ``_read_consistently``), ``LocalState.save`` is serialised, and ``stop`` waits for a save in progress,
+    so the caller's final save is the last one written.
+    """
+
+    def __init__(self, save: Callable[[], None], interval_s: float = SAVE_INTERVAL_S) -> None:
+        self._save = save
+        self.interval_s = interval_s
+        self._changed = threading.Condition()
+        self._dirty = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def dirty(self) -> bool:
+        with self._changed:
+            return self._dirty
+
+    def start(self) -> None:
+        with self._changed:
+            if self._thread is not None:
+                return
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._run, name="switchboard-local-state-saver", daemon=True
+            )
+        self._thread.start()
+
+    def mark_dirty(self) -> None:
+        with self._changed:
+            self._dirty = True
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """Stop the thread, waiting for a save in progress (the caller then makes the final save)."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        earliest = time.monotonic() + self.interval_s
+        while self._wait_for_work(earliest):
+            try:
+                self._save()
+            except Exception:
+                sys.stderr.write(f"[switchboard local] saving state failed:\n{traceback.format_exc()}")
+                self.mark_dirty()
+            earliest = time.monotonic() + self.interval_s
+
+    def _wait_for_work(self, earliest: float) -> bool:
+        """Wait until the state is dirty and ``earliest`` has passed (True, the flag now taken) or until
+        ``stop`` (False)."""
+        with self._changed:
+            while not self._stopping:
+                if not self._dirty:
+                    self._changed.wait()
+                elif (remaining := earliest - time.monotonic()) > 0:
+                    self._changed.wait(remaining)
+                else:
+                    self._dirty = False
+                    return True
+            return False
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -30,15 +30,25 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.transport import Response
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
     status_code_conformance,
 )
 
 Operation = APIOperation[Any, Any, Any, Any]
 AnyCase = Case[Any]
 
-CHECKS: tuple[CheckFunction, ...] = (not_a_server_error, status_code_conformance)
-"""Fatal checks. Content-type, header and response-schema conformance still fail on the documentation of 204
-answers (documented with a JSON body) and of event streams (schema per event): see the closing note."""
+CHECKS: tuple[CheckFunction, ...] = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+)
+"""Fatal checks. A 204 is documented without content, so neither its content type nor its body is checked; an
+event stream's schema describes one message, which schemathesis checks for each message it parses from the
+body (its ``data`` against the run event's schema, as JSON)."""
 REQUEST_TIMEOUT_S = 40.0
 """Longer than a run's event stream may stay open (about 25 s)."""
 SAFE_CALLBACK_URL = "https://127.0.0.1:9/contract-callback"

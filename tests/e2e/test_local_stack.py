@@ -199,12 +199,24 @@ def test_state_survives_a_restart_without_a_second_bootstrap(local_stack: LocalS
 
 
 def test_ctrl_c_stops_cleanly_and_leaves_a_private_state_file(local_stack: LocalStackProcess):
+    # Given a write acknowledged just before (the background save has had no time for it)
+    project = created(
+        request(
+            "POST",
+            f"{local_stack.base_url}/v1/projects",
+            token=local_stack.pat,
+            json_body={"org_id": local_stack.org_id, "name": "Last write"},
+        )
+    )
+
     # When the server gets Ctrl-C
     code = local_stack.interrupt()
 
-    # Then it exits 0 without a traceback, and the state file is readable only by its owner
+    # Then it exits 0 without a traceback, the state file is readable only by its owner and holds the write
     assert code == 0
     assert "Traceback" not in local_stack.stderr()
     assert stat.S_IMODE(local_stack.state_file.stat().st_mode) == 0o600
-    assert json.loads(local_stack.state_file.read_text())["local_admin"]["token"] == local_stack.pat
+    saved = local_stack.state_file.read_text()
+    assert json.loads(saved)["local_admin"]["token"] == local_stack.pat
+    assert project["id"] in saved
     local_stack.start()

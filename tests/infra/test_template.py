@@ -1,6 +1,7 @@
 """What CloudFormation deploys, proven on the SAM-transformed template: function settings, least-privilege
-roles (nothing internet-facing can read a secret; only the executor may invoke the credentials function),
-tables, the run queue, API routes and the optional Apps domain."""
+roles (nothing internet-facing can read a secret; only the executor and trigger functions may invoke the
+credentials function; only Scheduler and the Apps function may fire triggers), tables, the run queue, trigger
+schedules, API routes and the optional Apps domain."""
 
 from __future__ import annotations
 
@@ -203,7 +204,13 @@ def test_secret_reader_detection_sees_wildcards_and_attached_policies() -> None:
 def test_the_template_declares_the_api_and_runtime_functions() -> None:
     # Given the functions template.yaml declares / Then the API and runtime functions are among them (so
     # the per-function cases below cannot silently shrink to nothing)
-    assert {"ManagementFunction", "AppsFunction", "ExecutorFunction", "CredentialsFunction"} <= set(FUNCTIONS)
+    assert {
+        "ManagementFunction",
+        "AppsFunction",
+        "ExecutorFunction",
+        "CredentialsFunction",
+        "TriggerFunction",
+    } <= set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -295,6 +302,45 @@ def test_management_role_cannot_read_secret_values_and_denies_it_explicitly(cfn:
         # Then nothing allows it, and an unconditional Deny on every resource forbids it
         assert allowing == [], f"the management role is allowed {action}"
         assert denying, f"the management role has no unconditional Deny of {action} on *"
+
+
+def test_apps_role_writes_only_link_secrets_and_denies_reading_any(cfn: Template) -> None:
+    # Given the Apps function's role
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+    link_secrets = f"{SECRET_PREFIX_ARN}apps/*/links/*"
+
+    # Then it creates (tagged) and deletes secrets only under apps/<app>/links/ of this stack's prefix
+    for action in (
+        "secretsmanager:CreateSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:DeleteSecret",
+    ):
+        granted = [
+            resource
+            for statement in statements
+            if allows(statement, action)
+            for resource in statement_resources(statement, cfn)
+        ]
+        assert granted == [link_secrets], action
+    # And it cannot change a secret's value or settings in place, nor untag, describe or list one
+    for action in (
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:UntagResource",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:ListSecrets",
+    ):
+        assert not any(allows(statement, action) for statement in statements), action
+    # And reading a value is denied explicitly, on everything
+    for action in SECRET_READS:
+        assert not any(allows(statement, action) for statement in statements), action
+        assert any(
+            statement.get("Effect") == "Deny"
+            and statement_covers(statement, action)
+            and "Condition" not in statement
+            and statement_resources(statement, cfn) == ["*"]
+            for statement in statements
+        ), action
 
 
 def test_only_allow_listed_functions_can_read_secret_values(cfn: Template) -> None:
@@ -409,6 +455,43 @@ def test_dynamodb_grants_name_actions_and_tables(cfn: Template) -> None:
     assert elsewhere == []
 
 
+def _allowed_on(cfn: Template, statements: list[Statement], action: str, arn: str) -> bool:
+    return any(
+        wildcard_match(resource, arn, ignore_case=False)
+        for statement in statements
+        if allows(statement, action)
+        for resource in statement_resources(statement, cfn)
+    )
+
+
+def test_apps_function_reads_and_writes_links_but_never_deletes_them(cfn: Template) -> None:
+    # Given the Apps function's role and the links table
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+    links = cfn.get_att("LinksTable", "Arn")
+
+    # Then it reads the user's links, writes tokens, links and their transitions (puts and updates, which is
+    # what its transactions need), and neither deletes, batch-writes nor scans anything there
+    for action in ("GetItem", "Query", "PutItem", "UpdateItem"):
+        assert _allowed_on(cfn, statements, f"dynamodb:{action}", links), action
+    for action in ("DeleteItem", "BatchWriteItem", "Scan"):
+        assert not _allowed_on(cfn, statements, f"dynamodb:{action}", links), action
+    assert not _allowed_on(cfn, statements, "dynamodb:PutItem", f"{links}/index/gsi1")
+
+
+def test_management_function_reads_and_revokes_links_but_never_deletes_them(cfn: Template) -> None:
+    # Given the management function's role and the links table
+    statements = role_statements(cfn.resources, function_role(cfn.resources, "ManagementFunction"))
+    links = cfn.get_att("LinksTable", "Arn")
+
+    # Then it lists links (the App's by the index), reads their history, and records a revocation (an update
+    # and its transition, plus an event delivery), without deleting or scanning
+    for action in ("GetItem", "Query", "PutItem", "UpdateItem"):
+        assert _allowed_on(cfn, statements, f"dynamodb:{action}", links), action
+    assert _allowed_on(cfn, statements, "dynamodb:Query", f"{links}/index/gsi1")
+    for action in ("DeleteItem", "BatchWriteItem", "Scan"):
+        assert not _allowed_on(cfn, statements, f"dynamodb:{action}", links), action
+
+
 def test_apps_function_cannot_write_control_table_items(cfn: Template) -> None:
     # Given the Apps function's role and the control table's ARN
     statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
@@ -451,7 +534,8 @@ def test_table_is_on_demand_recoverable_encrypted_and_retained(cfn: Template, ta
 
 
 @pytest.mark.parametrize(
-    ("table_id", "attribute"), [("RunsTable", "expires_at"), ("IdempotencyTable", "expiration")]
+    ("table_id", "attribute"),
+    [("RunsTable", "expires_at"), ("IdempotencyTable", "expiration"), ("LinksTable", "ttl")],
 )
 def test_table_expires_items_by_ttl(cfn: Template, table_id: str, attribute: str) -> None:
     # Given a table whose items expire / Then TTL is enabled on the attribute the code writes
@@ -554,7 +638,9 @@ def _condition_values(condition: dict[str, Any], operators: Iterable[str], key: 
     return values
 
 
-def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_role(cfn: Template) -> None:
+def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_and_trigger_roles(
+    cfn: Template,
+) -> None:
     # Given the resource policy attached to the credentials function
     policies = _credentials_resource_policies(cfn)
     assert len(policies) == 1, (
@@ -576,13 +662,13 @@ def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_
     ]
 
     # Then nothing in it allows an invoke, and one Deny for every principal exempts exactly the executor
-    # role, by its ARN
+    # and trigger roles, by their ARNs
     assert [statement for statement in invoking if statement.get("Effect") != "Deny"] == []
     assert len(denials) == 1
     condition = denials[0]["Condition"]
     assert set(condition) <= {"ArnNotEquals", "StringNotEquals"}, condition
     exempt = _condition_values(condition, ("ArnNotEquals", "StringNotEquals"), "aws:PrincipalArn")
-    assert exempt == [{"Fn::GetAtt": ["ExecutorRole", "Arn"]}]
+    assert exempt == [{"Fn::GetAtt": ["ExecutorRole", "Arn"]}, {"Fn::GetAtt": ["TriggerRole", "Arn"]}]
     assert [key for comparisons in condition.values() for key in comparisons] == ["aws:PrincipalArn"]
 
 
@@ -598,7 +684,7 @@ def test_no_lambda_permission_opens_the_credentials_function(cfn: Template) -> N
     ] == []
 
 
-def test_only_the_executor_role_may_invoke_the_credentials_function(cfn: Template) -> None:
+def test_only_the_executor_and_trigger_roles_may_invoke_the_credentials_function(cfn: Template) -> None:
     # Given the credentials function's ARN, unqualified and qualified
     arn = cfn.get_att("CredentialsFunction", "Arn")
     targets = (arn, f"{arn}:live")
@@ -613,8 +699,8 @@ def test_only_the_executor_role_may_invoke_the_credentials_function(cfn: Templat
         if any(wildcard_match(resource, target, ignore_case=False) for target in targets)
     }
 
-    # Then the executor role is the one and only
-    assert invokers == {"ExecutorRole"}
+    # Then the executor role (runs) and the trigger role (webhook signing secrets) are the only ones
+    assert invokers == {"ExecutorRole", "TriggerRole"}
 
 
 def test_executor_runs_with_its_explicit_role_and_runtime_settings(cfn: Template) -> None:
@@ -651,13 +737,16 @@ def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
             for resource in statement_resources(statement, cfn)
         )
 
-    # Then it reads the control table without writing it, writes runs, updates links, consumes the run
-    # queue, and reads no secret
+    # Then it reads the control table without writing it, writes runs, reads and updates links and puts their
+    # transitions and event deliveries (never deleting, scanning or listing them), consumes the run queue,
+    # and reads no secret
     assert all(allowed_on(f"dynamodb:{a}", control) for a in ("GetItem", "Query", "BatchGetItem"))
     assert not any(allowed_on(action, control) for action in (*CONTROL_TABLE_WRITES, "dynamodb:UpdateItem"))
     assert all(allowed_on(f"dynamodb:{a}", runs) for a in ("GetItem", "PutItem", "UpdateItem", "Query"))
-    assert allowed_on("dynamodb:UpdateItem", links)
-    assert not allowed_on("dynamodb:PutItem", links)
+    assert all(allowed_on(f"dynamodb:{a}", links) for a in ("GetItem", "UpdateItem", "PutItem"))
+    links_elsewhere = ("DeleteItem", "BatchWriteItem", "Query", "Scan", "BatchGetItem")
+    assert not any(allowed_on(f"dynamodb:{a}", links) for a in links_elsewhere)
+    assert not allowed_on("dynamodb:Query", f"{links}/index/gsi1")
     for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
         assert allowed_on(f"sqs:{action}", queue), action
     assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
@@ -698,25 +787,38 @@ def test_run_queue_is_encrypted_outlasts_the_executor_and_redrives_to_its_dead_l
     assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_apps_function_enqueues_background_runs(cfn: Template) -> None:
-    # Given the Apps function's environment and role
-    variables = cfn.resources["AppsFunction"]["Properties"]["Environment"]["Variables"]
-    statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
-
-    # When the statements allowing SendMessage are collected
-    resources = [
+def _sends_to(cfn: Template, function_id: str) -> list[str]:
+    statements = role_statements(cfn.resources, function_role(cfn.resources, function_id))
+    return sorted(
         resource
         for statement in statements
         if allows(statement, "sqs:SendMessage")
         for resource in statement_resources(statement, cfn)
-    ]
+    )
 
-    # Then it knows the run queue's URL and may send to that queue only
+
+def test_apps_function_enqueues_background_runs_and_link_events(cfn: Template) -> None:
+    # Given the Apps function's environment and the queues its role may send to
+    variables = cfn.resources["AppsFunction"]["Properties"]["Environment"]["Variables"]
+
+    # Then it knows the run and delivery queues' URLs and may send to those two queues only
     assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
-    assert resources == [cfn.get_att("RunQueue", "Arn")]
+    assert variables["DELIVERY_QUEUE_URL"] == {"Ref": "DeliveryQueue"}
+    assert _sends_to(cfn, "AppsFunction") == sorted(
+        cfn.get_att(q, "Arn") for q in ("RunQueue", "DeliveryQueue")
+    )
 
 
-def test_apps_function_invokes_the_executor_for_sync_runs(cfn: Template) -> None:
+def test_management_function_enqueues_link_events_only(cfn: Template) -> None:
+    # Given the management function's environment / Then it sends to the delivery queue and nowhere else
+    variables = cfn.resources["ManagementFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["DELIVERY_QUEUE_URL"] == {"Ref": "DeliveryQueue"}
+    assert _sends_to(cfn, "ManagementFunction") == [cfn.get_att("DeliveryQueue", "Arn")]
+
+
+def test_apps_function_invokes_the_executor_for_sync_runs_and_the_trigger_function_for_webhooks(
+    cfn: Template,
+) -> None:
     # Given the Apps function's environment and role
     variables = cfn.resources["AppsFunction"]["Properties"]["Environment"]["Variables"]
     statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
@@ -729,9 +831,10 @@ def test_apps_function_invokes_the_executor_for_sync_runs(cfn: Template) -> None
         for resource in statement_resources(statement, cfn)
     ]
 
-    # Then it knows the executor's name and may invoke that function only
+    # Then it knows the executor's and the trigger function's names and may invoke those two only
     assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunction"}
-    assert resources == [cfn.get_att("ExecutorFunction", "Arn")]
+    assert variables["TRIGGER_FUNCTION"] == {"Ref": "TriggerFunction"}
+    assert sorted(resources) == sorted(cfn.get_att(f, "Arn") for f in ("ExecutorFunction", "TriggerFunction"))
 
 
 def test_run_files_are_private_encrypted_and_tls_only(cfn: Template) -> None:
@@ -751,3 +854,201 @@ def test_run_files_are_private_encrypted_and_tls_only(cfn: Template) -> None:
         for statement in policy
     )
     assert bucket["DeletionPolicy"] == "Retain"
+
+
+# ---------------------------------------------------------------- triggers: schedules, trigger function
+
+SCHEDULE_ACTIONS = ("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule")
+
+
+def _grants(cfn: Template, role_id: str, service: str) -> set[tuple[str, str]]:
+    """(action, resource) of every Allow of the role for actions of ``service`` (or wildcards covering it)."""
+    return {
+        (str(action), resource)
+        for statement in role_statements(cfn.resources, role_id)
+        if statement.get("Effect") == "Allow"
+        for action in _as_list(statement.get("Action", "*"))
+        if action_matches(str(action).split(":", maxsplit=1)[0], service)
+        for resource in statement_resources(statement, cfn)
+    }
+
+
+def _invokers(cfn: Template, function_id: str) -> set[str]:
+    """Roles allowed to invoke the function (unqualified or an alias)."""
+    arn = cfn.get_att(function_id, "Arn")
+    return {
+        role_id
+        for role_id in roles(cfn.resources)
+        for statement in role_statements(cfn.resources, role_id)
+        if allows(statement, INVOKE)
+        for resource in statement_resources(statement, cfn)
+        if any(wildcard_match(resource, target, ignore_case=False) for target in (arn, f"{arn}:live"))
+    }
+
+
+def test_trigger_schedules_have_their_own_group(cfn: Template) -> None:
+    # Given the stack's Scheduler schedule groups / Then there is the trigger group, named by CloudFormation
+    groups = cfn.resources_of_type("AWS::Scheduler::ScheduleGroup")
+    assert list(groups) == ["TriggerScheduleGroup"]
+    assert "Name" not in groups["TriggerScheduleGroup"].get("Properties", {})
+
+
+def test_management_function_knows_what_schedules_target(cfn: Template) -> None:
+    # Given the management function's environment
+    variables = cfn.resources["ManagementFunction"]["Properties"]["Environment"]["Variables"]
+
+    # Then it names the schedule group, the trigger function, the role Scheduler runs as and the DLQ
+    assert variables["SCHEDULE_GROUP"] == {"Ref": "TriggerScheduleGroup"}
+    assert variables["TRIGGER_FUNCTION_ARN"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    assert variables["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert variables["TRIGGER_DLQ_ARN"] == {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}
+
+
+def test_only_the_management_role_manages_schedules_and_only_in_the_trigger_group(cfn: Template) -> None:
+    # Given every role's Scheduler grants and the trigger group's schedules
+    management = function_role(cfn.resources, "ManagementFunction")
+    group_schedules = (
+        f"arn:{STACK.partition}:scheduler:{STACK.region}:{STACK.account_id}:"
+        f"schedule/{cfn.ref('TriggerScheduleGroup')}/*"
+    )
+    grants = {role_id: _grants(cfn, role_id, "scheduler") for role_id in roles(cfn.resources)}
+
+    # Then the management role may create, update and delete schedules of that group, and nothing else of
+    # Scheduler (no wildcard action, no group management); no other role touches Scheduler
+    assert grants[management] == {(action, group_schedules) for action in SCHEDULE_ACTIONS}
+    assert {role_id for role_id, granted in grants.items() if granted} == {management}
+
+
+def test_only_the_management_role_passes_a_role_and_only_the_scheduler_role_to_scheduler(
+    cfn: Template,
+) -> None:
+    # Given every Allow of iam:PassRole in the stack
+    passing = [
+        (role_id, statement)
+        for role_id in roles(cfn.resources)
+        for statement in role_statements(cfn.resources, role_id)
+        if allows(statement, "iam:PassRole")
+    ]
+
+    # Then one statement, of the management role, passes the Scheduler role, and only to Scheduler
+    assert len(passing) == 1
+    role_id, statement = passing[0]
+    assert role_id == function_role(cfn.resources, "ManagementFunction")
+    assert statement_resources(statement, cfn) == [cfn.get_att("SchedulerRole", "Arn")]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_scheduler_role_is_assumed_only_by_scheduler_for_the_trigger_group(cfn: Template) -> None:
+    # Given the role the schedules run as
+    role = cfn.resources["SchedulerRole"]["Properties"]
+
+    # Then only EventBridge Scheduler may assume it, for this account's trigger group (no confused deputy),
+    # and it carries no managed policy
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": {"Ref": "AWS::AccountId"},
+                    "aws:SourceArn": {"Fn::GetAtt": ["TriggerScheduleGroup", "Arn"]},
+                }
+            },
+        }
+    ]
+    assert role.get("ManagedPolicyArns", []) == []
+
+
+def test_scheduler_role_only_invokes_the_trigger_function_and_parks_failed_firings(cfn: Template) -> None:
+    # Given every action the Scheduler role is allowed, on what
+    granted = {
+        (str(action), resource)
+        for statement in role_statements(cfn.resources, "SchedulerRole")
+        if statement.get("Effect") == "Allow"
+        for action in _as_list(statement["Action"])
+        for resource in statement_resources(statement, cfn)
+    }
+
+    # Then it is exactly: invoke the trigger function, send to the trigger dead-letter queue
+    assert all("NotAction" not in s for s in role_statements(cfn.resources, "SchedulerRole"))
+    assert granted == {
+        (INVOKE, cfn.get_att("TriggerFunction", "Arn")),
+        ("sqs:SendMessage", cfn.get_att("TriggerDeadLetterQueue", "Arn")),
+    }
+
+
+def test_only_scheduler_and_the_apps_function_may_invoke_the_trigger_function(cfn: Template) -> None:
+    # Given the roles allowed to invoke the trigger function, and the Lambda permissions on it
+    permissions = [
+        logical_id
+        for logical_id, permission in cfn.resources_of_type("AWS::Lambda::Permission").items()
+        if "TriggerFunction" in references(permission["Properties"]["FunctionName"])
+    ]
+
+    # Then the Scheduler role (schedules) and the Apps function's role (webhook events) are the only ones,
+    # and no resource-based permission opens it to anyone else
+    assert _invokers(cfn, "TriggerFunction") == {
+        "SchedulerRole",
+        function_role(cfn.resources, "AppsFunction"),
+    }
+    assert permissions == []
+
+
+def test_trigger_function_runs_with_its_explicit_role(cfn: Template) -> None:
+    # Given the transformed trigger function and its role
+    properties = cfn.resources["TriggerFunction"]["Properties"]
+    role = cfn.resources["TriggerRole"]["Properties"]
+    variables = properties["Environment"]["Variables"]
+
+    # Then it uses TriggerRole, which only Lambda can assume, and knows the run queue and credentials function
+    assert function_role(cfn.resources, "TriggerFunction") == "TriggerRole"
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
+    assert variables["CREDENTIALS_FUNCTION"] == {"Ref": "CredentialsFunction"}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "trigger"
+
+
+def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
+    # Given the trigger role's statements and the ARNs involved
+    statements = role_statements(cfn.resources, "TriggerRole")
+    control, runs, links = (
+        cfn.get_att(table, "Arn") for table in ("ControlTable", "RunsTable", "LinksTable")
+    )
+
+    def allowed_on(action: str, arn: str) -> bool:
+        return any(
+            wildcard_match(resource, arn, ignore_case=False)
+            for statement in statements
+            if allows(statement, action)
+            for resource in statement_resources(statement, cfn)
+        )
+
+    # Then it reads the control table without writing it, reads links and may only record a link's expiry
+    # (put + update, never delete), writes runs and trigger events, sends to the run and delivery queues
+    # only, invokes the credentials function only, and reads no secret
+    assert all(allowed_on(f"dynamodb:{a}", control) for a in ("GetItem", "Query", "BatchGetItem"))
+    assert all(allowed_on(f"dynamodb:{a}", links) for a in ("GetItem", "Query", "BatchGetItem"))
+    writes = (*CONTROL_TABLE_WRITES, "dynamodb:UpdateItem")
+    assert not any(allowed_on(action, control) for action in writes)
+    assert all(allowed_on(f"dynamodb:{a}", links) for a in ("PutItem", "UpdateItem"))
+    assert not any(allowed_on(f"dynamodb:{a}", links) for a in ("DeleteItem", "BatchWriteItem", "Scan"))
+    assert all(allowed_on(f"dynamodb:{a}", runs) for a in ("GetItem", "PutItem", "UpdateItem", "Query"))
+    assert not any(allowed_on(f"dynamodb:{a}", runs) for a in ("DeleteItem", "BatchWriteItem", "Scan"))
+    assert _grants(cfn, "TriggerRole", "sqs") == {
+        ("sqs:SendMessage", cfn.get_att("RunQueue", "Arn")),
+        ("sqs:SendMessage", cfn.get_att("DeliveryQueue", "Arn")),
+    }
+    assert _grants(cfn, "TriggerRole", "lambda") == {(INVOKE, cfn.get_att("CredentialsFunction", "Arn"))}
+    assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
+
+
+def test_trigger_dead_letter_queue_is_encrypted_and_keeps_firings_14_days(cfn: Template) -> None:
+    # Given the queue Scheduler parks undeliverable firings in
+    queue = cfn.resources["TriggerDeadLetterQueue"]["Properties"]
+
+    # Then it is encrypted and keeps them for the longest SQS allows
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600

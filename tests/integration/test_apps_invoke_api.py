@@ -135,7 +135,8 @@ def test_callbacks_are_kept_on_async_runs_only(rt: Runtime, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"input": {"question": "q"}, "user_id": "u-1"}, 400, "unknown_field"),
+        ({"input": {"question": "q"}, "session_id": "u-1"}, 400, "unknown_field"),
+        ({"input": {"question": "q"}, "user_id": ""}, 422, "validation_failed"),
         ({"input": {"question": "q"}, "stream": True, "execution_mode": "async"}, 400, "invalid_options"),
         ({"question": "q"}, 400, "unknown_field"),
         ({"input": {"question": "q"}, "execution_mode": "later"}, 422, "validation_failed"),

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from switchboard.domain.runs import Run, RunStatus
+from switchboard.invoker import FunctionError, set_invoker
+from switchboard.runtime import run_requests
 from switchboard.runtime.bootstrap import bootstrap_admin
 from switchboard.runtime.idempotency import fingerprint
 from switchboard.store import idempotency
+from switchboard.store import runs as store_runs
 from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
 from tests.integration.conftest import Reply, World
 from tests.support.fakes import HttpTarget
@@ -63,6 +67,72 @@ def test_a_sync_run_answers_with_the_finished_run(rt: Runtime, form: str) -> Non
     assert rt.invoker.calls[0] == ("ExecutorFunction", {"run_id": run["id"]})
     # And it reads back the same
     assert rt.call("GET", f"/v1/runs/{run['id']}", form=form).body["data"] == run
+
+
+def test_a_sync_run_answers_with_the_run_the_executor_returned_without_reading_it(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = _count_run_reads(monkeypatch)
+    reply = _created(rt, {"input": {"question": "hello"}})
+    assert (reply.status, reply.body["data"]["status"]) == (200, "completed")
+    assert reads == []
+    assert rt.call("GET", f"/v1/runs/{reply.body['data']['id']}").body["data"] == reply.body["data"]
+
+
+class _Answering:
+    """An executor stand-in that answers (or raises) without running anything."""
+
+    def __init__(self, answer: Callable[[Run], Any]) -> None:
+        self._answer = answer
+        self._read = store_runs.get_run
+
+    def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
+        run = self._read(payload["run_id"])
+        assert run is not None
+        return self._answer(run)
+
+
+def _raise(run: Run) -> Any:
+    raise FunctionError("ExecutorFunction", {"errorMessage": "boom"})
+
+
+def _started(run: Run) -> Any:
+    started = run.model_copy(update={"status": RunStatus.started}).model_dump(mode="json")
+    return {"run_id": run.id, "status": "started", "run": started}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(_raise, id="the executor failed"),
+        pytest.param(_started, id="another invocation has the run"),
+        pytest.param(lambda run: {"run_id": run.id, "status": "completed"}, id="no run in the answer"),
+        pytest.param(lambda run: {"run_id": run.id, "run": {"id": run.id}}, id="an invalid run"),
+    ],
+)
+def test_a_sync_run_reads_the_stored_run_when_the_executor_did_not_return_it_finished(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, answer: Callable[[Run], Any]
+) -> None:
+    # Given a created run and an executor that does not answer with it finished
+    queued = _created(rt, {"input": {"question": "hello"}, "background": True}).body["data"]
+    set_invoker(_Answering(answer))
+    reads = _count_run_reads(monkeypatch)
+    # When the Apps function executes it now / Then it answers with the stored run, read once
+    run = run_requests.execute_now(queued["id"])
+    assert (run.id, run.status) == (queued["id"], RunStatus.created)
+    assert reads == [queued["id"]]
+
+
+def _count_run_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    read = store_runs.get_run
+
+    def counted(run_id: str) -> Run | None:
+        reads.append(run_id)
+        return read(run_id)
+
+    monkeypatch.setattr(store_runs, "get_run", counted)
+    return reads
 
 
 @pytest.mark.parametrize(("form", "prefix"), [("path", "/apps/{app}"), ("host", "")])

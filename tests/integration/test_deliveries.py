@@ -72,9 +72,12 @@ class Scene:
         stored = [callback.stored() for callback in validate_callbacks(list(callbacks))]
         runs.create_run(run.model_copy(update={"callbacks": stored}))
         result = load_function("executor").lambda_handler({"run_id": run.id}, LambdaContextStub())
-        assert result == {"run_id": run.id, "status": status_after}
+        assert (result["run_id"], result["status"]) == (run.id, status_after)
         finished = runs.get_run(run.id)
         assert finished is not None
+        # The executor answers with the run as stored: its callbacks without their tokens
+        assert result["run"] == finished.model_dump(mode="json")
+        assert all("token" not in (c.get("auth") or {}) for c in result["run"]["callbacks"])
         return finished
 
     def take_messages(self) -> list[Queued]:

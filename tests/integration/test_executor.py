@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from switchboard.domain.errors import NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials
+from switchboard.runtime.execution import execute_run
 from switchboard.runtime.runs import create_run
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
@@ -219,7 +221,12 @@ def test_a_run_finishes_exactly_once_even_when_invoked_twice(app: World, target:
     first = _execute(run_id)
     events_after_first = runs.list_events(run_id)
     second = _execute(run_id)
-    assert first == second == {"run_id": run_id, "status": "completed"}
+    # Then both answer with the same finished run, which is the stored one
+    assert (first["run_id"], first["status"]) == (run_id, "completed")
+    assert first == second
+    stored = runs.get_run(run_id)
+    assert stored is not None
+    assert first["run"] == stored.model_dump(mode="json")
     assert len(target.requests_to("/shared")) == 1
     assert runs.list_events(run_id) == events_after_first
 
@@ -264,8 +271,30 @@ def test_the_queue_path_reports_partial_failures(app: World, target: HttpTarget)
 def test_a_created_run_that_was_canceled_never_starts(app: World, target: HttpTarget) -> None:
     run_id = _run_for(app, "user-1")
     assert runs.request_cancel(run_id, utcnow()) is not None
-    assert _execute(run_id) == {"run_id": run_id, "status": "canceled"}
+    result = _execute(run_id)
+    assert (result["run_id"], result["status"], result["run"]["status"]) == (run_id, "canceled", "canceled")
+    assert result["run"]["started_at"] is None
     assert target.requests == []
+
+
+def test_a_run_another_invocation_started_is_left_to_it(app: World, target: HttpTarget) -> None:
+    # Given a run that another invocation has claimed
+    run_id = _run_for(app, "user-1")
+    created = runs.get_run(run_id)
+    assert created is not None
+    claimed = runs.mark_started(created, utcnow())
+    # When the executor is invoked for it again
+    result = _execute(run_id)
+    # Then it answers with the run as the other invocation has it, and runs nothing
+    assert (result["status"], result["run"]) == ("started", claimed.model_dump(mode="json"))
+    assert target.requests == []
+    assert runs.list_events(run_id) == []
+
+
+def test_a_run_that_does_not_exist_is_not_created_by_the_claim(app: World) -> None:
+    with pytest.raises(NotFound):
+        execute_run("run-00000000000000000000")
+    assert runs.get_run("run-00000000000000000000") is None
 
 
 def test_an_upstream_401_marks_the_users_link_unauthorized(app: World, target: HttpTarget) -> None:

@@ -71,6 +71,16 @@ def _routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/v1/apps/{w.app_id}/traces/run-aaaaaaaaaaaaaaaaaaaa", {}),
         ("GET", f"/v1/apps/{w.app_id}/sessions", {}),
         ("GET", f"/v1/apps/{w.app_id}/sessions/3f1c2d7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f/messages", {}),
+        ("GET", f"/v1/apps/{w.app_id}/links", {"query": {"user_id": "user-42"}}),
+        ("GET", f"/v1/apps/{w.app_id}/links/lnk-aaaaaaaaaaaaaaaaaaaa/transitions", {}),
+        ("DELETE", f"/v1/apps/{w.app_id}/links/lnk-aaaaaaaaaaaaaaaaaaaa", {}),
+        ("POST", f"/v1/apps/{w.app_id}/triggers", {"body": {"name": "t", "type": "webhook"}}),
+        ("GET", f"/v1/apps/{w.app_id}/triggers", {}),
+        ("GET", f"/v1/apps/{w.app_id}/triggers/trg-aaaaaaaaaaaaaaaaaaaa", {}),
+        ("PATCH", f"/v1/apps/{w.app_id}/triggers/trg-aaaaaaaaaaaaaaaaaaaa", {"body": {"enabled": False}}),
+        ("DELETE", f"/v1/apps/{w.app_id}/triggers/trg-aaaaaaaaaaaaaaaaaaaa", {}),
+        ("GET", f"/v1/apps/{w.app_id}/triggers/trg-aaaaaaaaaaaaaaaaaaaa/events", {}),
+        ("GET", f"/v1/apps/{w.app_id}/triggers/trg-aaaaaaaaaaaaaaaaaaaa/events/tev-aaaaaaaaaaaaaaaaaaaa", {}),
     ]
 
 
@@ -146,7 +156,7 @@ def test_every_documented_management_route_is_in_the_matrix(world: World) -> Non
         if path
         not in ("/v1/openapi.json", "/v1/docs", "/v1/me", "/v1/tokens", "/v1/tokens/{token_id}", "/v1/orgs")
     }
-    ids = re.compile(r"/(org|prj|con|wf|app|usr|run|ak)-[a-z2-7]+|/[0-9a-f-]{36}|/\d+(?=/|$)")
+    ids = re.compile(r"/(org|prj|con|wf|app|usr|run|ak|trg|tev|lnk)-[a-z2-7]+|/[0-9a-f-]{36}|/\d+(?=/|$)")
     covered = {(method, ids.sub("/{}", path)) for method, path, _ in _routes(world)}
     # Then every route that addresses an org, project or resource is exercised above
     assert documented <= covered, sorted(documented - covered)

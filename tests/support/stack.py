@@ -17,6 +17,7 @@ from moto import mock_aws
 from switchboard import aws
 from switchboard.settings import get_settings
 from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.scheduler import create_schedule_groups
 from switchboard_cli.local.template import Template
 from tests.conftest import SECRET_MARKER
 
@@ -40,6 +41,12 @@ SETTINGS_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "Switchboard",
     "POWERTOOLS_SERVICE_NAME": "test",
+    # What the template gives the management function for schedule triggers, as the local stack resolves it.
+    "SCHEDULE_GROUP": "TriggerScheduleGroup",
+    "TRIGGER_FUNCTION": "TriggerFunction",
+    "TRIGGER_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TriggerFunction",
+    "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/SchedulerRole",
+    "TRIGGER_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:TriggerDeadLetterQueue",
 }
 
 
@@ -50,7 +57,9 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     with mock_aws():
         aws.reset()
-        tables = create_tables(Template.from_file(TEMPLATE))
+        template = Template.from_file(TEMPLATE)
+        tables = create_tables(template)
+        create_schedule_groups(template)
         yield
         leaked = [name for name in tables if SECRET_MARKER in json.dumps(_items(name), default=str)]
     aws.reset()

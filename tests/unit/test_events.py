@@ -126,13 +126,19 @@ def test_event_carries_the_token_kind_its_api_takes_and_addresses_a_real_app_id(
     # Given an event file and the API its route belongs to
     event = _load(path)
     _, api_id = ROUTES[event["routeKey"]]
-    scheme, _, token = event["headers"]["authorization"].partition(" ")
-    parsed = parse(token)
 
-    # Then it holds a well-formed bearer token of the kind that API authenticates
-    assert scheme == "Bearer"
-    assert parsed is not None
-    assert parsed.kind is (TokenKind.pat if api_id == "ManagementApi" else TokenKind.access_key)
+    # Then it holds a well-formed bearer token of the kind that API authenticates, unless it is an event for a
+    # webhook trigger of an App, which is signed (Standard Webhooks) instead
+    if "webhook-signature" in event["headers"]:
+        assert api_id == "AppsApi"
+        assert "authorization" not in event["headers"]
+        assert event["headers"]["webhook-signature"].startswith("v1,")
+    else:
+        scheme, _, token = event["headers"]["authorization"].partition(" ")
+        parsed = parse(token)
+        assert scheme == "Bearer"
+        assert parsed is not None
+        assert parsed.kind is (TokenKind.pat if api_id == "ManagementApi" else TokenKind.access_key)
 
     # And an Apps event addresses an App id, by path parameter or by <app_id>.<AppsDomain> host
     if api_id == "AppsApi":

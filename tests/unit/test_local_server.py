@@ -9,6 +9,7 @@ import socket
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from switchboard import aws
 from switchboard import invoker as seam
 from switchboard.domain.errors import Conflict
 from switchboard.settings import get_settings
-from switchboard_cli.local.server import LocalHttpServer
+from switchboard_cli.local.server import LocalHttpServer, LocalRequestHandler
 from switchboard_cli.local.stack import CONTROL_TOKEN_HEADER, LocalStack
+from switchboard_cli.local.state import SAVE_INTERVAL_S
 
 TEMPLATE = """
 Parameters:
@@ -128,8 +130,15 @@ class FakeBootstrap:
 
 
 class Running:
-    def __init__(self, directory: Path, bootstrap: FakeBootstrap) -> None:
-        self.stack = LocalStack(directory / "template.yaml", directory / "state" / "state.json", bootstrap)
+    def __init__(
+        self, directory: Path, bootstrap: FakeBootstrap, save_interval_s: float = SAVE_INTERVAL_S
+    ) -> None:
+        self.stack = LocalStack(
+            directory / "template.yaml",
+            directory / "state" / "state.json",
+            bootstrap,
+            save_interval_s=save_interval_s,
+        )
         self.server = LocalHttpServer(("127.0.0.1", 0), self.stack)
         self.stack.start(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -200,6 +209,21 @@ def test_a_management_route_gets_a_payload_2_event(running: Running):
     assert reply.headers["Set-Cookie"] == "seen=1"
 
 
+def test_responses_go_out_without_waiting_for_nagles_algorithm(running: Running):
+    # Headers and body are separate sends: with Nagle on, a keep-alive body would wait ~40 ms for an ACK
+    nodelay: list[int] = []
+
+    class Recording(LocalRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            nodelay.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    running.server.RequestHandlerClass = Recording
+    assert running.request("GET", "/v1/one").status == 200
+    assert len(nodelay) == 1
+    assert nodelay[0] != 0
+
+
 def test_the_environment_and_the_domain_are_local(running: Running):
     assert os.environ["ITEMS_TABLE"] == "ItemsTable"
     assert os.environ["APPS_DOMAIN"] == f"apps.localhost:{running.stack.port}"
@@ -265,13 +289,54 @@ def test_a_body_over_10_mb_is_refused_before_any_function_runs(running: Running)
     assert answer.endswith('{"message": "Request Entity Too Large"}')
 
 
-def test_writes_are_saved_to_the_state_file_after_the_request(running: Running):
+def saved_items(path: Path) -> list[Any]:
+    items: list[Any] = json.loads(path.read_text())["services"]["dynamodb"]["tables"]["ItemsTable"]
+    return items
+
+
+def test_writes_are_saved_to_the_state_file_in_the_background(running: Running):
     # When a POST writes an item
     running.request("POST", "/v1/hello", body=b"{}", headers={"Content-Type": "application/json"})
 
-    # Then the state file already holds it
-    state = json.loads(running.stack.state.path.read_text())
-    assert {"id": {"S": "HELLO"}} in state["services"]["dynamodb"]["tables"]["ItemsTable"]
+    # Then the state file holds it about a second later, while the stack keeps running
+    deadline = time.monotonic() + 10
+    while {"id": {"S": "HELLO"}} not in saved_items(running.stack.state.path):
+        assert time.monotonic() < deadline, "the write never reached the state file"
+        time.sleep(0.05)
+
+
+class CountingSaves:
+    def __init__(self, stack: LocalStack) -> None:
+        self.count = 0
+        self._save = stack.state.save
+        stack.state.save = self  # type: ignore[method-assign]
+
+    def __call__(self) -> None:
+        self.count += 1
+        self._save()
+
+
+def test_a_burst_of_writes_is_one_save_on_a_clean_stop(project: Path, bootstrap: FakeBootstrap):
+    # Given a stack whose background saves are far apart
+    running = Running(project, bootstrap, save_interval_s=3600)
+    saves = CountingSaves(running.stack)
+    try:
+        # When a burst of writes is acknowledged
+        names = [f"burst{number}" for number in range(25)]
+        for name in names:
+            assert running.request("POST", f"/v1/{name}", body=b"{}").status == 200
+
+        # Then none of them saved the state on its own
+        assert saves.count == 0
+        assert running.stack.saver.dirty
+    finally:
+        # When the stack stops cleanly
+        running.stop()
+
+    # Then one save wrote every acknowledged write
+    assert saves.count == 1
+    items = saved_items(running.stack.state.path)
+    assert all({"id": {"S": name.upper()}} in items for name in names)
 
 
 def test_the_control_route_needs_the_token_and_maps_conflicts(running: Running):
@@ -298,6 +363,24 @@ def test_the_control_route_needs_the_token_and_maps_conflicts(running: Running):
     )
     assert (
         running.request("POST", "/_local/admin/bootstrap", b"[]", {CONTROL_TOKEN_HEADER: token}).status == 400
+    )
+
+
+def test_the_fire_control_route_needs_the_token_and_a_schedule(running: Running):
+    # Given the control token from the state file, and a stack without any schedule
+    token = json.loads(running.stack.state.path.read_text())["control_token"]
+
+    # Then without the token firing is forbidden, and with it an unknown schedule is 404
+    assert running.request("POST", "/_local/triggers/trg-abc/fire", b"{}").status == 403
+    missing = running.request("POST", "/_local/triggers/trg-abc/fire", b"{}", {CONTROL_TOKEN_HEADER: token})
+    assert (missing.status, missing.body["error"]["code"]) == (404, "schedule_not_found")
+    assert (
+        running.request("GET", "/_local/triggers/trg-abc/fire", headers={CONTROL_TOKEN_HEADER: token}).status
+        == 405
+    )
+    assert (
+        running.request("POST", "/_local/triggers/a/b/fire", b"{}", {CONTROL_TOKEN_HEADER: token}).status
+        == 404
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from switchboard_cli.local.aws_backend import LocalTemplate, create_buckets, cre
 from switchboard_cli.local.buckets import s3
 from switchboard_cli.local.events import MAX_BODY_BYTES
 from switchboard_cli.local.queues import sqs
-from switchboard_cli.local.state import LocalState, S3Persister, SqsPersister, StateError, write_atomically
+from switchboard_cli.local.state import (
+    BackgroundSaver,
+    LocalState,
+    S3Persister,
+    SqsPersister,
+    StateError,
+    write_atomically,
+)
 from switchboard_cli.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +105,7 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(path.read_text())
     assert document["format"] == 1
-    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs", "s3"}
+    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs", "s3", "scheduler"}
 
     # When a fresh moto gets the template's tables and the state restored
     mock = fresh_stack()
@@ -330,3 +338,80 @@ def test_a_state_file_from_before_s3_was_persisted_still_restores(fake_aws: None
         assert S3Persister().dump() == {"buckets": {bucket: []}}
     finally:
         mock.stop()
+
+
+class BlockingSave:
+    """A save that records its calls; each waits until the test lets it finish."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls = 0
+        self.fail_first = fail_first
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self.started.release()
+        assert self.release.wait(10)
+        if self.fail_first and self.calls == 1:
+            raise OSError("disk full")
+
+
+def test_a_burst_marked_dirty_during_a_save_is_one_more_save():
+    # Given a saver whose first save is still running
+    save = BlockingSave()
+    save.release.clear()
+    saver = BackgroundSaver(save, interval_s=0)
+    saver.start()
+    saver.mark_dirty()
+    assert save.started.acquire(timeout=10)
+
+    # When a hundred writes mark the state dirty meanwhile, and the save ends
+    for _ in range(100):
+        saver.mark_dirty()
+    save.release.set()
+
+    # Then exactly one more save follows, and nothing is left dirty
+    assert save.started.acquire(timeout=10)
+    saver.stop()
+    assert (save.calls, saver.dirty) == (2, False)
+
+
+def test_nothing_is_saved_until_something_changes_and_the_interval_passed():
+    save = BlockingSave()
+    saver = BackgroundSaver(save, interval_s=3600)
+    saver.start()
+    saver.mark_dirty()
+    saver.stop()
+    # The caller's final save covers what is still dirty
+    assert (save.calls, saver.dirty) == (0, True)
+
+
+def test_stop_waits_for_a_save_in_progress():
+    save = BlockingSave()
+    save.release.clear()
+    saver = BackgroundSaver(save, interval_s=0)
+    saver.start()
+    saver.mark_dirty()
+    assert save.started.acquire(timeout=10)
+    stopper = threading.Thread(target=saver.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()
+    save.release.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert save.calls == 1
+
+
+def test_a_failed_save_is_tried_again(capsys: pytest.CaptureFixture[str]):
+    save = BlockingSave(fail_first=True)
+    saver = BackgroundSaver(save, interval_s=0)
+    saver.start()
+    saver.mark_dirty()
+    assert save.started.acquire(timeout=10)
+    assert save.started.acquire(timeout=10)
+    saver.stop()
+    assert save.calls == 2
+    assert "disk full" in capsys.readouterr().err

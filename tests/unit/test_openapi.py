@@ -146,3 +146,17 @@ def test_every_operation_documents_its_success_code_and_the_error_envelope() -> 
             for code in ("401", "422"):
                 schema = responses[code]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, code)
+
+
+def test_no_content_answers_document_no_body(document: dict[str, Any]) -> None:
+    # Given the operations answering 204 (the deletions)
+    no_content = {
+        (method, path): operation["responses"]["204"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "204" in operation["responses"]
+    }
+    assert len(no_content) >= 6
+
+    # Then none documents a body (so no content type either)
+    assert {label: response for label, response in no_content.items() if "content" in response} == {}

@@ -64,6 +64,7 @@ def test_the_creating_routes_document_their_bodies_and_answers(document: dict[st
     schemas = document["components"]["schemas"]
     assert set(schemas["InvokeIn"]["properties"]) == {
         "input",
+        "user_id",
         "stream",
         "last_node_output",
         "error_on_node_failure",
@@ -88,6 +89,30 @@ def test_the_creating_routes_document_their_bodies_and_answers(document: dict[st
     assert "502" in invoke["responses"]
 
 
+def test_the_connect_routes_document_their_bodies_and_answers(document: dict[str, Any]) -> None:
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    minted = paths["/v1/connect/tokens"]["post"]
+    linked = paths["/v1/connect/requirements/{requirement_id}/credentials"]["post"]
+    assert minted["requestBody"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ConnectTokenIn"}}
+    }
+    assert linked["requestBody"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/LinkCredentialsIn"}}
+    }
+    assert set(schemas["ConnectTokenIn"]["properties"]) == {"user_id", "return_url", "ttl_seconds"}
+    assert schemas["ConnectTokenIn"]["required"] == ["user_id"]
+    assert set(schemas["LinkCredentialsIn"]["properties"]) == {"type", "config", "expires_at"}
+    assert {"201", "401", "403", "404", "415", "422"} <= set(minted["responses"]) & set(linked["responses"])
+    listed = paths["/v1/connect/requirements"]["get"]
+    revoked = paths["/v1/connect/requirements/{requirement_id}"]["delete"]
+    for operation in (listed, linked, revoked):
+        assert {"401", "403", "404", "409", "410"} <= set(operation["responses"])
+    assert "content" not in revoked["responses"]["204"]
+    status = paths["/v1/requirements/status"]["get"]
+    assert [p["name"] for p in status["parameters"]] == ["user_id"]
+    assert {"200", "400", "401", "403", "404", "409"} <= set(status["responses"])
+
+
 def test_both_addressing_forms_are_servers(document: dict[str, Any]) -> None:
     assert [server["url"] for server in document["servers"]] == [
         "https://{app_id}.{apps_domain}",
@@ -95,12 +120,42 @@ def test_both_addressing_forms_are_servers(document: dict[str, Any]) -> None:
     ]
 
 
+PAGE_PATHS = {"/connect"}
+"""The hosted connect page: HTML, its error pages too."""
+
+
 def test_every_operation_documents_401_with_the_error_envelope() -> None:
     document = json.loads(APPS_DOCUMENT.read_text())
     for path, operations in document["paths"].items():
+        if path in PAGE_PATHS:
+            continue
         for method, operation in operations.items():
             schema = operation["responses"]["401"]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path)
+
+
+def test_the_connect_page_documents_html_pages_with_their_headers_and_takes_a_form(
+    document: dict[str, Any],
+) -> None:
+    page = document["paths"]["/connect"]
+    html_statuses = {"get": [200, 401, 403, 404, 409, 410], "post": [200, 400, 401, 403, 404, 409, 410, 422]}
+    for method, statuses in html_statuses.items():
+        # The token is in the query or the form: no bearer token
+        assert page[method]["security"] == []
+        for status in statuses:
+            response = page[method]["responses"][str(status)]
+            assert response["content"] == {"text/html": {"schema": {"type": "string"}}}, (method, status)
+            assert set(response["headers"]) == {"Content-Security-Policy", "X-Frame-Options", "Cache-Control"}
+    redirect = page["post"]["responses"]["303"]
+    assert "content" not in redirect
+    assert redirect["headers"]["Location"]["required"] is True
+    form = page["post"]["requestBody"]["content"]
+    assert form == {
+        "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/ConnectFormIn"}}
+    }
+    fields = document["components"]["schemas"]["ConnectFormIn"]
+    assert fields["required"] == ["token", "csrf", "requirement_id"]
+    assert fields["additionalProperties"] == {"type": "string"}
 
 
 def test_write_and_check_cover_both_documents(
@@ -121,3 +176,31 @@ def test_write_and_check_cover_both_documents(
     assert apps.read_text(encoding="utf-8") == render(generate_apps())
     # And --api picks one document
     assert main(["--check", "--api", "apps", "--output", str(apps)]) == 0
+
+
+def test_event_streams_document_one_message_and_no_content_when_nothing_follows(
+    document: dict[str, Any],
+) -> None:
+    # Given the three operations that may answer with a run's event stream
+    stream = document["paths"]["/v1/runs/{run_id}/stream"]["get"]["responses"]
+    streamed = [
+        stream["200"],
+        document["paths"]["/"]["post"]["responses"]["200"],
+        document["paths"]["/v1/runs"]["post"]["responses"]["200"],
+    ]
+
+    # Then each documents the text/event-stream schema of one message, whose data is a run event as JSON
+    for response in streamed:
+        message = response["content"]["text/event-stream"]["schema"]
+        assert message["type"] == "object"
+        assert message["required"] == ["id", "event", "data"]
+        assert "heartbeat" in message["description"]
+        data = message["properties"]["data"]
+        assert data["type"] == "string"
+        assert data["contentMediaType"] == "application/json"
+        assert data["contentSchema"] == {"$ref": "#/components/schemas/EventOut"}
+    event = document["components"]["schemas"]["EventOut"]
+    assert set(event["required"]) == {"id", "type", "sequence", "timestamp", "data"}
+
+    # And a stream with nothing after the cursor is a 204 without a body
+    assert "content" not in stream["204"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from switchboard.api.envelopes import Page, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import page
+from switchboard.domain.base import Model
 from switchboard.runtime.app_access import addressed_app_id, callable_app
 from switchboard.runtime.run_queries import run_deliveries
 from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
@@ -17,7 +18,7 @@ from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStat
 router = APIGatewayHttpRouter()
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(Model):
     number: int = Field(description="1 for the first attempt")
     at: datetime
     status_code: int | None = Field(default=None, description="The receiver's HTTP status, when it answered")
@@ -33,7 +34,7 @@ class AttemptOut(BaseModel):
         return cls.model_validate(attempt.model_dump())
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(Model):
     id: str = Field(description="Also the webhook-id header of every attempt")
     run_id: str
     url: str

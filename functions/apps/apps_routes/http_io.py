@@ -78,11 +78,6 @@ def addressed_app(router: APIGatewayHttpRouter, principal: Principal | None) -> 
     return callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
 
 
-def caller(principal: Principal | None) -> str:
-    """Who created a run, for its record."""
-    return principal.actor if principal else "anonymous"
-
-
 def location(router: APIGatewayHttpRouter, run_id: str) -> str:
     """Where the run can be polled, in the addressing form the request used (path or host)."""
     app_id = (router.current_event.path_parameters or {}).get("app_id")

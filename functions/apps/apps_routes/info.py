@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from switchboard.api.envelopes import Data, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import one
+from switchboard.domain.base import Model
 from switchboard.runtime.app_access import addressed_app_id, callable_app, describe
 
 router = APIGatewayHttpRouter()
 
 
-class AppInfoOut(BaseModel):
+class AppInfoOut(Model):
     id: str
     name: str
     access: str

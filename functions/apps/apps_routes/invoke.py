@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from apps_routes.http_io import (
     addressed_app,
-    caller,
     error_body,
     json_object,
     location,
@@ -25,10 +24,13 @@ from apps_routes.runs import IdempotencyKey
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.domain.errors import BadRequest
-from switchboard.runtime import idempotency, run_requests, uploads
+from switchboard.runtime import idempotency, uploads
 from switchboard.runtime.callbacks import validate_callbacks
 from switchboard.runtime.idempotency import StoredResponse
 from switchboard.runtime.run_views import AcceptedOut, RunOut
+
+if TYPE_CHECKING:
+    from switchboard.runtime import run_requests
 
 router = APIGatewayHttpRouter()
 
@@ -57,6 +59,8 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
 
 def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
     """The body, the run it asks for, and what identifies the request for idempotency."""
+    from switchboard.runtime import run_requests  # creating runs only: the engine's definitions and more
+
     form_upload = upload(router)
     files: list[uploads.UploadedFile] = []
     form_input = False
@@ -81,6 +85,7 @@ def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
     callbacks = validate_callbacks(document["callbacks"]) if body.callbacks is not None else None
     request = run_requests.RunRequest(
         input=body.input,
+        user_id=body.user_id,
         callbacks=[callback.stored() for callback in callbacks] if callbacks is not None else None,
         uploads=files,
         files=body.files,
@@ -100,6 +105,8 @@ def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
     **create_responses(Data[RunOut], Data[AcceptedOut], node_failure=True),
 )
 def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    from switchboard.runtime import run_requests
+
     app = addressed_app(router, principal)
     body, request, identity = _parsed()
     key = idempotency.checked_key(idempotency_key)
@@ -108,7 +115,7 @@ def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None)
     )
 
     def produce() -> StoredResponse:
-        run = run_requests.start(app, request, caller(principal), principal is None, how)
+        run = run_requests.start(app, request, principal, how)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
         if how == "background":

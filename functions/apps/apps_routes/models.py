@@ -7,13 +7,16 @@ is 400 ``unknown_field`` rather than a 422, and ``session_id`` that is not a UUI
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from switchboard.api.envelopes import ErrorEnvelope, RequestModel, documented
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
+from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
 from switchboard.runtime.streams import OPENAPI_EVENT_STREAM
+from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
 from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
 
 
@@ -37,6 +40,12 @@ class CreateRunIn(RequestModel):
 
 class InvokeIn(RequestModel):
     input: dict[str, Any] = Field(description="Values for the input node's fields")
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The end user the run acts for: their links satisfy the App's requirements",
+    )
     stream: bool = Field(default=False, description="Answer with text/event-stream of the run's events")
     last_node_output: bool = Field(
         default=False, description="output is the output node's value instead of the per-node map"
@@ -69,6 +78,7 @@ def _multipart_schema() -> dict[str, Any]:
         ),
         "properties": {
             "input": {"type": "string", "description": "The input as JSON"},
+            "user_id": {"type": "string", "description": "The end user the run acts for"},
             "execution_mode": {"type": "string", "enum": ["sync", "async"]},
             "last_node_output": {"type": "boolean"},
             "error_on_node_failure": {"type": "boolean"},
@@ -96,13 +106,79 @@ def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool
     return documented_route
 
 
-class RequestBody(BaseModel):
+class ConnectTokenIn(RequestModel):
+    user_id: str = Field(min_length=1, max_length=256, description="The end user the token acts for")
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the hosted page sends the user back after linking; must be on the App's "
+        "connect_return_urls",
+    )
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=MIN_TTL_SECONDS,
+        le=MAX_TTL_SECONDS,
+        description="The token's lifetime (default one hour)",
+    )
+
+
+class LinkCredentialsIn(RequestModel):
+    type: str = Field(
+        min_length=1, max_length=64, description="The connection type: the requirement's connection_type"
+    )
+    config: dict[str, Any] = Field(
+        description="The connection's configuration, secret fields included (stored write-only)"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the link stops being usable (ISO 8601 with a time zone, future); the "
+        "requirement's max_age_seconds caps it",
+    )
+
+
+class TriggerEventIn(RootModel[Any]):
+    """An event for a webhook trigger: any body of at most ``MAX_WEBHOOK_BODY_BYTES`` (recorded as JSON when
+    it is JSON, else as text), signed byte for byte."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": f"Any body of at most {MAX_WEBHOOK_BODY_BYTES} bytes, signed byte for byte; "
+            "JSON is recorded as JSON, anything else as text",
+            "example": {"type": "invoice.paid", "data": {"invoice_id": "inv_1042", "amount": 4200}},
+        }
+    )
+
+
+class ConnectFormIn(BaseModel):
+    """One form of the hosted connect page, as a browser submits it."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "description": "The page's three fields, then the config fields of the requirement's connection "
+            "type, by name (Name: value lines for a map, JSON text for a JSON field)",
+            "additionalProperties": {"type": "string"},
+        },
+    )
+
+    token: str = Field(description="The connect token (the page's hidden field)")
+    csrf: str = Field(description="The form's CSRF value (the page's hidden field)")
+    requirement_id: str = Field(description="The requirement this form links")
+
+
+@dataclass(frozen=True)
+class RequestBody:
     model: type[BaseModel]
     multipart: dict[str, Any] | None = None
+    media_type: str = "application/json"
 
 
 REQUEST_BODIES: dict[tuple[str, str], RequestBody] = {
     ("post", "/"): RequestBody(model=InvokeIn, multipart=_multipart_schema()),
     ("post", "/v1/runs"): RequestBody(model=CreateRunIn),
+    ("post", "/v1/triggers/{trigger_id}/events"): RequestBody(model=TriggerEventIn),
+    ("post", "/connect"): RequestBody(model=ConnectFormIn, media_type="application/x-www-form-urlencoded"),
+    ("post", "/v1/connect/tokens"): RequestBody(model=ConnectTokenIn),
+    ("post", "/v1/connect/requirements/{requirement_id}/credentials"): RequestBody(model=LinkCredentialsIn),
 }
 """The body of each route that reads one itself, for the OpenAPI document."""

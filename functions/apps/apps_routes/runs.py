@@ -3,22 +3,25 @@ cancel, and their stored events."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from apps_routes.http_io import addressed_app, caller, json_object, location, reply, validated
+from apps_routes.http_io import addressed_app, json_object, location, reply, validated
 from apps_routes.models import CreateRunIn, create_responses
 from switchboard.api.envelopes import Data, Page, documented
 from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
 from switchboard.domain.errors import BadRequest, Unauthorized
 from switchboard.domain.runs import RunStatus
-from switchboard.runtime import idempotency, run_queries, run_requests, sessions
+from switchboard.runtime import idempotency, run_queries, sessions
 from switchboard.runtime.idempotency import StoredResponse
 from switchboard.runtime.run_views import EventOut, RunOut
+
+if TYPE_CHECKING:
+    from switchboard.runtime import run_requests
 
 router = APIGatewayHttpRouter()
 
@@ -32,6 +35,8 @@ IdempotencyKey = Annotated[
 
 
 def _run_request(body: CreateRunIn) -> run_requests.RunRequest:
+    from switchboard.runtime import run_requests  # creating runs only: the engine's definitions and more
+
     if body.stream and body.background:
         raise BadRequest("stream and background cannot be combined", code="invalid_options")
     session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
@@ -45,6 +50,8 @@ def _run_request(body: CreateRunIn) -> run_requests.RunRequest:
     **create_responses(Data[RunOut], Data[RunOut]),
 )
 def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    from switchboard.runtime import run_requests
+
     app = addressed_app(router, principal)
     document = json_object(router)
     body = validated(CreateRunIn, document)
@@ -53,7 +60,7 @@ def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = N
     how: run_requests.StartMode = "stream" if body.stream else "background" if body.background else "sync"
 
     def produce() -> StoredResponse:
-        run = run_requests.start(app, request, caller(principal), principal is None, how)
+        run = run_requests.start(app, request, principal, how)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
         data = {"data": RunOut.of(run).model_dump(mode="json")}

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from switchboard.api.envelopes import documented
+from switchboard.api.envelopes import documented, without_content
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.runtime import streams
 from switchboard.runtime.app_access import addressed_app_id, callable_app
@@ -32,7 +32,7 @@ LastEventId = Annotated[
 def _stream_responses() -> dict[str, Any]:
     arguments = documented(200, writes=False)
     arguments["responses"][200] = streams.OPENAPI_EVENT_STREAM
-    arguments["responses"][204] = {"description": "The run has ended and no event follows the cursor"}
+    arguments["responses"][204] = without_content("The run has ended and no event follows the cursor")
     return arguments
 
 

@@ -15,8 +15,12 @@ from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import App, AppAccess, Deployment
 from switchboard.runtime import apps
+from switchboard.runtime.apps import MAX_RETURN_URLS
 
 router = APIGatewayHttpRouter()
+
+
+ReturnUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
 class CreateAppIn(RequestModel):
@@ -24,11 +28,29 @@ class CreateAppIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
     workflow_id: str = Field(min_length=1, max_length=64)
     access: AppAccess = AppAccess.private
+    event_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="https URL receiving the App's link events (link.activated, link.unauthorized, "
+        "link.expired, link.revoked), signed and retried like run callbacks",
+    )
+    connect_return_urls: list[ReturnUrl] = Field(
+        default_factory=list,
+        max_length=MAX_RETURN_URLS,
+        description="https URLs the hosted connect page may send end users back to: a return_url must equal "
+        "one, or start with one that ends in /",
+    )
 
 
 class UpdateAppIn(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     access: AppAccess | None = None
+    event_url: str | None = Field(
+        default=None, max_length=2048, description="A new event URL; an empty string removes it"
+    )
+    connect_return_urls: list[ReturnUrl] | None = Field(
+        default=None, max_length=MAX_RETURN_URLS, description="Replaces the list; [] empties it"
+    )
 
 
 class DeployIn(RequestModel):
@@ -49,7 +71,15 @@ def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]
     **documented(201, Data[CreatedAppOut]),
 )
 def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[CreatedAppOut]]:
-    created = apps.create_app(principal, body.project_id, body.name, body.workflow_id, body.access)
+    created = apps.create_app(
+        principal,
+        body.project_id,
+        body.name,
+        body.workflow_id,
+        body.access,
+        body.event_url,
+        body.connect_return_urls,
+    )
     return one(CreatedAppOut.of_new(created.app, created.signing_secret), 201)
 
 
@@ -93,11 +123,14 @@ def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
 @router.patch(
     "/v1/apps/<app_id>",
     tags=["apps"],
-    summary="Rename an App or change its access",
+    summary="Rename an App, change its access, its event URL or its connect return URLs",
     **documented(200, Data[AppOut], writes=True),
 )
 def update_app(app_id: str, body: UpdateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
-    return one(AppOut.of(apps.update_app(principal, app_id, body.name, body.access)))
+    updated = apps.update_app(
+        principal, app_id, body.name, body.access, body.event_url, body.connect_return_urls
+    )
+    return one(AppOut.of(updated))
 
 
 @router.delete("/v1/apps/<app_id>", tags=["apps"], summary="Delete an App", **documented(204, None))

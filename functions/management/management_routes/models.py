@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from switchboard.domain.base import Model
 from switchboard.domain.models import (
     ApiToken,
     App,
@@ -24,10 +25,12 @@ from switchboard.domain.models import (
     Workflow,
     WorkflowVersion,
 )
+from switchboard.domain.triggers import Trigger, TriggerEvent, TriggerEventStatus, TriggerType
+from switchboard.runtime.triggers import webhook_url
 from switchboard.settings import get_settings
 
 
-class Audited(BaseModel):
+class Audited(Model):
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -43,7 +46,7 @@ def _audit(entity: Entity) -> dict[str, Any]:
     }
 
 
-class UserOut(BaseModel):
+class UserOut(Model):
     id: str
     email: str
     created_at: datetime
@@ -53,7 +56,7 @@ class UserOut(BaseModel):
         return cls(id=user.id, email=user.email, created_at=user.created_at)
 
 
-class TokenOut(BaseModel):
+class TokenOut(Model):
     id: str
     name: str
     preview: str = Field(description="Recognizable part of the token; the token itself is shown only once")
@@ -188,7 +191,7 @@ class WorkflowOut(Audited):
         )
 
 
-class VersionOut(BaseModel):
+class VersionOut(Model):
     workflow_id: str
     number: int
     description: str
@@ -207,12 +210,12 @@ class WorkflowWithVersionOut(WorkflowOut):
     version: VersionOut
 
 
-class EndpointsOut(BaseModel):
+class EndpointsOut(Model):
     path: str = Field(description="Path-addressed endpoint, always available")
     host: str | None = Field(description="Host-addressed endpoint when an Apps domain is configured")
 
 
-class CurrentDeploymentOut(BaseModel):
+class CurrentDeploymentOut(Model):
     id: str
     sequence: int
     version: int
@@ -228,6 +231,11 @@ class AppOut(Audited):
     access: AppAccess
     endpoints: EndpointsOut
     deployment: CurrentDeploymentOut | None
+    event_url: str | None = Field(description="Receives the App's link.* events, signed like callbacks")
+    connect_return_urls: list[str] = Field(
+        description="Where the hosted connect page may send end users back (exactly, or under one that "
+        "ends in /)"
+    )
 
     @classmethod
     def of(cls, app: App) -> AppOut:
@@ -245,6 +253,8 @@ class AppOut(Audited):
             deployment=CurrentDeploymentOut.model_validate(app.deployment.model_dump())
             if app.deployment
             else None,
+            event_url=app.event_url,
+            connect_return_urls=app.connect_return_urls,
             **_audit(app),
         )
 
@@ -260,7 +270,7 @@ class CreatedAppOut(AppOut):
         return cls(**AppOut.of(app).model_dump(), signing_secret=signing_secret)
 
 
-class SigningSecretOut(BaseModel):
+class SigningSecretOut(Model):
     app_id: str
     signing_secret: str = Field(
         description="The new Standard Webhooks secret (whsec_…); store it now, it is never shown again"
@@ -268,7 +278,7 @@ class SigningSecretOut(BaseModel):
     rotated_at: datetime
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(Model):
     id: str
     app_id: str
     sequence: int
@@ -285,6 +295,91 @@ class DeploymentOut(BaseModel):
         return cls(**deployment.model_dump(), active=deployment.id == current_id)
 
 
-class AppDeploymentOut(BaseModel):
+class AppDeploymentOut(Model):
     app: AppOut
     deployment: DeploymentOut
+
+
+class TriggerOut(Audited):
+    id: str
+    app_id: str
+    name: str = Field(description="Unique within the App; never changes")
+    type: TriggerType
+    config: dict[str, Any] = Field(
+        description="schedule: {cron | rate | run_at, timezone, starts_at?, ends_at?}, every time in "
+        "UTC; webhook: {}",
+    )
+    input: dict[str, Any] | None = Field(description="Static input of every run the trigger starts")
+    input_transformer: str | None = Field(
+        description="JMESPath over the event (schedules: {scheduled_time, execution_id, trigger: {id, "
+        "name}}); the object it yields is merged over input"
+    )
+    user_id: str | None = Field(
+        description="The end user the runs act for (their links satisfy requirements)"
+    )
+    enabled: bool
+    webhook_url: str | None = Field(
+        description="webhook triggers: where the sender posts events, signed with the Standard Webhooks "
+        "scheme"
+    )
+
+    @classmethod
+    def of(cls, trigger: Trigger) -> TriggerOut:
+        return cls(
+            id=trigger.id,
+            app_id=trigger.app_id,
+            name=trigger.name,
+            type=trigger.type,
+            config=trigger.config.model_dump(mode="json", exclude_none=True),
+            input=trigger.input,
+            input_transformer=trigger.input_transformer,
+            user_id=trigger.user_id,
+            enabled=trigger.enabled,
+            webhook_url=webhook_url(trigger) if trigger.type is TriggerType.webhook else None,
+            **_audit(trigger),
+        )
+
+
+class CreatedTriggerOut(TriggerOut):
+    signing_secret: str | None = Field(
+        description="webhook triggers: the Standard Webhooks secret (whsec_…) the sender signs with; "
+        "store it now, it is never shown again"
+    )
+
+    @classmethod
+    def of_new(cls, trigger: Trigger, signing_secret: str | None) -> CreatedTriggerOut:
+        return cls(**TriggerOut.of(trigger).model_dump(), signing_secret=signing_secret)
+
+
+class TriggerEventOut(Model):
+    id: str
+    trigger_id: str
+    received_at: datetime
+    status: TriggerEventStatus = Field(
+        description="accepted: a run started; rejected: the event could not start one (see reason); "
+        "skipped: the trigger was disabled"
+    )
+    reason: str | None
+    run_id: str | None = Field(description="The run it started (accepted events)")
+
+    @classmethod
+    def of(cls, event: TriggerEvent) -> TriggerEventOut:
+        return cls(
+            id=event.id,
+            trigger_id=event.trigger_id,
+            received_at=event.received_at,
+            status=event.status,
+            reason=event.reason,
+            run_id=event.run_id,
+        )
+
+
+class TriggerEventDetailOut(TriggerEventOut):
+    payload: Any = Field(
+        description="The raw event: a webhook's body (JSON when it is JSON, else text); for schedules "
+        "{scheduled_time, execution_id}"
+    )
+
+    @classmethod
+    def of_event(cls, event: TriggerEvent) -> TriggerEventDetailOut:
+        return cls(**TriggerEventOut.of(event).model_dump(), payload=event.payload)

@@ -33,9 +33,17 @@ class Settings(BaseModel):
     executor_function: str = Field(default="", description="Name of the executor function (sync runs)")
     delivery_queue_url: str = Field(default="", description="Callback and event deliveries")
     files_bucket: str = Field(default="", description="Bucket of files uploaded with runs")
+    connect_token_ttl_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="Default lifetime of a connect token"
+    )
     allow_loopback_callbacks: bool = Field(
         default=False, description="Local development only: callbacks may target http://127.0.0.1"
     )
+    schedule_group: str = Field(default="", description="Scheduler group of trigger schedules")
+    trigger_function: str = Field(default="", description="Name of the trigger function (webhook events)")
+    trigger_function_arn: str = Field(default="", description="ARN of the trigger function (schedule target)")
+    scheduler_role_arn: str = Field(default="", description="Role Scheduler assumes to invoke the target")
+    trigger_dlq_arn: str = Field(default="", description="Queue of schedule firings never delivered")
 
 
 _ENV_NAMES = {
@@ -55,7 +63,13 @@ _ENV_NAMES = {
     "executor_function": "EXECUTOR_FUNCTION",
     "delivery_queue_url": "DELIVERY_QUEUE_URL",
     "files_bucket": "FILES_BUCKET",
+    "connect_token_ttl_seconds": "CONNECT_TOKEN_TTL_SECONDS",
     "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
+    "schedule_group": "SCHEDULE_GROUP",
+    "trigger_function": "TRIGGER_FUNCTION",
+    "trigger_function_arn": "TRIGGER_FUNCTION_ARN",
+    "scheduler_role_arn": "SCHEDULER_ROLE_ARN",
+    "trigger_dlq_arn": "TRIGGER_DLQ_ARN",
 }
 
 

@@ -11,15 +11,21 @@ T = TypeVar("T")
 
 
 class Data(BaseModel, Generic[T]):
+    model_config = ConfigDict(defer_build=True)
+
     data: T
 
 
 class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(defer_build=True)
+
     data: list[T]
     next_token: str | None = Field(default=None, description="Pass as next_token to get the following page")
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     details: Any = None
@@ -27,7 +33,8 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"error": {"code": "not_found", "message": "not found"}}}
+        defer_build=True,
+        json_schema_extra={"example": {"error": {"code": "not_found", "message": "not found"}}},
     )
 
     error: ErrorBody
@@ -36,7 +43,7 @@ class ErrorEnvelope(BaseModel):
 class RequestModel(BaseModel):
     """Base of every request body model: unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 ERROR_RESPONSES: dict[int, dict[str, Any]] = {
@@ -60,6 +67,12 @@ _READ_ERRORS = (400, 401, 403, 404, 422, 503)
 _WRITE_ERRORS = (*_READ_ERRORS, 409, 413, 415)
 
 
+def without_content(description: str) -> dict[str, Any]:
+    """A response documented without a body (a 204). The empty ``content`` keeps Powertools from documenting
+    the handler's return type as a JSON body; ``switchboard.api.openapi`` drops it from the document."""
+    return {"description": description, "content": {}}
+
+
 def documented(status: int, model: Any = None, *, writes: bool | None = None) -> dict[str, Any]:
     """Route decorator arguments documenting the success response and the error envelopes it may answer."""
     is_write = status != 200 if writes is None else writes
@@ -67,7 +80,7 @@ def documented(status: int, model: Any = None, *, writes: bool | None = None) ->
         code: ERROR_RESPONSES[code] for code in (_WRITE_ERRORS if is_write else _READ_ERRORS)
     }
     if model is None:
-        responses[status] = {"description": "Done; no content"}
+        responses[status] = without_content("Done; no content")
     else:
         responses[status] = {"description": "Success", "content": {"application/json": {"model": model}}}
     return {"status_code": status, "responses": responses}

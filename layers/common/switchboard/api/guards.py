@@ -2,6 +2,16 @@
 
 They run first so that an unauthenticated request is answered 401 whatever its body, and an oversized one
 413 before anything parses it. The principal is handed to routes through the resolver context.
+
+Paths are judged as routed, after the resolver's ``strip_prefixes`` (so ``/apps/{app_id}/v1/…`` and
+``/v1/…`` alike). Two kinds of path differ from the resolver's own token kind:
+
+- connect paths (``connect_paths``, prefixes) take only a connect token, checked by
+  ``connect_tokens.grant_for`` against the addressed App; the grant goes into the context (``CurrentGrant``).
+  A PAT or an access key there is 403 ``wrong_token_type``, as a connect token is anywhere else.
+- page paths (``page_paths``) are HTML pages that carry their token in the query or the form: no
+  ``Authorization`` processing at all, and a ``POST`` may send ``application/x-www-form-urlencoded`` (nowhere
+  else: 415 stays).
 """
 
 from __future__ import annotations
@@ -18,13 +28,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from switchboard.auth.authenticate import authenticate
+from switchboard.auth.authenticate import authenticate, bearer_token
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError, UnsupportedMediaType
 from switchboard.domain.models import TokenKind
+from switchboard.runtime.app_access import addressed_app_id
+from switchboard.runtime.connect_tokens import ConnectGrant, grant_for
 from switchboard.settings import get_settings
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 Event = Mapping[str, Any]
 
 
@@ -38,19 +52,23 @@ def body_size(event: Event) -> int:
         return len(body)
 
 
-def check_body(event: Event, accepted: str = "application/json") -> None:
-    """413 for a body over the limit; 415 unless a body is JSON (``accepted`` names what the API takes)."""
+def check_body(event: Event, accepted: str = JSON, media_types: frozenset[str] = frozenset({JSON})) -> None:
+    """413 for a body over the limit; 415 unless a body is of ``media_types`` (``accepted`` names what the API
+    takes)."""
     limit = get_settings().max_body_bytes
     if body_size(event) > limit:
         raise PayloadTooLarge(f"the body exceeds {limit} bytes")
-    method = str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
-    if method in _BODY_METHODS and (event.get("body") or "").strip():
+    if _method(event) in _BODY_METHODS and (event.get("body") or "").strip():
         headers = event.get("headers") or {}
         content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
-        if content_type != "application/json":
+        if content_type not in media_types:
             raise UnsupportedMediaType(f"send the body as {accepted}")
-        if event.get("isBase64Encoded"):
+        if content_type == JSON and event.get("isBase64Encoded"):
             _require_utf8(str(event.get("body")))
+
+
+def _method(event: Event) -> str:
+    return str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
 
 
 def _require_utf8(encoded: str) -> None:
@@ -82,7 +100,9 @@ class GuardedResolver(APIGatewayHttpResolver):
         token_kind: TokenKind,
         public_paths: frozenset[str] = frozenset(),
         token_optional: bool = False,
-        accepted_bodies: str = "application/json",
+        accepted_bodies: str = JSON,
+        connect_paths: tuple[str, ...] = (),
+        page_paths: frozenset[str] = frozenset(),
         **kwargs: Any,
     ) -> None:
         super().__init__(enable_validation=True, **kwargs)
@@ -90,16 +110,29 @@ class GuardedResolver(APIGatewayHttpResolver):
         self._public_paths = public_paths
         self._token_optional = token_optional
         self._accepted_bodies = accepted_bodies
+        self._connect_paths = connect_paths
+        self._page_paths = page_paths
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        path = self._remove_prefix(str(event.get("rawPath") or "/"))
         try:
-            check_body(event, self._accepted_bodies)
-            authorization = (event.get("headers") or {}).get("authorization")
-            if authorization or not (self._token_optional or event.get("rawPath") in self._public_paths):
-                self.append_context(principal=authenticate(authorization, self._token_kind))
+            if path in self._page_paths:
+                check_body(event, FORM, frozenset({FORM}))
+            else:
+                check_body(event, self._accepted_bodies)
+                self._authenticate(event, path)
         except SwitchboardError as error:
             return error_result(error)
         return super().resolve(event, context)
+
+    def _authenticate(self, event: Event, path: str) -> None:
+        headers = event.get("headers") or {}
+        authorization = headers.get("authorization")
+        if any(path == prefix or path.startswith(f"{prefix}/") for prefix in self._connect_paths):
+            app_id = addressed_app_id(event.get("pathParameters"), headers.get("host"))
+            self.append_context(connect_grant=grant_for(bearer_token(authorization), app_id))
+        elif authorization or not (self._token_optional or path in self._public_paths):
+            self.append_context(principal=authenticate(authorization, self._token_kind))
 
 
 def _principal(request: Request) -> Principal:
@@ -113,7 +146,14 @@ def _optional_principal(request: Request) -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
+def _connect_grant(request: Request) -> ConnectGrant:
+    grant = request.context.get("connect_grant")
+    assert isinstance(grant, ConnectGrant), "the route needs a connect token (a connect path of the guard)"
+    return grant
+
+
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+CurrentGrant = Annotated[ConnectGrant, Depends(_connect_grant)]
 OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 NextToken = Annotated[str | None, Query(max_length=4096, description="Cursor from the previous page")]

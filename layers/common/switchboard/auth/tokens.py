@@ -1,6 +1,9 @@
 """Token formats. A token is ``sb_<kind>_<id body><secret>``: the id locates the record with one consistent
 read, the 256-bit secret proves possession. Only a SHA-256 hash of the whole token is stored (the secret's
 entropy makes a slow hash unnecessary) plus a short preview that identifies it in listings.
+
+Kinds: ``sb_pat_`` personal access tokens (id ``pat-…``), ``sb_ak_`` access keys (``ak-…``) and ``sb_ct_``
+connect tokens (``ctk-…``, one App and one end user, accepted only by the connect routes).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from dataclasses import dataclass
 from switchboard.domain.ids import PREFIXES, random_body
 from switchboard.domain.models import TokenKind
 
-_PREFIX = {TokenKind.pat: "sb_pat_", TokenKind.access_key: "sb_ak_"}
+_PREFIX = {TokenKind.pat: "sb_pat_", TokenKind.access_key: "sb_ak_", TokenKind.connect: "sb_ct_"}
+_ID_KIND = {TokenKind.pat: "pat", TokenKind.access_key: "access_key", TokenKind.connect: "connect_token"}
 _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # base64url of 32 bytes, unpadded
-_FORMAT = re.compile(r"^sb_(pat|ak)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
-_KIND_BY_TAG = {"pat": TokenKind.pat, "ak": TokenKind.access_key}
+_FORMAT = re.compile(r"^sb_(pat|ak|ct)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
+_KIND_BY_TAG = {"pat": TokenKind.pat, "ak": TokenKind.access_key, "ct": TokenKind.connect}
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def issue(kind: TokenKind) -> IssuedToken:
     secret = secrets.token_urlsafe(_SECRET_BYTES)
     assert len(secret) == _SECRET_LENGTH
     token = f"{_PREFIX[kind]}{body}{secret}"
-    id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
+    id_prefix = PREFIXES[_ID_KIND[kind]]
     return IssuedToken(
         token_id=f"{id_prefix}-{body}",
         token=token,
@@ -60,7 +64,7 @@ def parse(token: str) -> ParsedToken | None:
     if not match:
         return None
     kind = _KIND_BY_TAG[match.group(1)]
-    id_prefix = PREFIXES["pat" if kind is TokenKind.pat else "access_key"]
+    id_prefix = PREFIXES[_ID_KIND[kind]]
     return ParsedToken(kind=kind, token_id=f"{id_prefix}-{match.group(2)}", token_hash=hash_token(token))
 
 

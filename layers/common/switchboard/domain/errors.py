@@ -41,6 +41,13 @@ class Conflict(SwitchboardError):
     code = "conflict"
 
 
+class Gone(SwitchboardError):
+    """The resource existed but is no longer usable (an expired connect token)."""
+
+    status = 410
+    code = "gone"
+
+
 class PayloadTooLarge(SwitchboardError):
     status = 413
     code = "payload_too_large"

@@ -20,6 +20,9 @@ PREFIXES = {
     "run": "run",
     "link": "lnk",
     "event": "evt",
+    "connect_token": "ctk",
+    "trigger": "trg",
+    "trigger_event": "tev",
 }
 
 _BODY = re.compile(r"^[a-z2-7]{20}$")

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from switchboard.domain.base import Record
 
 
 class OrgRole(StrEnum):
@@ -28,6 +30,7 @@ PROJECT_RANK = {ProjectRole.viewer: 1, ProjectRole.editor: 2, ProjectRole.admin:
 class TokenKind(StrEnum):
     pat = "pat"
     access_key = "access_key"
+    connect = "connect"
 
 
 class AppAccess(StrEnum):
@@ -35,10 +38,8 @@ class AppAccess(StrEnum):
     public = "public"
 
 
-class Entity(BaseModel):
+class Entity(Record):
     """Fields every stored record carries: who changed it and when (the audit trail)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     created_at: datetime
     created_by: str
@@ -46,9 +47,7 @@ class Entity(BaseModel):
     updated_by: str
 
 
-class User(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class User(Record):
     id: str
     email: str
     created_at: datetime
@@ -84,10 +83,8 @@ class ProjectMembership(Entity):
     role: ProjectRole
 
 
-class ApiToken(BaseModel):
+class ApiToken(Record):
     """A personal access token or an access key. Only the hash of the secret is stored."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str
     kind: TokenKind
@@ -128,9 +125,7 @@ class Workflow(Entity):
     app_count: int = 0
 
 
-class WorkflowVersion(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class WorkflowVersion(Record):
     workflow_id: str
     number: int
     description: str = ""
@@ -141,9 +136,7 @@ class WorkflowVersion(BaseModel):
     created_by: str
 
 
-class DeploymentRef(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class DeploymentRef(Record):
     id: str
     sequence: int
     version: int
@@ -160,12 +153,14 @@ class App(Entity):
     access: AppAccess
     deployment: DeploymentRef | None = None
     deployment_count: int = 0
+    event_url: str | None = Field(default=None, description="Receives the App's link.* events, signed")
+    connect_return_urls: list[str] = Field(
+        default_factory=list, description="Where the hosted connect page may send the end user back"
+    )
     version: int = 1
 
 
-class Deployment(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class Deployment(Record):
     id: str
     app_id: str
     sequence: int

@@ -1,4 +1,4 @@
-"""Runs, their events, and end-user links (the runtime plane's records)."""
+"""The runtime plane's records: runs, their events, end-user links and their transitions, connect tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from switchboard.domain.base import Record
 
 
 class RunStatus(StrEnum):
@@ -20,10 +22,8 @@ class RunStatus(StrEnum):
 TERMINAL = frozenset({RunStatus.completed, RunStatus.failed, RunStatus.canceled})
 
 
-class Run(BaseModel):
+class Run(Record):
     """A run is a record first (``created``), then executed; the executor is the only writer of its result."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str
     app_id: str
@@ -52,15 +52,17 @@ class Run(BaseModel):
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 
-class RunEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class RunEvent(Record):
     id: str
     run_id: str
     type: str
     sequence: int
     timestamp: datetime
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+SYSTEM_ACTOR = "switchboard"
+"""Who made a change nobody asked for (a link found expired, an upstream's 401)."""
 
 
 class LinkStatus(StrEnum):
@@ -70,10 +72,8 @@ class LinkStatus(StrEnum):
     revoked = "revoked"
 
 
-class Link(BaseModel):
+class Link(Record):
     """An end user's connection for one requirement of one App. Secret fields live in Secrets Manager."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str
     app_id: str
@@ -93,3 +93,32 @@ class Link(BaseModel):
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revision: int = 1
+
+
+class LinkTransition(Record):
+    """One change of a link's status, recorded in the same write as the change (creation: no from_status)."""
+
+    link_id: str
+    app_id: str
+    user_id: str
+    requirement_id: str
+    from_status: LinkStatus | None = None
+    to_status: LinkStatus
+    reason: str | None = None
+    at: datetime
+    by: str = Field(description="Who made the change: a connect token, a builder, or switchboard")
+
+
+class ConnectToken(Record):
+    """A connect token's record: only the hash of the token is stored."""
+
+    id: str
+    token_hash: str
+    app_id: str
+    user_id: str
+    return_url: str | None = None
+    csrf_secret: str = Field(repr=False, description="Keys the hosted page's CSRF tokens")
+    created_at: datetime
+    created_by: str = Field(description="The access key that asked for it")
+    expires_at: datetime
+    ttl: int = Field(description="Epoch seconds; DynamoDB TTL (a day after expires_at)")

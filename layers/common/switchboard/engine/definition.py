@@ -28,6 +28,8 @@ from switchboard.engine.nodes import (
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_NODES = 1000
 MAX_REQUIREMENTS = 50
+MIN_LINK_AGE_SECONDS = 60
+MAX_LINK_AGE_SECONDS = 10 * 365 * 86_400
 
 
 def _known_connection_type(connection_type: str) -> str:
@@ -50,6 +52,12 @@ class Requirement(StrictModel):
         description="Shown to the end user when asked to connect"
     )
     description: str = Field(default="", max_length=1000)
+    max_age_seconds: int | None = Field(
+        default=None,
+        ge=MIN_LINK_AGE_SECONDS,
+        le=MAX_LINK_AGE_SECONDS,
+        description="A link older than this is expired and must be linked again; none: links do not age",
+    )
 
 
 class WorkflowDefinition(StrictModel):

@@ -39,9 +39,10 @@ Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
 class StrictModel(BaseModel):
-    """Definitions come from JSON: no coercion ("1" is not 1) and no unknown fields."""
+    """Definitions come from JSON: no coercion ("1" is not 1) and no unknown fields. Schemas are built on
+    first use (a definition is validated), not at import."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 def _exactly_one(model: BaseModel, *names: str) -> None:

@@ -1,13 +1,15 @@
-"""Which App a request addresses (host or path form) and whether the caller may call it."""
+"""Which App a request addresses (host or path form) and whether the caller may call it; which Apps a
+builder may see or change."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Forbidden, NotFound, Unauthorized
-from switchboard.domain.models import App, AppAccess
+from switchboard.domain.models import App, AppAccess, ProjectRole
 from switchboard.settings import get_settings
 from switchboard.store import apps
 
@@ -38,6 +40,27 @@ def callable_app(app_id: str | None, principal: Principal | None) -> App:
         raise NotFound("App not found")
     if principal.project_id is not None and principal.project_id != app.project_id:
         raise Forbidden("the access key is scoped to another project", code="wrong_project")
+    return app
+
+
+def granted_app(app_id: str) -> App:
+    """The App a connect token was checked against (404 once it is deleted): the token, not an access key,
+    is the caller's credential there."""
+    app = apps.get_app(app_id)
+    if app is None:
+        raise NotFound("App not found")
+    return app
+
+
+def builder_app(principal: Principal, app_id: str, minimum: ProjectRole) -> App:
+    """The App, when the builder holds at least ``minimum`` in its project (404 otherwise, as if absent)."""
+    app = apps.get_app(app_id)
+    if app is None:
+        raise NotFound("App not found")
+    try:
+        require_project(principal, app.project_id, minimum)
+    except NotFound:
+        raise NotFound("App not found") from None
     return app
 
 

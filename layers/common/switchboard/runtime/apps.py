@@ -9,6 +9,7 @@ credentials function (the only reader) serves the new secret from the very next 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,8 +18,11 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole
+from switchboard.runtime import triggers, webhooks
 from switchboard.runtime import workflows as workflow_cases
+from switchboard.runtime.app_access import builder_app
 from switchboard.runtime.signing import new_signing_secret
+from switchboard.settings import get_settings
 from switchboard.store import apps, deliveries, secrets, workflows
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_secret_name
 
@@ -39,20 +43,51 @@ class RotatedSigningSecret:
 
 
 def load(principal: Principal, app_id: str, minimum: ProjectRole) -> App:
-    app = apps.get_app(app_id)
-    if app is None:
-        raise NotFound("App not found")
-    try:
-        require_project(principal, app.project_id, minimum)
-    except NotFound:
-        raise NotFound("App not found") from None
-    return app
+    return builder_app(principal, app_id, minimum)
+
+
+MAX_RETURN_URLS = 10
+
+
+def _checked_urls(event_url: str | None, connect_return_urls: Sequence[str] | None) -> None:
+    """422 naming each URL that may not receive events or end users (https; http loopback only locally)."""
+    allow_loopback = get_settings().allow_loopback_callbacks
+    named: list[tuple[list[str | int], str]] = []
+    if event_url:
+        named.append((["event_url"], event_url))
+    if connect_return_urls is not None:
+        named += [(["connect_return_urls", i], url) for i, url in enumerate(connect_return_urls)]
+    problems: list[dict[str, object]] = []
+    if connect_return_urls is not None and len(connect_return_urls) > MAX_RETURN_URLS:
+        problems.append(
+            {
+                "loc": ["connect_return_urls"],
+                "code": "too_many",
+                "message": f"at most {MAX_RETURN_URLS} URLs",
+            }
+        )
+    for loc, url in named:
+        try:
+            webhooks.check_url_form(url, allow_loopback)
+        except webhooks.UrlRejected as rejected:
+            problems.append({"loc": loc, "code": rejected.code, "message": rejected.message})
+    if problems:
+        raise ValidationFailed("invalid URLs", details=problems)
 
 
 def create_app(
-    principal: Principal, project_id: str, name: str, workflow_id: str, access: AppAccess
+    principal: Principal,
+    project_id: str,
+    name: str,
+    workflow_id: str,
+    access: AppAccess,
+    event_url: str | None = None,
+    connect_return_urls: Sequence[str] = (),
 ) -> NewApp:
+    """A new App (editor) with its signing secret. ``event_url`` receives its link events;
+    ``connect_return_urls`` are where its hosted connect page may send end users back (at most 10)."""
     project = require_project(principal, project_id, ProjectRole.editor)
+    _checked_urls(event_url, connect_return_urls)
     workflow = workflows.get_workflow(workflow_id)
     if workflow is None or workflow.project_id != project.id:
         raise ValidationFailed(
@@ -67,6 +102,8 @@ def create_app(
         workflow_id=workflow.id,
         name=name,
         access=access,
+        event_url=event_url or None,
+        connect_return_urls=list(dict.fromkeys(connect_return_urls)),
         created_at=now,
         created_by=principal.actor,
         updated_at=now,
@@ -121,15 +158,37 @@ def list_apps(
     return apps.list_apps(project_id, limit, next_token)
 
 
-def update_app(principal: Principal, app_id: str, name: str | None, access: AppAccess | None) -> App:
+def update_app(
+    principal: Principal,
+    app_id: str,
+    name: str | None,
+    access: AppAccess | None,
+    event_url: str | None = None,
+    connect_return_urls: Sequence[str] | None = None,
+) -> App:
+    """Change what is given (None: unchanged). An empty ``event_url`` removes it; an empty list empties
+    ``connect_return_urls``."""
     app = load(principal, app_id, ProjectRole.editor)
-    if name is None and access is None:
+    if name is None and access is None and event_url is None and connect_return_urls is None:
         return app
-    return apps.update_app(app, name, access, principal.actor, utcnow())
+    _checked_urls(event_url, connect_return_urls)
+    return apps.update_app(
+        app,
+        name,
+        access,
+        principal.actor,
+        utcnow(),
+        event_url=event_url,
+        connect_return_urls=list(dict.fromkeys(connect_return_urls))
+        if connect_return_urls is not None
+        else None,
+    )
 
 
 def delete_app(principal: Principal, app_id: str) -> None:
+    """Delete an App (editor). Its triggers go first, so no schedule outlives it, whatever fails after."""
     app = load(principal, app_id, ProjectRole.editor)
+    triggers.remove_app_triggers(app)
     apps.delete_app(app)
     secrets.delete_secret(signing_secret_name(app.id))
 

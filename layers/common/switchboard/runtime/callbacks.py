@@ -14,8 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from switchboard.domain.base import Model
 from switchboard.domain.errors import ValidationFailed
 from switchboard.runtime.webhooks import MAX_URL_LENGTH, UrlRejected, check_url
 from switchboard.settings import get_settings
@@ -25,7 +26,7 @@ MAX_METADATA_BYTES = 4096
 MAX_TOKEN_LENGTH = 4096
 
 
-class CallbackAuth(BaseModel):
+class CallbackAuth(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["bearer"]
@@ -40,7 +41,7 @@ class CallbackAuth(BaseModel):
         return token
 
 
-class Callback(BaseModel):
+class Callback(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(min_length=1, max_length=MAX_URL_LENGTH)
@@ -70,7 +71,7 @@ class Callback(BaseModel):
         return stored
 
 
-class _Callbacks(BaseModel):
+class _Callbacks(Model):
     model_config = ConfigDict(extra="forbid")
 
     callbacks: list[Callback] = Field(max_length=MAX_CALLBACKS)

@@ -2,14 +2,18 @@
 
 When a run with callbacks ends (``run_finished``, called by the executor right after its terminal write), each
 callback becomes a delivery record and a queue message; the tokens leave the run record in the same
-transaction. The executor consumes the delivery queue and makes one attempt per message (``deliver``):
+transaction. A link event (``switchboard.runtime.link_events``) becomes one delivery record, holding the
+event's body, and a queue message. The executor consumes the delivery queue and makes one attempt per message
+(``deliver``):
 
-- message body: ``{"delivery_id": "dlv-…", "run_id": "run-…", "attempt": n}`` (``attempt`` starts at 1);
-- request: ``POST`` the JSON ``{"id": <run id>, "status", "output", "error", "metadata"}`` with
-  ``webhook-id`` (the delivery id, the same on every attempt), ``webhook-timestamp``, ``webhook-signature``
-  (``switchboard.runtime.signing``, with the App's signing secret from the credentials function),
-  ``Content-Type: application/json``, ``User-Agent: Switchboard-Webhooks/1`` and ``Authorization: Bearer``
-  when the callback has a token; 10 s to connect and for each read; redirects are not followed;
+- message body: ``{"delivery_id": "dlv-…", "run_id": "run-…", "attempt": n}`` for a callback,
+  ``{"delivery_id": "dlv-…", "event_id": "evt-…", "attempt": n}`` for an event (``attempt`` starts at 1);
+- request: ``POST`` the JSON ``{"id": <run id>, "status", "output", "error", "metadata"}`` (a callback)
+  or the event's stored body, with ``webhook-id`` (the delivery id, the same on every attempt),
+  ``webhook-timestamp``, ``webhook-signature`` (``switchboard.runtime.signing``, with the App's signing
+  secret from the credentials function), ``Content-Type: application/json``,
+  ``User-Agent: Switchboard-Webhooks/1`` and ``Authorization: Bearer`` when the callback has a token; 10 s
+  to connect and for each read; redirects are not followed;
 - the URL is checked again before every attempt (``switchboard.runtime.webhooks``): one that now resolves
   inside is recorded ``blocked`` and never retried;
 - 2xx → ``delivered``; anything else (status, timeout, connection or TLS error, an unavailable signing
@@ -21,8 +25,8 @@ transaction. The executor consumes the delivery queue and makes one attempt per 
 The follow-up message is sent before the attempt is recorded, and recording is conditional on the attempt
 number: a crash in between repeats an attempt (the receiver sees the same ``webhook-id``) but never loses
 one, and a duplicated message finds its attempt recorded and does nothing. Whatever a delivery does, it
-never changes its run. The consumed message is always acknowledged; only a crash leaves it to the queue's
-redrive (five receives, then the dead-letter queue).
+never changes its run or link. The consumed message is always acknowledged; only a crash leaves it to the
+queue's redrive (five receives, then the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchboard import aws
 from switchboard.domain.errors import Conflict, SwitchboardError
@@ -47,7 +51,7 @@ from switchboard.runtime.signing import signature_headers
 from switchboard.settings import get_settings
 from switchboard.store import deliveries as store
 from switchboard.store import runs
-from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
+from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -61,16 +65,31 @@ DELIVERY_ID_PREFIX = "dlv"
 _QUEUE_BATCH = 10
 _RUN_ID_PATTERN = r"^run-[a-z0-9]{1,64}$"
 _RUN_ID = re.compile(_RUN_ID_PATTERN)
+_EVENT_ID_PATTERN = r"^evt-[a-z2-7]{20}$"
 
 
 class DeliveryMessage(BaseModel):
-    """A delivery queue message: make attempt ``attempt`` of one delivery."""
+    """A delivery queue message: make attempt ``attempt`` of one delivery, of a run's callback (``run_id``)
+    or of a link event (``event_id``), exactly one of them."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     delivery_id: str = Field(pattern=rf"^{DELIVERY_ID_PREFIX}-[a-z2-7]{{20}}$")
-    run_id: str = Field(pattern=_RUN_ID_PATTERN)
+    run_id: str | None = Field(default=None, pattern=_RUN_ID_PATTERN)
+    event_id: str | None = Field(default=None, pattern=_EVENT_ID_PATTERN)
     attempt: int = Field(ge=1, le=MAX_ATTEMPTS)
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DeliveryMessage:
+        if (self.run_id is None) == (self.event_id is None):
+            raise ValueError("a delivery message names either run_id or event_id")
+        return self
+
+    def next_attempt(self) -> DeliveryMessage:
+        return self.model_copy(update={"attempt": self.attempt + 1})
+
+    def body(self) -> str:
+        return self.model_dump_json(exclude_none=True)
 
 
 def _sqs() -> SQSClient:
@@ -88,7 +107,7 @@ def _enqueue(messages: list[tuple[DeliveryMessage, int]]) -> None:
             Entries=[
                 {
                     "Id": str(index),
-                    "MessageBody": message.model_dump_json(),
+                    "MessageBody": message.body(),
                     "DelaySeconds": min(max(delay, 0), MAX_QUEUE_DELAY_SECONDS),
                 }
                 for index, (message, delay) in enumerate(chunk)
@@ -119,7 +138,7 @@ def run_finished(run: Run) -> Run:
         now = utcnow()
         scheduled = [
             Delivery(
-                id=f"{DELIVERY_ID_PREFIX}-{random_body()}",
+                id=new_delivery_id(),
                 run_id=run.id,
                 app_id=run.app_id,
                 url=callback.url,
@@ -141,6 +160,18 @@ def run_finished(run: Run) -> Run:
     return run
 
 
+def new_delivery_id() -> str:
+    return f"{DELIVERY_ID_PREFIX}-{random_body()}"
+
+
+def schedule_event(delivery: EventDelivery) -> None:
+    """Store an event's delivery and queue its first attempt (raises when either fails)."""
+    if not get_settings().delivery_queue_url:
+        raise RuntimeError("no delivery queue is configured")
+    store.create_event_delivery(delivery)
+    _enqueue([(DeliveryMessage(delivery_id=delivery.id, event_id=delivery.event_id, attempt=1), 0)])
+
+
 @dataclass(frozen=True)
 class _Outcome:
     status_code: int | None = None
@@ -154,10 +185,17 @@ class _Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _load(message: DeliveryMessage) -> Delivery | EventDelivery | None:
+    if message.event_id is not None:
+        return store.get_event_delivery(message.event_id, message.delivery_id)
+    assert message.run_id is not None
+    return store.get_delivery(message.run_id, message.delivery_id)
+
+
 def deliver(message: DeliveryMessage) -> str:
     """Make the message's attempt unless it is a duplicate or early; return what happened."""
-    delivery = store.get_delivery(message.run_id, message.delivery_id)
-    context = {"delivery_id": message.delivery_id, "run_id": message.run_id, "attempt": message.attempt}
+    delivery = _load(message)
+    context = message.model_dump(exclude_none=True)
     if delivery is None:
         logger.warning("delivery not found", extra=context)
         return "unknown"
@@ -178,8 +216,7 @@ def deliver(message: DeliveryMessage) -> str:
     )
     status, next_attempt_at = _next_state(outcome, message.attempt, now)
     if next_attempt_at is not None:
-        retry = DeliveryMessage(delivery_id=delivery.id, run_id=delivery.run_id, attempt=message.attempt + 1)
-        _enqueue([(retry, _seconds_until(next_attempt_at, now))])
+        _enqueue([(message.next_attempt(), _seconds_until(next_attempt_at, now))])
     try:
         store.record_attempt(delivery, attempt, status, next_attempt_at)
     except Conflict:
@@ -213,9 +250,17 @@ def _next_state(outcome: _Outcome, number: int, now: datetime) -> tuple[Delivery
     return DeliveryStatus.pending, now + timedelta(seconds=RETRY_DELAYS_SECONDS[number - 1])
 
 
-def _attempt(delivery: Delivery) -> _Outcome:
+def _body(delivery: Delivery | EventDelivery) -> bytes | None:
+    """What the delivery sends; None when its run no longer exists."""
+    if isinstance(delivery, EventDelivery):
+        return delivery.body.encode()
     run = runs.get_run(delivery.run_id)
-    if run is None:
+    return callback_body(run, delivery.metadata) if run is not None else None
+
+
+def _attempt(delivery: Delivery | EventDelivery) -> _Outcome:
+    body = _body(delivery)
+    if body is None:
         return _Outcome(error="run_not_found", final=True)
     allow_loopback = get_settings().allow_loopback_callbacks
     try:
@@ -230,13 +275,12 @@ def _attempt(delivery: Delivery) -> _Outcome:
             extra={"delivery_id": delivery.id, "app_id": delivery.app_id, "code": unavailable.error_code},
         )
         return _Outcome(error="signing_secret_unavailable")
-    body = callback_body(run, delivery.metadata)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         **signature_headers(secret, delivery.id, int(time.time()), body),
     }
-    if delivery.auth_token is not None:
+    if isinstance(delivery, Delivery) and delivery.auth_token is not None:
         headers["Authorization"] = f"Bearer {delivery.auth_token.get_secret_value()}"
     result = webhooks.post(destination, body, headers)
     return _Outcome(status_code=result.status_code, error=result.error, duration_ms=result.duration_ms)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.domain.errors import Conflict, NotFound, SwitchboardError
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import TERMINAL, Run, RunStatus
+from switchboard.domain.runs import Run, RunStatus
 from switchboard.engine.contracts import RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
@@ -56,19 +56,15 @@ class RunCancellation:
 
 
 def execute_run(run_id: str) -> Run:
-    run = runs.get_run(run_id)
+    """Execute the run if this call claims it; otherwise answer with the run as another call left it."""
+    claimed, run = runs.claim(run_id, utcnow())
     if run is None:
         raise NotFound("run not found")
-    if run.status in TERMINAL or run.status is RunStatus.started:
+    if not claimed:
+        # Already started or finished by another invocation, or canceled before it started.
+        if run.status is RunStatus.created and run.cancel_requested_at is not None:
+            return _cancel_before_start(run)
         return run
-    if run.cancel_requested_at is not None:
-        return _cancel_before_start(run)
-    try:
-        run = runs.mark_started(run, utcnow())
-    except Conflict:
-        current = runs.get_run(run_id)
-        assert current is not None
-        return _cancel_before_start(current) if current.status is RunStatus.created else current
     try:
         _, definition = version_definition(run.workflow_id, run.version)
         return _run_started(run, definition)
@@ -118,6 +114,7 @@ def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
         result = execute(definition, resolved.context(run, sink, RunCancellation(run.id), history))
     _save_trace(run, result.spans, resolved.resolutions)
     links_lifecycle.record_authorization_failures(run, result.authorization_failures)
+    links_lifecycle.touch_resolved_links(run, resolved.resolutions)
     if result.status == "completed" and run.session_id:
         sessions.record_turn(run, result.output)
     status = RunStatus(result.status)

@@ -1,13 +1,19 @@
-"""Keeping links honest after a run: an upstream 401/403 through a linked connection marks it unauthorized."""
+"""Keeping links honest after a run: an upstream 401/403 through a linked connection marks it unauthorized
+(transition recorded, ``link.unauthorized`` emitted), and each link the run resolved records its use
+(``last_used_at``, at most hourly). Neither ever fails the run: its result is already decided."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import LinkStatus, Run
+from switchboard.domain.runs import SYSTEM_ACTOR, LinkStatus, Run
 from switchboard.engine.contracts import AuthorizationFailure
 from switchboard.observability import logger
-from switchboard.store import links
+from switchboard.runtime import link_events
+from switchboard.store import apps, links
 
 REQUIREMENT_PREFIX = "requirement:"
 
@@ -20,12 +26,39 @@ def record_authorization_failures(run: Run, failures: list[AuthorizationFailure]
         for f in failures
         if f.credential_key.startswith(REQUIREMENT_PREFIX)
     }
+    app = apps.get_app(run.app_id) if requirement_ids else None
     for requirement_id, failure in requirement_ids.items():
         link = links.get_link(run.app_id, run.user_id, requirement_id)
         if link is None or link.status is not LinkStatus.active:
             continue
         reason = f"upstream answered {failure.status_code} to node '{failure.node_id}' in run {run.id}"
         try:
-            links.set_link_status(link, LinkStatus.unauthorized, reason, utcnow())
+            unauthorized = links.set_link_status(
+                link, LinkStatus.unauthorized, reason, utcnow(), by=SYSTEM_ACTOR
+            )
         except Conflict:
             logger.info("link changed while being marked unauthorized", extra={"link_id": link.id})
+            continue
+        if app is not None:
+            link_events.emit(app, "link.unauthorized", unauthorized, reason)
+
+
+def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> None:
+    """Record that the run used the links it resolved: one conditional write each, a no-op within the hour."""
+    if run.user_id is None:
+        return
+    now = utcnow()
+    for resolution in resolutions:
+        reference = str(resolution.get("reference", ""))
+        if resolution.get("kind") != "link" or not reference.startswith(REQUIREMENT_PREFIX):
+            continue
+        try:
+            links.touch_link(
+                run.app_id,
+                run.user_id,
+                reference.removeprefix(REQUIREMENT_PREFIX),
+                str(resolution["id"]),
+                now,
+            )
+        except Exception:
+            logger.exception("a link's use could not be recorded", extra={"link_id": resolution.get("id")})

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from switchboard import aws
+from switchboard.auth.principal import Principal
 from switchboard.domain.errors import (
     Conflict,
     NotFound,
@@ -26,10 +28,11 @@ from switchboard.domain.errors import (
 )
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App
-from switchboard.domain.runs import Run, RunStatus
+from switchboard.domain.runs import TERMINAL, Run, RunStatus
 from switchboard.invoker import get_invoker
 from switchboard.observability import logger
 from switchboard.runtime import sessions, uploads
+from switchboard.runtime.requirements import check_requirements
 from switchboard.runtime.run_input import (
     check_file_references,
     check_input,
@@ -43,6 +46,8 @@ from switchboard.settings import get_settings
 from switchboard.store import runs
 
 StartMode = Literal["sync", "background", "stream"]
+ANONYMOUS = "anonymous"
+"""Who created a run of a public App called without a key, for its record."""
 MAX_INPUT_BYTES = 100_000
 """A run record holds its input, output and per-node results within DynamoDB's 400 KB item size."""
 
@@ -61,14 +66,15 @@ class RunRequest:
     mode: Literal["sync", "background"] = field(default="sync")
 
 
-def create(app: App, request: RunRequest, created_by: str, anonymous: bool) -> Run:
-    """Check the request against the deployed version, store its files and create the run (``created``)."""
-    if anonymous and request.user_id is not None:
+def create(app: App, request: RunRequest, principal: Principal | None) -> Run:
+    """Check the request against the deployed version and the user's requirements (the pre-flight), store
+    its files and create the run (``created``); ``principal`` None is an anonymous caller of a public App."""
+    if principal is None and request.user_id is not None:
         raise Unauthorized("acting for a user_id needs an access key", code="missing_token")
     run = new_run(
         app,
         request.input,
-        created_by=created_by,
+        created_by=principal.actor if principal is not None else ANONYMOUS,
         user_id=request.user_id,
         session_id=request.session_id,
         mode=request.mode,
@@ -84,6 +90,7 @@ def create(app: App, request: RunRequest, created_by: str, anonymous: bool) -> R
     ]
     run_input = place_files(input_node, given, stored, request.files)
     check_input(input_node, run_input, app.id, bucket)
+    check_requirements(app, definition, request.user_id, principal)
     if stored and not bucket:
         raise ServiceUnavailable("file uploads are not configured")
     for reference, upload in stored:
@@ -95,11 +102,11 @@ def create(app: App, request: RunRequest, created_by: str, anonymous: bool) -> R
     return run
 
 
-def start(app: App, request: RunRequest, created_by: str, anonymous: bool, how: StartMode) -> Run:
+def start(app: App, request: RunRequest, principal: Principal | None, how: StartMode) -> Run:
     """Create the run and start it: ``sync`` answers with the finished run, ``background`` queues it,
     ``stream`` leaves it to the stream (which calls ``execute_now`` once it follows the run's events)."""
     mode: Literal["sync", "background"] = "background" if how == "background" else "sync"
-    run = create(app, replace(request, mode=mode), created_by, anonymous)
+    run = create(app, replace(request, mode=mode), principal)
     if how == "background":
         enqueue(run)
         return run
@@ -109,18 +116,38 @@ def start(app: App, request: RunRequest, created_by: str, anonymous: bool, how: 
 
 
 def execute_now(run_id: str) -> Run:
-    """Run it through the executor function and answer with the stored run, however that call ended."""
+    """Run it through the executor function and answer with the finished run it returns; with the stored run
+    when that call failed or did not finish the run (another invocation has it)."""
+    reply: Any = None
     try:
-        get_invoker().invoke(_configured(get_settings().executor_function, "executor"), {"run_id": run_id})
+        reply = get_invoker().invoke(
+            _configured(get_settings().executor_function, "executor"), {"run_id": run_id}
+        )
     except ServiceUnavailable:
         raise
     except Exception:
         # The run record stays the truth: a client polling it sees where the run got to.
         logger.exception("the executor function failed", extra={"run_id": run_id})
+    finished = _finished_run(run_id, reply)
+    if finished is not None:
+        return finished
     current = runs.get_run(run_id)
     if current is None:
         raise NotFound("run not found")
     return current
+
+
+def _finished_run(run_id: str, reply: Any) -> Run | None:
+    """The finished run the executor answered with (``{"run_id", "status", "run"}``); None without one."""
+    document = reply.get("run") if isinstance(reply, dict) else None
+    if not isinstance(document, dict):
+        return None
+    try:
+        run = Run.model_validate(document)
+    except ValidationError:
+        logger.warning("the executor answered with an invalid run", extra={"run_id": run_id})
+        return None
+    return run if run.id == run_id and run.status in TERMINAL else None
 
 
 class NodeFailed(SwitchboardError):

@@ -9,18 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from switchboard.domain.base import Model
 from switchboard.domain.runs import Run, RunEvent, RunStatus
 
 
-class NodeResultOut(BaseModel):
+class NodeResultOut(Model):
     status: str = Field(description="completed, failed, skipped or canceled")
     output: Any = None
     error: dict[str, Any] | None = None
 
 
-class RunOut(BaseModel):
+class RunOut(Model):
     id: str
     app_id: str
     status: RunStatus
@@ -72,12 +73,12 @@ class RunOut(BaseModel):
         return view if last_node_output else view.model_copy(update={"output": run.nodes or {}})
 
 
-class AcceptedOut(BaseModel):
+class AcceptedOut(Model):
     id: str = Field(description="The run's ID: poll GET /v1/runs/{id}")
     status: Literal["accepted"] = "accepted"
 
 
-class EventOut(BaseModel):
+class EventOut(Model):
     id: str
     type: str
     sequence: int = Field(description="1, 2, 3 … in emit order; pass the last one as after_sequence")
@@ -91,7 +92,7 @@ class EventOut(BaseModel):
         )
 
 
-class TraceSummaryOut(BaseModel):
+class TraceSummaryOut(Model):
     id: str = Field(description="The trace's ID: its run's ID")
     run_id: str
     status: RunStatus
@@ -115,7 +116,7 @@ class TraceSummaryOut(BaseModel):
         )
 
 
-class SpanOut(BaseModel):
+class SpanOut(Model):
     id: str
     parent_id: str | None
     kind: str = Field(description="run, node, attempt, agent_loop, tool_call or llm_request")
@@ -131,7 +132,7 @@ class SpanOut(BaseModel):
     children: list[SpanOut] = Field(default_factory=list)
 
 
-class CredentialResolutionOut(BaseModel):
+class CredentialResolutionOut(Model):
     reference: str = Field(description="connection:<id> or requirement:<id>")
     kind: str = Field(description="connection or link")
     id: str = Field(description="The connection's or the end user's link's ID")
@@ -169,7 +170,7 @@ def span_tree(spans: list[dict[str, Any]]) -> list[SpanOut]:
     return roots
 
 
-class SessionOut(BaseModel):
+class SessionOut(Model):
     id: str
     user_id: str | None = Field(description="The owner: the user_id of the session's first run")
     active_run_id: str | None = Field(description="The unfinished run using the session, if any")
@@ -189,7 +190,7 @@ class SessionOut(BaseModel):
         )
 
 
-class MessageOut(BaseModel):
+class MessageOut(Model):
     run_id: str
     role: Literal["user", "assistant"] = Field(description="user: the run's input; assistant: its output")
     content: Any = Field(description="The run input, or the run output, as JSON")

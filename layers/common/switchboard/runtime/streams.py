@@ -54,15 +54,52 @@ STATUS_CHECK_SECONDS = 2.0
 """While no event arrives, how often the run record is read to notice a run that ended without one."""
 PAGE_SIZE = 100
 
+OPENAPI_EVENT_SCHEMA: dict[str, Any] = {
+    "title": "RunEventMessage",
+    "type": "object",
+    "description": (
+        "One Server-Sent Events message, as an EventSource client reads it. The body is a sequence of such "
+        "messages, each ending with a blank line, between which `: heartbeat` comments may come."
+    ),
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": (
+                "The run event's sequence: send the last one received as after_sequence or Last-Event-ID"
+            ),
+        },
+        "event": {
+            "type": "string",
+            "description": (
+                "The run event's type (run.started, node.started, node.completed, …); run.completed, "
+                "run.failed and run.canceled end the stream"
+            ),
+        },
+        "data": {
+            "type": "string",
+            "description": "The run event {id, type, sequence, timestamp, data} as JSON on one line",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/EventOut"},
+        },
+    },
+    "additionalProperties": False,
+}
+"""The schema of one message of a run's event stream: OpenAPI 3.1 cannot describe a stream as a whole, so the
+``text/event-stream`` media type's schema describes each message (which is how schemathesis reads it too).
+``data`` refers to ``run_views.EventOut``, which ``GET /v1/runs/{id}/events`` puts in the Apps document."""
+
 OPENAPI_EVENT_STREAM: dict[str, Any] = {
     "description": (
-        "Server-Sent Events: one message per run event (`id` = sequence, `event` = type, `data` = "
-        "{id, type, sequence, timestamp, data}), a `: heartbeat` comment after 15 s of silence. The stream "
-        "ends after the terminal event (run.completed, run.failed, run.canceled) or after about 25 s: resume "
-        "with after_sequence (or Last-Event-ID) set to the last id received. Behind API Gateway the window's "
-        "events arrive together when it ends; on the local stack they arrive live."
+        "Server-Sent Events: a sequence of messages, one per run event (`id` = sequence, `event` = type, "
+        "`data` = {id, type, sequence, timestamp, data} as JSON; the schema describes one message), and a "
+        "`: heartbeat` comment after 15 s of silence. The stream ends after the terminal event "
+        "(run.completed, run.failed, run.canceled) or after about 25 s: resume with after_sequence (or "
+        "Last-Event-ID) set to the last id received. Behind API Gateway the window's events arrive together "
+        "when it ends; on the local stack they arrive live."
     ),
-    "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+    "content": {EVENT_STREAM: {"schema": OPENAPI_EVENT_SCHEMA}},
 }
 """The OpenAPI response object of a route answering with a run's event stream."""
 

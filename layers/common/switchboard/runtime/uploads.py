@@ -15,9 +15,10 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from switchboard import aws
+from switchboard.domain.base import Model
 from switchboard.domain.errors import BadRequest, PayloadTooLarge
 
 MULTIPART = "multipart/form-data"
@@ -27,7 +28,7 @@ MAX_FIELDS = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class FileReference(BaseModel):
+class FileReference(Model):
     """A stored file, as the run input carries it."""
 
     model_config = ConfigDict(extra="forbid")

@@ -9,13 +9,14 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import ProjectRole, Workflow, WorkflowVersion
-from switchboard.engine.validation import validate_definition
 from switchboard.store import connections, workflows
 
 
 def _validated_version(
     project_id: str, workflow_id: str, number: int, definition: Any, description: str, actor: str
 ) -> WorkflowVersion:
+    from switchboard.engine.validation import validate_definition  # only saving a definition needs the engine
+
     project_connections = {c.id: c.type for c in connections.all_connections(project_id)}
     validated = validate_definition(definition, project_connections=project_connections)
     return WorkflowVersion(

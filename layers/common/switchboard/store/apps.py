@@ -45,20 +45,40 @@ def all_apps(project_id: str) -> list[App]:
     return [from_item(App, i) for i in control().query_all(keys.project_apps(project_id), index=keys.GSI1)]
 
 
-def update_app(app: App, name: str | None, access: AppAccess | None, by: str, at: datetime) -> App:
+def update_app(
+    app: App,
+    name: str | None,
+    access: AppAccess | None,
+    by: str,
+    at: datetime,
+    *,
+    event_url: str | None = None,
+    connect_return_urls: list[str] | None = None,
+) -> App:
+    """Set what is given (None: unchanged); an empty ``event_url`` removes it."""
     values: Item = {":at": iso(at), ":by": by, ":one": 1, ":expected": app.version}
     sets = ["updated_at = :at", "updated_by = :by", "#version = #version + :one"]
+    removes: list[str] = []
     if name is not None:
         sets.append("#name = :name")
         values[":name"] = name
     if access is not None:
         sets.append("#access = :access")
         values[":access"] = access.value
+    if event_url == "":
+        removes.append("event_url")
+    elif event_url is not None:
+        sets.append("event_url = :event_url")
+        values[":event_url"] = event_url
+    if connect_return_urls is not None:
+        sets.append("connect_return_urls = :return_urls")
+        values[":return_urls"] = connect_return_urls
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     item = control().update_returning(
         update_op(
             control().name,
             keys.app(app.id),
-            "SET " + ", ".join(sets),
+            expression,
             f"{EXISTS} AND #version = :expected",
             values,
         ),

@@ -1,11 +1,18 @@
-"""Webhook deliveries (runs table) and the reference to the App signing secret they are signed with.
+"""Webhook deliveries and the reference to the App signing secret they are signed with.
 
-A delivery is one item ``RUN#<run>`` / ``DELIVERY#<delivery>`` holding its URL, the caller's metadata, its
-status (``pending`` → ``delivered`` | ``failed`` | ``blocked``), every attempt so far (``attempts``, at most
-a handful, each ``{number, at, status_code?, error?, duration_ms}``), ``attempt_count``, ``next_attempt_at``
-while pending, and ``expires_at`` (the run's TTL). The caller's bearer token is the attribute ``auth_token``,
-present only while the delivery is pending: the write that makes it final removes it. Recording an attempt
-is conditional on ``attempt_count`` and ``pending``, so a duplicated queue message cannot record twice.
+Two kinds of delivery share one shape and one lifecycle:
+
+- a run's callback (runs table, ``RUN#<run>`` / ``DELIVERY#<delivery>``): its URL, the caller's metadata and
+  ``expires_at`` (the run's TTL); the body is built from the finished run at each attempt. The caller's
+  bearer token is the attribute ``auth_token``, present only while the delivery is pending: the write that
+  makes it final removes it;
+- a link event (links table, ``LINKEVENT#<event>`` / ``DELIVERY#<delivery>``): the App's ``event_url``, the
+  event's fixed JSON ``body`` and ``ttl`` (DynamoDB TTL).
+
+Both hold their status (``pending`` → ``delivered`` | ``failed`` | ``blocked``), every attempt so far
+(``attempts``, at most a handful, each ``{number, at, status_code?, error?, duration_ms}``),
+``attempt_count`` and ``next_attempt_at`` while pending. Recording an attempt is conditional on
+``attempt_count`` and ``pending``, so a duplicated queue message cannot record twice.
 
 The App's signing secret lives in Secrets Manager (``<prefix>apps/<app>/signing``, JSON
 ``{"signing_secret": "whsec_…"}``); the App item records its current VersionId as
@@ -20,17 +27,19 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from switchboard import aws
+from switchboard.domain.base import Record
 from switchboard.domain.errors import ServiceUnavailable
 from switchboard.domain.ids import iso
 from switchboard.domain.runs import Run
 from switchboard.settings import get_settings
 from switchboard.store import keys
 from switchboard.store.control import control, from_item, to_item
+from switchboard.store.links import links_table
 from switchboard.store.runs import runs_table
-from switchboard.store.table import Item, put_op, update_op
+from switchboard.store.table import Item, Table, put_op, update_op
 
 SIGNING_SECRET_FIELD = "signing_secret"  # noqa: S105 (a field name)
 
@@ -42,9 +51,7 @@ class DeliveryStatus(StrEnum):
     blocked = "blocked"
 
 
-class DeliveryAttempt(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class DeliveryAttempt(Record):
     number: int
     at: datetime
     status_code: int | None = None
@@ -52,23 +59,37 @@ class DeliveryAttempt(BaseModel):
     duration_ms: int = 0
 
 
-class Delivery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class DeliveryRecord(Record):
+    """What every delivery has, whatever it delivers."""
 
     id: str
-    run_id: str
     app_id: str
     url: str
-    callback_index: int = Field(default=0, description="Position of its callback in the run's list")
-    metadata: dict[str, Any] | None = None
     status: DeliveryStatus = DeliveryStatus.pending
     attempts: list[DeliveryAttempt] = Field(default_factory=list)
     attempt_count: int = 0
     next_attempt_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class Delivery(DeliveryRecord):
+    """A run's callback."""
+
+    run_id: str
+    callback_index: int = Field(default=0, description="Position of its callback in the run's list")
+    metadata: dict[str, Any] | None = None
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
     auth_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+
+class EventDelivery(DeliveryRecord):
+    """A link event sent to the App's event URL."""
+
+    event_id: str
+    event_type: str
+    body: str = Field(description="The JSON delivered: the same bytes on every attempt")
+    ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 
 def _item(delivery: Delivery) -> Item:
@@ -76,6 +97,12 @@ def _item(delivery: Delivery) -> Item:
     if delivery.auth_token is not None:
         item["auth_token"] = delivery.auth_token.get_secret_value()
     return item
+
+
+def _location(delivery: Delivery | EventDelivery) -> tuple[Table, keys.Key]:
+    if isinstance(delivery, EventDelivery):
+        return links_table(), keys.link_event_delivery(delivery.event_id, delivery.id)
+    return runs_table(), keys.run_delivery(delivery.run_id, delivery.id)
 
 
 def create_run_deliveries(
@@ -101,6 +128,17 @@ def get_delivery(run_id: str, delivery_id: str) -> Delivery | None:
     return from_item(Delivery, item) if item else None
 
 
+def create_event_delivery(delivery: EventDelivery) -> None:
+    table = links_table()
+    item = to_item(delivery, keys.link_event_delivery(delivery.event_id, delivery.id))
+    table.write(put_op(table.name, item, "attribute_not_exists(pk)"), "the event's delivery already exists")
+
+
+def get_event_delivery(event_id: str, delivery_id: str) -> EventDelivery | None:
+    item = links_table().get(keys.link_event_delivery(event_id, delivery_id))
+    return from_item(EventDelivery, item) if item else None
+
+
 def list_run_deliveries(run_id: str) -> list[Delivery]:
     partition, prefix = keys.run_deliveries_prefix(run_id)
     items = runs_table().query_all(partition, prefix=prefix)
@@ -108,11 +146,11 @@ def list_run_deliveries(run_id: str) -> list[Delivery]:
 
 
 def record_attempt(
-    delivery: Delivery,
+    delivery: Delivery | EventDelivery,
     attempt: DeliveryAttempt,
     status: DeliveryStatus,
     next_attempt_at: datetime | None,
-) -> Delivery:
+) -> Delivery | EventDelivery:
     """Append the attempt and move to ``status``; Conflict when another writer recorded this attempt."""
     values: Item = {
         ":attempt": [attempt.model_dump(mode="json", exclude_none=True)],
@@ -134,20 +172,15 @@ def record_attempt(
         values[":next"] = iso(next_attempt_at)
     else:
         removes.append("next_attempt_at")
-    if status is not DeliveryStatus.pending:
+    if status is not DeliveryStatus.pending and isinstance(delivery, Delivery):
         removes.append("auth_token")
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    item = runs_table().update_returning(
-        update_op(
-            runs_table().name,
-            keys.run_delivery(delivery.run_id, delivery.id),
-            expression,
-            "attempt_count = :previous AND #status = :pending",
-            values,
-        ),
+    table, key = _location(delivery)
+    item = table.update_returning(
+        update_op(table.name, key, expression, "attempt_count = :previous AND #status = :pending", values),
         "the attempt was already recorded",
     )
-    return from_item(Delivery, item)
+    return from_item(type(delivery), item)
 
 
 def signing_secret_name(app_id: str) -> str:

@@ -17,6 +17,8 @@ Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
 | workflow version    | WORKFLOW#<wf>       | VERSION#<n:010>    |                              |                             |
 | app                 | APP#<app>           | APP                | PROJECT#<project>#APPS       | <created>#<app>             |
 | deployment          | APP#<app>           | DEPLOYMENT#<n:010> |                              |                             |
+| trigger             | TRIGGER#<trigger>   | TRIGGER            | APP#<app>#TRIGGERS           | <name>                      |
+| trigger name claim  | APP#<app>           | TRIGGERNAME#<name> |                              |                             |
 
 Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
 
@@ -28,14 +30,21 @@ Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
 | delivery     | RUN#<run>    | DELIVERY#<dlv>    |                    |                      |
 | session      | SESSION#<app>#<session> | SESSION | APP#<app>#SESSIONS | <last run>#<session> |
 | session turn | SESSION#<app>#<session> | TURN#<created>#<run> |         |                      |
+| trigger event    | TRIGGER#<trg>#EVENTS | EVT#<received>#<tev> |       |                      |
+| event by id      | TRIGGER#<trg>#EVENTS | ID#<tev>             |       |                      |
+| trigger firing   | TRIGGER#<trg>#FIRING | <firing key>         |       |                      |
 
 Idempotency table (id only; TTL on ``expiration``): record ``<app>#<Idempotency-Key>``.
 
-Links table (pk, sk, gsi1):
+Links table (pk, sk, gsi1); connect tokens and link-event deliveries carry ``ttl`` (TTL):
 
-| entity       | pk                      | sk              | gsi1pk           | gsi1sk                   |
-|--------------|-------------------------|-----------------|------------------|--------------------------|
-| link         | LINK#<app>#<user>       | REQ#<req>       | APP#<app>#LINKS  | <user>#<req>             |
+| entity              | pk                      | sk                   | gsi1pk           | gsi1sk          |
+|---------------------|-------------------------|----------------------|------------------|-----------------|
+| link                | LINK#<app>#<user>       | REQ#<req>            | APP#<app>#LINKS  | <user>#<req>    |
+| link by id          | LINKREF#<link>          | LINK                 |                  |                 |
+| link transition     | LINKLOG#<link>          | AT#<at>#<rev:010>    |                  |                 |
+| connect token       | CONNECT#<token>         | TOKEN                |                  |                 |
+| link-event delivery | LINKEVENT#<event>       | DELIVERY#<dlv>       |                  |                 |
 """
 
 from __future__ import annotations
@@ -160,6 +169,22 @@ def deployments_prefix(app_id: str) -> tuple[str, str]:
     return f"APP#{app_id}", "DEPLOYMENT#"
 
 
+def trigger(trigger_id: str) -> Key:
+    return _key(f"TRIGGER#{trigger_id}", "TRIGGER")
+
+
+def app_triggers(app_id: str) -> str:
+    return f"APP#{app_id}#TRIGGERS"
+
+
+def trigger_index(app_id: str, name: str) -> Key:
+    return {"gsi1pk": app_triggers(app_id), "gsi1sk": name}
+
+
+def trigger_name_claim(app_id: str, name: str) -> Key:
+    return _key(f"APP#{app_id}", f"TRIGGERNAME#{name}")
+
+
 def listing_index(partition: str, created_at: datetime, entity_id: str) -> Key:
     return {"gsi1pk": partition, "gsi1sk": _sortable(created_at, entity_id)}
 
@@ -205,8 +230,32 @@ def user_links_prefix(app_id: str, user_id: str) -> tuple[str, str]:
     return f"LINK#{app_id}#{user_id}", "REQ#"
 
 
+def app_links(app_id: str) -> str:
+    return f"APP#{app_id}#LINKS"
+
+
 def link_index(app_id: str, user_id: str, requirement_id: str) -> Key:
-    return {"gsi1pk": f"APP#{app_id}#LINKS", "gsi1sk": f"{user_id}#{requirement_id}"}
+    return {"gsi1pk": app_links(app_id), "gsi1sk": f"{user_id}#{requirement_id}"}
+
+
+def link_ref(link_id: str) -> Key:
+    return _key(f"LINKREF#{link_id}", "LINK")
+
+
+def link_transition(link_id: str, at: datetime, revision: int) -> Key:
+    return _key(f"LINKLOG#{link_id}", f"AT#{iso(at)}#{revision:010d}")
+
+
+def link_transitions_prefix(link_id: str) -> tuple[str, str]:
+    return f"LINKLOG#{link_id}", "AT#"
+
+
+def connect_token(token_id: str) -> Key:
+    return _key(f"CONNECT#{token_id}", "TOKEN")
+
+
+def link_event_delivery(event_id: str, delivery_id: str) -> Key:
+    return _key(f"LINKEVENT#{event_id}", f"DELIVERY#{delivery_id}")
 
 
 def session_turn(app_id: str, session_id: str, created_at: datetime, run_id: str) -> Key:
@@ -223,6 +272,23 @@ def session(app_id: str, session_id: str) -> Key:
 
 def app_sessions(app_id: str) -> str:
     return f"APP#{app_id}#SESSIONS"
+
+
+def trigger_event(trigger_id: str, received_at: datetime, event_id: str) -> Key:
+    return _key(f"TRIGGER#{trigger_id}#EVENTS", f"EVT#{iso(received_at)}#{event_id}")
+
+
+def trigger_events_prefix(trigger_id: str) -> tuple[str, str]:
+    return f"TRIGGER#{trigger_id}#EVENTS", "EVT#"
+
+
+def trigger_event_id(trigger_id: str, event_id: str) -> Key:
+    """Where an event is found by its id: the item names the event's own key."""
+    return _key(f"TRIGGER#{trigger_id}#EVENTS", f"ID#{event_id}")
+
+
+def trigger_firing(trigger_id: str, firing_key: str) -> Key:
+    return _key(f"TRIGGER#{trigger_id}#FIRING", firing_key)
 
 
 def idempotency_record(app_id: str, idempotency_key: str) -> dict[str, str]:

@@ -4,6 +4,10 @@ A link's non-secret config is on its item; its secret fields are one Secrets Man
 ``<prefix>apps/<app>/links/<link>``, whose VersionId the item records (``secret_version``) so a reader can
 tell a cached value from a rotated one. Creating a link is conditional on there being none; replacing one
 and changing its status are conditional on its ``revision``.
+
+Every creation, replacement and status change writes, in the same transaction, a transition record
+(``LINKLOG#<link>``: from, to, reason, at, by); a new link also gets its reference by id (``LINKREF#<link>``:
+App, user, requirement), which is never deleted, so a replaced link's history stays addressable.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from switchboard import aws
-from switchboard.domain.errors import ServiceUnavailable
+from switchboard.domain.errors import Conflict, ServiceUnavailable
 from switchboard.domain.ids import iso
 from switchboard.domain.models import App, Connection
-from switchboard.domain.runs import Link, LinkStatus, Run
+from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition, Run
 from switchboard.settings import get_settings
 from switchboard.store import keys, secrets
 from switchboard.store.control import from_item, to_item
@@ -46,15 +50,51 @@ def _item(link: Link) -> Item:
     )
 
 
-def put_link(link: Link, secret_values: Mapping[str, object], *, replacing: Link | None = None) -> Link:
-    """Store the secret fields, then the item; return the link as stored (secret name, version, revision).
+def _transition_op(
+    link: Link,
+    *,
+    to: LinkStatus,
+    before: LinkStatus | None,
+    reason: str | None,
+    at: datetime,
+    by: str,
+    revision: int,
+) -> Item:
+    """The transition record's put: keyed by time and the link's revision after the change, so unique."""
+    transition = LinkTransition(
+        link_id=link.id,
+        app_id=link.app_id,
+        user_id=link.user_id,
+        requirement_id=link.requirement_id,
+        from_status=before,
+        to_status=to,
+        reason=reason,
+        at=at,
+        by=by,
+    )
+    item = to_item(transition, keys.link_transition(link.id, at, revision))
+    return put_op(links_table().name, item, "attribute_not_exists(pk)")
+
+
+def put_link(
+    link: Link,
+    secret_values: Mapping[str, object],
+    *,
+    replacing: Link | None = None,
+    by: str = SYSTEM_ACTOR,
+    reason: str | None = None,
+) -> Link:
+    """Store the secret fields, then the item with its transition (and, for a new link id, its reference by
+    id) in one transaction; return the link as stored (secret name, version, revision).
 
     Without ``replacing`` there must be no link for the (App, user, requirement) yet. With it, the stored
     link must still be at ``replacing.revision``; the new one gets the next revision and, when it is a
-    different link, the old link's secret is deleted once the item points at the new one.
+    different link, the old link's history records it ``revoked`` (replaced) and its secret is deleted once
+    the item points at the new one.
     """
     name = link_secret_name(link.app_id, link.id)
-    if replacing is not None and replacing.id == link.id:
+    same_link = replacing is not None and replacing.id == link.id
+    if same_link:
         version = secrets.put_secret(name, secret_values)
     else:
         version = secrets.create_secret(
@@ -67,19 +107,43 @@ def put_link(link: Link, secret_values: Mapping[str, object], *, replacing: Link
             "revision": replacing.revision + 1 if replacing else 1,
         }
     )
+    table = links_table().name
     if replacing is None:
         condition, values = "attribute_not_exists(pk)", None
         conflict = "the user already linked this requirement"
     else:
         condition, values = "#revision = :expected", {":expected": replacing.revision}
         conflict = "the link was changed concurrently; retry"
+    at = stored.status_changed_at
+    before = replacing.status if replacing is not None and same_link else None
+    ops = [
+        put_op(table, _item(stored), condition, values),
+        _transition_op(
+            stored, to=stored.status, before=before, reason=reason, at=at, by=by, revision=stored.revision
+        ),
+    ]
+    if not same_link:
+        ref = {"app_id": link.app_id, "user_id": link.user_id, "requirement_id": link.requirement_id}
+        ops.append(put_op(table, {**keys.link_ref(link.id), **ref}, "attribute_not_exists(pk)"))
+    if replacing is not None and not same_link:
+        ops.append(
+            _transition_op(
+                replacing,
+                to=LinkStatus.revoked,
+                before=replacing.status,
+                reason=f"replaced by {link.id}",
+                at=at,
+                by=by,
+                revision=replacing.revision + 1,
+            )
+        )
     try:
-        links_table().write(put_op(links_table().name, _item(stored), condition, values), conflict)
+        links_table().transact(ops, conflict)
     except Exception:
-        if replacing is None or replacing.id != link.id:
+        if not same_link:
             secrets.delete_secret(name)
         raise
-    if replacing is not None and replacing.id != link.id:
+    if replacing is not None and not same_link:
         secrets.delete_secret(replacing.secret_name)
     return stored
 
@@ -89,13 +153,17 @@ def get_link(app_id: str, user_id: str, requirement_id: str) -> Link | None:
     return from_item(Link, item) if item else None
 
 
-def set_link_status(link: Link, status: LinkStatus, reason: str | None, at: datetime) -> Link:
-    """Change the status if nobody changed the link since ``link.revision`` was read (409 otherwise)."""
+def set_link_status(
+    link: Link, status: LinkStatus, reason: str | None, at: datetime, *, by: str = SYSTEM_ACTOR
+) -> Link:
+    """Change the status, and record the transition, if nobody changed the link since ``link.revision`` was
+    read (409 otherwise)."""
+    revision = link.revision + 1
     values: Item = {
         ":status": status.value,
         ":at": iso(at),
         ":expected": link.revision,
-        ":next": link.revision + 1,
+        ":next": revision,
     }
     expression = "SET #status = :status, status_changed_at = :at, #revision = :next"
     if reason is None:
@@ -103,17 +171,99 @@ def set_link_status(link: Link, status: LinkStatus, reason: str | None, at: date
     else:
         expression += ", status_reason = :reason"
         values[":reason"] = reason
-    item = links_table().update_returning(
-        update_op(
-            links_table().name,
-            keys.link(link.app_id, link.user_id, link.requirement_id),
-            expression,
-            "#revision = :expected",
-            values,
-        ),
+    table = links_table().name
+    links_table().transact(
+        [
+            update_op(
+                table,
+                keys.link(link.app_id, link.user_id, link.requirement_id),
+                expression,
+                "#revision = :expected AND #id = :id",
+                {**values, ":id": link.id},
+            ),
+            _transition_op(
+                link, to=status, before=link.status, reason=reason, at=at, by=by, revision=revision
+            ),
+        ],
         "the link was changed concurrently; retry",
     )
-    return from_item(Link, item)
+    return link.model_copy(
+        update={"status": status, "status_reason": reason, "status_changed_at": at, "revision": revision}
+    )
+
+
+TOUCH_INTERVAL = timedelta(hours=1)
+"""``last_used_at`` is written at most once per interval per link: a run does not cost a write each time."""
+
+
+def touch_link(app_id: str, user_id: str, requirement_id: str, link_id: str, at: datetime) -> bool:
+    """Record that the link was used at ``at`` unless it was within the hour (or the link was replaced);
+    no revision bump, since nothing about the link changed. True when written."""
+    try:
+        links_table().write(
+            update_op(
+                links_table().name,
+                keys.link(app_id, user_id, requirement_id),
+                "SET last_used_at = :at",
+                "#id = :id AND (attribute_not_exists(last_used_at) OR last_used_at < :threshold)",
+                {":at": iso(at), ":id": link_id, ":threshold": iso(at - TOUCH_INTERVAL)},
+            )
+        )
+    except Conflict:
+        return False
+    return True
+
+
+def list_user_links(app_id: str, user_id: str) -> list[Link]:
+    """Every link of the user for the App, in one Query."""
+    partition, prefix = keys.user_links_prefix(app_id, user_id)
+    return [from_item(Link, item) for item in links_table().query_all(partition, prefix=prefix)]
+
+
+def list_app_links(
+    app_id: str, user_id: str | None, limit: int, next_token: str | None
+) -> tuple[list[Link], str | None]:
+    """The App's links, by user then requirement; one user's from their own partition."""
+    if user_id is not None:
+        partition, prefix = keys.user_links_prefix(app_id, user_id)
+        page = links_table().query(partition, prefix=prefix, limit=limit, next_token=next_token)
+    else:
+        page = links_table().query(
+            keys.app_links(app_id), index=keys.GSI1, limit=limit, next_token=next_token
+        )
+    return [from_item(Link, item) for item in page.items], page.next_token
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """Where a link (by id) lives: its App, user and requirement."""
+
+    link_id: str
+    app_id: str
+    user_id: str
+    requirement_id: str
+
+
+def get_link_ref(link_id: str) -> LinkRef | None:
+    item = links_table().get(keys.link_ref(link_id))
+    if item is None:
+        return None
+    return LinkRef(link_id, str(item["app_id"]), str(item["user_id"]), str(item["requirement_id"]))
+
+
+def get_link_by_id(link_id: str) -> Link | None:
+    """The link with this id, while it is the user's current link for its requirement (not replaced)."""
+    ref = get_link_ref(link_id)
+    if ref is None:
+        return None
+    link = get_link(ref.app_id, ref.user_id, ref.requirement_id)
+    return link if link is not None and link.id == link_id else None
+
+
+def list_transitions(link_id: str) -> list[LinkTransition]:
+    """The link's history, oldest first."""
+    partition, prefix = keys.link_transitions_prefix(link_id)
+    return [from_item(LinkTransition, item) for item in links_table().query_all(partition, prefix=prefix)]
 
 
 # ---------------------------------------------------------------- the credentials function's read

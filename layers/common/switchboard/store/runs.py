@@ -57,6 +57,22 @@ def mark_started(run: Run, at: datetime) -> Run:
     return from_item(Run, item)
 
 
+def claim(run_id: str, at: datetime) -> tuple[bool, Run | None]:
+    """created → started in one conditional write that reads the run too: ``(True, the started run)``, or
+    ``(False, the run as it stood)`` when it was not waiting to start (already claimed or finished, or its
+    cancellation was requested), or ``(False, None)`` when there is no such run."""
+    claimed, item = runs_table().update_or_current(
+        update_op(
+            runs_table().name,
+            keys.run(run_id),
+            "SET #status = :started, started_at = :at",
+            "#status = :created AND attribute_not_exists(cancel_requested_at)",
+            {":started": RunStatus.started.value, ":created": RunStatus.created.value, ":at": iso(at)},
+        )
+    )
+    return claimed, from_item(Run, item) if item else None
+
+
 def finish(
     run_id: str, status: RunStatus, at: datetime, result: dict[str, Any], from_status: RunStatus
 ) -> Run:

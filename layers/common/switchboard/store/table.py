@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key as KeyCondition
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from switchboard import aws
@@ -32,6 +32,7 @@ _THROTTLING = {
 }
 _KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk"}
 _serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
 
 
 def to_dynamo(value: Any) -> Any:
@@ -151,6 +152,10 @@ def _add_condition(op: dict[str, Any], condition: str | None, values: Item | Non
 _NAME = re.compile(r"#[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _deserialize(item: Mapping[str, Any]) -> Item:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
 def _serialize(op: dict[str, Any]) -> dict[str, Any]:
     body = dict(next(iter(op.values())))
     for field in ("Item", "Key", "ExpressionAttributeValues"):
@@ -212,6 +217,27 @@ class Table:
         with translate_errors(conflict_message):
             response = aws.table(self.name).update_item(ReturnValues="ALL_NEW", **params)
         return from_dynamo(response["Attributes"])  # type: ignore[no-any-return]
+
+    def update_or_current(self, op: dict[str, Any]) -> tuple[bool, Item | None]:
+        """One conditional update that also reads: ``(True, the item after it)`` when the condition held,
+        ``(False, the item as it stood)`` when it did not (``None``: no such item), in a single call."""
+        body = dict(op["Update"])
+        body.pop("TableName")
+        params = {
+            k: to_dynamo(v) if k in ("Key", "ExpressionAttributeValues") else v for k, v in body.items()
+        }
+        with translate_errors():
+            try:
+                response = aws.table(self.name).update_item(
+                    ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD", **params
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                # The item of a failed condition comes in the wire format: the resource does not convert it.
+                item = error.response.get("Item")
+                return False, from_dynamo(_deserialize(item)) if isinstance(item, Mapping) else None
+        return True, from_dynamo(response["Attributes"])
 
     def transact(
         self, ops: list[dict[str, Any]], conflict_message: str, conflict_code: str = "conflict"

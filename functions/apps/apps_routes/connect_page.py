@@ -1,0 +1,378 @@
+"""The hosted connect page: ``GET /connect?token=…`` shows the App's requirements for the token's end user,
+each with its state and a form; ``POST /connect`` links the connection one form describes.
+
+The connect token is the only credential (the guards do no ``Authorization`` processing here): it must be
+one of the addressed App's (another App's is 401, like an unknown one), and unexpired (410). Every answer,
+an error too, is an HTML page with the page's security headers and a fresh CSP nonce. A ``POST`` is refused
+(403) when the browser says it comes from another site (``Sec-Fetch-Site: cross-site``, or an ``Origin``
+other than this host; ``Origin: null`` is what the page's own no-referrer policy makes a browser send) or
+when its CSRF value is not the one the page gave that form. A config the connection type refuses is 422:
+the page again, with the errors next to the fields and the non-secret values re-filled, never a secret.
+After a link: 303 to the token's return URL (with ``?requirement=<id>&status=active``) while the App's
+allow-list still holds it, else the page with a success notice and the new state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from apps_routes.http_io import upload
+from switchboard.api.envelopes import ErrorEnvelope
+from switchboard.connect_page import (
+    HTML_CONTENT_TYPE,
+    ConnectPageView,
+    Notice,
+    RequirementView,
+    field_errors,
+    form_config,
+    form_fields,
+    new_nonce,
+    origin_of,
+    refill_values,
+    render_error,
+    render_page,
+    security_headers,
+)
+from switchboard.domain.connection_types import config_model
+from switchboard.domain.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    SwitchboardError,
+    Throttled,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from switchboard.domain.models import App
+from switchboard.runtime.app_access import addressed_app_id, granted_app
+from switchboard.runtime.connect_tokens import (
+    ConnectGrant,
+    check_csrf,
+    csrf_token,
+    grant_for,
+    return_url_allowed,
+)
+from switchboard.runtime.links import declared_requirement, link_credentials
+from switchboard.runtime.requirements import RequirementEntry, requirement_status
+
+router = APIGatewayHttpRouter()
+
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 64
+"""More than any connection type's fields plus the page's own three; a larger form is malformed."""
+_INVALID_LINK = (
+    "This link is not valid",
+    "Go back to the app that sent you here and ask it for a new link.",
+)
+_ERROR_PAGES: dict[str, tuple[str, str]] = {
+    "invalid_token": _INVALID_LINK,
+    "wrong_token_type": _INVALID_LINK,
+    "token_expired": (
+        "This link has expired",
+        "Links to this page work for a limited time. Go back to the app and ask it for a new one.",
+    ),
+    "invalid_csrf": (
+        "Request refused",
+        "The form has expired or did not come from this page. Open the link again and retry.",
+    ),
+    "cross_site_request": ("Request refused", "This form can only be sent from its own page."),
+}
+"""Title and message of the error pages an end user may meet, by error code."""
+_TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    409: "Not available yet",
+    413: "Too large",
+    415: "Unsupported form",
+    429: "Too many requests",
+}
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """An end user on the page: the App, what their token allows, and the token the forms carry."""
+
+    app: App
+    grant: ConnectGrant
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """A submitted form the connection type refused: shown again with its errors and non-secret values."""
+
+    requirement_id: str
+    values: dict[str, str]
+    errors: dict[str, str]
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+
+def _page_headers(*, redirect: bool = False) -> dict[str, Any]:
+    headers: dict[str, Any] = {
+        "Content-Security-Policy": {
+            "description": "default-src 'none'; a per-response nonce for the page's style; form-action "
+            "'self' (and the return URL's origin); frame-ancestors 'none'; base-uri 'none'",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "X-Frame-Options": {"required": True, "schema": {"type": "string", "enum": ["DENY"]}},
+        "Cache-Control": {"required": True, "schema": {"type": "string", "enum": ["no-store"]}},
+    }
+    if redirect:
+        headers["Location"] = {
+            "description": "The token's return URL with ?requirement=<id>&status=active",
+            "required": True,
+            "schema": {"type": "string", "format": "uri"},
+        }
+    return headers
+
+
+_HTML = {HTML_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
+
+
+def _html_response(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": _page_headers(), "content": dict(_HTML)}
+
+
+_GUARD_ERROR = {"application/json": {"model": ErrorEnvelope}}
+"""What the guards answer before the page is reached (a body too large, or not a form)."""
+_PAGE_ERRORS = {
+    401: "Unknown or malformed connect token, or one of another App",
+    403: "Not a connect token",
+    404: "No such App (or the requirement is no longer declared)",
+    409: "The App has no deployment",
+    410: "The connect token has expired",
+}
+_GET_RESPONSES: dict[int, Any] = {
+    200: _html_response("The page: the App's name and each requirement with its state and a form"),
+    **{status: _html_response(f"Error page: {text}") for status, text in _PAGE_ERRORS.items()},
+    422: {
+        "description": "A repeated token parameter (an error envelope)",
+        "content": {"application/json": {"model": ErrorEnvelope}},
+    },
+}
+_POST_RESPONSES: dict[int, Any] = {
+    200: _html_response("Linked: the page with a success notice and the new state"),
+    303: {
+        "description": "Linked: back to the token's return URL",
+        "headers": _page_headers(redirect=True),
+        "content": {},
+    },
+    400: _html_response("Error page: the form could not be read"),
+    **{status: _html_response(f"Error page: {text}") for status, text in _PAGE_ERRORS.items()},
+    403: _html_response(
+        "Error page: not a connect token, a CSRF value that is not the form's, or a form sent from another "
+        "site"
+    ),
+    413: {"description": "The body exceeds the size limit", "content": dict(_GUARD_ERROR)},
+    415: {
+        "description": f"The body is not {FORM}",
+        "content": {**_GUARD_ERROR, **_HTML},
+    },
+    422: _html_response(
+        "The connection type refused the config: the page with the errors next to the fields and the "
+        "non-secret values re-filled"
+    ),
+}
+_PAGE_TAGS = ["connect page"]
+_NO_BEARER: dict[str, Any] = {"security": []}
+"""The connect token travels in the query or the form, never in Authorization."""
+
+TokenQuery = Annotated[
+    str | None, Query(description="The connect token, from the URL POST /v1/connect/tokens answered")
+]
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get(
+    "/connect",
+    tags=_PAGE_TAGS,
+    summary="The hosted connect page (HTML) for a connect token's end user",
+    responses=_GET_RESPONSES,
+    openapi_extensions=_NO_BEARER,
+)
+def show_connect_page(token: TokenQuery = None) -> Response[str]:
+    nonce = new_nonce()
+    try:
+        return _page(_visit(token), nonce)
+    except SwitchboardError as error:
+        return _error_page(error, nonce)
+
+
+@router.post(
+    "/connect",
+    tags=_PAGE_TAGS,
+    summary="Submit one form of the connect page: link that requirement's connection",
+    responses=_POST_RESPONSES,
+    openapi_extensions=_NO_BEARER,
+)
+def submit_connect_form() -> Response[str]:
+    nonce = new_nonce()
+    try:
+        _refuse_cross_site()
+        form = _form()
+        visit = _visit(_first(form, "token"))
+        requirement_id = _first(form, "requirement_id") or ""
+        check_csrf(visit.grant, requirement_id, _first(form, "csrf"))
+        return _link(visit, requirement_id, form, nonce)
+    except SwitchboardError as error:
+        return _error_page(error, nonce)
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _visit(token: str | None) -> _Visit:
+    event = router.current_event
+    app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))
+    if app_id is None:
+        raise NotFound("App not found")
+    if not token:
+        raise Unauthorized("the link has no connect token", code="invalid_token")
+    grant = grant_for(token, app_id)
+    return _Visit(granted_app(grant.app_id), grant, token)
+
+
+def _refuse_cross_site() -> None:
+    headers = router.current_event.headers
+    if str(headers.get("sec-fetch-site", "")).lower() == "cross-site":
+        raise Forbidden("the form was sent from another site", code="cross_site_request")
+    origin = str(headers.get("origin") or "")
+    if (
+        origin
+        and origin != "null"
+        and urlsplit(origin).netloc.lower() != str(headers.get("host", "")).lower()
+    ):
+        raise Forbidden("the form was sent from another site", code="cross_site_request")
+
+
+def _form() -> dict[str, list[str]]:
+    if upload(router) is not None:
+        raise UnsupportedMediaType(f"send the form as {FORM}")
+    event = router.current_event
+    raw = event.get("body") or ""
+    try:
+        text = base64.b64decode(raw, validate=True).decode() if event.get("isBase64Encoded") else raw
+        return parse_qs(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS)
+    except (binascii.Error, ValueError):
+        raise BadRequest("the form could not be read", code="malformed_form") from None
+
+
+def _first(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return values[0] if values else None
+
+
+def _link(visit: _Visit, requirement_id: str, form: dict[str, list[str]], nonce: str) -> Response[str]:
+    requirement = declared_requirement(visit.app, requirement_id)
+    model = config_model(requirement.connection_type)
+    try:
+        config = form_config(model, form)
+        link_credentials(visit.app, visit.grant, requirement.id, requirement.connection_type, config)
+    except ValidationFailed as error:
+        errors = field_errors(error.details) or {"": error.message}
+        rejected = _Rejected(requirement.id, refill_values(model, form), errors)
+        notice = Notice("error", "Check the highlighted fields.")
+        return _page(visit, nonce, status=422, notice=notice, rejected=rejected)
+    destination = _return_url(visit)
+    if destination is not None:
+        headers = {
+            **security_headers(nonce, destination),
+            "Location": _with_outcome(destination, requirement.id),
+        }
+        return Response(status_code=303, body="", headers=headers)
+    return _page(visit, nonce, notice=Notice("success", f"{requirement.name} is connected."))
+
+
+def _return_url(visit: _Visit) -> str | None:
+    """The token's return URL while the App's allow-list still holds it (and it can be a form-action)."""
+    url = visit.grant.return_url
+    if url is None or not return_url_allowed(visit.app, url):
+        return None
+    try:
+        origin_of(url)
+    except ValueError:
+        return None
+    return url
+
+
+def _with_outcome(url: str, requirement_id: str) -> str:
+    parts = urlsplit(url)
+    outcome = urlencode({"requirement": requirement_id, "status": "active"})
+    return urlunsplit(parts._replace(query=f"{parts.query}&{outcome}" if parts.query else outcome))
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _page(
+    visit: _Visit,
+    nonce: str,
+    *,
+    status: int = 200,
+    notice: Notice | None = None,
+    rejected: _Rejected | None = None,
+) -> Response[str]:
+    entries = requirement_status(visit.app, visit.grant.user_id, connect_url_for=None).requirements
+    view = ConnectPageView(
+        app_name=visit.app.name,
+        token=visit.token,
+        action=_action(),
+        nonce=nonce,
+        requirements=tuple(_requirement(visit.grant, entry, rejected) for entry in entries),
+        notice=notice,
+    )
+    return _html(status, render_page(view), nonce, _return_url(visit))
+
+
+def _requirement(grant: ConnectGrant, entry: RequirementEntry, rejected: _Rejected | None) -> RequirementView:
+    failed = rejected if rejected is not None and rejected.requirement_id == entry.id else None
+    return RequirementView(
+        id=entry.id,
+        title=entry.form.title,
+        description=entry.form.description,
+        connection_type=entry.connection_type,
+        status=entry.status,
+        csrf=csrf_token(grant, entry.id),
+        fields=form_fields(config_model(entry.connection_type)),
+        reason=entry.reason,
+        linked_at=entry.linked_at,
+        values=failed.values if failed is not None else {},
+        errors=failed.errors if failed is not None else {},
+    )
+
+
+def _action() -> str:
+    """Where the forms post: this page, in the addressing form the request used (path or host)."""
+    app_id = (router.current_event.path_parameters or {}).get("app_id")
+    return f"/apps/{app_id}/connect" if app_id else "/connect"
+
+
+def _error_page(error: SwitchboardError, nonce: str) -> Response[str]:
+    title, message = _ERROR_PAGES.get(error.error_code, (_TITLES.get(error.status, "Error"), error.message))
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Throttled) else None
+    return _html(error.status, render_error(error.status, title, message, nonce=nonce), nonce, None, headers)
+
+
+def _html(
+    status: int, html: str, nonce: str, return_url: str | None, headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=HTML_CONTENT_TYPE,
+        body=html,
+        headers={**security_headers(nonce, return_url), **(headers or {})},
+    )

@@ -1,0 +1,139 @@
+"""A deployed App whose workflow declares a requirement, on the local stack, built over HTTP like a builder
+would, and the calls its builder's backend makes for its end users: requirement status, connect tokens,
+runs.
+
+The workflow: ``start`` (``question``) → ``personal``, an http node bound to the ``crm`` requirement (each
+end user's own ``http_api_key`` connection), POSTing to ``/personal`` → with a shared connection, also
+``shared``, an http node bound to that concrete connection, POSTing to ``/shared`` → ``finish``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.e2e.app_world import ManagementApi
+from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.http import Reply, request
+
+REQUIREMENT_ID = "crm"
+REQUIREMENT_NAME = "CRM"
+REQUIREMENT_TITLE = "Connect your CRM"
+
+
+def requirement_definition(shared_connection_id: str | None = None) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [
+        {
+            "id": "start",
+            "type": "input",
+            "fields": [{"name": "question", "type": "string", "required": True}],
+        },
+        {
+            "id": "personal",
+            "type": "http",
+            "depends": ["start"],
+            "connection": {"requirement": REQUIREMENT_ID},
+            "config": {"method": "POST", "path": "/personal", "body": {"question": "$.input.question"}},
+        },
+    ]
+    mappings = {"personal": "$.personal.output.body"}
+    if shared_connection_id is not None:
+        nodes.append(
+            {
+                "id": "shared",
+                "type": "http",
+                "depends": ["start"],
+                "connection": {"connection_id": shared_connection_id},
+                "config": {"method": "POST", "path": "/shared", "body": {"question": "$.input.question"}},
+            }
+        )
+        mappings["shared"] = "$.shared.output.body"
+    nodes.append({"id": "finish", "type": "output", "depends": list(mappings), "mappings": mappings})
+    return {
+        "requirements": [
+            {
+                "id": REQUIREMENT_ID,
+                "name": REQUIREMENT_NAME,
+                "type": "connection",
+                "connection_type": "http_api_key",
+                "title": REQUIREMENT_TITLE,
+                "description": "The API key of your own CRM account: the App looks up your customers "
+                "with it.",
+            }
+        ],
+        "nodes": nodes,
+    }
+
+
+@dataclass
+class RequirementApp:
+    stack: LocalStackProcess
+    app_id: str
+    name: str
+    key: str = field(repr=False)
+    replies: list[Reply] = field(default_factory=list, repr=False)
+    """Every answer of the Apps API so far, for a test to check that none holds a secret value."""
+
+    def url(self, path: str) -> str:
+        return f"{self.stack.base_url}/apps/{self.app_id}{path}"
+
+    def call(self, method: str, path: str, *, token: str | None = None, json_body: Any = None) -> Reply:
+        """The Apps API, with the App's access key unless ``token`` is given."""
+        reply = request(method, self.url(path), token=token or self.key, json_body=json_body)
+        self.replies.append(reply)
+        return reply
+
+    def status(self, user_id: str) -> dict[str, Any]:
+        reply = self.call("GET", f"/v1/requirements/status?user_id={user_id}")
+        assert reply.status == 200, reply.text
+        found: dict[str, Any] = reply.body["data"]
+        return found
+
+    def connect_token(self, user_id: str) -> dict[str, Any]:
+        """``{token, url, expires_at}`` for the user, as the builder's backend asks for it."""
+        reply = self.call("POST", "/v1/connect/tokens", json_body={"user_id": user_id})
+        assert reply.status == 201, reply.text
+        issued: dict[str, Any] = reply.body["data"]
+        return issued
+
+    def run(self, user_id: str, question: str) -> Reply:
+        return self.call("POST", "/v1/runs", json_body={"input": {"question": question}, "user_id": user_id})
+
+
+def build_requirement_app(
+    stack: LocalStackProcess, *, name: str, shared: tuple[str, str] | None = None
+) -> RequirementApp:
+    """A project with the workflow deployed as an App and an org-wide access key; ``shared`` is the
+    ``(url, api_key)`` of a concrete ``http_api_key`` connection for the ``shared`` node."""
+    api = ManagementApi(stack)
+    project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": name}, expect=201)
+    connection_id = None
+    if shared is not None:
+        url, api_key = shared
+        connection = api(
+            "POST",
+            "/v1/connections",
+            {
+                "project_id": project["id"],
+                "name": "shared",
+                "type": "http_api_key",
+                "config": {"url": url, "api_key": api_key},
+            },
+            expect=201,
+        )
+        connection_id = connection["id"]
+    workflow = api(
+        "POST",
+        "/v1/workflows",
+        {"project_id": project["id"], "name": name, "definition": requirement_definition(connection_id)},
+        expect=201,
+    )
+    app = api(
+        "POST",
+        "/v1/apps",
+        {"project_id": project["id"], "name": name, "workflow_id": workflow["id"]},
+        expect=201,
+    )
+    api("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+    key = api.access_key(stack.org_id)
+    return RequirementApp(stack=stack, app_id=app["id"], name=name, key=key["token"])

@@ -96,13 +96,37 @@ def _bootstrap_in_process(email: str, org: str) -> BootstrapResult:
 def bootstrap_on_local(local_url: str, state_file: Path, email: str, org: str) -> BootstrapResult:
     if not local_url.startswith(("http://", "https://")):
         raise BootstrapError(f"--local-url must be an http(s) URL, not {local_url!r}")
+    body = post_to_local_stack(
+        local_url,
+        state_file,
+        CONTROL_BOOTSTRAP_PATH,
+        {"email": email, "org": org},
+        BootstrapError,
+        conflict=f"{email} already has an account",
+    )
+    return BootstrapResult(email=email, user_id=body["user_id"], org_id=body["org_id"], token=body["token"])
+
+
+def post_to_local_stack(
+    local_url: str,
+    state_file: Path,
+    path: str,
+    payload: Any,
+    error_type: type[Exception],
+    conflict: str | None = None,
+) -> Any:
+    """POST ``payload`` to a loopback-only control route of the running local stack (``local_url`` is an
+    http(s) URL, checked by the caller), with the control token kept in ``state_file``; the answer's JSON.
+
+    Every failure raises ``error_type`` with a message for a person; a 409 starts with ``conflict`` if given.
+    """
     try:
         control_token = json.loads(state_file.read_text(encoding="utf-8"))["control_token"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise BootstrapError(f"cannot read the control token from {state_file}: {error}") from error
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        local_url.rstrip("/") + CONTROL_BOOTSTRAP_PATH,
-        data=json.dumps({"email": email, "org": org}).encode(),
+        raise error_type(f"cannot read the control token from {state_file}: {error}") from error
+    request = urllib.request.Request(  # noqa: S310 - the callers check the scheme
+        local_url.rstrip("/") + path,
+        data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json", CONTROL_TOKEN_HEADER: control_token},
         method="POST",
     )
@@ -110,24 +134,23 @@ def bootstrap_on_local(local_url: str, state_file: Path, email: str, org: str) -
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=60) as response:
-            body = json.loads(response.read())
+            return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        raise BootstrapError(_describe_http_error(error, email)) from error
+        raise error_type(_describe_http_error(error, conflict)) from error
     except (urllib.error.URLError, OSError) as error:
-        raise BootstrapError(
+        raise error_type(
             f"cannot reach the local stack at {local_url} ({error}); is `switchboard local serve` running?"
         ) from error
-    return BootstrapResult(email=email, user_id=body["user_id"], org_id=body["org_id"], token=body["token"])
 
 
-def _describe_http_error(error: urllib.error.HTTPError, email: str) -> str:
+def _describe_http_error(error: urllib.error.HTTPError, conflict: str | None) -> str:
     try:
         document: Any = json.loads(error.read())
     except ValueError:
         document = {}
     message = (document.get("error") or {}).get("message") or document.get("message") or error.reason
-    if error.code == 409:
-        return f"{email} already has an account: {message}"
+    if error.code == 409 and conflict is not None:
+        return f"{conflict}: {message}"
     if error.code == 403:
         return (
             "the local stack refused the control token: is --state-file the file the server was started with?"

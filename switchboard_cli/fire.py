@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from switchboard_cli.local.stack import CONTROL_FIRE_PATH, CONTROL_TOKEN_HEADER
+from switchboard_cli.admin import post_to_local_stack
+from switchboard_cli.local.stack import CONTROL_FIRE_PATH
 
 _TRIGGER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -30,42 +29,11 @@ def fire_on_local(local_url: str, state_file: Path, trigger_id: str) -> dict[str
         raise FireError(f"--url must be an http(s) URL, not {local_url!r}")
     if not _TRIGGER_ID.match(trigger_id):
         raise FireError(f"{trigger_id!r} is not a trigger id (trg-…)")
-    try:
-        control_token = json.loads(state_file.read_text(encoding="utf-8"))["control_token"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise FireError(f"cannot read the control token from {state_file}: {error}") from error
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        local_url.rstrip("/") + CONTROL_FIRE_PATH.format(trigger_id=trigger_id),
-        data=b"{}",
-        headers={"Content-Type": "application/json", CONTROL_TOKEN_HEADER: control_token},
-        method="POST",
+    body = post_to_local_stack(
+        local_url, state_file, CONTROL_FIRE_PATH.format(trigger_id=trigger_id), {}, FireError
     )
-    # The local stack is on this machine: never send its control token through a proxy.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=60) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise FireError(_describe_http_error(error)) from error
-    except (urllib.error.URLError, OSError) as error:
-        raise FireError(
-            f"cannot reach the local stack at {local_url} ({error}); is `switchboard local serve` running?"
-        ) from error
     event: dict[str, Any] = body["data"]
     return event
-
-
-def _describe_http_error(error: urllib.error.HTTPError) -> str:
-    try:
-        document: Any = json.loads(error.read())
-    except ValueError:
-        document = {}
-    message = (document.get("error") or {}).get("message") or document.get("message") or error.reason
-    if error.code == 403:
-        return (
-            "the local stack refused the control token: is --state-file the file the server was started with?"
-        )
-    return f"the local stack answered {error.code}: {message}"
 
 
 def render(event: dict[str, Any], as_json: bool) -> str:

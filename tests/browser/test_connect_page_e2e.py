@@ -13,7 +13,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.chromium import Screenshot, console_errors
-from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.conftest import LocalStackProcess, running_stack
 from tests.e2e.requirement_world import REQUIREMENT_ID, build_requirement_app
 
 pytestmark = pytest.mark.e2e
@@ -26,12 +26,7 @@ CRM_URL = "https://crm.example.com/api"
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
     """`switchboard local serve` in a subprocess, as the e2e tests run it."""
-    stack = LocalStackProcess(tmp_path_factory.mktemp("browser-stack"))
-    stack.start()
-    yield stack
-    if stack.process is not None:
-        code = stack.interrupt()
-        assert code == 0, stack.stderr()[-5000:]
+    yield from running_stack(tmp_path_factory)
 
 
 def test_an_end_user_links_a_connection_on_the_hosted_page_and_becomes_complete(

@@ -106,6 +106,37 @@ class ManagementApi:
             body["expires_at"] = expires_at
         return self("POST", "/v1/access-keys", body, expect=201)
 
+    def http_api_key_connection(self, project_id: str, name: str, url: str, api_key: str) -> Any:
+        return self(
+            "POST",
+            "/v1/connections",
+            {
+                "project_id": project_id,
+                "name": name,
+                "type": "http_api_key",
+                "config": {"url": url, "api_key": api_key},
+            },
+            expect=201,
+        )
+
+    def deployed_app(self, project_id: str, name: str, definition: dict[str, Any]) -> tuple[Any, Any]:
+        """A workflow of ``definition`` in the project and an App of it with version 1 deployed: the workflow
+        and the App as created (with the signing secret it shows once)."""
+        workflow = self(
+            "POST",
+            "/v1/workflows",
+            {"project_id": project_id, "name": name, "definition": definition},
+            expect=201,
+        )
+        app = self(
+            "POST",
+            "/v1/apps",
+            {"project_id": project_id, "name": name, "workflow_id": workflow["id"]},
+            expect=201,
+        )
+        self("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+        return workflow, app
+
 
 @dataclass(frozen=True)
 class StreamReply:
@@ -275,31 +306,9 @@ def build_app_world(stack: LocalStackProcess, upstream_url: str, *, name: str = 
     ``upstream_url``, and an org-wide access key."""
     api = ManagementApi(stack)
     project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": name}, expect=201)
-    connection = api(
-        "POST",
-        "/v1/connections",
-        {
-            "project_id": project["id"],
-            "name": "upstream",
-            "type": "http_api_key",
-            "config": {"url": upstream_url, "api_key": UPSTREAM_API_KEY},
-        },
-        expect=201,
-    )
-    workflow = api(
-        "POST",
-        "/v1/workflows",
-        {"project_id": project["id"], "name": name, "definition": runtime_definition(connection["id"])},
-        expect=201,
-    )
-    app = api(
-        "POST",
-        "/v1/apps",
-        {"project_id": project["id"], "name": name, "workflow_id": workflow["id"]},
-        expect=201,
-    )
+    connection = api.http_api_key_connection(project["id"], "upstream", upstream_url, UPSTREAM_API_KEY)
+    workflow, app = api.deployed_app(project["id"], name, runtime_definition(connection["id"]))
     assert app["signing_secret"].startswith("whsec_")
-    api("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
     key = api.access_key(stack.org_id)
     return AppWorld(
         stack=stack,

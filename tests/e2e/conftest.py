@@ -103,7 +103,7 @@ class LocalStackProcess:
         self.start()
 
 
-def _running_stack(
+def running_stack(
     tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = ()
 ) -> Iterator[LocalStackProcess]:
     stack = LocalStackProcess(tmp_path_factory.mktemp("local-stack"), extra_args)
@@ -116,10 +116,10 @@ def _running_stack(
 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    yield from _running_stack(tmp_path_factory)
+    yield from running_stack(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def local_stack_with_callbacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
     """A local stack started with ``--allow-loopback-callbacks``: callbacks may target http://127.0.0.1."""
-    yield from _running_stack(tmp_path_factory, ["--allow-loopback-callbacks"])
+    yield from running_stack(tmp_path_factory, ["--allow-loopback-callbacks"])

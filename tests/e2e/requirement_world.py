@@ -110,30 +110,7 @@ def build_requirement_app(
     connection_id = None
     if shared is not None:
         url, api_key = shared
-        connection = api(
-            "POST",
-            "/v1/connections",
-            {
-                "project_id": project["id"],
-                "name": "shared",
-                "type": "http_api_key",
-                "config": {"url": url, "api_key": api_key},
-            },
-            expect=201,
-        )
-        connection_id = connection["id"]
-    workflow = api(
-        "POST",
-        "/v1/workflows",
-        {"project_id": project["id"], "name": name, "definition": requirement_definition(connection_id)},
-        expect=201,
-    )
-    app = api(
-        "POST",
-        "/v1/apps",
-        {"project_id": project["id"], "name": name, "workflow_id": workflow["id"]},
-        expect=201,
-    )
-    api("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+        connection_id = api.http_api_key_connection(project["id"], "shared", url, api_key)["id"]
+    _, app = api.deployed_app(project["id"], name, requirement_definition(connection_id))
     key = api.access_key(stack.org_id)
     return RequirementApp(stack=stack, app_id=app["id"], name=name, key=key["token"])

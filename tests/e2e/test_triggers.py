@@ -21,6 +21,7 @@ from switchboard.runtime.signing import signature_headers
 from tests.e2e.app_world import AppWorld, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import ROOT, LocalStackProcess
 from tests.e2e.http import Reply
+from tests.e2e.requirement_world import requirement_definition
 from tests.support.fakes import HttpTarget
 
 pytestmark = pytest.mark.e2e
@@ -178,52 +179,9 @@ def test_a_webhook_trigger_accepts_a_signed_event_and_refuses_forgeries_and_repl
     assert secret not in world.stack.stdout() + world.stack.stderr()
 
 
-def requirement_definition() -> dict[str, Any]:
-    """question → POST through the end user's own ``crm`` link → output."""
-    return {
-        "requirements": [
-            {
-                "id": "crm",
-                "name": "CRM",
-                "type": "connection",
-                "connection_type": "http_api_key",
-                "title": "Connect your CRM",
-                "description": "Your own CRM API key",
-            }
-        ],
-        "nodes": [
-            {
-                "id": "start",
-                "type": "input",
-                "fields": [{"name": "question", "type": "string", "required": True}],
-            },
-            {
-                "id": "call",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"requirement": "crm"},
-                "config": {"method": "POST", "path": "/fast", "body": {"question": "$.input.question"}},
-            },
-            {"id": "finish", "type": "output", "depends": ["call"], "mappings": {"answer": "$.call.output"}},
-        ],
-    }
-
-
 def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_rejected(world: AppWorld) -> None:
     # Given an App whose workflow needs each end user's CRM link, and a trigger acting for a user who has none
-    workflow = world.api(
-        "POST",
-        "/v1/workflows",
-        {"project_id": world.project_id, "name": "Per user", "definition": requirement_definition()},
-        expect=201,
-    )
-    app = world.api(
-        "POST",
-        "/v1/apps",
-        {"project_id": world.project_id, "name": "Per user", "workflow_id": workflow["id"]},
-        expect=201,
-    )
-    world.api("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
+    _, app = world.api.deployed_app(world.project_id, "Per user", requirement_definition())
     trigger = create_trigger(
         world,
         {

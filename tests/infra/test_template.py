@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -728,14 +729,7 @@ def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
         cfn.get_att(table, "Arn") for table in ("ControlTable", "RunsTable", "LinksTable")
     )
     queue = cfn.get_att("RunQueue", "Arn")
-
-    def allowed_on(action: str, arn: str) -> bool:
-        return any(
-            wildcard_match(resource, arn, ignore_case=False)
-            for statement in statements
-            if allows(statement, action)
-            for resource in statement_resources(statement, cfn)
-        )
+    allowed_on = partial(_allowed_on, cfn, statements)
 
     # Then it reads the control table without writing it, writes runs, reads and updates links and puts their
     # transitions and event deliveries (never deleting, scanning or listing them), consumes the run queue,
@@ -1017,14 +1011,7 @@ def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
     control, runs, links = (
         cfn.get_att(table, "Arn") for table in ("ControlTable", "RunsTable", "LinksTable")
     )
-
-    def allowed_on(action: str, arn: str) -> bool:
-        return any(
-            wildcard_match(resource, arn, ignore_case=False)
-            for statement in statements
-            if allows(statement, action)
-            for resource in statement_resources(statement, cfn)
-        )
+    allowed_on = partial(_allowed_on, cfn, statements)
 
     # Then it reads the control table without writing it, reads links and may only record a link's expiry
     # (put + update, never delete), writes runs and trigger events, sends to the run and delivery queues

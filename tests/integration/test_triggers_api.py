@@ -23,6 +23,7 @@ from switchboard.settings import get_settings
 from switchboard.store import trigger_events
 from switchboard.store import triggers as trigger_store
 from switchboard_cli.local.template import Template
+from tests.integration.apps_runtime import new_app
 from tests.integration.conftest import Reply, World
 from tests.support.stack import SETTINGS_ENV
 
@@ -35,12 +36,12 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 WEEKDAYS = {"cron": "*/15 9-17 * * 1-5", "timezone": "Europe/Berlin"}
 
 
-def _triggers(world: World) -> str:
-    return f"/v1/apps/{world.app_id}/triggers"
+def _triggers(world: World, app_id: str | None = None) -> str:
+    return f"/v1/apps/{app_id or world.app_id}/triggers"
 
 
-def create(world: World, token: str | None = None, **body: Any) -> Reply:
-    return world.call("POST", _triggers(world), token=token or world.admin.token, body=body)
+def create(world: World, token: str | None = None, *, app_id: str | None = None, **body: Any) -> Reply:
+    return world.call("POST", _triggers(world, app_id), token=token or world.admin.token, body=body)
 
 
 def schedule_trigger(world: World, name: str = "weekday-digest", **extra: Any) -> dict[str, Any]:
@@ -435,18 +436,7 @@ def test_names_are_unique_per_app(world: World) -> None:
     assert schedules() == []
 
     # When a trigger of another App takes it / Then that is fine
-    other_app = world.call(
-        "POST",
-        "/v1/apps",
-        token=world.admin.token,
-        body={"project_id": world.project_id, "name": "Other", "workflow_id": world.workflow_id},
-    ).body["data"]["id"]
-    elsewhere = world.call(
-        "POST",
-        f"/v1/apps/{other_app}/triggers",
-        token=world.admin.token,
-        body={"name": "crm-updates", "type": "webhook"},
-    )
+    elsewhere = create(world, app_id=new_app(world), name="crm-updates", type="webhook")
     assert elsewhere.status == 201, elsewhere.body
 
 
@@ -496,18 +486,7 @@ def test_listing_is_by_name_and_pages(world: World) -> None:
 
 def test_a_trigger_of_another_app_is_not_found_under_this_one(world: World) -> None:
     # Given a trigger of another App of the same project
-    other_app = world.call(
-        "POST",
-        "/v1/apps",
-        token=world.admin.token,
-        body={"project_id": world.project_id, "name": "Other", "workflow_id": world.workflow_id},
-    ).body["data"]["id"]
-    other = world.call(
-        "POST",
-        f"/v1/apps/{other_app}/triggers",
-        token=world.admin.token,
-        body={"name": "x", "type": "webhook"},
-    ).body["data"]
+    other = webhook_trigger(world, name="x", app_id=new_app(world))
 
     # When it is addressed under this App / Then it does not exist there
     for method, body in (("GET", None), ("PATCH", {"enabled": False}), ("DELETE", None)):

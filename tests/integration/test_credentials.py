@@ -10,7 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -248,6 +248,7 @@ def test_a_connection_and_a_linked_requirement_resolve_with_config_and_secret_me
             "secret_version": _recorded_version(scene.world.connection_id),
             "status": "active",
             "cached": False,
+            "last_used_at": None,
         },
         {
             "reference": "requirement:crm",
@@ -256,6 +257,7 @@ def test_a_connection_and_a_linked_requirement_resolve_with_config_and_secret_me
             "secret_version": scene.link.secret_version,
             "status": "active",
             "cached": False,
+            "last_used_at": None,
         },
     ]
     assert SECRET_KEY not in json.dumps(answer["resolutions"]) + json.dumps(stored_connection)
@@ -264,6 +266,22 @@ def test_a_connection_and_a_linked_requirement_resolve_with_config_and_secret_me
     assert "credentials resolved" in logged
     assert SECRET_KEY not in logged
     assert USER_KEY not in logged
+
+
+def test_a_links_resolution_carries_its_last_recorded_use(scene: Scene, aws_calls: Counter[str]):
+    # Given the user's link recorded as used a while ago
+    used_at = utcnow() - timedelta(minutes=30)
+    assert links.touch_link(scene.world.app_id, END_USER, "crm", scene.link.id, used_at)
+    aws_calls.clear()
+
+    # When the executor asks for the run's credentials
+    answer = invoke(request(scene))
+
+    # Then the link's resolution says when it was last used, read in the same BatchGetItem
+    by_kind = {r["kind"]: r for r in answer["resolutions"]}
+    assert datetime.fromisoformat(by_kind["link"]["last_used_at"]) == used_at
+    assert by_kind["connection"]["last_used_at"] is None
+    assert aws_calls["dynamodb.BatchGetItem"] == 1
 
 
 def test_the_executor_client_returns_credentials_with_their_secret_values_for_redaction(

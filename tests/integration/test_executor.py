@@ -4,14 +4,18 @@ finishing, the SQS path, persisted events and trace, and no secret anywhere."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from switchboard import aws
 from switchboard.domain.errors import NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus, RunStatus
+from switchboard.engine.runner import execute
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials
 from switchboard.runtime.execution import execute_run
@@ -131,6 +135,29 @@ def _link(world: World, user_id: str, key: str, url: str) -> Link:
         linked_at=now,
     )
     return links.put_link(link, {"api_key": key})
+
+
+@pytest.fixture
+def writes(stack: None) -> Iterator[list[tuple[str, str]]]:
+    """``(operation, table)`` of every DynamoDB write made through ``switchboard.aws``, one per table a
+    transaction or batch writes to, in order."""
+    seen: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
+            seen.append((model.name, params["TableName"]))
+        elif model.name == "TransactWriteItems":
+            tables = {next(iter(op.values()))["TableName"] for op in params["TransactItems"]}
+            seen.extend((model.name, table) for table in sorted(tables))
+        elif model.name == "BatchWriteItem":
+            seen.extend((model.name, table) for table in sorted(params["RequestItems"]))
+
+    clients = [aws.dynamodb(), aws.dynamodb_resource().meta.client]
+    for client in clients:
+        client.meta.events.register("before-parameter-build.dynamodb.*", record)
+    yield seen
+    for client in clients:
+        client.meta.events.unregister("before-parameter-build.dynamodb.*", record)
 
 
 def _execute(run_id: str) -> dict[str, Any]:
@@ -289,6 +316,117 @@ def test_a_run_another_invocation_started_is_left_to_it(app: World, target: Http
     assert (result["status"], result["run"]) == ("started", claimed.model_dump(mode="json"))
     assert target.requests == []
     assert runs.list_events(run_id) == []
+
+
+def test_the_trace_is_written_with_the_runs_end_in_one_transaction(
+    app: World, target: HttpTarget, writes: list[tuple[str, str]]
+) -> None:
+    # When a run executes
+    run_id = _run_for(app, "user-1")
+    writes.clear()
+    result = _execute(run_id)
+    # Then besides its events, the executor wrote the claim, the link's first use, and the run's end with
+    # its trace in one TransactWriteItems (no write of either alone)
+    runs_table, links_table = get_settings().runs_table, get_settings().links_table
+    assert [write for write in writes if write[0] != "BatchWriteItem"] == [
+        ("UpdateItem", runs_table),
+        ("UpdateItem", links_table),
+        ("TransactWriteItems", runs_table),
+    ]
+    # And both are stored, and the answer is the stored run
+    trace = runs.get_trace(run_id)
+    assert trace is not None
+    assert trace["run_id"] == run_id
+    assert all("last_used_at" not in r for r in trace["credential_resolutions"])
+    stored = runs.get_run(run_id)
+    assert stored is not None
+    assert (result["status"], stored.status) == ("completed", RunStatus.completed)
+    assert result["run"] == stored.model_dump(mode="json")
+
+
+def test_no_trace_is_written_when_another_invocation_finished_the_run(
+    app: World, target: HttpTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run that another invocation finishes, with its own trace, while this one runs the engine
+    run_id = _run_for(app, "user-1")
+    theirs = {"run_id": run_id, "spans": [], "credential_resolutions": [], "by": "the other invocation"}
+
+    def engine_then_finished_elsewhere(*args: Any, **kwargs: Any) -> Any:
+        outcome = execute(*args, **kwargs)
+        started = runs.get_run(run_id)
+        assert started is not None
+        runs.finish_with_trace(started, RunStatus.failed, utcnow(), {"error": {"type": "elsewhere"}}, theirs)
+        return outcome
+
+    monkeypatch.setattr("switchboard.runtime.execution.execute", engine_then_finished_elsewhere)
+    # When this invocation finishes it
+    result = _execute(run_id)
+    # Then its conditional end failed and wrote nothing: the run and the trace are the other invocation's
+    stored = runs.get_run(run_id)
+    assert stored is not None
+    assert (stored.status, stored.error) == (RunStatus.failed, {"type": "elsewhere"})
+    assert result["run"] == stored.model_dump(mode="json")
+    assert runs.get_trace(run_id) == theirs
+
+
+def test_a_run_canceled_while_running_answers_with_the_stored_run(app: World, target: HttpTarget) -> None:
+    # Given a run whose shared upstream is slow, and a cancellation requested while it waits
+    target.respond("/shared", Reply(echo=True, delay_ms=1300))
+    run_id = _run_for(app, "user-1")
+    canceler = threading.Timer(0.3, runs.request_cancel, args=(run_id, utcnow()))
+    canceler.start()
+    # When the executor runs it
+    result = _execute(run_id)
+    canceler.join()
+    # Then it ends canceled, and the answer (built without reading the run back) is the stored run
+    stored = runs.get_run(run_id)
+    assert stored is not None
+    assert (result["status"], stored.status) == ("canceled", RunStatus.canceled)
+    assert stored.cancel_requested_at is not None
+    assert result["run"] == stored.model_dump(mode="json")
+    assert runs.get_trace(run_id) is not None
+
+
+def _link_used(world: World, user_id: str, at: datetime) -> None:
+    link = links.get_link(world.app_id, user_id, "crm")
+    assert link is not None
+    assert links.touch_link(world.app_id, user_id, "crm", link.id, at)
+
+
+def test_a_link_used_within_the_hour_is_not_written_again(
+    app: World, target: HttpTarget, writes: list[tuple[str, str]]
+) -> None:
+    # Given the user's link recorded as used ten minutes ago
+    used_at = utcnow() - timedelta(minutes=10)
+    _link_used(app, "user-1", used_at)
+    writes.clear()
+    # When a run uses it
+    assert _execute(_run_for(app, "user-1"))["status"] == "completed"
+    # Then the links table was not written at all, and the recorded use stands
+    assert [write for write in writes if write[1] == get_settings().links_table] == []
+    link = links.get_link(app.app_id, "user-1", "crm")
+    assert link is not None
+    assert link.last_used_at == used_at
+
+
+def test_a_link_last_used_over_an_hour_ago_records_the_use(
+    app: World, target: HttpTarget, writes: list[tuple[str, str]]
+) -> None:
+    # Given the user's link recorded as used two hours ago
+    used_at = utcnow() - timedelta(hours=2)
+    _link_used(app, "user-1", used_at)
+    writes.clear()
+    # When a run uses it
+    before = utcnow()
+    assert _execute(_run_for(app, "user-1"))["status"] == "completed"
+    # Then its use was recorded by one conditional update of the link
+    assert [write for write in writes if write[1] == get_settings().links_table] == [
+        ("UpdateItem", get_settings().links_table)
+    ]
+    link = links.get_link(app.app_id, "user-1", "crm")
+    assert link is not None
+    assert link.last_used_at is not None
+    assert link.last_used_at >= before
 
 
 def test_a_run_that_does_not_exist_is_not_created_by_the_claim(app: World) -> None:

@@ -487,6 +487,13 @@ def test_last_used_is_written_at_most_hourly(scene: LinksWorld) -> None:
     assert stored.revision == link.revision
 
 
+def test_a_use_is_due_by_the_same_hourly_rule_the_write_enforces() -> None:
+    now = utcnow()
+    assert link_store.touch_is_due(None, now)
+    assert not link_store.touch_is_due(now - timedelta(minutes=59), now)
+    assert link_store.touch_is_due(now - timedelta(minutes=61), now)
+
+
 # ---------------------------------------------------------------- pre-flight and runs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 import threading
@@ -20,6 +21,7 @@ from switchboard_cli.local.events import MAX_BODY_BYTES
 from switchboard_cli.local.queues import sqs
 from switchboard_cli.local.state import (
     BackgroundSaver,
+    DynamoDBPersister,
     LocalState,
     S3Persister,
     SqsPersister,
@@ -156,6 +158,206 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path):
     write_atomically(path, "two")
     assert path.read_text() == "two"
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]
+
+
+def scanned_tables() -> dict[str, list[dict[str, Any]]]:
+    """Every table's items through boto3 ``Scan`` (all pages), binary as base64: the state file's form as
+    the DynamoDB persister used to read it."""
+
+    def wire(value: Any) -> Any:
+        ((kind, inner),) = value.items()
+        if kind == "B":
+            return {"B": base64.b64encode(inner).decode("ascii")}
+        if kind == "BS":
+            return {"BS": [base64.b64encode(item).decode("ascii") for item in inner]}
+        if kind == "M":
+            return {"M": {name: wire(item) for name, item in inner.items()}}
+        if kind == "L":
+            return {"L": [wire(item) for item in inner]}
+        return value
+
+    client = aws.dynamodb()
+    tables = {}
+    for name in client.list_tables()["TableNames"]:
+        items: list[dict[str, Any]] = []
+        for page in client.get_paginator("scan").paginate(TableName=name):
+            items.extend({key: wire(value) for key, value in item.items()} for item in page["Items"])
+        tables[name] = items
+    return tables
+
+
+def create_number_keys_table() -> None:
+    """A table keyed by a number and a binary (the template's tables are keyed by strings)."""
+    aws.dynamodb().create_table(
+        TableName="NumberKeys",
+        AttributeDefinitions=[
+            {"AttributeName": "n", "AttributeType": "N"},
+            {"AttributeName": "b", "AttributeType": "B"},
+        ],
+        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def fill_every_kind_of_item() -> None:
+    """Items of every attribute type, written every way a handler writes them, in tables with and without a
+    range key, GSI keys and TTL attributes, keys of every key type, and a table larger than one Scan page."""
+    client = aws.dynamodb()
+    for number in range(12):
+        client.put_item(
+            TableName="ControlTable",
+            Item={
+                **ITEM,
+                "pk": {"S": f"ORG#org_{number % 4}"},
+                "sk": {"S": f"PROJECT#{11 - number:03d}"},
+                "gsi1pk": {"S": f"ORG#org_{number % 3}#PROJECTS"},
+                "gsi1sk": {"S": f"2026-01-{number + 1:02d}"},
+                "count": {"N": str(number * 7 - 20)},
+            },
+        )
+    client.put_item(TableName="ControlTable", Item=ITEM)
+    client.update_item(
+        TableName="ControlTable",
+        Key={"pk": {"S": "ORG#org_1"}, "sk": {"S": "META"}},
+        UpdateExpression=(
+            "SET nested.#list = list_append(nested.#list, :more), nested.fresh = :map, "
+            "#blob = :blob, gsi1pk = :gsi, gsi1sk = :gsi "
+            "ADD #count :one, #names :names, numbers :numbers, blobs :blobs REMOVE ratio"
+        ),
+        ExpressionAttributeNames={"#list": "list", "#count": "count", "#blob": "blob", "#names": "names"},
+        ExpressionAttributeValues={
+            ":more": {"L": [{"BOOL": False}, {"NULL": True}, {"BS": [b"\x03", b"\x04"]}]},
+            ":map": {"M": {"n": {"N": "-1.50"}, "ss": {"SS": ["z"]}, "b": {"B": b"\xff\x00"}}},
+            ":blob": {"B": b"new \x00 bytes"},
+            ":gsi": {"S": "ORG#org_1#META"},
+            ":one": {"N": "1"},
+            ":names": {"SS": ["c"]},
+            ":numbers": {"NS": ["3.25"]},
+            ":blobs": {"BS": [b"\x05"]},
+        },
+    )
+    client.update_item(
+        TableName="RunsTable",
+        Key={"pk": {"S": "RUN#2"}, "sk": {"S": "META"}},
+        UpdateExpression="SET expires_at = :ttl, #data = :data",
+        ExpressionAttributeNames={"#data": "data"},
+        ExpressionAttributeValues={":ttl": {"N": "1797868682"}, ":data": {"M": {"empty": {"L": []}}}},
+    )
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "RunsTable", "Item": {"pk": {"S": "RUN#1"}, "sk": {"S": "EVENT#1"}}}},
+            {
+                "Put": {
+                    "TableName": "LinksTable",
+                    "Item": {"pk": {"S": "LINK#1"}, "sk": {"S": "META"}, "ttl": {"N": "1797868682"}},
+                }
+            },
+        ]
+    )
+    for number in (10, 9, 1, 100):
+        client.put_item(
+            TableName="IdempotencyTable",
+            Item={"id": {"S": f"key-{number}"}, "expiration": {"N": str(number)}, "data": {"B": b"\x00"}},
+        )
+    client.delete_item(TableName="IdempotencyTable", Key={"id": {"S": "key-9"}})
+    create_number_keys_table()
+    for text in ("10", "9", "-1", "2.5", "100"):
+        for raw in (b"\x02", b"\x01\xff"):
+            client.put_item(TableName="NumberKeys", Item={"n": {"N": text}, "b": {"B": raw}})
+    for number in range(4):
+        # ~300 KB each: Scan answers 1 MB at most, so this table takes two pages
+        client.put_item(
+            TableName="RunsTable",
+            Item={"pk": {"S": "RUN#big"}, "sk": {"S": f"TRACE#{number}"}, "text": {"S": "x" * 300_000}},
+        )
+
+
+def test_the_dynamodb_dump_is_what_boto3_scan_returns(fake_aws: None):
+    mock = fresh_stack()
+    try:
+        # Given items of every kind, one table larger than a Scan page
+        persister = DynamoDBPersister()
+        fill_every_kind_of_item()
+        assert len(list(aws.dynamodb().get_paginator("scan").paginate(TableName="RunsTable"))) > 1
+
+        # When the tables are dumped from moto's own objects
+        dumped = persister.dump()
+
+        # Then it is exactly what Scan returns: same tables, items, order and values, and the same JSON
+        scanned = scanned_tables()
+        assert dumped == {"tables": scanned}
+        assert json.dumps(dumped, indent=1, sort_keys=True) == json.dumps(
+            {"tables": scanned}, indent=1, sort_keys=True
+        )
+        assert [len(scanned[name]) for name in ("ControlTable", "RunsTable", "NumberKeys")] == [13, 6, 10]
+    finally:
+        mock.stop()
+
+    # And restored into a fresh moto (through JSON, like the state file), Scan returns the same again
+    saved = json.loads(json.dumps(dumped))
+    mock = fresh_stack()
+    try:
+        client = aws.dynamodb()
+        create_number_keys_table()
+        DynamoDBPersister().restore(saved)
+        assert scanned_tables() == saved["tables"]
+        (queried,) = client.query(
+            TableName="ControlTable",
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "ORG#org_1#META"}},
+        )["Items"]
+        assert queried["blob"] == {"B": b"new \x00 bytes"}
+    finally:
+        mock.stop()
+
+
+def test_a_save_never_reads_an_item_half_written(fake_aws: None, monkeypatch: pytest.MonkeyPatch):
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+
+    mock = fresh_stack()
+    try:
+        persister = DynamoDBPersister()
+        # Given an UpdateItem creating an item, stopped after moto stored its key and before the expression
+        paused, resume = threading.Event(), threading.Event()
+        execute = UpdateExpressionExecutor.execute
+
+        def pausing(self: Any, node: Any = None) -> None:
+            if node is None:
+                paused.set()
+                assert resume.wait(10)
+            execute(self, node)
+
+        monkeypatch.setattr(UpdateExpressionExecutor, "execute", pausing)
+        writer = threading.Thread(
+            target=lambda: aws.dynamodb().update_item(
+                TableName="ControlTable",
+                Key={"pk": {"S": "ORG#1"}, "sk": {"S": "META"}},
+                UpdateExpression="SET #name = :name, gsi1pk = :gsi",
+                ExpressionAttributeNames={"#name": "name"},
+                ExpressionAttributeValues={":name": {"S": "Acme"}, ":gsi": {"S": "ORGS"}},
+            )
+        )
+        writer.start()
+        assert paused.wait(10)
+
+        # When the state is dumped meanwhile
+        dumps: list[dict[str, Any]] = []
+        dumper = threading.Thread(target=lambda: dumps.append(persister.dump()))
+        dumper.start()
+
+        # Then the dump waits for the write, and holds the whole item
+        dumper.join(0.3)
+        assert dumper.is_alive()
+        resume.set()
+        writer.join(10)
+        dumper.join(10)
+        assert dumps[0]["tables"]["ControlTable"] == [
+            {"pk": {"S": "ORG#1"}, "sk": {"S": "META"}, "name": {"S": "Acme"}, "gsi1pk": {"S": "ORGS"}}
+        ]
+    finally:
+        resume.set()
+        mock.stop()
 
 
 def fresh_queues() -> Any:

@@ -7,7 +7,7 @@ before it reads any secret, then reads every secret it does not hold in memory i
 Its answer is a credentials document or an error document (never a Lambda error for a refused request):
 
     {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
-     "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached"}]}
+     "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached", "last_used_at"}]}
     {"error": {"code", "message", "details"}}
 
 A ``{"kind": "signing_secret", "app_id"}`` request is answered with the App's webhook signing secret
@@ -30,6 +30,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -183,6 +184,7 @@ class _Source:
     secret_fields: list[str]
     secret_name: str | None
     secret_version: str | None
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,7 @@ def resolve(request: CredentialsRequest) -> CredentialsDocument:
                 id=source.id,
                 secret_version=secret.version,
                 cached=secret.cached,
+                last_used_at=source.last_used_at,
             )
         )
     cached = sum(1 for secret in secret_values.values() if secret.cached)
@@ -293,6 +296,7 @@ def _authorized_sources(
             secret_fields=link.secret_fields,
             secret_name=link.secret_name,
             secret_version=link.secret_version,
+            last_used_at=link.last_used_at,
         )
         for link in (records.links[requirement_id] for requirement_id in requirement_ids)
     ]

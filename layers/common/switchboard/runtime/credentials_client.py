@@ -33,7 +33,8 @@ from switchboard.settings import get_settings
 
 @dataclass
 class CredentialsResult:
-    """A run's credentials by reference (``credential_key``), and how each was resolved (for the trace)."""
+    """A run's credentials by reference (``credential_key``), and how each was resolved (for the trace; a
+    link's with its last recorded use, so the executor records a use only when it is due)."""
 
     credentials: dict[str, Credential] = field(default_factory=dict)
     resolutions: list[dict[str, Any]] = field(default_factory=list)

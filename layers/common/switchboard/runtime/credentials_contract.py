@@ -4,7 +4,7 @@ existed).
 
 run:      {"kind"?: "run", "run_id", "app_id", "user_id"?, "connection_ids": [...], "requirement_ids": [...]}
 answer:   {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
-           "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached"}]}
+           "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached", "last_used_at"}]}
 signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secret, to sign a delivery)
 answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
 trigger:  {"kind": "trigger_secret", "trigger_id"}  (a webhook trigger's secret, to verify an event posted)
@@ -14,6 +14,7 @@ refusal:  {"error": {"code", "message", "details"}}
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter
@@ -76,8 +77,13 @@ REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest | Trigger
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
 
+_TOLERANT = ConfigDict(extra="ignore")
+"""Answers are read tolerantly (requests strictly): during a deployment a newer credentials function may
+answer with fields an older executor does not know yet, and the run must not fail for that."""
+
+
 class SigningSecretDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     app_id: str
     signing_secret: str = Field(repr=False)
@@ -86,14 +92,14 @@ class SigningSecretDocument(BaseModel):
 
 
 class TriggerSecretDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     trigger_id: str
     signing_secret: str = Field(repr=False)
 
 
 class CredentialDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     type: str
     config: dict[str, Any]
@@ -101,9 +107,9 @@ class CredentialDocument(BaseModel):
 
 
 class Resolution(BaseModel):
-    """How one reference was resolved (goes into the run's trace; holds no secret)."""
+    """How one reference was resolved (goes into the run's trace, but ``last_used_at``; holds no secret)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     reference: str
     kind: Literal["connection", "link"]
@@ -111,17 +117,22 @@ class Resolution(BaseModel):
     secret_version: str | None
     status: Literal["active"] = "active"
     cached: bool
+    last_used_at: datetime | None = Field(
+        default=None,
+        description="A link's last recorded use, as read (None: never, or a connection), so the executor "
+        "writes it only when it is due",
+    )
 
 
 class CredentialsDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     credentials: dict[str, CredentialDocument]
     resolutions: list[Resolution]
 
 
 class ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     code: ErrorCode
     message: str
@@ -129,6 +140,6 @@ class ErrorBody(BaseModel):
 
 
 class ErrorDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _TOLERANT
 
     error: ErrorBody

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,19 +41,20 @@ MAX_NODES_BYTES = 200_000
 
 
 class RunCancellation:
-    """Reads the run's cancellation flag at most once per interval, so short runs never poll."""
+    """Reads the run's cancellation flag at most once per interval, so short runs never poll; keeps when it
+    was requested, for the run this invocation answers with."""
 
     def __init__(self, run_id: str, interval: float = CANCEL_POLL_INTERVAL) -> None:
         self._run_id = run_id
         self._interval = interval
         self._checked_at = time.monotonic()
-        self._canceled = False
+        self.requested_at: datetime | None = None
 
     def is_canceled(self) -> bool:
-        if not self._canceled and time.monotonic() - self._checked_at >= self._interval:
+        if self.requested_at is None and time.monotonic() - self._checked_at >= self._interval:
             self._checked_at = time.monotonic()
-            self._canceled = runs.cancel_requested(self._run_id)
-        return self._canceled
+            self.requested_at = runs.cancel_requested_at(self._run_id)
+        return self.requested_at is not None
 
 
 def execute_run(run_id: str) -> Run:
@@ -104,23 +106,26 @@ def _run_started(run: Run, definition: WorkflowDefinition) -> Run:
             error = {"type": refused.error_code, "message": refused.message, "details": refused.details}
             sink.emit("run.failed", {"error": error})
             sink.flush()
-            _save_trace(run, [], [])
-            return deliveries.run_finished(
-                free_session(
-                    runs.finish(run.id, RunStatus.failed, utcnow(), {"error": error}, RunStatus.started)
-                )
-            )
-        history = _history(run)
-        result = execute(definition, resolved.context(run, sink, RunCancellation(run.id), history))
-    _save_trace(run, result.spans, resolved.resolutions)
+            return _finish(run, RunStatus.failed, {"error": error}, _trace(run, [], []))
+        cancellation = RunCancellation(run.id)
+        result = execute(definition, resolved.context(run, sink, cancellation, _history(run)))
     links_lifecycle.record_authorization_failures(run, result.authorization_failures)
     links_lifecycle.touch_resolved_links(run, resolved.resolutions)
     if result.status == "completed" and run.session_id:
         sessions.record_turn(run, result.output)
-    status = RunStatus(result.status)
-    return deliveries.run_finished(
-        free_session(runs.finish(run.id, status, utcnow(), _result_fields(result), RunStatus.started))
+    seen = run.model_copy(update={"cancel_requested_at": cancellation.requested_at})
+    return _finish(
+        seen,
+        RunStatus(result.status),
+        _result_fields(result),
+        _trace(run, result.spans, resolved.resolutions),
     )
+
+
+def _finish(run: Run, status: RunStatus, result: dict[str, Any], trace: dict[str, Any]) -> Run:
+    """The run's end and its trace in one write, then what follows a run's end."""
+    finished = runs.finish_with_trace(run, status, utcnow(), result, trace)
+    return deliveries.run_finished(free_session(finished))
 
 
 def _history(run: Run) -> list[dict[str, Any]]:
@@ -167,12 +172,16 @@ def _bounded(value: Any, limit: int) -> Any:
     return {"truncated": True, "bytes": len(encoded)}
 
 
-def _save_trace(run: Run, spans: list[Span], resolutions: list[dict[str, Any]]) -> None:
-    document = {
+def _trace(run: Run, spans: list[Span], resolutions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trace document: the spans and how each credential was resolved (not when a link was last used
+    before this run: that is the link's bookkeeping, not the run's)."""
+    return {
         "run_id": run.id,
         "app_id": run.app_id,
         "version": run.version,
         "spans": [asdict(span) for span in spans],
-        "credential_resolutions": resolutions,
+        "credential_resolutions": [
+            {name: value for name, value in resolution.items() if name != "last_used_at"}
+            for resolution in resolutions
+        ],
     }
-    runs.put_trace(run.id, document, run.expires_at)

@@ -1,10 +1,12 @@
 """Keeping links honest after a run: an upstream 401/403 through a linked connection marks it unauthorized
 (transition recorded, ``link.unauthorized`` emitted), and each link the run resolved records its use
-(``last_used_at``, at most hourly). Neither ever fails the run: its result is already decided."""
+(``last_used_at``, at most hourly: only a link whose last use, as the credentials function read it, is
+missing or over an hour old costs a write). Neither ever fails the run: its result is already decided."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from switchboard.domain.errors import Conflict
@@ -44,13 +46,16 @@ def record_authorization_failures(run: Run, failures: list[AuthorizationFailure]
 
 
 def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> None:
-    """Record that the run used the links it resolved: one conditional write each, a no-op within the hour."""
+    """Record that the run used the links it resolved: a conditional write for each link whose recorded use
+    is due (the condition still settles a race with another run), none for the others."""
     if run.user_id is None:
         return
     now = utcnow()
     for resolution in resolutions:
         reference = str(resolution.get("reference", ""))
         if resolution.get("kind") != "link" or not reference.startswith(REQUIREMENT_PREFIX):
+            continue
+        if not links.touch_is_due(_last_used_at(resolution), now):
             continue
         try:
             links.touch_link(
@@ -62,3 +67,15 @@ def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> Non
             )
         except Exception:
             logger.exception("a link's use could not be recorded", extra={"link_id": resolution.get("id")})
+
+
+def _last_used_at(resolution: dict[str, Any]) -> datetime | None:
+    """The link's last use as the credentials function read it; None (so a write is due) when absent."""
+    value = resolution.get("last_used_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

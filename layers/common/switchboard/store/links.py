@@ -196,6 +196,12 @@ TOUCH_INTERVAL = timedelta(hours=1)
 """``last_used_at`` is written at most once per interval per link: a run does not cost a write each time."""
 
 
+def touch_is_due(last_used_at: datetime | None, at: datetime) -> bool:
+    """Whether a use at ``at`` is worth recording, judged from a ``last_used_at`` already read: never
+    recorded, or older than the interval (the same rule ``touch_link``'s condition enforces)."""
+    return last_used_at is None or last_used_at < at - TOUCH_INTERVAL
+
+
 def touch_link(app_id: str, user_id: str, requirement_id: str, link_id: str, at: datetime) -> bool:
     """Record that the link was used at ``at`` unless it was within the hour (or the link was replaced);
     no revision bump, since nothing about the link changed. True when written."""

@@ -73,21 +73,56 @@ def claim(run_id: str, at: datetime) -> tuple[bool, Run | None]:
     return claimed, from_item(Run, item) if item else None
 
 
+_RESULT_FIELDS = ("output", "nodes", "error", "usage")
+
+
+def _finish_op(
+    run_id: str, status: RunStatus, at: datetime, result: dict[str, Any], from_status: RunStatus
+) -> dict[str, Any]:
+    values: Item = {":status": status.value, ":at": iso(at), ":from": from_status.value}
+    sets = ["#status = :status", "ended_at = :at"]
+    for name in _RESULT_FIELDS:
+        if name in result:
+            sets.append(f"#{name} = :{name}")
+            values[f":{name}"] = result[name]
+    return update_op(runs_table().name, keys.run(run_id), "SET " + ", ".join(sets), "#status = :from", values)
+
+
 def finish(
     run_id: str, status: RunStatus, at: datetime, result: dict[str, Any], from_status: RunStatus
 ) -> Run:
     """Write the terminal status and result once: only from ``from_status``."""
-    values: Item = {":status": status.value, ":at": iso(at), ":from": from_status.value}
-    sets = ["#status = :status", "ended_at = :at"]
-    for name in ("output", "nodes", "error", "usage"):
-        if name in result:
-            sets.append(f"#{name} = :{name}")
-            values[f":{name}"] = result[name]
     item = runs_table().update_returning(
-        update_op(runs_table().name, keys.run(run_id), "SET " + ", ".join(sets), "#status = :from", values),
-        "the run already finished",
+        _finish_op(run_id, status, at, result, from_status), "the run already finished"
     )
     return from_item(Run, item)
+
+
+def finish_with_trace(
+    run: Run, status: RunStatus, at: datetime, result: dict[str, Any], trace: dict[str, Any]
+) -> Run:
+    """``started → status`` with the result, and the run's trace, in one TransactWriteItems: both or neither.
+
+    The trace is its own item (a run item with its input and result is already close to DynamoDB's 400 kB),
+    so the transaction holds two items of at most 400 kB each. When the run is no longer ``started`` (another
+    invocation finished it, with its own trace), nothing is written and ``Conflict`` is raised.
+
+    A transaction returns no item: the answer is ``run`` with what this write set, as a read would give it.
+    Only a change made to the run by someone else meanwhile (a cancellation requested after the executor last
+    looked) is in the record and not in the answer.
+    """
+    table = runs_table()
+    table.transact(
+        [
+            _finish_op(run.id, status, at, result, RunStatus.started),
+            put_op(table.name, _trace_item(run.id, trace, run.expires_at)),
+        ],
+        "the run already finished",
+    )
+    written = from_dynamo(to_dynamo({name: result[name] for name in _RESULT_FIELDS if name in result}))
+    return from_item(
+        Run, {**to_item(run, keys.run(run.id)), **written, "status": status.value, "ended_at": iso(at)}
+    )
 
 
 def request_cancel(run_id: str, at: datetime) -> Run | None:
@@ -108,12 +143,14 @@ def request_cancel(run_id: str, at: datetime) -> Run | None:
     return from_item(Run, item)
 
 
-def cancel_requested(run_id: str) -> bool:
+def cancel_requested_at(run_id: str) -> datetime | None:
+    """When the run's cancellation was requested, if it was (reads that attribute only)."""
     with translate_errors():
         response = aws.table(runs_table().name).get_item(
             Key=keys.run(run_id), ProjectionExpression="cancel_requested_at", ConsistentRead=True
         )
-    return "cancel_requested_at" in response.get("Item", {})
+    requested = response.get("Item", {}).get("cancel_requested_at")
+    return datetime.fromisoformat(str(requested)) if requested else None
 
 
 def event_item(event: RunEvent, expires_at: int) -> Item:
@@ -149,16 +186,9 @@ def list_events(run_id: str, after_sequence: int = 0, limit: int = 100) -> list[
     return [from_item(RunEvent, from_dynamo(i)) for i in items]
 
 
-def put_trace(run_id: str, document: dict[str, Any], expires_at: int) -> None:
+def _trace_item(run_id: str, document: dict[str, Any], expires_at: int) -> Item:
     payload = gzip.compress(json.dumps(document, default=str, separators=(",", ":")).encode())
-    item: dict[str, Any] = {
-        **keys.run_trace(run_id),
-        "encoding": "json+gzip",
-        "payload": payload,
-        "expires_at": expires_at,
-    }
-    with translate_errors():
-        aws.table(runs_table().name).put_item(Item=item)
+    return {**keys.run_trace(run_id), "encoding": "json+gzip", "payload": payload, "expires_at": expires_at}
 
 
 def get_trace(run_id: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key as KeyCondition
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from switchboard import aws
@@ -160,8 +160,13 @@ def _serialize(op: dict[str, Any]) -> dict[str, Any]:
     body = dict(next(iter(op.values())))
     for field in ("Item", "Key", "ExpressionAttributeValues"):
         if field in body:
-            body[field] = {k: _serializer.serialize(to_dynamo(v)) for k, v in body[field].items()}
+            body[field] = {k: _serializer.serialize(_attribute(v)) for k, v in body[field].items()}
     return {next(iter(op)): body}
+
+
+def _attribute(value: Any) -> Any:
+    """A binary attribute (a compressed payload) as it is; any other value made DynamoDB-compatible."""
+    return value if isinstance(value, bytes | bytearray | Binary) else to_dynamo(value)
 
 
 class Table:

@@ -92,3 +92,21 @@ def test_csrf_tokens_are_an_hmac_of_token_and_requirement() -> None:
     connect_tokens.check_csrf(grant, "crm", token)
     with pytest.raises(Forbidden):
         connect_tokens.check_csrf(other_secret, "crm", token)
+
+
+@pytest.mark.parametrize(
+    ("return_url", "destination"),
+    [
+        ("https://example.com/done", "https://example.com/done?requirement=crm&status=active"),
+        ("https://example.com/app/x?tab=2", "https://example.com/app/x?tab=2&requirement=crm&status=active"),
+        ("https://example.com/other", None),
+        ("https://user:pw@example.com/app/", None),
+        (None, None),
+    ],
+)
+def test_the_page_returns_only_to_an_allowed_plain_url_with_the_outcome(
+    return_url: str | None, destination: str | None
+) -> None:
+    app = _app("https://example.com/done", "https://example.com/app/", "https://user:pw@example.com/app/")
+    grant = ConnectGrant("ctk-a", "app-x", "user-1", return_url, datetime.now(UTC), csrf_secret="k" * 43)
+    assert connect_tokens.return_destination(app, grant, "crm") == destination

@@ -18,7 +18,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -35,7 +35,6 @@ from switchboard.connect_page import (
     form_config,
     form_fields,
     new_nonce,
-    origin_of,
     refill_values,
     render_error,
     render_page,
@@ -56,10 +55,11 @@ from switchboard.domain.models import App
 from switchboard.runtime.app_access import addressed_app_id, granted_app
 from switchboard.runtime.connect_tokens import (
     ConnectGrant,
+    allowed_return_url,
     check_csrf,
     csrf_token,
     grant_for,
-    return_url_allowed,
+    return_destination,
 )
 from switchboard.runtime.links import declared_requirement, link_credentials
 from switchboard.runtime.requirements import RequirementEntry, requirement_status
@@ -287,32 +287,11 @@ def _link(visit: _Visit, requirement_id: str, form: dict[str, list[str]], nonce:
         rejected = _Rejected(requirement.id, refill_values(model, form), errors)
         notice = Notice("error", "Check the highlighted fields.")
         return _page(visit, nonce, status=422, notice=notice, rejected=rejected)
-    destination = _return_url(visit)
+    destination = return_destination(visit.app, visit.grant, requirement.id)
     if destination is not None:
-        headers = {
-            **security_headers(nonce, destination),
-            "Location": _with_outcome(destination, requirement.id),
-        }
+        headers = {**security_headers(nonce, destination), "Location": destination}
         return Response(status_code=303, body="", headers=headers)
     return _page(visit, nonce, notice=Notice("success", f"{requirement.name} is connected."))
-
-
-def _return_url(visit: _Visit) -> str | None:
-    """The token's return URL while the App's allow-list still holds it (and it can be a form-action)."""
-    url = visit.grant.return_url
-    if url is None or not return_url_allowed(visit.app, url):
-        return None
-    try:
-        origin_of(url)
-    except ValueError:
-        return None
-    return url
-
-
-def _with_outcome(url: str, requirement_id: str) -> str:
-    parts = urlsplit(url)
-    outcome = urlencode({"requirement": requirement_id, "status": "active"})
-    return urlunsplit(parts._replace(query=f"{parts.query}&{outcome}" if parts.query else outcome))
 
 
 # ---------------------------------------------------------------- pages
@@ -335,7 +314,7 @@ def _page(
         requirements=tuple(_requirement(visit.grant, entry, rejected) for entry in entries),
         notice=notice,
     )
-    return _html(status, render_page(view), nonce, _return_url(visit))
+    return _html(status, render_page(view), nonce, allowed_return_url(visit.app, visit.grant))
 
 
 def _requirement(grant: ConnectGrant, entry: RequirementEntry, rejected: _Rejected | None) -> RequirementView:

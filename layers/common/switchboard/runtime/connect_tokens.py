@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
@@ -95,6 +95,29 @@ def return_url_allowed(app: App, url: str) -> bool:
         url == allowed or (allowed.endswith("/") and url.startswith(allowed))
         for allowed in app.connect_return_urls
     )
+
+
+def allowed_return_url(app: App, grant: ConnectGrant) -> str | None:
+    """The token's return URL while the App's allow-list still holds it and it is a plain http(s) URL (no
+    credentials), so its origin can go into the page's form-action."""
+    url = grant.return_url
+    if url is None or not return_url_allowed(app, url):
+        return None
+    parts = urlsplit(url)
+    plain = parts.scheme in ("http", "https") and parts.hostname and not (parts.username or parts.password)
+    return url if plain else None
+
+
+def return_destination(app: App, grant: ConnectGrant, requirement_id: str) -> str | None:
+    """Where the hosted page sends the user after linking ``requirement_id``: the token's return URL with
+    ``requirement=<id>&status=active`` added to its query, while the App's allow-list still holds it (and it
+    is a plain http(s) URL); None to stay on the page."""
+    url = allowed_return_url(app, grant)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    outcome = urlencode({"requirement": requirement_id, "status": "active"})
+    return urlunsplit(parts._replace(query=f"{parts.query}&{outcome}" if parts.query else outcome))
 
 
 def issue_connect_token(

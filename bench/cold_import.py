@@ -1,5 +1,9 @@
 """Measure 4: cold import time of every function's handler module (each ``AWS::Serverless::Function`` of
-template.yaml), relative to ``import boto3``, each import in a fresh interpreter, median of several.
+template.yaml), relative to ``import boto3``, each import in a fresh interpreter, median of several rounds.
+
+Next to them: the stack floor (``bench/stack_floor``), the least a handler in the house style imports
+(boto3, Powertools' logger, metrics and validating resolver, one pydantic model) and none of our code. Its
+ratio says what the chosen stack costs by itself; a handler's distance to it is what our code costs.
 
 The handler's directory and the common layer come first on ``sys.path``, like ``/var/task`` and
 ``/opt/python`` on Lambda. Each function is imported with its own environment from the template (the
@@ -23,7 +27,9 @@ from typing import Any
 from bench.support import ROOT, TEMPLATE, bench_env, median
 from switchboard_cli.local.template import NO_VALUE, Template
 
-REPETITIONS = 5
+REPETITIONS = 9
+STACK_FLOOR = "stack floor"
+STACK_FLOOR_DIRECTORY = ROOT / "bench" / "stack_floor"
 API_FUNCTIONS = frozenset({"management", "apps"})
 API_TARGET_RATIO = 1.5
 TIMEOUT_SECONDS = 60
@@ -98,8 +104,7 @@ def _import_seconds(module: str, paths: list[str], environment: dict[str, str] |
     return float(completed.stdout.strip().splitlines()[-1])
 
 
-def _median_ms(module: str, paths: list[str], environment: dict[str, str] | None = None) -> dict[str, Any]:
-    samples = [_import_seconds(module, paths, environment) * 1000 for _ in range(REPETITIONS)]
+def _timing(samples: list[float]) -> dict[str, Any]:
     return {"median_ms": round(median(samples), 1), "min_ms": round(min(samples), 1)}
 
 
@@ -129,28 +134,55 @@ def heaviest_packages(function: Function, top: int = 8) -> list[dict[str, Any]]:
     ]
 
 
+def _subjects() -> dict[str, tuple[str, list[str], dict[str, str] | None]]:
+    """What is imported, by name: ``boto3``, the stack floor and every function (module, paths, environment).
+
+    The floor is imported with the management function's environment (the Powertools variables)."""
+    found = functions()
+    layer = str(ROOT / "layers" / "common")
+    subjects: dict[str, tuple[str, list[str], dict[str, str] | None]] = {
+        "boto3": ("boto3", [], None),
+        STACK_FLOOR: ("app", [str(STACK_FLOOR_DIRECTORY)], found["management"].environment),
+    }
+    for name, function in found.items():
+        subjects[name] = ("app", [str(function.directory), layer], function.environment)
+    return subjects
+
+
 def measure() -> dict[str, Any]:
-    baseline = _median_ms("boto3", [])
+    """Imports in rounds (each round imports every subject once), so that a machine that slows down or
+    speeds up during the measure moves the baseline and the handlers alike."""
+    subjects = _subjects()
+    samples: dict[str, list[float]] = {name: [] for name in subjects}
+    for _ in range(REPETITIONS):
+        for name, (module, paths, environment) in subjects.items():
+            samples[name].append(_import_seconds(module, paths, environment) * 1000)
+    baseline = _timing(samples.pop("boto3"))
+    floor = _timing(samples.pop(STACK_FLOOR))
+    floor["ratio_to_boto3"] = round(floor["median_ms"] / baseline["median_ms"], 2)
+    found = functions()
     results: dict[str, Any] = {}
-    for name, function in functions().items():
-        paths = [str(function.directory), str(ROOT / "layers" / "common")]
-        timing = _median_ms("app", paths, function.environment)
+    for name, function_samples in samples.items():
+        timing = _timing(function_samples)
         ratio = timing["median_ms"] / baseline["median_ms"]
         entry: dict[str, Any] = {
             **timing,
             "ratio_to_boto3": round(ratio, 2),
+            "over_floor_ms": round(timing["median_ms"] - floor["median_ms"], 1),
             "api_facing": name in API_FUNCTIONS,
         }
         if name in API_FUNCTIONS:
             entry["pass"] = ratio <= API_TARGET_RATIO
             if not entry["pass"]:
-                entry["heaviest_packages"] = heaviest_packages(function)
+                entry["heaviest_packages"] = heaviest_packages(found[name])
         results[name] = entry
     api = [entry for entry in results.values() if entry["api_facing"]]
     return {
         "repetitions": REPETITIONS,
         "boto3": baseline,
+        "stack_floor": floor,
         "target_ratio": API_TARGET_RATIO,
+        "floor_over_target": floor["ratio_to_boto3"] > API_TARGET_RATIO,
         "functions": results,
         "pass": all(entry["pass"] for entry in api),
     }

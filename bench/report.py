@@ -151,7 +151,18 @@ def _imports(results: dict[str, Any]) -> list[str]:
     for name, entry in results["functions"].items():
         target = verdict(entry["pass"]) if "pass" in entry else "(not API-facing)"
         rows.append([name, f"{entry['median_ms']:.0f}", f"{entry['ratio_to_boto3']:.2f}x", target])
+    floor = results["stack_floor"]
+    rows.append(["(stack floor)", f"{floor['median_ms']:.0f}", f"{floor['ratio_to_boto3']:.2f}x", "-"])
     lines += _table(["function", "ms", "vs boto3", f"<= {results['target_ratio']}x"], rows)
+    lines.append(
+        "  stack floor: boto3 + Powertools logger, metrics and APIGatewayHttpResolver(enable_validation=True)"
+        " + one pydantic model, none of our code (bench/stack_floor)"
+    )
+    if results["floor_over_target"]:
+        lines.append(
+            f"  the floor alone is over {results['target_ratio']}x: the target is out of reach of any handler"
+            " in this stack"
+        )
     for name, entry in results["functions"].items():
         if "heaviest_packages" in entry:
             heavy = ", ".join(f"{p['package']} {p['share']:.0%}" for p in entry["heaviest_packages"][:6])

@@ -29,6 +29,8 @@ from switchboard_cli.local.template import NO_VALUE, Template
 
 REPETITIONS = 9
 STACK_FLOOR = "stack floor"
+FLOOR_PARTS = {"boto3 + pydantic": "with_pydantic", "boto3 + Powertools resolver": "with_resolver"}
+"""Parts of the floor, to show where its cost comes from (modules of ``bench/stack_floor``)."""
 STACK_FLOOR_DIRECTORY = ROOT / "bench" / "stack_floor"
 API_FUNCTIONS = frozenset({"management", "apps"})
 API_TARGET_RATIO = 1.5
@@ -144,6 +146,8 @@ def _subjects() -> dict[str, tuple[str, list[str], dict[str, str] | None]]:
         "boto3": ("boto3", [], None),
         STACK_FLOOR: ("app", [str(STACK_FLOOR_DIRECTORY)], found["management"].environment),
     }
+    for name, module in FLOOR_PARTS.items():
+        subjects[name] = (module, [str(STACK_FLOOR_DIRECTORY)], found["management"].environment)
     for name, function in found.items():
         subjects[name] = ("app", [str(function.directory), layer], function.environment)
     return subjects
@@ -160,6 +164,10 @@ def measure() -> dict[str, Any]:
     baseline = _timing(samples.pop("boto3"))
     floor = _timing(samples.pop(STACK_FLOOR))
     floor["ratio_to_boto3"] = round(floor["median_ms"] / baseline["median_ms"], 2)
+    floor["parts"] = {}
+    for name in FLOOR_PARTS:
+        part = _timing(samples.pop(name))
+        floor["parts"][name] = {**part, "ratio_to_boto3": round(part["median_ms"] / baseline["median_ms"], 2)}
     found = functions()
     results: dict[str, Any] = {}
     for name, function_samples in samples.items():

@@ -153,6 +153,8 @@ def _imports(results: dict[str, Any]) -> list[str]:
         rows.append([name, f"{entry['median_ms']:.0f}", f"{entry['ratio_to_boto3']:.2f}x", target])
     floor = results["stack_floor"]
     rows.append(["(stack floor)", f"{floor['median_ms']:.0f}", f"{floor['ratio_to_boto3']:.2f}x", "-"])
+    for name, part in floor["parts"].items():
+        rows.append([f"({name})", f"{part['median_ms']:.0f}", f"{part['ratio_to_boto3']:.2f}x", "-"])
     lines += _table(["function", "ms", "vs boto3", f"<= {results['target_ratio']}x"], rows)
     lines.append(
         "  stack floor: boto3 + Powertools logger, metrics and APIGatewayHttpResolver(enable_validation=True)"

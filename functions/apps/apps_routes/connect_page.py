@@ -17,20 +17,26 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from apps_routes.connect_page_docs import (
+    FORM,
+    GET_RESPONSES,
+    NO_BEARER,
+    PAGE_TAGS,
+    POST_RESPONSES,
+    TokenQuery,
+)
 from apps_routes.http_io import upload
-from switchboard.api.envelopes import ErrorEnvelope
 from switchboard.connect_page import (
     HTML_CONTENT_TYPE,
     ConnectPageView,
     Notice,
     RequirementView,
+    error_wording,
     field_errors,
     form_config,
     form_fields,
@@ -66,35 +72,8 @@ from switchboard.runtime.requirements import RequirementEntry, requirement_statu
 
 router = APIGatewayHttpRouter()
 
-FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 64
 """More than any connection type's fields plus the page's own three; a larger form is malformed."""
-_INVALID_LINK = (
-    "This link is not valid",
-    "Go back to the app that sent you here and ask it for a new link.",
-)
-_ERROR_PAGES: dict[str, tuple[str, str]] = {
-    "invalid_token": _INVALID_LINK,
-    "wrong_token_type": _INVALID_LINK,
-    "token_expired": (
-        "This link has expired",
-        "Links to this page work for a limited time. Go back to the app and ask it for a new one.",
-    ),
-    "invalid_csrf": (
-        "Request refused",
-        "The form has expired or did not come from this page. Open the link again and retry.",
-    ),
-    "cross_site_request": ("Request refused", "This form can only be sent from its own page."),
-}
-"""Title and message of the error pages an end user may meet, by error code."""
-_TITLES = {
-    400: "Bad request",
-    404: "Not found",
-    409: "Not available yet",
-    413: "Too large",
-    415: "Unsupported form",
-    429: "Too many requests",
-}
 
 
 @dataclass(frozen=True)
@@ -115,94 +94,15 @@ class _Rejected:
     errors: dict[str, str]
 
 
-# ---------------------------------------------------------------- OpenAPI
-
-
-def _page_headers(*, redirect: bool = False) -> dict[str, Any]:
-    headers: dict[str, Any] = {
-        "Content-Security-Policy": {
-            "description": "default-src 'none'; a per-response nonce for the page's style; form-action "
-            "'self' (and the return URL's origin); frame-ancestors 'none'; base-uri 'none'",
-            "required": True,
-            "schema": {"type": "string"},
-        },
-        "X-Frame-Options": {"required": True, "schema": {"type": "string", "enum": ["DENY"]}},
-        "Cache-Control": {"required": True, "schema": {"type": "string", "enum": ["no-store"]}},
-    }
-    if redirect:
-        headers["Location"] = {
-            "description": "The token's return URL with ?requirement=<id>&status=active",
-            "required": True,
-            "schema": {"type": "string", "format": "uri"},
-        }
-    return headers
-
-
-_HTML = {HTML_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
-
-
-def _html_response(description: str) -> dict[str, Any]:
-    return {"description": description, "headers": _page_headers(), "content": dict(_HTML)}
-
-
-_GUARD_ERROR = {"application/json": {"model": ErrorEnvelope}}
-"""What the guards answer before the page is reached (a body too large, or not a form)."""
-_PAGE_ERRORS = {
-    401: "Unknown or malformed connect token, or one of another App",
-    403: "Not a connect token",
-    404: "No such App (or the requirement is no longer declared)",
-    409: "The App has no deployment",
-    410: "The connect token has expired",
-}
-_GET_RESPONSES: dict[int, Any] = {
-    200: _html_response("The page: the App's name and each requirement with its state and a form"),
-    **{status: _html_response(f"Error page: {text}") for status, text in _PAGE_ERRORS.items()},
-    422: {
-        "description": "A repeated token parameter (an error envelope)",
-        "content": {"application/json": {"model": ErrorEnvelope}},
-    },
-}
-_POST_RESPONSES: dict[int, Any] = {
-    200: _html_response("Linked: the page with a success notice and the new state"),
-    303: {
-        "description": "Linked: back to the token's return URL",
-        "headers": _page_headers(redirect=True),
-        "content": {},
-    },
-    400: _html_response("Error page: the form could not be read"),
-    **{status: _html_response(f"Error page: {text}") for status, text in _PAGE_ERRORS.items()},
-    403: _html_response(
-        "Error page: not a connect token, a CSRF value that is not the form's, or a form sent from another "
-        "site"
-    ),
-    413: {"description": "The body exceeds the size limit", "content": dict(_GUARD_ERROR)},
-    415: {
-        "description": f"The body is not {FORM}",
-        "content": {**_GUARD_ERROR, **_HTML},
-    },
-    422: _html_response(
-        "The connection type refused the config: the page with the errors next to the fields and the "
-        "non-secret values re-filled"
-    ),
-}
-_PAGE_TAGS = ["connect page"]
-_NO_BEARER: dict[str, Any] = {"security": []}
-"""The connect token travels in the query or the form, never in Authorization."""
-
-TokenQuery = Annotated[
-    str | None, Query(description="The connect token, from the URL POST /v1/connect/tokens answered")
-]
-
-
 # ---------------------------------------------------------------- routes
 
 
 @router.get(
     "/connect",
-    tags=_PAGE_TAGS,
+    tags=PAGE_TAGS,
     summary="The hosted connect page (HTML) for a connect token's end user",
-    responses=_GET_RESPONSES,
-    openapi_extensions=_NO_BEARER,
+    responses=GET_RESPONSES,
+    openapi_extensions=NO_BEARER,
 )
 def show_connect_page(token: TokenQuery = None) -> Response[str]:
     nonce = new_nonce()
@@ -214,10 +114,10 @@ def show_connect_page(token: TokenQuery = None) -> Response[str]:
 
 @router.post(
     "/connect",
-    tags=_PAGE_TAGS,
+    tags=PAGE_TAGS,
     summary="Submit one form of the connect page: link that requirement's connection",
-    responses=_POST_RESPONSES,
-    openapi_extensions=_NO_BEARER,
+    responses=POST_RESPONSES,
+    openapi_extensions=NO_BEARER,
 )
 def submit_connect_form() -> Response[str]:
     nonce = new_nonce()
@@ -341,7 +241,7 @@ def _action() -> str:
 
 
 def _error_page(error: SwitchboardError, nonce: str) -> Response[str]:
-    title, message = _ERROR_PAGES.get(error.error_code, (_TITLES.get(error.status, "Error"), error.message))
+    title, message = error_wording(error.error_code, error.status, error.message)
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Throttled) else None
     return _html(error.status, render_error(error.status, title, message, nonce=nonce), nonce, None, headers)
 

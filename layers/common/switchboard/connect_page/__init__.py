@@ -4,6 +4,7 @@ The handler builds a ``ConnectPageView``, answers ``render_page(view)`` with ``s
 return_origin)`` (the same nonce), and turns a submitted form into a config with ``form_config``.
 """
 
+from switchboard.connect_page.errors import error_wording
 from switchboard.connect_page.fields import form_fields
 from switchboard.connect_page.forms import field_errors, form_config, refill_values
 from switchboard.connect_page.headers import HTML_CONTENT_TYPE, new_nonce, origin_of, security_headers
@@ -18,6 +19,7 @@ __all__ = [
     "FormField",
     "Notice",
     "RequirementView",
+    "error_wording",
     "field_errors",
     "form_config",
     "form_fields",

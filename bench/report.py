@@ -231,9 +231,21 @@ def _apps_latency(results: dict[str, Any]) -> list[str]:
                 f"{bare['p95_ms']:.1f}",
                 f"{overhead['median_ms']:.1f}",
                 f"{overhead['ratio_median']:.1f}x",
+                f"{overhead['inside_aws_calls_median_ms']:.1f}",
+                f"{overhead['outside_aws_calls_median_ms']:.1f}",
             ]
         )
-    header = ["series", "platform p50", "p95", "bare p50", "p95", "overhead p50", "ratio"]
+    header = [
+        "series",
+        "platform p50",
+        "p95",
+        "bare p50",
+        "p95",
+        "overhead p50",
+        "ratio",
+        "in AWS calls",
+        "ours",
+    ]
     lines += _table(header, rows)
     save = results["state_save_ms"]
     lines.append(
@@ -241,9 +253,13 @@ def _apps_latency(results: dict[str, Any]) -> list[str]:
         f" p95 {save['p95_ms']:.0f} ms, max {save['max_ms']:.0f} ms"
         f" ({save['runs']} saves; it grows with the data)"
     )
-    overhead = latency["overhead_without_local_artifacts"]["median_ms"]
     lines.append(
-        "  target: platform overhead (without local artifacts, median)"
+        "  in AWS calls: median time per run inside its AWS calls (moto here, DynamoDB on AWS); ours: the"
+        " overhead outside them"
+    )
+    overhead = latency["overhead_without_local_artifacts"]["outside_aws_calls_median_ms"]
+    lines.append(
+        "  target: platform overhead outside AWS calls (without local artifacts, median)"
         f" <= {results['overhead_target_ms']:.0f} ms -> {overhead:.1f} ms {verdict(results['overhead_pass'])}"
     )
     return lines

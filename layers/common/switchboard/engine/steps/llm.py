@@ -6,6 +6,9 @@ is a function of its arguments). With ``stream``, each content delta is emitted 
 Retries are the engine's (``max_retries=0``), and the client's timeout is the attempt's remaining time.
 Each request has its own client (the key, base URL and cookie jar of one connection never serve another's
 request), built on the process's shared SSL context (``steps.tls``).
+
+The ``openai`` SDK is imported by the first LLM request, not with the engine: it is about half of the
+executor's cold import, and a run without ``llm`` or ``agent`` nodes never needs it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from switchboard.engine.contracts import Credential, Span
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import LlmNode
 from switchboard.engine.steps.base import StepContext
 from switchboard.engine.steps.tls import llm_ssl_context
+
+if TYPE_CHECKING:
+    import openai
 
 MAX_UPSTREAM_MESSAGE = 300
 
@@ -88,6 +92,8 @@ def chat(
     stream: bool = False,
 ) -> Completion:
     """One chat completion request, traced as an ``llm_request`` span; a cancellation checkpoint."""
+    import openai
+
     step.services.check_canceled()
     connection = step.credential()
     if connection is None:
@@ -131,6 +137,8 @@ def chat(
 
 
 def _client(credential: Credential, timeout: float) -> openai.OpenAI:
+    import openai
+
     config: Mapping[str, Any] = credential.config
     ssl_context = llm_ssl_context()
     return openai.OpenAI(
@@ -201,6 +209,8 @@ def _usage(usage: Any) -> dict[str, int]:
 
 
 def _provider_error(step: StepContext, key: str, failure: openai.OpenAIError) -> StepError:
+    import openai
+
     if isinstance(failure, openai.APITimeoutError):
         return StepError("timeout", "the model provider did not answer within the node's timeout")
     if not isinstance(failure, openai.APIStatusError):

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 import httpx
-import openai
 
 T = TypeVar("T")
 
@@ -45,6 +44,8 @@ def llm_ssl_context() -> ssl.SSLContext | None:
 
 
 def _sdk_ssl_context() -> ssl.SSLContext | None:
+    import openai  # imported by the first LLM request (see steps.llm)
+
     for base in openai.DefaultHttpxClient.__mro__:
         library = sys.modules.get(base.__module__.partition(".")[0])
         create = getattr(library, "create_ssl_context", None)

@@ -4,36 +4,28 @@ The checked value is ``config.input`` when set, else the node's resolved inputs;
 unchanged. Failure messages name the JSON path and the rule, never the checked value: it may be user data.
 A schema resolves ``$ref`` only inside itself: the validator is given a registry that never retrieves
 anything, so a workflow author cannot make the executor fetch a URL (an internal address, say).
+``jsonschema`` is imported by the first schema check, not with the engine (a tenth of the executor's cold
+import, and regex checks and most runs never need it).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry
-from referencing.exceptions import Unresolvable
+from typing import TYPE_CHECKING, Any
 
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import ValidatorNode
 from switchboard.engine.steps.base import StepContext
 
-_NO_RETRIEVAL: Registry[Any] = Registry()
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 
 def run_validator(step: StepContext, node: ValidatorNode) -> Any:
     value = step.materialize(node.config.input) if node.config.input is not None else step.inputs
     if node.config.json_schema is not None:
-        schema = step.materialize(node.config.json_schema)
-        try:
-            error = best_match(Draft202012Validator(schema, registry=_NO_RETRIEVAL).iter_errors(value))
-        except Unresolvable:
-            raise _failed("$", "$ref", "the schema refers to a document outside itself") from None
-        if error is not None:
-            raise _failed(_json_path(error.absolute_path), error.validator, _rule(error))
+        _check_schema(step.materialize(node.config.json_schema), value)
     elif node.config.regex is not None:
         if not isinstance(value, str):
             raise _failed("$", "regex", "expected a string")
@@ -49,6 +41,21 @@ def _failed(path: str, keyword: object, rule: str) -> StepError:
         {"path": path, "keyword": str(keyword)},
         retryable=False,
     )
+
+
+def _check_schema(schema: Any, value: Any) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+
+    no_retrieval: Registry[Any] = Registry()
+    try:
+        error = best_match(Draft202012Validator(schema, registry=no_retrieval).iter_errors(value))
+    except Unresolvable:
+        raise _failed("$", "$ref", "the schema refers to a document outside itself") from None
+    if error is not None:
+        raise _failed(_json_path(error.absolute_path), error.validator, _rule(error))
 
 
 def _rule(error: ValidationError) -> str:

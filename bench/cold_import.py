@@ -136,53 +136,55 @@ def heaviest_packages(function: Function, top: int = 8) -> list[dict[str, Any]]:
     ]
 
 
-def _subjects() -> dict[str, tuple[str, list[str], dict[str, str] | None]]:
-    """What is imported, by name: ``boto3``, the stack floor and every function (module, paths, environment).
+Subject = tuple[str, list[str], dict[str, str] | None]
+"""What one timed import is: module, paths in front of ``sys.path``, environment."""
 
-    The floor is imported with the management function's environment (the Powertools variables)."""
-    found = functions()
+
+def _subjects(found: dict[str, Function]) -> dict[str, Subject]:
+    """What is imported, by name: ``boto3``, the stack floor and its parts, and every function. The floor is
+    imported with the management function's environment (the Powertools variables)."""
+    floor_environment = found["management"].environment
+    floor_modules = {STACK_FLOOR: "app", **FLOOR_PARTS}
     layer = str(ROOT / "layers" / "common")
-    subjects: dict[str, tuple[str, list[str], dict[str, str] | None]] = {
+    return {
         "boto3": ("boto3", [], None),
-        STACK_FLOOR: ("app", [str(STACK_FLOOR_DIRECTORY)], found["management"].environment),
+        **{
+            name: (module, [str(STACK_FLOOR_DIRECTORY)], floor_environment)
+            for name, module in floor_modules.items()
+        },
+        **{
+            name: ("app", [str(function.directory), layer], function.environment)
+            for name, function in found.items()
+        },
     }
-    for name, module in FLOOR_PARTS.items():
-        subjects[name] = (module, [str(STACK_FLOOR_DIRECTORY)], found["management"].environment)
-    for name, function in found.items():
-        subjects[name] = ("app", [str(function.directory), layer], function.environment)
-    return subjects
+
+
+def _relative(samples: list[float], baseline_ms: float) -> dict[str, Any]:
+    timing = _timing(samples)
+    return {**timing, "ratio_to_boto3": round(timing["median_ms"] / baseline_ms, 2)}
 
 
 def measure() -> dict[str, Any]:
     """Imports in rounds (each round imports every subject once), so that a machine that slows down or
     speeds up during the measure moves the baseline and the handlers alike."""
-    subjects = _subjects()
+    found = functions()
+    subjects = _subjects(found)
     samples: dict[str, list[float]] = {name: [] for name in subjects}
     for _ in range(REPETITIONS):
         for name, (module, paths, environment) in subjects.items():
             samples[name].append(_import_seconds(module, paths, environment) * 1000)
-    baseline = _timing(samples.pop("boto3"))
-    floor = _timing(samples.pop(STACK_FLOOR))
-    floor["ratio_to_boto3"] = round(floor["median_ms"] / baseline["median_ms"], 2)
-    floor["parts"] = {}
-    for name in FLOOR_PARTS:
-        part = _timing(samples.pop(name))
-        floor["parts"][name] = {**part, "ratio_to_boto3": round(part["median_ms"] / baseline["median_ms"], 2)}
-    found = functions()
+    baseline = _timing(samples["boto3"])
+    floor = _relative(samples[STACK_FLOOR], baseline["median_ms"])
+    floor["parts"] = {name: _relative(samples[name], baseline["median_ms"]) for name in FLOOR_PARTS}
     results: dict[str, Any] = {}
-    for name, function_samples in samples.items():
-        timing = _timing(function_samples)
-        ratio = timing["median_ms"] / baseline["median_ms"]
-        entry: dict[str, Any] = {
-            **timing,
-            "ratio_to_boto3": round(ratio, 2),
-            "over_floor_ms": round(timing["median_ms"] - floor["median_ms"], 1),
-            "api_facing": name in API_FUNCTIONS,
-        }
+    for name, function in found.items():
+        entry = _relative(samples[name], baseline["median_ms"])
+        entry["over_floor_ms"] = round(entry["median_ms"] - floor["median_ms"], 1)
+        entry["api_facing"] = name in API_FUNCTIONS
         if name in API_FUNCTIONS:
-            entry["pass"] = ratio <= API_TARGET_RATIO
+            entry["pass"] = entry["median_ms"] / baseline["median_ms"] <= API_TARGET_RATIO
             if not entry["pass"]:
-                entry["heaviest_packages"] = heaviest_packages(found[name])
+                entry["heaviest_packages"] = heaviest_packages(function)
         results[name] = entry
     api = [entry for entry in results.values() if entry["api_facing"]]
     return {

@@ -34,19 +34,23 @@ def run_attempts(
     on_retry: RetryHook,
     deadline: float | None = None,
     as_tool: bool = False,
+    first_attempt: int = 1,
 ) -> Outcome:
+    """``first_attempt`` > 1 when earlier attempts were interrupted (their executor stopped): numbering goes
+    on from there, and the node still gets all of its retries."""
     policy = node.error_handling
     error = NodeError("internal_error", "the node made no attempt")
-    for attempt in range(1, policy.retries + 2):
-        if attempt > 1:
-            delay = policy.backoff_seconds * policy.backoff_multiplier ** (attempt - 2)
+    for attempt in range(first_attempt, first_attempt + policy.retries + 1):
+        if attempt > first_attempt:
+            delay = policy.backoff_seconds * policy.backoff_multiplier ** (attempt - first_attempt - 1)
             on_retry(attempt, error, delay)
             services.sleep(delay)
             if services.cancellation.is_canceled():
                 return Outcome("canceled", error=CANCELED)
         attempt_deadline = time.monotonic() + policy.timeout_seconds
-        if deadline is not None:
-            attempt_deadline = min(attempt_deadline, deadline)
+        for bound in (deadline, services.deadline):
+            if bound is not None:
+                attempt_deadline = min(attempt_deadline, bound)
         span = services.tracer.start(
             "attempt", f"{node.id} attempt {attempt}", parent, inputs=inputs, attributes={"attempt": attempt}
         )

@@ -64,6 +64,10 @@ class RunContext:
     """Worker threads for the nodes that wait on I/O (http, llm, agent): enough for wide fan-outs, whose
     threads mostly wait. Nodes that only compute run on the scheduler thread."""
     clock: Callable[[], datetime] | None = None
+    deadline: float | None = None
+    """``time.monotonic()`` value the whole run must end by: no attempt may outlast it (None: no deadline)."""
+    trace_id: str | None = None
+    """The run span's id, when it must stay the same across invocations (a durable run's)."""
 
 
 @dataclass
@@ -115,3 +119,7 @@ class RunResult:
     spans: list[Span]
     usage: dict[str, int] = field(default_factory=dict)
     authorization_failures: list[AuthorizationFailure] = field(default_factory=list)
+    terminal_event: tuple[str, dict[str, Any]] = ("run.completed", {})
+    """The run's terminal event (type, data), as the engine emitted it, or as the executor writes it."""
+    records: list[Any] = field(default_factory=list)
+    """Each node's ``engine.records.NodeRecord``, in the order they ended."""

@@ -19,6 +19,7 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 CONNECTION_ID_PATTERN = r"^con-[a-z0-9]{1,64}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$"
 MAX_TEXT = 100_000
+MAX_HUMAN_WAIT_SECONDS = 86_400
 
 
 def _not_reserved(node_id: str) -> str:
@@ -281,7 +282,67 @@ class ValidatorNode(StepNode):
     config: ValidatorConfig
 
 
-AnyNode = InputNode | OutputNode | TransformNode | HttpNode | LlmNode | AgentNode | ChoiceNode | ValidatorNode
+class HumanInputConfig(StrictModel):
+    kind: Literal["approval", "feedback"] = Field(
+        description="approval: a person approves or rejects (and may edit editable_params); "
+        "feedback: they write an answer"
+    )
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)] = Field(
+        description="What the person is asked: a template rendered with the node's inputs (a reference is "
+        "shown as its value, never rendered)"
+    )
+    params: dict[Name, Any] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Values shown with the request: references ('$.node.output.x') or literal JSON",
+    )
+    editable_params: Annotated[list[Name], AfterValidator(checks.unique_items)] = Field(
+        default_factory=list, description="The params an approval may change (approval only)"
+    )
+    timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=MAX_HUMAN_WAIT_SECONDS,
+        description="How long the request stays open; unanswered, the node fails with input_timeout "
+        "(never longer than the run's own deadline)",
+    )
+
+    @model_validator(mode="after")
+    def _editable_are_params(self) -> Self:
+        unknown = [name for name in self.editable_params if name not in self.params]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_editable_param", f"editable_params must name params: {', '.join(unknown)}"
+            )
+        if self.editable_params and self.kind != "approval":
+            raise PydanticCustomError("editable_params_need_approval", "only an approval has editable_params")
+        return self
+
+
+class HumanInputNode(StepNode):
+    """Pauses the run until a person answers (``POST /v1/runs/{id}/input``) or the request times out."""
+
+    type: Literal["human_input"]
+    config: HumanInputConfig
+
+    @model_validator(mode="after")
+    def _no_retries(self) -> Self:
+        if self.error_handling.retries:
+            raise PydanticCustomError("human_input_retries", "a human_input node cannot retry")
+        return self
+
+
+AnyNode = (
+    InputNode
+    | OutputNode
+    | TransformNode
+    | HttpNode
+    | LlmNode
+    | AgentNode
+    | ChoiceNode
+    | ValidatorNode
+    | HumanInputNode
+)
 Node = Annotated[AnyNode, Field(discriminator="type")]
 NODE_TYPES: tuple[str, ...] = tuple(
     get_args(model.model_fields["type"].annotation)[0] for model in get_args(AnyNode)

@@ -30,15 +30,37 @@ def error_data(error: NodeError) -> dict[str, Any]:
     return data
 
 
-class SpanRecorder:
-    """Thread-safe: spans are started and ended from the scheduler and from worker threads."""
+class _SpanIds:
+    """Span ids for one invocation: a random 64-bit start, then a counter (shared by every recorder)."""
 
-    def __init__(self, redactor: Redactor, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self) -> None:
+        self._next = secrets.randbits(64)
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            span_id = f"{self._next:016x}"
+            self._next = (self._next + 1) & _ID_MASK
+        return span_id
+
+
+class SpanRecorder:
+    """Thread-safe: spans are started and ended from the scheduler and from worker threads.
+
+    ``child()`` is a recorder for one node's spans: same ids, clock and redaction, its own list, so a node's
+    spans travel with its result (and with its checkpoint, in a durable run)."""
+
+    def __init__(
+        self, redactor: Redactor, clock: Callable[[], datetime] | None = None, ids: _SpanIds | None = None
+    ) -> None:
         self._redactor = redactor
         self._clock = clock or utc_now
         self._spans: list[Span] = []
         self._lock = threading.Lock()
-        self._next_id = secrets.randbits(64)
+        self._ids = ids or _SpanIds()
+
+    def child(self) -> SpanRecorder:
+        return SpanRecorder(self._redactor, self._clock, self._ids)
 
     def start(
         self,
@@ -48,9 +70,10 @@ class SpanRecorder:
         *,
         inputs: Any = None,
         attributes: Mapping[str, Any] | None = None,
+        span_id: str | None = None,
     ) -> Span:
         span = Span(
-            id="",
+            id=span_id or self._ids.take(),
             parent_id=parent.id if parent is not None else None,
             kind=kind,
             name=name,
@@ -59,8 +82,6 @@ class SpanRecorder:
             attributes=self._redactor.value(dict(attributes or {})),
         )
         with self._lock:
-            span.id = f"{self._next_id:016x}"
-            self._next_id = (self._next_id + 1) & _ID_MASK
             self._spans.append(span)
         return span
 
@@ -84,6 +105,11 @@ class SpanRecorder:
 
     def annotate(self, span: Span, attributes: Mapping[str, Any]) -> None:
         span.attributes.update(self._redactor.value(dict(attributes)))
+
+    def adopt(self, spans: list[Span]) -> None:
+        """Add spans recorded elsewhere (a node's, from its child recorder or its checkpoint)."""
+        with self._lock:
+            self._spans.extend(spans)
 
     def spans(self) -> list[Span]:
         """Every span, in start order; one still open (its work was abandoned) is closed as canceled."""

@@ -54,6 +54,8 @@ class Services:
     redactor: Redactor
     sleep: Callable[[float], None]
     run_tool: ToolRunner
+    deadline: float | None = None
+    """``time.monotonic()`` value the run must end by; no attempt outlasts it."""
     authorization_failures: list[AuthorizationFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -36,7 +36,7 @@ from switchboard.runtime.apps import create_app, deploy
 from switchboard.runtime.bootstrap import bootstrap_admin
 from switchboard.runtime.connections import create_connection
 from switchboard.runtime.projects import create_project
-from switchboard.runtime.runs import create_run
+from switchboard.runtime.runs.creation import create_run
 from switchboard.runtime.workflows import create_workflow
 from switchboard.settings import get_settings
 from switchboard.store.links import put_link

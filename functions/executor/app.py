@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from switchboard.observability import logger, metrics, tracer
 from switchboard.runtime.callbacks import public_view
 from switchboard.runtime.deliveries import DeliveryMessage, deliver
-from switchboard.runtime.execution import ExecuteRequest, execute_run
+from switchboard.runtime.runs.execution import ExecuteRequest, execute_run
 from switchboard.settings import get_settings
 
 get_settings()

@@ -12,9 +12,9 @@ import pytest
 
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import FunctionError, set_invoker
-from switchboard.runtime import run_requests
 from switchboard.runtime.bootstrap import bootstrap_admin
-from switchboard.runtime.idempotency import fingerprint
+from switchboard.runtime.runs import starting
+from switchboard.runtime.runs.idempotency import fingerprint
 from switchboard.store import idempotency
 from switchboard.store import runs as store_runs
 from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
@@ -118,7 +118,7 @@ def test_a_sync_run_reads_the_stored_run_when_the_executor_did_not_return_it_fin
     set_invoker(_Answering(answer))
     reads = _count_run_reads(monkeypatch)
     # When the Apps function executes it now / Then it answers with the stored run, read once
-    run = run_requests.execute_now(queued["id"])
+    run = starting.execute_now(queued["id"])
     assert (run.id, run.status) == (queued["id"], RunStatus.created)
     assert reads == [queued["id"]]
 

@@ -10,8 +10,8 @@ import pytest
 
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Run, RunEvent, RunStatus
-from switchboard.runtime.runs import create_run
-from switchboard.runtime.streams import frame
+from switchboard.runtime.runs.creation import create_run
+from switchboard.runtime.runs.streams import frame
 from switchboard.store import runs
 from tests.integration.conftest import Reply, World, mint_pat
 from tests.support.stack import LambdaContextStub, http_event, load_function

@@ -19,7 +19,7 @@ from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials, deliveries
 from switchboard.runtime.callbacks import validate_callbacks
-from switchboard.runtime.runs import new_run
+from switchboard.runtime.runs.creation import new_run
 from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings

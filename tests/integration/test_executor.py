@@ -18,8 +18,8 @@ from switchboard.domain.runs import Link, LinkStatus, RunStatus
 from switchboard.engine.runner import execute
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials
-from switchboard.runtime.execution import execute_run
-from switchboard.runtime.runs import create_run
+from switchboard.runtime.runs.creation import create_run
+from switchboard.runtime.runs.execution import execute_run
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from switchboard.store import links, runs
@@ -358,7 +358,7 @@ def test_no_trace_is_written_when_another_invocation_finished_the_run(
         runs.finish_with_trace(started, RunStatus.failed, utcnow(), {"error": {"type": "elsewhere"}}, theirs)
         return outcome
 
-    monkeypatch.setattr("switchboard.runtime.execution.execute", engine_then_finished_elsewhere)
+    monkeypatch.setattr("switchboard.runtime.runs.execution.execute", engine_then_finished_elsewhere)
     # When this invocation finishes it
     result = _execute(run_id)
     # Then its conditional end failed and wrote nothing: the run and the trace are the other invocation's

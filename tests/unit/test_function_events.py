@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from switchboard.runtime.credentials_contract import REQUEST_ADAPTER, CredentialsRequest, TriggerSecretRequest
-from switchboard.runtime.execution import ExecuteRequest
+from switchboard.runtime.runs.execution import ExecuteRequest
 from switchboard.runtime.trigger_contract import ScheduledFiring, WebhookFiring
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "functions"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from switchboard.domain.errors import BadRequest, Conflict, ValidationFailed
-from switchboard.runtime import idempotency
-from switchboard.runtime.idempotency import StoredResponse, checked_key, fingerprint, once
+from switchboard.runtime.runs import idempotency
+from switchboard.runtime.runs.idempotency import StoredResponse, checked_key, fingerprint, once
 from switchboard.store import idempotency as records
 from switchboard.store.idempotency import COMPLETED, IN_PROGRESS, IdempotencyRecord, ResponseTooLarge
 

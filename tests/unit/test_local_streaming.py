@@ -451,7 +451,7 @@ def deploy_app(server: Server) -> DeployedApp:
 def test_the_apps_function_streams_a_runs_events_live_and_answers_meanwhile(real_stack: Server):
     from switchboard.domain.ids import utcnow
     from switchboard.domain.runs import RunEvent, RunStatus
-    from switchboard.runtime.runs import create_run
+    from switchboard.runtime.runs.creation import create_run
     from switchboard.store import runs
 
     # Given a started run of a deployed App, whose events the "executor" writes 0.4 s apart

@@ -11,7 +11,7 @@ import pytest
 from switchboard.domain.errors import ValidationFailed
 from switchboard.engine.nodes import InputNode
 from switchboard.runtime.run_input import check_input, coerce_form_fields, place_files
-from switchboard.runtime.run_views import span_tree
+from switchboard.runtime.runs.views import span_tree
 from switchboard.runtime.uploads import FileReference, UploadedFile
 
 NODE = InputNode.model_validate(

@@ -15,7 +15,7 @@ import pytest
 from switchboard import streaming
 from switchboard.domain.errors import NotFound
 from switchboard.domain.runs import RunEvent, RunStatus
-from switchboard.runtime import streams
+from switchboard.runtime.runs import streams
 from switchboard.store import runs as store
 from switchboard.streaming import StreamClosed, open_stream
 

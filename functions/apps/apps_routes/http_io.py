@@ -21,9 +21,9 @@ from apps_routes.resolver import Upload
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import BadRequest, SwitchboardError, UnsupportedMediaType, ValidationFailed
 from switchboard.domain.models import App
-from switchboard.runtime import streams
 from switchboard.runtime.app_access import addressed_app_id, callable_app
-from switchboard.runtime.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
+from switchboard.runtime.runs import streams
+from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

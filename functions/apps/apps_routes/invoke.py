@@ -24,13 +24,14 @@ from apps_routes.runs import IdempotencyKey
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.domain.errors import BadRequest
-from switchboard.runtime import idempotency, uploads
+from switchboard.runtime import uploads
 from switchboard.runtime.callbacks import validate_callbacks
-from switchboard.runtime.idempotency import StoredResponse
-from switchboard.runtime.run_views import AcceptedOut, RunOut
+from switchboard.runtime.runs import idempotency
+from switchboard.runtime.runs.idempotency import StoredResponse
+from switchboard.runtime.runs.views import AcceptedOut, RunOut
 
 if TYPE_CHECKING:
-    from switchboard.runtime import run_requests
+    from switchboard.runtime.runs import starting
 
 router = APIGatewayHttpRouter()
 
@@ -57,9 +58,9 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     return document | {"input": rest}, True
 
 
-def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
+def _parsed() -> tuple[InvokeIn, starting.RunRequest, dict[str, Any]]:
     """The body, the run it asks for, and what identifies the request for idempotency."""
-    from switchboard.runtime import run_requests  # creating runs only: the engine's definitions and more
+    from switchboard.runtime.runs import starting  # creating runs only: the engine's definitions and more
 
     form_upload = upload(router)
     files: list[uploads.UploadedFile] = []
@@ -83,7 +84,7 @@ def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
     if body.callbacks is not None and body.execution_mode != "async":
         raise BadRequest("callbacks need execution_mode async", code="callbacks_need_async")
     callbacks = validate_callbacks(document["callbacks"]) if body.callbacks is not None else None
-    request = run_requests.RunRequest(
+    request = starting.RunRequest(
         input=body.input,
         user_id=body.user_id,
         callbacks=[callback.stored() for callback in callbacks] if callbacks is not None else None,
@@ -105,23 +106,23 @@ def _parsed() -> tuple[InvokeIn, run_requests.RunRequest, dict[str, Any]]:
     **create_responses(Data[RunOut], Data[AcceptedOut], node_failure=True),
 )
 def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    from switchboard.runtime import run_requests
+    from switchboard.runtime.runs import starting
 
     app = addressed_app(router, principal)
     body, request, identity = _parsed()
     key = idempotency.checked_key(idempotency_key)
-    how: run_requests.StartMode = (
+    how: starting.StartMode = (
         "stream" if body.stream else "background" if body.execution_mode == "async" else "sync"
     )
 
     def produce() -> StoredResponse:
-        run = run_requests.start(app, request, principal, how)
+        run = starting.start(app, request, principal, how)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
         if how == "background":
             accepted = {"data": AcceptedOut(id=run.id).model_dump(mode="json")}
             return StoredResponse(202, accepted, {"Location": location(router, run.id)})
-        failure = run_requests.failure_of(run) if body.error_on_node_failure else None
+        failure = starting.failure_of(run) if body.error_on_node_failure else None
         if failure is not None:
             return StoredResponse(failure.status, error_body(failure))
         return StoredResponse(
@@ -129,4 +130,4 @@ def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None)
         )
 
     outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /", identity), produce)
-    return reply(router, outcome, run_requests.execute_now)
+    return reply(router, outcome, starting.execute_now)

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from switchboard.api.envelopes import ErrorEnvelope, RequestModel, documented
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
 from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
-from switchboard.runtime.streams import OPENAPI_EVENT_STREAM
+from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
 from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
 from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
 

@@ -16,12 +16,14 @@ from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
 from switchboard.domain.errors import BadRequest, Unauthorized
 from switchboard.domain.runs import RunStatus
-from switchboard.runtime import idempotency, run_queries, sessions
-from switchboard.runtime.idempotency import StoredResponse
-from switchboard.runtime.run_views import EventOut, RunOut
+from switchboard.runtime import sessions
+from switchboard.runtime.runs import idempotency
+from switchboard.runtime.runs import queries as run_queries
+from switchboard.runtime.runs.idempotency import StoredResponse
+from switchboard.runtime.runs.views import EventOut, RunOut
 
 if TYPE_CHECKING:
-    from switchboard.runtime import run_requests
+    from switchboard.runtime.runs import starting
 
 router = APIGatewayHttpRouter()
 
@@ -34,13 +36,13 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _run_request(body: CreateRunIn) -> run_requests.RunRequest:
-    from switchboard.runtime import run_requests  # creating runs only: the engine's definitions and more
+def _run_request(body: CreateRunIn) -> starting.RunRequest:
+    from switchboard.runtime.runs import starting  # creating runs only: the engine's definitions and more
 
     if body.stream and body.background:
         raise BadRequest("stream and background cannot be combined", code="invalid_options")
     session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
-    return run_requests.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
+    return starting.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
 
 
 @router.post(
@@ -50,17 +52,17 @@ def _run_request(body: CreateRunIn) -> run_requests.RunRequest:
     **create_responses(Data[RunOut], Data[RunOut]),
 )
 def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    from switchboard.runtime import run_requests
+    from switchboard.runtime.runs import starting
 
     app = addressed_app(router, principal)
     document = json_object(router)
     body = validated(CreateRunIn, document)
     request = _run_request(body)
     key = idempotency.checked_key(idempotency_key)
-    how: run_requests.StartMode = "stream" if body.stream else "background" if body.background else "sync"
+    how: starting.StartMode = "stream" if body.stream else "background" if body.background else "sync"
 
     def produce() -> StoredResponse:
-        run = run_requests.start(app, request, principal, how)
+        run = starting.start(app, request, principal, how)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
         data = {"data": RunOut.of(run).model_dump(mode="json")}
@@ -69,7 +71,7 @@ def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = N
         return StoredResponse(200, data)
 
     outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce)
-    return reply(router, outcome, run_requests.execute_now)
+    return reply(router, outcome, starting.execute_now)
 
 
 @router.get(

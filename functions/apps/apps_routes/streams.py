@@ -1,4 +1,4 @@
-"""A run's events as Server-Sent Events (how a stream ends and resumes: ``switchboard.runtime.streams``)."""
+"""A run's events as Server-Sent Events (how a stream ends and resumes: ``runtime.runs.streams``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from switchboard.api.envelopes import documented, without_content
 from switchboard.api.guards import OptionalPrincipal
-from switchboard.runtime import streams
 from switchboard.runtime.app_access import addressed_app_id, callable_app
+from switchboard.runtime.runs import streams
 
 router = APIGatewayHttpRouter()
 

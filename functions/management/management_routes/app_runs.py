@@ -14,8 +14,9 @@ from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
 from switchboard.domain.models import ProjectRole
 from switchboard.domain.runs import RunStatus
-from switchboard.runtime import apps, run_queries, sessions
-from switchboard.runtime.run_views import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
+from switchboard.runtime import apps, sessions
+from switchboard.runtime.runs import queries as run_queries
+from switchboard.runtime.runs.views import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
 
 router = APIGatewayHttpRouter()
 

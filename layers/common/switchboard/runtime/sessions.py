@@ -12,7 +12,7 @@ import uuid
 from switchboard.domain.errors import BadRequest, Conflict, Forbidden, NotFound
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run
-from switchboard.runtime.run_views import MessageOut, SessionOut
+from switchboard.runtime.runs.views import MessageOut, SessionOut
 from switchboard.store import runs, sessions
 
 

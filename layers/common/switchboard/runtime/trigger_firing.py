@@ -56,7 +56,8 @@ from switchboard.domain.triggers import (
     compile_input_transformer,
 )
 from switchboard.observability import logger, metrics
-from switchboard.runtime import credentials_client, run_requests
+from switchboard.runtime import credentials_client
+from switchboard.runtime.runs import starting
 from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
 from switchboard.runtime.trigger_contract import (
     REFUSAL_CODES,
@@ -188,9 +189,9 @@ def fire_trigger(trigger: Trigger, firing_key: str, payload: Any, received_at: d
         )
     try:
         run_input = run_input_of(trigger, firing_key, payload)
-        run = run_requests.create(
+        run = starting.create(
             app,
-            run_requests.RunRequest(input=run_input, user_id=trigger.user_id, mode="background"),
+            starting.RunRequest(input=run_input, user_id=trigger.user_id, mode="background"),
             _trigger_principal(trigger),
         )
     except SwitchboardError as refused:
@@ -211,7 +212,7 @@ def fire_trigger(trigger: Trigger, firing_key: str, payload: Any, received_at: d
             RunStatus.created,
         )
         return recorded
-    run_requests.enqueue(run)
+    starting.enqueue(run)
     logger.info("trigger fired", extra={"trigger_id": trigger.id, "event_id": event.id, "run_id": run.id})
     return recorded
 

@@ -18,7 +18,7 @@ from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
 from switchboard.observability import logger
 from switchboard.runtime import credentials_client, deliveries, links_lifecycle
-from switchboard.runtime.run_events import BufferedEventSink
+from switchboard.runtime.runs.events import BufferedEventSink
 from switchboard.runtime.sessions import run_finished as free_session
 from switchboard.runtime.versions import version_definition
 from switchboard.store import runs, sessions

@@ -39,7 +39,7 @@ from switchboard.runtime.run_input import (
     coerce_form_fields,
     place_files,
 )
-from switchboard.runtime.runs import new_run
+from switchboard.runtime.runs.creation import new_run
 from switchboard.runtime.uploads import FileReference, UploadedFile
 from switchboard.runtime.versions import version_definition
 from switchboard.settings import get_settings

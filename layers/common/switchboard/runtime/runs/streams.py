@@ -35,7 +35,7 @@ from aws_lambda_powertools.event_handler import Response
 from switchboard.domain.errors import NotFound
 from switchboard.domain.runs import TERMINAL, Run, RunEvent
 from switchboard.observability import logger
-from switchboard.runtime.run_events import TERMINAL_EVENTS
+from switchboard.runtime.runs.events import TERMINAL_EVENTS
 from switchboard.store import runs
 from switchboard.streaming import ResponseStream, StreamClosed, open_stream
 

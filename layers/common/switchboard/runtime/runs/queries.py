@@ -13,7 +13,7 @@ from switchboard.domain.errors import NotFound
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run, RunStatus
 from switchboard.runtime import sessions
-from switchboard.runtime.run_views import EventOut, RunOut, TraceOut, TraceSummaryOut
+from switchboard.runtime.runs.views import EventOut, RunOut, TraceOut, TraceSummaryOut
 from switchboard.store import run_listing, runs
 from switchboard.store.deliveries import Delivery, list_run_deliveries
 

@@ -81,6 +81,8 @@ class FunctionSpec:
     environment: dict[str, str]
     role_references: frozenset[str]
     http_events: tuple[HttpApiEvent, ...]
+    durable_timeout_s: int | None = None
+    """A durable function's ``DurableConfig.ExecutionTimeout``; None for an ordinary function."""
 
 
 def _env_value(value: Any) -> str:
@@ -110,8 +112,15 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
             environment=environment,
             role_references=frozenset(references(properties.get("Role"))),
             http_events=tuple(_http_events(template, properties.get("Events", {}))),
+            durable_timeout_s=_durable_timeout(template, merged.get("DurableConfig")),
         )
     return specs
+
+
+def _durable_timeout(template: Template, config: Any) -> int | None:
+    if not isinstance(config, dict):
+        return None
+    return int(template.resolve(config.get("ExecutionTimeout", 0))) or None
 
 
 def _http_events(template: Template, events: dict[str, Any]) -> Iterator[HttpApiEvent]:

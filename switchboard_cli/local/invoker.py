@@ -7,6 +7,9 @@ result go through JSON, as they do over the wire, and a handler error surfaces a
 Lambda's error document. A thread a handler starts begins with an empty context: submit work with
 ``contextvars.copy_context().run`` so the caller stays known.
 
+A durable function (one with ``DurableConfig``) is started by name through the stack's local durable execution
+service (``durable.DurableService``), which also answers its callbacks, stops it and tells how it stands.
+
 The allow-list is derived from the template: a callee that an ``AWS::Lambda::Permission`` or an
 ``AWS::Lambda::ResourcePolicy`` ties to IAM roles of the template may be invoked only by the functions whose
 ``Role`` is one of those roles; any other function may be invoked by everyone in the stack.
@@ -21,7 +24,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from switchboard.invoker import FunctionError
+from switchboard.invoker import CallbackClosed, FunctionError
+from switchboard_cli.local.durable import CallbackNotWaiting, DurableService
 from switchboard_cli.local.functions import SERVERLESS_FUNCTION, FunctionSpec, LocalFunction, current_function
 from switchboard_cli.local.template import Template, references
 
@@ -58,9 +62,15 @@ def function_id_from_name(function_name: str) -> str:
 
 
 class LocalInvoker:
-    def __init__(self, functions: Mapping[str, LocalFunction], allowed_callers: AllowedCallers) -> None:
+    def __init__(
+        self,
+        functions: Mapping[str, LocalFunction],
+        allowed_callers: AllowedCallers,
+        durable: DurableService | None = None,
+    ) -> None:
         self._functions = functions
         self._allowed_callers = allowed_callers
+        self._durable = durable
 
     def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
         callee = function_id_from_name(function_name)
@@ -92,3 +102,36 @@ class LocalInvoker:
             who = caller or "code running outside any function"
             permitted = ", ".join(sorted(allowed)) or "no function of this stack"
             raise PermissionError(f"{who} is not allowed to invoke {callee} (only {permitted} may)")
+
+    def start_execution(self, function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
+        callee = function_id_from_name(function_name)
+        if callee not in self._functions:
+            raise LookupError(f"function {function_name} does not exist in the local stack")
+        self.check_allowed(current_function.get(), callee)
+        durable = self._durable_service()
+        if not durable.is_durable(callee):
+            raise LookupError(f"function {function_name} is not a durable function (it has no DurableConfig)")
+        return durable.start(callee, execution_name, json.loads(json.dumps(payload)))
+
+    def complete_callback(self, callback_id: str, result: dict[str, Any]) -> None:
+        try:
+            self._durable_service().complete_callback(callback_id, json.dumps(result).encode())
+        except CallbackNotWaiting:
+            raise CallbackClosed("the input request is not waiting any more", code="input_closed") from None
+
+    def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
+        try:
+            self._durable_service().fail_callback(callback_id, error_type, message)
+        except CallbackNotWaiting:
+            raise CallbackClosed("the input request is not waiting any more", code="input_closed") from None
+
+    def stop_execution(self, execution_arn: str, error_type: str, message: str) -> None:
+        self._durable_service().stop(execution_arn, error_type, message)
+
+    def execution_status(self, execution_arn: str) -> str | None:
+        return self._durable_service().status(execution_arn)
+
+    def _durable_service(self) -> DurableService:
+        if self._durable is None:
+            raise LookupError("the local stack runs no durable function")
+        return self._durable

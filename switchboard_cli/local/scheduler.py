@@ -74,6 +74,39 @@ def create_schedule_groups(template: Template) -> list[str]:
     return names
 
 
+SCHEDULE = "AWS::Scheduler::Schedule"
+
+
+def create_template_schedules(template: Template) -> list[str]:
+    """Create the template's own schedules (``AWS::Scheduler::Schedule``) that are not there yet (a restored
+    state file already holds them), named by their logical id, in their groups."""
+    client = aws.client("scheduler")
+    created = []
+    for logical_id, resource in template.resources_of_type(SCHEDULE).items():
+        properties = template.resolve(resource.get("Properties", {}))
+        group = str(properties.get("GroupName") or "default")
+        try:
+            client.get_schedule(Name=logical_id, GroupName=group)
+            continue
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        target = {
+            key: properties["Target"][key]
+            for key in ("Arn", "RoleArn", "Input")
+            if key in properties["Target"]
+        }
+        client.create_schedule(
+            Name=logical_id,
+            GroupName=group,
+            ScheduleExpression=str(properties["ScheduleExpression"]),
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target=target,
+            State=str(properties.get("State") or "ENABLED"),
+        )
+        created.append(logical_id)
+    return created
+
+
 def invoke_grants(template: Template) -> dict[str, frozenset[str]]:
     """Which functions each role of the template may invoke through its inline policies (Allow statements
     naming ``lambda:InvokeFunction`` or ``lambda:*``), keyed by the role's ARN."""

@@ -42,6 +42,7 @@ from switchboard_cli.local.aws_backend import (
     create_queues,
     create_tables,
 )
+from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.events import (
     HttpRequest,
     HttpResponse,
@@ -60,6 +61,7 @@ from switchboard_cli.local.scheduler import (
     LocalScheduler,
     ScheduleNotFound,
     create_schedule_groups,
+    create_template_schedules,
     invoke_grants,
 )
 from switchboard_cli.local.state import SAVE_INTERVAL_S, BackgroundSaver, LocalState
@@ -73,6 +75,8 @@ CONTROL_FIRE_PATH = "/_local/triggers/{trigger_id}/fire"
 _CONTROL_FIRE = re.compile(r"^/_local/triggers/(?P<trigger_id>[A-Za-z0-9_-]{1,128})/fire$")
 CONTROL_TOKEN_HEADER = "X-Switchboard-Local-Token"  # noqa: S105 - a header name
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DRAIN_S = 10.0
+"""How long a stop waits for durable invocations in flight (SIGTERM's grace)."""
 
 Bootstrapper = Callable[[str, str], Any]
 """(email, organization name) → an object with ``user_id``, ``org_id`` and ``token``."""
@@ -102,8 +106,9 @@ class LocalStack:
         save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.template_path = template_path
-        self.state = LocalState(state_path)
         self.saver = BackgroundSaver(self._save_quietly, save_interval_s)
+        self.durable = DurableService(self._invoke_durable, on_change=self.saver.mark_dirty)
+        self.state = LocalState(state_path, durable=self.durable)
         self.bootstrapper = bootstrapper
         self.host = host
         self.port = 0
@@ -151,12 +156,16 @@ class LocalStack:
         create_buckets(template)
         schedule_groups = create_schedule_groups(template)
         self.state.restore()
+        create_template_schedules(template)
         self._restored = True
         if not self.state.get("control_token"):
             self.state.set("control_token", secrets.token_urlsafe(32))
         self.functions = load_functions(template, specs)
         self.router = router_from_template(template, specs.values())
-        set_invoker(LocalInvoker(self.functions, derive_allowed_callers(template, specs)))
+        self.durable.set_functions(
+            {spec.logical_id: spec.durable_timeout_s for spec in specs.values() if spec.durable_timeout_s}
+        )
+        set_invoker(LocalInvoker(self.functions, derive_allowed_callers(template, specs), self.durable))
         if not self.state.get("local_admin"):
             admin = self.bootstrap(BOOTSTRAP_EMAIL, BOOTSTRAP_ORG)
             self.state.set("local_admin", asdict(admin))
@@ -171,17 +180,30 @@ class LocalStack:
             on_fire=lambda _firing: self.saver.mark_dirty(),
         )
         self.scheduler.start()
+        resumed = self.durable.resume()
+        if resumed:
+            sys.stderr.write(f"[switchboard local] resumed {len(resumed)} durable execution(s) in flight\n")
 
-    def stop(self) -> None:
-        """Stop the scheduler, the pollers and the background saver, then save (unless the state never made it
-        into moto: that would overwrite it with nothing)."""
+    def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Stop the scheduler and the pollers, let the durable invocations in flight end (at most ``drain_s``:
+        what they finish is checkpointed, what they do not resumes at the next start), stop the background
+        saver, then save (unless the state never made it into moto: that would overwrite it with nothing)."""
         if self.scheduler is not None:
             self.scheduler.stop()
         self.pollers.stop()
+        if self._restored and not self.durable.drain(drain_s):
+            sys.stderr.write(
+                "[switchboard local] durable invocations still running: they resume at the next start\n"
+            )
         self.saver.stop()
         if self._restored:
             self.state.save()
+        self.durable.close()
         self.backend.stop()
+
+    def _invoke_durable(self, function_id: str, invocation: Any) -> Any:
+        """The durable service's invocation of a function (its handler, in an execution environment)."""
+        return self.functions[function_id].call(invocation, str(uuid.uuid4()))
 
     def _invoke_as_scheduler(self, function_id: str, event: dict[str, Any]) -> Any:
         function = self.functions.get(function_id)

@@ -62,6 +62,7 @@ from typing import Any, Protocol, TypeVar
 from switchboard import aws
 from switchboard_cli.local import moto_dynamodb
 from switchboard_cli.local.buckets import s3
+from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.queues import sqs
 
 FORMAT = 1
@@ -381,8 +382,26 @@ def _moto_schedule_groups() -> dict[str, Any]:
     return found
 
 
-def default_persisters() -> list[Persister]:
+class DurablePersister:
+    """The local durable execution service's executions and their names (``durable.DurableService``). Saved
+    before the tables, so a restart never finds a step checkpointed whose writes the tables lack."""
+
+    name = "lambda_durable"
+
+    def __init__(self, service: DurableService) -> None:
+        self._service = service
+
+    def dump(self) -> dict[str, Any]:
+        return self._service.dump()
+
+    def restore(self, data: Any) -> None:
+        self._service.restore(data)
+
+
+def default_persisters(durable: DurableService | None = None) -> list[Persister]:
+    first: list[Persister] = [DurablePersister(durable)] if durable is not None else []
     return [
+        *first,
         DynamoDBPersister(),
         SecretsManagerPersister(),
         SqsPersister(),
@@ -394,9 +413,11 @@ def default_persisters() -> list[Persister]:
 class LocalState:
     """The state document in memory and on disk; ``save`` is serialised and atomic."""
 
-    def __init__(self, path: Path, persisters: list[Persister] | None = None) -> None:
+    def __init__(
+        self, path: Path, persisters: list[Persister] | None = None, durable: DurableService | None = None
+    ) -> None:
         self.path = path
-        self.persisters = default_persisters() if persisters is None else persisters
+        self.persisters = default_persisters(durable) if persisters is None else persisters
         self.document: dict[str, Any] = {"format": FORMAT}
         self._lock = threading.Lock()
 

@@ -174,6 +174,11 @@ class Template:
         if self.resources.get(name, {}).get("Type") == "AWS::SQS::Queue":
             c = self.context
             return f"https://sqs.{c.region}.{c.url_suffix}/{c.account_id}/{name}"
+        function, _, generated = name.partition(".")
+        alias = (self.resources.get(function, {}).get("Properties") or {}).get("AutoPublishAlias")
+        if generated == "Alias" and alias:
+            # SAM's ``<Function>.Alias``: the alias's ARN; locally, the function qualified by the alias.
+            return f"{function}:{self.resolve(alias)}"
         # A resource (or one SAM generates, like ``<Api>ApiGatewayDefaultStage``): its name is its id.
         return name
 

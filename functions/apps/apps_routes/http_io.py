@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -84,24 +84,16 @@ def location(router: APIGatewayHttpRouter, run_id: str) -> str:
     return f"/apps/{app_id}/v1/runs/{run_id}" if app_id else f"/v1/runs/{run_id}"
 
 
-def reply(
-    router: APIGatewayHttpRouter, outcome: Outcome, execute: Callable[[str], object] | None = None
-) -> Response[Any]:
-    """The response to send: a stored (or replayed) JSON response, or the run's event stream, which starts
-    the run with ``execute`` the first time; a replayed stream starts nothing and replays from the first."""
+def reply(router: APIGatewayHttpRouter, outcome: Outcome) -> Response[Any]:
+    """The response to send: a stored (or replayed) JSON response, or the run's event stream from its first
+    event (a streamed run was started before its stream opened; a replay starts nothing)."""
     response = outcome.response
     run_id = response.stream_run_id
     if run_id is None:
         return json_reply(response)
-
-    def start() -> None:
-        if execute is not None:
-            execute(run_id)
-
     return streams.sse_response(
         run_id,
         0,
-        start=None if outcome.replayed else start,
         lambda_context=router.lambda_context,
         extra_headers={REPLAYED_HEADER: "true"} if outcome.replayed else None,
     )

@@ -24,14 +24,15 @@ from apps_routes.runs import IdempotencyKey
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.domain.errors import BadRequest
-from switchboard.runtime import uploads
+from switchboard.domain.runs import TERMINAL, Run
+from switchboard.runtime import runs, uploads
 from switchboard.runtime.callbacks import validate_callbacks
 from switchboard.runtime.runs import idempotency
 from switchboard.runtime.runs.idempotency import StoredResponse
 from switchboard.runtime.runs.views import AcceptedOut, RunOut
 
 if TYPE_CHECKING:
-    from switchboard.runtime.runs import starting
+    from switchboard.runtime.runs import RunRequest, StartMode
 
 router = APIGatewayHttpRouter()
 
@@ -58,10 +59,8 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     return document | {"input": rest}, True
 
 
-def _parsed() -> tuple[InvokeIn, starting.RunRequest, dict[str, Any]]:
+def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
     """The body, the run it asks for, and what identifies the request for idempotency."""
-    from switchboard.runtime.runs import starting  # creating runs only: the engine's definitions and more
-
     form_upload = upload(router)
     files: list[uploads.UploadedFile] = []
     form_input = False
@@ -84,7 +83,7 @@ def _parsed() -> tuple[InvokeIn, starting.RunRequest, dict[str, Any]]:
     if body.callbacks is not None and body.execution_mode != "async":
         raise BadRequest("callbacks need execution_mode async", code="callbacks_need_async")
     callbacks = validate_callbacks(document["callbacks"]) if body.callbacks is not None else None
-    request = starting.RunRequest(
+    request = runs.RunRequest(
         input=body.input,
         user_id=body.user_id,
         callbacks=[callback.stored() for callback in callbacks] if callbacks is not None else None,
@@ -98,36 +97,47 @@ def _parsed() -> tuple[InvokeIn, starting.RunRequest, dict[str, Any]]:
 @router.post(
     "/",
     tags=["invoke"],
-    summary="Invoke the App: 200 with the run, 202 accepted (async), or its event stream",
+    summary="Invoke the App: 200 with the finished run, 202 accepted (async) or still going (longer than "
+    "the App's sync_wait_seconds), or its event stream",
     description=(
         "application/json or multipart/form-data (files, at most 4 MiB per request). Unknown top-level "
-        "fields are 400. With error_on_node_failure, a failed node answers 502 node_failed."
+        "fields are 400. With error_on_node_failure, a failed node answers 502 node_failed. A synchronous "
+        "run that has not ended after the App's sync_wait_seconds answers 202 with the run as it is (the "
+        "accepted shape of async is {id, status: accepted})."
     ),
-    **create_responses(Data[RunOut], Data[AcceptedOut], node_failure=True),
+    **create_responses(Data[RunOut], Data[AcceptedOut] | Data[RunOut], node_failure=True),
 )
 def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    from switchboard.runtime.runs import starting
-
     app = addressed_app(router, principal)
     body, request, identity = _parsed()
     key = idempotency.checked_key(idempotency_key)
-    how: starting.StartMode = (
-        "stream" if body.stream else "background" if body.execution_mode == "async" else "sync"
-    )
+    how: StartMode = "stream" if body.stream else "background" if body.execution_mode == "async" else "sync"
+
+    def answer(run: Run) -> StoredResponse:
+        if run.status not in TERMINAL:
+            data = {"data": runs.view(run, invoked=True, last_node_output=body.last_node_output)}
+            return StoredResponse(202, _json(data), {"Location": location(router, run.id)}, run_id=run.id)
+        failure = runs.failure_of(run) if body.error_on_node_failure else None
+        if failure is not None:
+            return StoredResponse(failure.status, error_body(failure))
+        data = {"data": runs.view(run, invoked=True, last_node_output=body.last_node_output)}
+        return StoredResponse(200, _json(data), run_id=run.id)
 
     def produce() -> StoredResponse:
-        run = starting.start(app, request, principal, how)
+        run = runs.start(app, request, principal, how, router.lambda_context)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
         if how == "background":
             accepted = {"data": AcceptedOut(id=run.id).model_dump(mode="json")}
             return StoredResponse(202, accepted, {"Location": location(router, run.id)})
-        failure = starting.failure_of(run) if body.error_on_node_failure else None
-        if failure is not None:
-            return StoredResponse(failure.status, error_body(failure))
-        return StoredResponse(
-            200, {"data": RunOut.invoked(run, body.last_node_output).model_dump(mode="json")}
-        )
+        return answer(run)
 
-    outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /", identity), produce)
-    return reply(router, outcome, starting.execute_now)
+    def replayed(run_id: str) -> StoredResponse:
+        return answer(runs.run_of_app(app.id, run_id))
+
+    outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /", identity), produce, replayed)
+    return reply(router, outcome)
+
+
+def _json(document: dict[str, Any]) -> dict[str, Any]:
+    return {name: value.model_dump(mode="json") for name, value in document.items()}

@@ -92,10 +92,15 @@ def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool
     """Route arguments documenting a run-creating route: 200 (JSON or a stream), 202, and the errors."""
     documented_route = documented(200, sync_model, writes=True)
     responses = documented_route["responses"]
-    responses[200]["description"] = "The run; with stream: " + OPENAPI_EVENT_STREAM["description"]
+    responses[200]["description"] = (
+        "The finished run (a synchronous request whose run ended within the App's sync_wait_seconds); "
+        "with stream: " + OPENAPI_EVENT_STREAM["description"]
+    )
     responses[200]["content"] |= OPENAPI_EVENT_STREAM["content"]
     responses[202] = {
-        "description": "Accepted: the run is queued; Location points at it",
+        "description": "Accepted: a background run, queued; or a synchronous run still going after the App's "
+        "sync_wait_seconds (the run as it is, its status not terminal). Location points at it: poll, stream, "
+        "answer or cancel it there",
         "content": {"application/json": {"model": accepted_model}},
     }
     if node_failure:
@@ -104,6 +109,15 @@ def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool
             "content": {"application/json": {"model": ErrorEnvelope}},
         }
     return documented_route
+
+
+class RunInputIn(RequestModel):
+    type: Literal["approval", "feedback"] = Field(description="The open request's type")
+    data: dict[str, Any] = Field(
+        description="request_id (the open request's id), then approval: approved (boolean) and params "
+        "(edited values of editable_params, optional); feedback: feedback (text)",
+        json_schema_extra={"example": {"request_id": "review", "approved": True, "params": {"amount": 90}}},
+    )
 
 
 class ConnectTokenIn(RequestModel):
@@ -176,6 +190,7 @@ class RequestBody:
 REQUEST_BODIES: dict[tuple[str, str], RequestBody] = {
     ("post", "/"): RequestBody(model=InvokeIn, multipart=_multipart_schema()),
     ("post", "/v1/runs"): RequestBody(model=CreateRunIn),
+    ("post", "/v1/runs/{run_id}/input"): RequestBody(model=RunInputIn),
     ("post", "/v1/triggers/{trigger_id}/events"): RequestBody(model=TriggerEventIn),
     ("post", "/connect"): RequestBody(model=ConnectFormIn, media_type="application/x-www-form-urlencoded"),
     ("post", "/v1/connect/tokens"): RequestBody(model=ConnectTokenIn),

@@ -1,5 +1,5 @@
 """Runs of the addressed App: create (sync, background or streamed; idempotent with a key), list, read,
-cancel, and their stored events."""
+cancel, answer their input requests, and their stored events."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from apps_routes.http_io import addressed_app, json_object, location, reply, validated
-from apps_routes.models import CreateRunIn, create_responses
+from apps_routes.models import CreateRunIn, RunInputIn, create_responses
 from switchboard.api.envelopes import Data, Page, documented
 from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
 from switchboard.domain.errors import BadRequest, Unauthorized
-from switchboard.domain.runs import RunStatus
-from switchboard.runtime import sessions
+from switchboard.domain.runs import TERMINAL, Run, RunStatus
+from switchboard.runtime import runs, sessions
 from switchboard.runtime.runs import idempotency
-from switchboard.runtime.runs import queries as run_queries
 from switchboard.runtime.runs.idempotency import StoredResponse
 from switchboard.runtime.runs.views import EventOut, RunOut
 
 if TYPE_CHECKING:
-    from switchboard.runtime.runs import starting
+    from switchboard.runtime.runs import RunRequest, StartMode
 
 router = APIGatewayHttpRouter()
 
@@ -36,42 +35,47 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _run_request(body: CreateRunIn) -> starting.RunRequest:
-    from switchboard.runtime.runs import starting  # creating runs only: the engine's definitions and more
-
+def _run_request(body: CreateRunIn) -> RunRequest:
     if body.stream and body.background:
         raise BadRequest("stream and background cannot be combined", code="invalid_options")
     session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
-    return starting.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
+    return runs.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
 
 
 @router.post(
     "/v1/runs",
     tags=["runs"],
-    summary="Create a run: 200 with the finished run, 202 queued (background), or its event stream",
+    summary="Create a run: 200 with the finished run, 202 with a run still going (background, or longer than "
+    "the App's sync_wait_seconds), or its event stream",
     **create_responses(Data[RunOut], Data[RunOut]),
 )
 def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    from switchboard.runtime.runs import starting
-
     app = addressed_app(router, principal)
     document = json_object(router)
     body = validated(CreateRunIn, document)
     request = _run_request(body)
     key = idempotency.checked_key(idempotency_key)
-    how: starting.StartMode = "stream" if body.stream else "background" if body.background else "sync"
+    how: StartMode = "stream" if body.stream else "background" if body.background else "sync"
+
+    def answer(run: Run) -> StoredResponse:
+        data = {"data": runs.view(run).model_dump(mode="json")}
+        if run.status in TERMINAL:
+            return StoredResponse(200, data, run_id=run.id)
+        return StoredResponse(202, data, {"Location": location(router, run.id)}, run_id=run.id)
 
     def produce() -> StoredResponse:
-        run = starting.start(app, request, principal, how)
+        run = runs.start(app, request, principal, how, router.lambda_context)
         if how == "stream":
             return StoredResponse(200, stream_run_id=run.id)
-        data = {"data": RunOut.of(run).model_dump(mode="json")}
-        if how == "background":
-            return StoredResponse(202, data, {"Location": location(router, run.id)})
-        return StoredResponse(200, data)
+        return answer(run)
 
-    outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce)
-    return reply(router, outcome, starting.execute_now)
+    def replayed(run_id: str) -> StoredResponse:
+        return answer(runs.run_of_app(app.id, run_id))
+
+    outcome = idempotency.once(
+        app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce, replayed
+    )
+    return reply(router, outcome)
 
 
 @router.get(
@@ -91,26 +95,46 @@ def list_runs(
     app = addressed_app(router, principal)
     if principal is None:
         raise Unauthorized("listing runs needs an access key", code="missing_token")
-    items, cursor = run_queries.list_runs(
+    items, cursor = runs.list_runs(
         app.id, limit, next_token, status=status, user_id=user_id, session_id=session_id
     )
     return page(items, cursor)
 
 
-@router.get("/v1/runs/<run_id>", tags=["runs"], summary="One run", **documented(200, Data[RunOut]))
+@router.get(
+    "/v1/runs/<run_id>",
+    tags=["runs"],
+    summary="One run: its output whole when it fits a response, else referenced with download URLs",
+    **documented(200, Data[RunOut]),
+)
 def get_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
-    return one(RunOut.of(run_queries.run_of_app(addressed_app(router, principal).id, run_id)))
+    return one(runs.view(runs.run_of_app(addressed_app(router, principal).id, run_id)))
 
 
 @router.post(
     "/v1/runs/<run_id>/cancel",
     tags=["runs"],
-    summary="Cancel a run: it ends canceled before starting or at its next checkpoint; "
-    "a finished run is returned unchanged",
+    summary="Cancel a run: created or awaiting input, it ends canceled at once; started, at its next "
+    "checkpoint; a finished run is returned unchanged",
     **documented(200, Data[RunOut], writes=True),
 )
 def cancel_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
-    return one(RunOut.of(run_queries.cancel(addressed_app(router, principal).id, run_id)))
+    return one(runs.view(runs.cancel(addressed_app(router, principal).id, run_id)))
+
+
+@router.post(
+    "/v1/runs/<run_id>/input",
+    tags=["runs"],
+    summary="Answer the run's open human input request: the run goes on (409 when it is not awaiting "
+    "input, 422 for an unknown request_id or data that does not fit the request)",
+    **documented(200, Data[RunOut], writes=True),
+)
+def answer_input(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
+    app = addressed_app(router, principal)
+    document = json_object(router)
+    validated(RunInputIn, document)
+    who = principal.actor if principal is not None else "anonymous"
+    return one(runs.view(runs.answer(app.id, run_id, document, who)))
 
 
 @router.get(
@@ -126,5 +150,5 @@ def list_events(
     after_sequence: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Limit = 100,
 ) -> Page[EventOut]:
-    items, cursor = run_queries.events(addressed_app(router, principal).id, run_id, after_sequence, limit)
+    items, cursor = runs.list_events(addressed_app(router, principal).id, run_id, after_sequence, limit)
     return page(items, cursor)

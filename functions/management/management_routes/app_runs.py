@@ -52,7 +52,7 @@ def list_runs(
     "/v1/apps/<app_id>/runs/<run_id>", tags=["app runs"], summary="One run", **documented(200, Data[RunOut])
 )
 def get_run(app_id: str, run_id: str, principal: CurrentPrincipal) -> Response[Data[RunOut]]:
-    return one(RunOut.of(run_queries.run_of_app(_app_id(principal, app_id), run_id)))
+    return one(run_queries.view(run_queries.run_of_app(_app_id(principal, app_id), run_id)))
 
 
 @router.get(

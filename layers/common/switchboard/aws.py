@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+PURPOSES: dict[str, Config] = {
+    "default": _CONFIG,
+    # Starting a run's execution (an asynchronous invoke named after the run: a retry starts nothing new) and
+    # answering its callbacks: quick calls, retried quickly, so a sync request keeps its time to wait.
+    "control": Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5),
+    # A synchronous invoke whose function may work for a while (the credentials function, the trigger
+    # function): never retried by the SDK (a retry would run it twice), and waited for as long as it may run.
+    "invoke": Config(retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=35),
+}
+"""Client settings by purpose: every AWS call on a run's path has a timeout that fits what it does."""
 
 
 @cache
@@ -27,8 +37,8 @@ def _session() -> boto3.session.Session:
 
 
 @cache
-def client(service: str) -> Any:
-    return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+def client(service: str, purpose: str = "default") -> Any:
+    return _session().client(service, config=PURPOSES[purpose])  # type: ignore[call-overload]
 
 
 @cache
@@ -48,8 +58,8 @@ def secrets() -> SecretsManagerClient:
     return client("secretsmanager")  # type: ignore[no-any-return]
 
 
-def lambda_client() -> LambdaClient:
-    return client("lambda")  # type: ignore[no-any-return]
+def lambda_client(purpose: str = "control") -> LambdaClient:
+    return client("lambda", purpose)  # type: ignore[no-any-return]
 
 
 def reset() -> None:

@@ -30,7 +30,15 @@ class Settings(BaseModel):
     )
     run_queue_url: str = Field(default="", description="Background-run queue")
     run_retention_days: int = Field(default=30, gt=0, le=3650)
-    executor_function: str = Field(default="", description="Name of the executor function (sync runs)")
+    executor_function: str = Field(
+        default="", description="The executor (a durable function): its alias ARN, which starts executions"
+    )
+    executor_invocation_seconds: int = Field(
+        default=840,
+        ge=1,
+        le=900,
+        description="How long one executor invocation works on a run before it goes on in a fresh one",
+    )
     delivery_queue_url: str = Field(default="", description="Callback and event deliveries")
     files_bucket: str = Field(default="", description="Bucket of files uploaded with runs")
     connect_token_ttl_seconds: int = Field(
@@ -61,6 +69,7 @@ _ENV_NAMES = {
     "run_queue_url": "RUN_QUEUE_URL",
     "run_retention_days": "RUN_RETENTION_DAYS",
     "executor_function": "EXECUTOR_FUNCTION",
+    "executor_invocation_seconds": "EXECUTOR_INVOCATION_SECONDS",
     "delivery_queue_url": "DELIVERY_QUEUE_URL",
     "files_bucket": "FILES_BUCKET",
     "connect_token_ttl_seconds": "CONNECT_TOKEN_TTL_SECONDS",

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from switchboard.domain.errors import SwitchboardError, Throttled
+from switchboard.domain.errors import ServiceUnavailable, SwitchboardError, Throttled
 from switchboard.observability import logger
 
 _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
@@ -45,7 +45,11 @@ def _validation_details(error: RequestValidationError) -> tuple[bool, list[dict[
 def register(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(SwitchboardError)
     def domain_error(error: SwitchboardError) -> Response[Any]:
-        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Throttled) else None
+        headers = (
+            {"Retry-After": str(error.retry_after)}
+            if isinstance(error, Throttled | ServiceUnavailable)
+            else None
+        )
         return error_response(error.status, error.error_code, error.message, error.details, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -73,8 +73,11 @@ class Throttled(SwitchboardError):
 
 
 class ServiceUnavailable(SwitchboardError):
+    """Try again shortly: answered with ``Retry-After``."""
+
     status = 503
     code = "service_unavailable"
+    retry_after = 1
 
 
 class RequirementNotSatisfied(ValidationFailed):

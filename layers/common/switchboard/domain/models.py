@@ -144,6 +144,13 @@ class DeploymentRef(Record):
     deployed_by: str
 
 
+DEFAULT_RUN_TIMEOUT_SECONDS = 3600
+MAX_RUN_TIMEOUT_SECONDS = 86_400
+DEFAULT_SYNC_WAIT_SECONDS = 25
+MAX_SYNC_WAIT_SECONDS = 28
+"""API Gateway gives up on an integration after 30 s: a synchronous answer must be on its way before."""
+
+
 class App(Entity):
     id: str
     org_id: str
@@ -156,6 +163,18 @@ class App(Entity):
     event_url: str | None = Field(default=None, description="Receives the App's link.* events, signed")
     connect_return_urls: list[str] = Field(
         default_factory=list, description="Where the hosted connect page may send the end user back"
+    )
+    run_timeout_seconds: int = Field(
+        default=DEFAULT_RUN_TIMEOUT_SECONDS,
+        ge=1,
+        le=MAX_RUN_TIMEOUT_SECONDS,
+        description="The whole time a run may take, across executor invocations and waits for input",
+    )
+    sync_wait_seconds: int = Field(
+        default=DEFAULT_SYNC_WAIT_SECONDS,
+        ge=1,
+        le=MAX_SYNC_WAIT_SECONDS,
+        description="How long a synchronous request waits for its run before answering 202 with it",
     )
     version: int = 1
 

@@ -14,12 +14,16 @@ from switchboard.domain.base import Record
 class RunStatus(StrEnum):
     created = "created"
     started = "started"
+    awaiting_input = "awaiting_input"
     completed = "completed"
     failed = "failed"
     canceled = "canceled"
 
 
 TERMINAL = frozenset({RunStatus.completed, RunStatus.failed, RunStatus.canceled})
+ACTIVE = frozenset({RunStatus.created, RunStatus.started, RunStatus.awaiting_input})
+RUNNING = frozenset({RunStatus.started, RunStatus.awaiting_input})
+"""A run its executor has claimed and not ended."""
 
 
 class Run(Record):
@@ -48,6 +52,14 @@ class Run(Record):
     cancel_requested_at: datetime | None = None
     callbacks: list[dict[str, Any]] | None = Field(
         default=None, description="Async runs only: where the result is delivered when the run ends"
+    )
+    timeout_seconds: int = Field(
+        default=3600, description="The App's run_timeout_seconds when the run was created: its whole budget"
+    )
+    deadline_at: datetime | None = Field(default=None, description="When it started, plus timeout_seconds")
+    execution_arn: str | None = Field(default=None, description="The durable execution running it")
+    input_requests: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Human input requests by id (the human_input node's id)"
     )
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
 

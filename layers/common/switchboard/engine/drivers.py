@@ -30,6 +30,8 @@ class NodeTask:
     node: StepNode
     work: Callable[[EventSink, int, Ask], NodeRecord]
     """(events, interrupted attempts, how to ask a human) → the node's record."""
+    fail: Callable[[EventSink, NodeError], NodeRecord]
+    """(events, error) → the record of the node failing without running (its attempts all cut short)."""
 
 
 class HaltRun(Exception):
@@ -53,6 +55,9 @@ class Driver(Protocol):
 
     def before_superstep(self) -> None:
         """Called before each superstep that runs step nodes; may raise ``HaltRun``."""
+
+    def adopt(self, record: NodeRecord) -> None:
+        """A record the engine made itself (a node it ran inline, the input and output nodes)."""
 
     def run(self, tasks: Sequence[NodeTask]) -> list[NodeRecord]:
         """Run one superstep's nodes (concurrently where there are several); their records, in task order."""
@@ -92,6 +97,10 @@ class ThreadDriver:
 
     def before_superstep(self) -> None:
         return None
+
+    def adopt(self, record: NodeRecord) -> None:
+        """Its events are out already; nothing to carry."""
+        del record
 
     def run(self, tasks: Sequence[NodeTask]) -> list[NodeRecord]:
         if len(tasks) == 1:

@@ -155,10 +155,10 @@ class _Run:
         try:
             self.state.run_input = run_input_with_defaults(node, self.context.input)
         except StepError as error:
-            self._apply(conclude(services, node, span, Outcome("failed", error=error.node_error())))
+            self._apply(conclude(services, node, span, Outcome("failed", error=error.node_error())), own=True)
             return False
         outcome = Outcome("completed", output=self.redactor.value(self.state.run_input))
-        self._apply(conclude(services, node, span, outcome))
+        self._apply(conclude(services, node, span, outcome), own=True)
         return True
 
     def _supersteps(self) -> None:
@@ -193,11 +193,12 @@ class _Run:
                 self._halt("canceled", CANCELED)
                 return []
             if isinstance(node, OutputNode):
-                self._apply(self._resolve_output(node))
+                self._apply(self._resolve_output(node), own=True)
             elif isinstance(node, StepNode) and node.id in self.plan.inline:
-                self._apply(run_node(node_services(self.services, self.driver.events), node, self.run_span))
+                services = node_services(self.services, self.driver.events)
+                self._apply(run_node(services, node, self.run_span), own=True)
             elif isinstance(node, StepNode):
-                tasks.append(NodeTask(node, partial(self._work, node)))
+                tasks.append(NodeTask(node, partial(self._work, node), partial(self._fail, node)))
         return tasks
 
     def _work(self, node: StepNode, events: EventSink, interrupted: int, ask: Ask) -> NodeRecord:
@@ -207,6 +208,12 @@ class _Run:
             return run_human_input(services, node, self.run_span, ask, interrupted=interrupted)
         return run_node(services, node, self.run_span, interrupted=interrupted)
 
+    def _fail(self, node: StepNode, events: EventSink, error: NodeError) -> NodeRecord:
+        """A superstep node that fails without running (every attempt of it was cut short)."""
+        services = node_services(self.services, events)
+        span = start_node(services, node, self.run_span, announce=False)
+        return conclude(services, node, span, Outcome("failed", error=error))
+
     def _resolve_output(self, node: OutputNode) -> NodeRecord:
         services = node_services(self.services, self.driver.events)
         span = start_node(services, node, self.run_span)
@@ -214,10 +221,13 @@ class _Run:
             services, node, span, Outcome("completed", output=resolved_output(services, node.mappings))
         )
 
-    def _apply(self, record: NodeRecord) -> None:
-        """A node ended: keep its record, hand its output on, release its dependents or stop the run."""
+    def _apply(self, record: NodeRecord, *, own: bool = False) -> None:
+        """A node ended: keep its record, hand its output on, release its dependents or stop the run.
+        ``own``: the engine ran it itself (the driver did not)."""
         node = self.definition.node(record.node_id)
         assert node is not None
+        if own:
+            self.driver.adopt(record)
         self.records.append(record)
         self.tracer.adopt(record.spans)
         self.results[node.id] = record.result()

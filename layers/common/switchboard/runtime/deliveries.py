@@ -31,6 +31,8 @@ queue's redrive (five receives, then the dead-letter queue).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
@@ -138,7 +140,7 @@ def run_finished(run: Run) -> Run:
         now = utcnow()
         scheduled = [
             Delivery(
-                id=new_delivery_id(),
+                id=new_delivery_id(f"{run.id}:end:{index}"),
                 run_id=run.id,
                 app_id=run.app_id,
                 url=callback.url,
@@ -154,14 +156,93 @@ def run_finished(run: Run) -> Run:
         ]
         store.create_run_deliveries(run, scheduled, [public_view(c.stored()) for c in callbacks])
         _enqueue([(DeliveryMessage(delivery_id=d.id, run_id=run.id, attempt=1), 0) for d in scheduled])
+    except Conflict:
+        logger.info("the run's callbacks were already scheduled", extra={"run_id": run.id})
     except Exception:
         logger.exception("the run's callbacks could not be scheduled", extra={"run_id": run.id})
         metrics.add_metric(name="CallbacksUnscheduled", unit="Count", value=1)
     return run
 
 
-def new_delivery_id() -> str:
-    return f"{DELIVERY_ID_PREFIX}-{random_body()}"
+def new_delivery_id(seed: str | None = None) -> str:
+    """A new delivery id; with ``seed``, the same id every time (a retried write makes no second delivery)."""
+    if seed is None:
+        return f"{DELIVERY_ID_PREFIX}-{random_body()}"
+    digest = base64.b32encode(hashlib.sha256(seed.encode()).digest()).decode().lower()
+    return f"{DELIVERY_ID_PREFIX}-{digest[:20]}"
+
+
+def run_awaiting_input(run_id: str, request: dict[str, Any]) -> None:
+    """Tell the run's callbacks and the App's ``event_url`` that it waits for input (``run.awaiting_input``).
+    Never raises: the run waits whether or not anyone was told."""
+    try:
+        run = runs.get_run(run_id)
+        if run is None:
+            return
+        _notify_callbacks(run, request)
+        from switchboard.runtime import app_events
+        from switchboard.store import apps
+
+        app = apps.get_app(run.app_id)
+        if app is not None:
+            app_events.emit(app, "run.awaiting_input", _awaiting_data(run, request))
+    except Exception:
+        logger.exception("the run's input request could not be announced", extra={"run_id": run_id})
+        metrics.add_metric(name="NoticesUnscheduled", unit="Count", value=1)
+
+
+def _awaiting_data(run: Run, request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "app_id": run.app_id,
+        "user_id": run.user_id,
+        "status": "awaiting_input",
+        "input_request": public_request(request),
+    }
+
+
+PUBLIC_REQUEST_FIELDS = ("id", "type", "prompt", "params", "editable_params")
+
+
+def public_request(request: dict[str, Any]) -> dict[str, Any]:
+    """An input request as callers see it (never its callback id)."""
+    return {name: request[name] for name in PUBLIC_REQUEST_FIELDS if name in request}
+
+
+def _notify_callbacks(run: Run, request: dict[str, Any]) -> None:
+    if not run.callbacks or not get_settings().delivery_queue_url:
+        return
+    callbacks = parse_stored(run.callbacks)
+    now = utcnow()
+    notices = []
+    for index, callback in enumerate(callbacks):
+        body = {
+            "id": run.id,
+            "status": "awaiting_input",
+            "input_requests": [public_request(request)],
+            "metadata": callback.metadata,
+        }
+        notices.append(
+            Delivery(
+                id=new_delivery_id(f"{run.id}:input:{request['id']}:{index}"),
+                run_id=run.id,
+                app_id=run.app_id,
+                url=callback.url,
+                callback_index=index,
+                metadata=callback.metadata,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                expires_at=run.expires_at,
+                auth_token=callback.auth.token if callback.auth else None,
+                body=json.dumps(body, separators=(",", ":"), default=str),
+            )
+        )
+    try:
+        store.create_notices(notices)
+    except Conflict:
+        return
+    _enqueue([(DeliveryMessage(delivery_id=d.id, run_id=run.id, attempt=1), 0) for d in notices])
 
 
 def schedule_event(delivery: EventDelivery) -> None:
@@ -253,6 +334,8 @@ def _next_state(outcome: _Outcome, number: int, now: datetime) -> tuple[Delivery
 def _body(delivery: Delivery | EventDelivery) -> bytes | None:
     """What the delivery sends; None when its run no longer exists."""
     if isinstance(delivery, EventDelivery):
+        return delivery.body.encode()
+    if delivery.body is not None:
         return delivery.body.encode()
     run = runs.get_run(delivery.run_id)
     return callback_body(run, delivery.metadata) if run is not None else None

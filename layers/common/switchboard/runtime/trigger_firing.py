@@ -13,7 +13,7 @@ answered with that event at once; otherwise the run is created (``created``, not
 and the firing's claim are written in one transaction, and only then is the run queued. A concurrent delivery
 of the same firing that loses the transaction cancels the run it created, unqueued, and answers with the
 winner's event. A failure worth retrying (a store or the queue unavailable) is raised before anything is
-recorded, or, once the event is recorded, leaves its run failed (``enqueue_failed``) for the event to show.
+recorded; once the event is recorded, a run the queue refused stays ``created`` and the sweeper starts it.
 
 A trigger's runs are created by ``trigger:<trigger id>`` and act for its ``user_id``: the builder who
 configured the trigger vouched for that user, as an access key's holder does for a direct call, so the run
@@ -41,6 +41,7 @@ from switchboard.domain.errors import (
     Conflict,
     NotFound,
     RequirementNotSatisfied,
+    ServiceUnavailable,
     SwitchboardError,
     Unauthorized,
     ValidationFailed,
@@ -57,7 +58,9 @@ from switchboard.domain.triggers import (
 )
 from switchboard.observability import logger, metrics
 from switchboard.runtime import credentials_client
-from switchboard.runtime.runs import starting
+from switchboard.runtime.runs.creation import RunRequest, create
+from switchboard.runtime.runs.ending import end_run
+from switchboard.runtime.runs.starting import enqueue
 from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
 from switchboard.runtime.trigger_contract import (
     REFUSAL_CODES,
@@ -70,7 +73,7 @@ from switchboard.runtime.trigger_contract import (
     check_timestamp,
 )
 from switchboard.settings import get_settings
-from switchboard.store import apps, runs, trigger_events, triggers
+from switchboard.store import apps, trigger_events, triggers
 from switchboard.store.trigger_events import Recorded
 
 SCHEDULE_FIRING = "schedule:"
@@ -189,9 +192,9 @@ def fire_trigger(trigger: Trigger, firing_key: str, payload: Any, received_at: d
         )
     try:
         run_input = run_input_of(trigger, firing_key, payload)
-        run = starting.create(
+        run = create(
             app,
-            starting.RunRequest(input=run_input, user_id=trigger.user_id, mode="background"),
+            RunRequest(input=run_input, user_id=trigger.user_id, mode="background"),
             _trigger_principal(trigger),
         )
     except SwitchboardError as refused:
@@ -204,15 +207,14 @@ def fire_trigger(trigger: Trigger, firing_key: str, payload: Any, received_at: d
     )
     if recorded.duplicate:
         # A concurrent delivery of this firing recorded its event first: this run never starts.
-        runs.finish(
-            run.id,
-            RunStatus.canceled,
-            utcnow(),
-            {"error": {"type": "duplicate_firing", "message": f"the firing started {recorded.event.run_id}"}},
-            RunStatus.created,
-        )
+        error = {"type": "duplicate_firing", "message": f"the firing started {recorded.event.run_id}"}
+        end_run(run, RunStatus.canceled, result={"error": error}, from_statuses={RunStatus.created})
         return recorded
-    starting.enqueue(run)
+    try:
+        enqueue(run)
+    except ServiceUnavailable:
+        # Recorded, so not lost: the sweeper starts a created run that did not start within a minute.
+        logger.warning("a fired run could not be queued; the sweeper starts it", extra={"run_id": run.id})
     logger.info("trigger fired", extra={"trigger_id": trigger.id, "event_id": event.id, "run_id": run.id})
     return recorded
 

@@ -3,7 +3,8 @@
 Two kinds of delivery share one shape and one lifecycle:
 
 - a run's callback (runs table, ``RUN#<run>`` / ``DELIVERY#<delivery>``): its URL, the caller's metadata and
-  ``expires_at`` (the run's TTL); the body is built from the finished run at each attempt. The caller's
+  ``expires_at`` (the run's TTL); the body is built from the finished run at each attempt, or, for a
+  notice sent while the run goes on (``run.awaiting_input``), fixed in ``body``. The caller's
   bearer token is the attribute ``auth_token``, present only while the delivery is pending: the write that
   makes it final removes it;
 - a link event (links table, ``LINKEVENT#<event>`` / ``DELIVERY#<delivery>``): the App's ``event_url``, the
@@ -81,6 +82,7 @@ class Delivery(DeliveryRecord):
     metadata: dict[str, Any] | None = None
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
     auth_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    body: str | None = Field(default=None, description="A notice's JSON; none: the finished run's")
 
 
 class EventDelivery(DeliveryRecord):
@@ -121,6 +123,15 @@ def create_run_deliveries(
         )
     )
     table.transact(ops, "the run's deliveries already exist")
+
+
+def create_notices(deliveries: list[Delivery]) -> None:
+    """Deliveries of a notice about a running run (its callbacks' tokens copied; the run keeps them)."""
+    table = runs_table()
+    table.transact(
+        [put_op(table.name, _item(delivery), "attribute_not_exists(pk)") for delivery in deliveries],
+        "the notice's deliveries already exist",
+    )
 
 
 def get_delivery(run_id: str, delivery_id: str) -> Delivery | None:

@@ -20,11 +20,14 @@ Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
 | trigger             | TRIGGER#<trigger>   | TRIGGER            | APP#<app>#TRIGGERS           | <name>                      |
 | trigger name claim  | APP#<app>           | TRIGGERNAME#<name> |                              |                             |
 
-Runs table (pk, sk, gsi1); every item carries ``expires_at`` (TTL):
+Runs table (pk, sk, gsi1, gsi2); every item carries ``expires_at`` (TTL). gsi2 holds only unfinished runs
+(``ACTIVE_SHARDS`` partitions), sorted by when the sweeper should look at them: a created run by when it should
+have started, a started one by its deadline; ending a run removes it.
 
 | entity       | pk           | sk                | gsi1pk             | gsi1sk               |
 |--------------|--------------|-------------------|--------------------|----------------------|
 | run          | RUN#<run>    | RUN               | APP#<app>#RUNS     | <created>#<run>      |
+|              |              |                   | gsi2pk: RUNS#ACTIVE#<shard>, gsi2sk: <due>#<run> (sparse) |
 | run event    | RUN#<run>    | EVENT#<seq:010>   |                    |                      |
 | trace        | RUN#<run>    | TRACE             |                    |                      |
 | delivery     | RUN#<run>    | DELIVERY#<dlv>    |                    |                      |
@@ -49,12 +52,16 @@ Links table (pk, sk, gsi1); connect tokens and link-event deliveries carry ``ttl
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from switchboard.domain.ids import iso
 
 Key = dict[str, str]
 GSI1 = "gsi1"
+GSI2 = "gsi2"
+ACTIVE_SHARDS = 8
+"""Partitions of the unfinished-runs index: one partition takes 1,000 writes a second, each run writes two."""
 
 
 def _key(pk: str, sk: str) -> Key:
@@ -200,6 +207,21 @@ def run(run_id: str) -> Key:
 
 def app_runs(app_id: str) -> str:
     return f"APP#{app_id}#RUNS"
+
+
+def active_run_index(run_id: str, due: datetime) -> Key:
+    """The run's entry in the unfinished-runs index, due for the sweeper at ``due``."""
+    shard = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS
+    return {"gsi2pk": active_runs(shard), "gsi2sk": f"{iso(due)}#{run_id}"}
+
+
+def active_runs(shard: int) -> str:
+    return f"RUNS#ACTIVE#{shard}"
+
+
+def active_runs_due(moment: datetime) -> str:
+    """A gsi2sk upper bound: every entry due at or before ``moment`` sorts below it."""
+    return f"{iso(moment)}#\uffff"
 
 
 def run_event(run_id: str, sequence: int) -> Key:

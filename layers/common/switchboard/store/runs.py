@@ -1,27 +1,37 @@
 """Runs, their ordered events and their trace, in the runs table (every item expires through TTL).
 
-State transitions are conditional writes on ``status``, so a run starts once and finishes once even when
-the executor is invoked twice for it.
+State transitions are conditional writes on ``status``, so a run starts once and finishes once whoever
+tries: its durable execution, a replay of it, the Apps function cancelling it before it started, the sweeper.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import Binary
 
 from switchboard import aws
-from switchboard.domain.errors import Conflict
+from switchboard.domain.errors import Conflict, ServiceUnavailable
 from switchboard.domain.ids import iso
-from switchboard.domain.runs import Run, RunEvent, RunStatus
+from switchboard.domain.runs import ACTIVE, Run, RunEvent, RunStatus
 from switchboard.settings import get_settings
 from switchboard.store import keys
 from switchboard.store.control import from_item, to_item
-from switchboard.store.table import Item, Table, from_dynamo, put_op, to_dynamo, translate_errors, update_op
+from switchboard.store.table import (
+    Item,
+    Table,
+    delete_op,
+    from_dynamo,
+    put_op,
+    to_dynamo,
+    translate_errors,
+    update_op,
+)
 
 _BATCH = 25
 
@@ -30,11 +40,25 @@ def runs_table() -> Table:
     return Table(get_settings().runs_table)
 
 
+START_GRACE = timedelta(seconds=60)
+"""A created run that has not started by then is the sweeper's to start (again)."""
+
+
+def run_item(run: Run) -> Item:
+    """A new run's item: listed under its App (gsi1) and in the unfinished-runs index (gsi2), due when it
+    should have started; ``due_when_started`` is its index entry once started (its deadline)."""
+    listing = keys.listing_index(keys.app_runs(run.app_id), run.created_at, run.id)
+    active = keys.active_run_index(run.id, run.created_at + START_GRACE)
+    started = keys.active_run_index(run.id, run.deadline_at or run.created_at)["gsi2sk"]
+    return to_item(run, keys.run(run.id), {**listing, **active}) | {"due_when_started": started}
+
+
+def create_op(run: Run) -> dict[str, Any]:
+    return put_op(runs_table().name, run_item(run), "attribute_not_exists(pk)")
+
+
 def create_run(run: Run) -> None:
-    index = keys.listing_index(keys.app_runs(run.app_id), run.created_at, run.id)
-    runs_table().write(
-        put_op(runs_table().name, to_item(run, keys.run(run.id), index), "attribute_not_exists(pk)")
-    )
+    runs_table().write(create_op(run))
 
 
 def get_run(run_id: str) -> Run | None:
@@ -42,32 +66,23 @@ def get_run(run_id: str) -> Run | None:
     return from_item(Run, item) if item else None
 
 
-def mark_started(run: Run, at: datetime) -> Run:
-    """created → started; Conflict when the run already left ``created`` (another executor has it)."""
-    item = runs_table().update_returning(
-        update_op(
-            runs_table().name,
-            keys.run(run.id),
-            "SET #status = :started, started_at = :at",
-            "#status = :created AND attribute_not_exists(cancel_requested_at)",
-            {":started": RunStatus.started.value, ":created": RunStatus.created.value, ":at": iso(at)},
-        ),
-        "the run is not waiting to start",
-    )
-    return from_item(Run, item)
-
-
-def claim(run_id: str, at: datetime) -> tuple[bool, Run | None]:
-    """created → started in one conditional write that reads the run too: ``(True, the started run)``, or
-    ``(False, the run as it stood)`` when it was not waiting to start (already claimed or finished, or its
-    cancellation was requested), or ``(False, None)`` when there is no such run."""
+def claim(run_id: str, at: datetime, execution_arn: str) -> tuple[bool, Run | None]:
+    """created → started, by one execution, in one conditional write that reads the run too: ``(True, the
+    started run)``, or ``(False, the run as it stood)`` when it was not waiting to start (already claimed,
+    finished, or its cancellation requested), or ``(False, None)`` when there is no such run. The run's
+    index entry becomes its deadline."""
     claimed, item = runs_table().update_or_current(
         update_op(
             runs_table().name,
             keys.run(run_id),
-            "SET #status = :started, started_at = :at",
+            "SET #status = :started, started_at = :at, execution_arn = :arn, gsi2sk = due_when_started",
             "#status = :created AND attribute_not_exists(cancel_requested_at)",
-            {":started": RunStatus.started.value, ":created": RunStatus.created.value, ":at": iso(at)},
+            {
+                ":started": RunStatus.started.value,
+                ":created": RunStatus.created.value,
+                ":at": iso(at),
+                ":arn": execution_arn,
+            },
         )
     )
     return claimed, from_item(Run, item) if item else None
@@ -76,65 +91,89 @@ def claim(run_id: str, at: datetime) -> tuple[bool, Run | None]:
 _RESULT_FIELDS = ("output", "nodes", "error", "usage")
 
 
-def _finish_op(
-    run_id: str, status: RunStatus, at: datetime, result: dict[str, Any], from_status: RunStatus
-) -> dict[str, Any]:
-    values: Item = {":status": status.value, ":at": iso(at), ":from": from_status.value}
+class EventTaken(Exception):
+    """The terminal event's sequence is taken (an event was written meanwhile): try the next one."""
+
+
+def finish(
+    run: Run,
+    status: RunStatus,
+    at: datetime,
+    result: dict[str, Any],
+    from_statuses: Collection[RunStatus],
+    terminal: RunEvent,
+    trace: dict[str, Any] | None = None,
+) -> Run:
+    """Write the terminal status with the result, the terminal event and the trace in one TransactWriteItems:
+    all or nothing. Only from ``from_statuses`` (``Conflict`` otherwise: someone else ended it); the run
+    leaves the unfinished-runs index. ``EventTaken`` when the event's sequence is already used.
+
+    A transaction returns no item: the answer is ``run`` with what this write set, as a read would give it.
+    """
+    table = runs_table()
+    values: Item = {":status": status.value, ":at": iso(at)}
     sets = ["#status = :status", "ended_at = :at"]
     for name in _RESULT_FIELDS:
         if name in result:
             sets.append(f"#{name} = :{name}")
             values[f":{name}"] = result[name]
-    return update_op(runs_table().name, keys.run(run_id), "SET " + ", ".join(sets), "#status = :from", values)
-
-
-def finish(
-    run_id: str, status: RunStatus, at: datetime, result: dict[str, Any], from_status: RunStatus
-) -> Run:
-    """Write the terminal status and result once: only from ``from_status``."""
-    item = runs_table().update_returning(
-        _finish_op(run_id, status, at, result, from_status), "the run already finished"
-    )
-    return from_item(Run, item)
-
-
-def finish_with_trace(
-    run: Run, status: RunStatus, at: datetime, result: dict[str, Any], trace: dict[str, Any]
-) -> Run:
-    """``started → status`` with the result, and the run's trace, in one TransactWriteItems: both or neither.
-
-    The trace is its own item (a run item with its input and result is already close to DynamoDB's 400 kB),
-    so the transaction holds two items of at most 400 kB each. When the run is no longer ``started`` (another
-    invocation finished it, with its own trace), nothing is written and ``Conflict`` is raised.
-
-    A transaction returns no item: the answer is ``run`` with what this write set, as a read would give it.
-    Only a change made to the run by someone else meanwhile (a cancellation requested after the executor last
-    looked) is in the record and not in the answer.
-    """
-    table = runs_table()
-    table.transact(
-        [
-            _finish_op(run.id, status, at, result, RunStatus.started),
-            put_op(table.name, _trace_item(run.id, trace, run.expires_at)),
-        ],
-        "the run already finished",
-    )
+    allowed = []
+    for index, allowed_status in enumerate(sorted(from_statuses)):
+        values[f":from{index}"] = allowed_status.value
+        allowed.append(f":from{index}")
+    ops = [
+        update_op(
+            table.name,
+            keys.run(run.id),
+            "SET " + ", ".join(sets) + " REMOVE gsi2pk, gsi2sk, due_when_started",
+            f"#status IN ({', '.join(allowed)})",
+            values,
+        ),
+        put_op(table.name, event_item(terminal, run.expires_at), "attribute_not_exists(pk)"),
+    ]
+    if trace is not None:
+        ops.append(put_op(table.name, _trace_item(run.id, trace, run.expires_at)))
+    reasons = table.transact_reasons(ops)
+    if reasons is not None:
+        if reasons[0] == "ConditionalCheckFailed":
+            raise Conflict("the run already finished")
+        if reasons[1] == "ConditionalCheckFailed":
+            raise EventTaken(terminal.sequence)
+        raise ServiceUnavailable("the service is busy, retry shortly")
     written = from_dynamo(to_dynamo({name: result[name] for name in _RESULT_FIELDS if name in result}))
     return from_item(
         Run, {**to_item(run, keys.run(run.id)), **written, "status": status.value, "ended_at": iso(at)}
     )
 
 
+def delete_unstarted(run: Run) -> None:
+    """Remove a run that never started (nothing could start it), and its claim on its session, at once."""
+    table = runs_table().name
+    ops = [delete_op(table, keys.run(run.id), "#status = :created", {":created": RunStatus.created.value})]
+    if run.session_id is not None:
+        ops.append(
+            update_op(
+                table,
+                keys.session(run.app_id, run.session_id),
+                "REMOVE active_run_id ADD run_count :minus",
+                "active_run_id = :run",
+                {":run": run.id, ":minus": -1},
+            )
+        )
+    runs_table().transact(ops, "the run already started")
+
+
 def request_cancel(run_id: str, at: datetime) -> Run | None:
     """Record a cancellation request on an unfinished run; None when the run had already finished."""
+    values = {":at": iso(at), **{f":{status.value}": status.value for status in ACTIVE}}
     try:
         item = runs_table().update_returning(
             update_op(
                 runs_table().name,
                 keys.run(run_id),
                 "SET cancel_requested_at = if_not_exists(cancel_requested_at, :at)",
-                "attribute_exists(pk) AND #status IN (:created, :started)",
-                {":at": iso(at), ":created": RunStatus.created.value, ":started": RunStatus.started.value},
+                "attribute_exists(pk) AND #status IN (" + ", ".join(f":{s.value}" for s in ACTIVE) + ")",
+                values,
             ),
             "the run already finished",
         )
@@ -151,6 +190,120 @@ def cancel_requested_at(run_id: str) -> datetime | None:
         )
     requested = response.get("Item", {}).get("cancel_requested_at")
     return datetime.fromisoformat(str(requested)) if requested else None
+
+
+def status_of(run_id: str) -> RunStatus | None:
+    """The run's status only (a cheap read, for waiting on it); None when there is no such run."""
+    with translate_errors():
+        response = aws.table(runs_table().name).get_item(
+            Key=keys.run(run_id),
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+            ConsistentRead=True,
+        )
+    item = response.get("Item")
+    return RunStatus(str(item["status"])) if item else None
+
+
+def open_input_request(run_id: str, request: dict[str, Any], due: datetime) -> None:
+    """A human input request opens: the run awaits input (from ``started``, or already awaiting another), and
+    is due for the sweeper when the request's time is up (``due``)."""
+    runs_table().write(
+        update_op(
+            runs_table().name,
+            keys.run(run_id),
+            f"SET #status = :awaiting, input_requests.#{request['id']} = :request, gsi2sk = :due",
+            "#status IN (:started, :awaiting)",
+            {
+                ":awaiting": RunStatus.awaiting_input.value,
+                ":started": RunStatus.started.value,
+                ":request": request,
+                ":due": keys.active_run_index(run_id, due)["gsi2sk"],
+            },
+        ),
+        "the run is not running",
+    )
+
+
+def answer_input_request(run_id: str, request_id: str, at: datetime, by: str, last: bool) -> Run:
+    """An open request is answered (and, when it was the ``last`` open one, the run goes on: ``started``);
+    ``Conflict`` when the run is not awaiting input or the request is not open any more."""
+    status = ", #status = :started" if last else ""
+    request = f"input_requests.#{request_id}"
+    return from_item(
+        Run,
+        runs_table().update_returning(
+            update_op(
+                runs_table().name,
+                keys.run(run_id),
+                f"SET {request}.#state = :answered, {request}.answered_at = :at, {request}.answered_by = :by"
+                + status,
+                f"#status = :awaiting AND {request}.#state = :open",
+                {
+                    ":answered": "answered",
+                    ":open": "open",
+                    ":at": iso(at),
+                    ":by": by,
+                    ":awaiting": RunStatus.awaiting_input.value,
+                    **({":started": RunStatus.started.value} if last else {}),
+                },
+            ),
+            "the input request is not open",
+        ),
+    )
+
+
+def close_input_requests(run_id: str, states: dict[str, str], at: datetime) -> None:
+    """The executor got its answers (or timeouts): each request gets its final state, and the run, no longer
+    waiting, is ``started`` again (a no-op for a run that has ended meanwhile)."""
+    sets = ["#status = :started", "gsi2sk = due_when_started"]
+    values: Item = {":started": RunStatus.started.value, ":awaiting": RunStatus.awaiting_input.value}
+    for index, (request_id, state) in enumerate(sorted(states.items())):
+        request = f"input_requests.#{request_id}"
+        sets.append(f"{request}.#state = :s{index}, {request}.closed_at = :at")
+        values[f":s{index}"] = state
+    values[":at"] = iso(at)
+    with contextlib.suppress(Conflict):
+        runs_table().write(
+            update_op(
+                runs_table().name, keys.run(run_id), "SET " + ", ".join(sets), "#status = :awaiting", values
+            )
+        )
+
+
+def due_runs(shard: int, until: datetime, limit: int = 100) -> list[tuple[str, RunStatus]]:
+    """Unfinished runs of one index partition that are due for the sweeper by ``until``, oldest first:
+    ``(run id, status)``."""
+    with translate_errors():
+        response = aws.table(runs_table().name).query(
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :partition AND gsi2sk <= :until",
+            ExpressionAttributeValues={
+                ":partition": keys.active_runs(shard),
+                ":until": keys.active_runs_due(until),
+            },
+            Limit=limit,
+        )
+    return [
+        (str(item["pk"]).removeprefix("RUN#"), RunStatus(str(item["status"]))) for item in response["Items"]
+    ]
+
+
+def last_event_sequence(run_id: str) -> int:
+    """The highest sequence of the run's stored events (0 for none): where a new writer continues."""
+    partition, prefix = keys.run_events_prefix(run_id)
+    with translate_errors():
+        response = aws.table(runs_table().name).query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": partition, ":prefix": prefix},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+            ProjectionExpression="#sequence",
+            ExpressionAttributeNames={"#sequence": "sequence"},
+        )
+    items = response.get("Items", [])
+    return int(str(items[0]["sequence"])) if items else 0
 
 
 def event_item(event: RunEvent, expires_at: int) -> Item:

@@ -17,8 +17,7 @@ from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import iso, utcnow
 from switchboard.domain.runs import Run
 from switchboard.store import keys
-from switchboard.store.control import to_item
-from switchboard.store.runs import runs_table
+from switchboard.store.runs import create_op, runs_table
 from switchboard.store.table import Item, Page, put_op, update_op
 
 MAX_TURNS = 50
@@ -53,10 +52,9 @@ def create_run_in_session(run: Run) -> None:
         ":gsi1sk": index["gsi1sk"],
         ":one": 1,
     }
-    run_index = keys.listing_index(keys.app_runs(run.app_id), run.created_at, run.id)
     runs_table().transact(
         [
-            put_op(table, to_item(run, keys.run(run.id), run_index), "attribute_not_exists(pk)"),
+            create_op(run),
             update_op(table, keys.session(run.app_id, run.session_id), _JOIN, _JOINABLE, values),
         ],
         "the session is not available",

@@ -105,6 +105,27 @@ def translate_errors(
         raise
 
 
+class _Cancelled(Exception):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("transaction canceled")
+        self.reasons = reasons
+
+
+@contextmanager
+def _keep_cancellations() -> Iterator[None]:
+    """A canceled transaction whose reasons are conditions (or nothing): ``_Cancelled`` with them, before
+    ``translate_errors`` turns it into a plain Conflict; throttling and conflicts pass on as 503."""
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = [str(r.get("Code") or "None") for r in error.response.get("CancellationReasons", [])]
+        if not set(reasons) <= {"ConditionalCheckFailed", "None"}:
+            raise
+        raise _Cancelled(reasons) from None
+
+
 def put_op(
     table: str, item: Item, condition: str | None = None, values: Item | None = None
 ) -> dict[str, Any]:
@@ -249,6 +270,17 @@ class Table:
     ) -> None:
         with translate_errors(conflict_message, conflict_code):
             aws.dynamodb().transact_write_items(TransactItems=[_serialize(op) for op in ops])  # type: ignore[misc]
+
+    def transact_reasons(self, ops: list[dict[str, Any]]) -> list[str] | None:
+        """Run a transaction: None when it went through, else each op's cancellation reason code
+        (``ConditionalCheckFailed``, ``None``, …), so the caller can tell which condition failed."""
+        items = [_serialize(op) for op in ops]
+        try:
+            with translate_errors(), _keep_cancellations():
+                aws.dynamodb().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except _Cancelled as cancelled:
+            return cancelled.reasons
+        return None
 
     def query(
         self,

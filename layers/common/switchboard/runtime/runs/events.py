@@ -13,13 +13,17 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.ids import new_id, random_body, utcnow
 from switchboard.domain.runs import RunEvent
+from switchboard.runtime.runs import artifacts
 from switchboard.store import runs
 
 FLUSH_INTERVAL = 0.25
 FLUSH_SIZE = 25
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.canceled"})
+EVENT_BYTES = 32_000
+"""An event's data above this is stored as previews with references (``artifacts.shrink``): an events page
+of 100 stays far under a Lambda response."""
 
 
 class BufferedEventSink:
@@ -31,8 +35,10 @@ class BufferedEventSink:
         first_sequence: int = 1,
         clock: Callable[[], datetime] = utcnow,
         write: Callable[[list[dict[str, Any]]], None] = runs.write_events,
+        files: artifacts.RunFiles | None = None,
     ) -> None:
         self._run_id = run_id
+        self._files = files
         self._expires_at = expires_at
         self._next = first_sequence
         self._clock = clock
@@ -69,7 +75,15 @@ class BufferedEventSink:
         with self._lock:
             return [*self._written, *self._pending]
 
+    @property
+    def next_sequence(self) -> int:
+        with self._lock:
+            return self._next
+
     def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
+        if self._files is not None:
+            name = f"events/{event_type}-{random_body()}"
+            data = artifacts.shrink(self._files, name, dict(data), EVENT_BYTES)
         with self._lock:
             event = RunEvent(
                 id=new_id("event"),

@@ -36,6 +36,8 @@ class StoredResponse:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     stream_run_id: str | None = None
+    run_id: str | None = None
+    """The run the answer is about: a replay answers with it as it is then (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,14 @@ def fingerprint(operation: str, request: Any) -> str:
 
 
 def once(
-    app_id: str, key: str | None, request_fingerprint: str, produce: Callable[[], StoredResponse]
+    app_id: str,
+    key: str | None,
+    request_fingerprint: str,
+    produce: Callable[[], StoredResponse],
+    about_run: Callable[[str], StoredResponse] | None = None,
 ) -> Outcome:
-    """Answer with ``produce()`` the first time, and with its stored response on a retry."""
+    """Answer with ``produce()`` the first time, and on a retry with its stored response, or, for an answer
+    about a run, with ``about_run(run_id)``: the run as it is now."""
     if key is None:
         return Outcome(produce(), replayed=False)
     now = utcnow()
@@ -79,7 +86,11 @@ def once(
         lease_expiration=int((now + LEASE).timestamp()),
     )
     if held is not None:
-        return Outcome(_replay(held, request_fingerprint), replayed=True)
+        stored = _replay(held, request_fingerprint)
+        if stored.run_id is not None and about_run is not None:
+            fresh = about_run(stored.run_id)
+            stored = StoredResponse(fresh.status, fresh.body, {**fresh.headers, REPLAYED_HEADER: "true"})
+        return Outcome(stored, replayed=True)
     try:
         response = produce()
     except BaseException:
@@ -105,6 +116,7 @@ def _replay(held: idempotency.IdempotencyRecord, request_fingerprint: str) -> St
         body=stored.get("body"),
         headers={**dict(stored.get("headers") or {}), REPLAYED_HEADER: "true"},
         stream_run_id=stored.get("stream_run_id"),
+        run_id=stored.get("run_id"),
     )
 
 
@@ -114,6 +126,7 @@ def _store(app_id: str, key: str, request_fingerprint: str, response: StoredResp
         "body": response.body,
         "headers": dict(response.headers),
         "stream_run_id": response.stream_run_id,
+        "run_id": response.run_id,
     }
     try:
         idempotency.complete(app_id, key, request_fingerprint, document)

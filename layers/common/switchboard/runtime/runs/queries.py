@@ -1,8 +1,9 @@
-"""Reading and cancelling the runs of one App: runs, their events, their traces.
+"""Reading the runs of one App: runs, their events, their traces.
 
-A run of another App is 404, whatever the caller may see elsewhere. Cancelling records the request: a run
-that has not started never starts (the executor ends it ``canceled``), a started run stops at its next
-checkpoint; the answer is the run as it is now, and a finished run is returned unchanged.
+A run of another App is 404, whatever the caller may see elsewhere. Big values are in S3
+(``artifacts``): one run answers with them inline when the whole fits a response (``RESPONSE_BYTES``), else
+with references carrying short-lived presigned download URLs; lists, event pages and traces always carry the
+references.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from switchboard.domain.errors import NotFound
-from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import TERMINAL, Run, RunStatus
+from switchboard.domain.runs import Run, RunStatus
 from switchboard.runtime import sessions
+from switchboard.runtime.runs import artifacts
 from switchboard.runtime.runs.views import EventOut, RunOut, TraceOut, TraceSummaryOut
 from switchboard.store import run_listing, runs
 from switchboard.store.deliveries import Delivery, list_run_deliveries
@@ -23,6 +24,20 @@ def run_of_app(app_id: str, run_id: str) -> Run:
     if run is None or run.app_id != app_id:
         raise NotFound("run not found")
     return run
+
+
+RESPONSE_BYTES = 5_000_000
+"""What one answer may carry inline (a Lambda response is at most 6 MB)."""
+
+
+def view(
+    run: Run, *, invoked: bool = False, last_node_output: bool = False, budget: int = RESPONSE_BYTES
+) -> RunOut:
+    """The run as a caller sees it (``invoked``: the direct-invoke shape), big values inline when they fit
+    ``budget``, else referenced with download URLs."""
+    shown = RunOut.invoked(run, last_node_output) if invoked else RunOut.of(run)
+    expanded = artifacts.expand({"output": shown.output, "nodes": shown.nodes}, budget)
+    return shown.model_copy(update=expanded)
 
 
 def run_deliveries(app_id: str, run_id: str) -> list[Delivery]:
@@ -42,23 +57,17 @@ def list_runs(
     session = sessions.canonical_id(session_id) if session_id is not None else None
     run_filter = run_listing.RunFilter(status=status, user_id=user_id, session_id=session)
     found, cursor = run_listing.list_runs(app_id, run_filter, limit, next_token)
-    return [RunOut.of(run) for run in found], cursor
+    return [view(run, budget=0) for run in found], cursor
 
 
-def cancel(app_id: str, run_id: str) -> Run:
-    run = run_of_app(app_id, run_id)
-    if run.status in TERMINAL:
-        return run
-    runs.request_cancel(run.id, utcnow())
-    return run_of_app(app_id, run_id)
-
-
-def events(app_id: str, run_id: str, after_sequence: int, limit: int) -> tuple[list[EventOut], str | None]:
+def list_events(
+    app_id: str, run_id: str, after_sequence: int, limit: int
+) -> tuple[list[EventOut], str | None]:
     """Stored events after ``after_sequence``; the cursor (the last sequence) only when the page is full."""
     run_of_app(app_id, run_id)
     found = runs.list_events(run_id, after_sequence, limit)
     cursor = str(found[-1].sequence) if len(found) == limit else None
-    return [EventOut.of(event) for event in found], cursor
+    return [EventOut.of(event, artifacts.expand(event.data, 0)) for event in found], cursor
 
 
 def list_traces(
@@ -82,4 +91,6 @@ def trace(app_id: str, trace_id: str) -> TraceOut:
     run = runs.get_run(trace_id)
     if run is None or run.app_id != app_id or run.started_at is None:
         raise NotFound("trace not found")
-    return TraceOut.of_trace(run, runs.get_trace(run.id))
+    document = artifacts.expand(artifacts.load(runs.get_trace(run.id)), 0)
+    shown = TraceOut.of_trace(run, document)
+    return shown.model_copy(update=artifacts.expand({"output": shown.output}, RESPONSE_BYTES))

@@ -15,26 +15,22 @@ at its terminal event. Where the host can stream (the local stack) each message 
 read, and heartbeats keep an idle connection open. Events are read every 0.25 s, backing off to 1 s while
 nothing happens; the executor writes them at most 0.25 s after they happen.
 
-A new run is streamed with ``stream_new_run``: once the stream is open its execution starts in a worker thread
-(with the caller's context, so the local invoker knows who invokes), while this thread relays the events. A
-run that outlives the window goes on in the executor function (an invocation does not stop when its caller
-does); the client follows it with ``GET /v1/runs/{id}/stream``.
+A new run asked for as a stream has been started (its durable execution) by the time its stream opens; the
+stream begins at its first event, so nothing it did before is missed. A run that outlives the window goes on
+in the executor; the client follows it with ``GET /v1/runs/{id}/stream``.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 
 from switchboard.domain.errors import NotFound
-from switchboard.domain.runs import TERMINAL, Run, RunEvent
-from switchboard.observability import logger
+from switchboard.domain.runs import TERMINAL, RunEvent
 from switchboard.runtime.runs.events import TERMINAL_EVENTS
 from switchboard.store import runs
 from switchboard.streaming import ResponseStream, StreamClosed, open_stream
@@ -138,41 +134,26 @@ def stream_run_of_app(
     return sse_response(run_id, cursor, lambda_context=lambda_context)
 
 
-def stream_new_run(
-    run: Run, start_execution: Callable[[], object], *, lambda_context: RemainingTime | None = None
-) -> Response[str]:
-    """Stream a run that was just created: ``start_execution`` executes it (typically a synchronous invoke of
-    the executor function) in a worker thread once the stream is open, so events flow while it runs."""
-    return sse_response(run.id, 0, start=start_execution, lambda_context=lambda_context)
-
-
 def sse_response(
     run_id: str,
     after_sequence: int,
     *,
     deadline_seconds: float | None = None,
-    start: Callable[[], object] | None = None,
     lambda_context: RemainingTime | None = None,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
     extra_headers: Mapping[str, str] | None = None,
 ) -> Response[str]:
-    """The run's events after ``after_sequence`` as ``text/event-stream`` (see the module docstring).
-
-    ``start``, when given, runs in a worker thread right after the stream is opened (it may block until the
-    run has finished, or only hand the run on); a stream with ``start`` is never a 204. When the terminal
-    event has been relayed, the worker gets the rest of the window to return, so the run record is final when
-    the stream ends. When ``start`` raises, the stream ends with the events written so far.
-    """
+    """The run's events after ``after_sequence`` as ``text/event-stream`` (see the module docstring)."""
     began = time.monotonic()
     deadline = began + _window(deadline_seconds, lambda_context)
     events = runs.list_events(run_id, after_sequence, PAGE_SIZE)
-    if start is None and not events and _has_ended(run_id):
+    if not events and _has_ended(run_id):
         return Response(status_code=204, body="", headers={"Cache-Control": "no-store"})
     all_headers = {**HEADERS, **(extra_headers or {})}
     stream = open_stream(200, all_headers)
     body = _Body(stream, heartbeat_seconds)
     try:
-        _Relay(run_id, after_sequence, body, deadline).follow(events, start)
+        _Relay(run_id, after_sequence, body, deadline).follow(events)
     finally:
         if stream is not None:
             stream.close()
@@ -221,38 +202,6 @@ class _Body:
         return b"".join(self._parts).decode()
 
 
-class _Execution:
-    """``start`` in a daemon worker thread that keeps the caller's context variables."""
-
-    def __init__(self, run_id: str, start: Callable[[], object]) -> None:
-        self._run_id = run_id
-        self._start = start
-        self._thread: threading.Thread | None = None
-        self.failed = False
-
-    def begin(self) -> None:
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=context.run, args=(self._execute,), name=f"execute-{self._run_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _execute(self) -> None:
-        try:
-            self._start()
-        except Exception:
-            self.failed = True
-            logger.exception("the streamed run's execution failed", extra={"run_id": self._run_id})
-
-    @property
-    def finished(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
-
-    def wait(self, seconds: float) -> None:
-        if self._thread is not None:
-            self._thread.join(max(seconds, 0.0))
-
-
 class _Relay:
     def __init__(self, run_id: str, cursor: int, body: _Body, deadline: float) -> None:
         self._run_id = run_id
@@ -260,21 +209,16 @@ class _Relay:
         self._body = body
         self._deadline = deadline
 
-    def follow(self, events: list[RunEvent], start: Callable[[], object] | None) -> None:
-        execution = _Execution(self._run_id, start) if start is not None else None
-        if execution is not None:
-            execution.begin()
+    def follow(self, events: list[RunEvent]) -> None:
         try:
-            if self._follow(events, execution) and execution is not None:
-                execution.wait(self._deadline - time.monotonic())
+            self._follow(events)
         except StreamClosed:
             return
 
-    def _follow(self, events: list[RunEvent], execution: _Execution | None) -> bool:
+    def _follow(self, events: list[RunEvent]) -> bool:
         """Relay until the terminal event (True) or until nothing more can or may be sent (False)."""
         interval = POLL_SECONDS
         next_status_check = time.monotonic()
-        execution_seen_finished = False
         while True:
             if self._relay(events):
                 return True
@@ -285,11 +229,6 @@ class _Relay:
             now = time.monotonic()
             if self._body.gone or now >= self._deadline:
                 return False
-            if execution is not None and execution.finished and not execution_seen_finished:
-                execution_seen_finished = True
-                if execution.failed:
-                    return self._drain()
-                next_status_check = now
             if now >= next_status_check:
                 if _has_ended(self._run_id):
                     return self._drain()

@@ -21,6 +21,27 @@ class NodeResultOut(Model):
     error: dict[str, Any] | None = None
 
 
+class InputRequestOut(Model):
+    id: str = Field(description="The request's id (its human_input node's id): answer with it as request_id")
+    type: Literal["approval", "feedback"]
+    prompt: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    editable_params: list[str] = Field(default_factory=list)
+    state: Literal["open", "answered", "expired", "canceled"] = Field(
+        description="open: waiting for POST /v1/runs/{id}/input; then how it closed"
+    )
+    timeout_seconds: int
+    requested_at: datetime | None = None
+    answered_at: datetime | None = None
+    answered_by: str | None = None
+
+    @classmethod
+    def of(cls, request: dict[str, Any]) -> InputRequestOut:
+        return cls.model_validate(
+            {name: value for name, value in request.items() if name in cls.model_fields}
+        )
+
+
 class RunOut(Model):
     id: str
     app_id: str
@@ -44,6 +65,13 @@ class RunOut(Model):
         description="Set once cancellation was requested; the run ends canceled at its next checkpoint"
     )
     usage: dict[str, int] = Field(description="Token usage summed over the run's LLM requests")
+    deadline_at: datetime | None = Field(
+        default=None,
+        description="When the run must have ended: its creation plus the App's run_timeout_seconds",
+    )
+    input_requests: list[InputRequestOut] = Field(
+        default_factory=list, description="Human input requests: the open ones while awaiting_input"
+    )
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
@@ -64,6 +92,8 @@ class RunOut(Model):
             ended_at=run.ended_at,
             cancel_requested_at=run.cancel_requested_at,
             usage=run.usage,
+            deadline_at=run.deadline_at,
+            input_requests=[InputRequestOut.of(request) for request in run.input_requests.values()],
         )
 
     @classmethod
@@ -86,9 +116,11 @@ class EventOut(Model):
     data: dict[str, Any]
 
     @classmethod
-    def of(cls, event: RunEvent) -> EventOut:
+    def of(cls, event: RunEvent, data: dict[str, Any] | None = None) -> EventOut:
+        """``data``: the event's data as shown (big parts referenced with download URLs)."""
+        shown = event.data if data is None else data
         return cls(
-            id=event.id, type=event.type, sequence=event.sequence, timestamp=event.timestamp, data=event.data
+            id=event.id, type=event.type, sequence=event.sequence, timestamp=event.timestamp, data=shown
         )
 
 

@@ -1,0 +1,60 @@
+"""The dispatcher's use cases: one queue message (start a background run, or make a delivery attempt) and one
+sweep. The message's shape says what it is: ``{"run_id"}`` (the run queue) or ``{"delivery_id", …}`` (the
+delivery queue, ``deliveries.DeliveryMessage``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from switchboard.observability import metrics
+from switchboard.runtime.deliveries import DeliveryMessage, deliver
+from switchboard.runtime.runs.program_contract import ExecuteRequest
+
+
+class SweepRequest(BaseModel):
+    """What the sweep schedule sends."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sweep: Literal[True] = True
+
+
+class QueueMessage(BaseModel):
+    """One message of the run queue or of the delivery queue."""
+
+    run: ExecuteRequest | None = None
+    delivery: DeliveryMessage | None = None
+
+    model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def parse(cls, body: str) -> QueueMessage:
+        document = json.loads(body)
+        if isinstance(document, dict) and "delivery_id" in document:
+            return cls(delivery=DeliveryMessage.model_validate(document))
+        return cls(run=ExecuteRequest.model_validate(document))
+
+
+def handle_message(message: QueueMessage) -> dict[str, Any]:
+    """Start the run (a throttled start raises: the message stays, and is retried), or make the attempt."""
+    if message.delivery is not None:
+        outcome = deliver(message.delivery)
+        metrics.add_metric(name=f"Deliveries{outcome.capitalize()}", unit="Count", value=1)
+        return {"delivery_id": message.delivery.delivery_id, "outcome": outcome}
+    assert message.run is not None
+    from switchboard.runtime.runs import start_execution
+
+    return {"run_id": message.run.run_id, "execution_arn": start_execution(message.run.run_id)}
+
+
+def sweep(request: SweepRequest) -> dict[str, Any]:
+    del request
+    from switchboard.runtime.runs import sweep as sweep_runs
+
+    return {"swept": sweep_runs()}
+
+
+__all__ = ["QueueMessage", "SweepRequest", "handle_message", "sweep"]

@@ -1,8 +1,9 @@
 """The App runtime on moto, for the Apps API tests: a deployed App, an access key, the executor and the
 credentials function behind the invoker, the run queue and the files bucket.
 
-Apps API events are built like API Gateway's for both addressing forms; background runs are executed by
-reading the run queue and feeding its messages to the executor handler as an SQS event.
+Apps API events are built like API Gateway's for both addressing forms; runs execute as durable executions of
+the executor handler (the local durable execution service behind the test invoker); background runs are
+started by feeding the run queue's messages to the dispatcher handler as an SQS event.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from switchboard.runtime import credentials
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from tests.integration.conftest import Reply, World
-from tests.support.invokers import HandlerInvoker
+from tests.support.invokers import HandlerInvoker, wait_for_run
 from tests.support.stack import LambdaContextStub, http_event, load_function
 
 FILES_BUCKET = "switchboard-test-files"
@@ -138,14 +139,19 @@ class Runtime:
         return [json.loads(message["Body"])["run_id"] for message in self._receive(visibility=0)]
 
     def drain(self) -> list[dict[str, Any]]:
-        """Execute every queued run through the executor handler, as its SQS event source would."""
+        """Start every queued run through the dispatcher handler, as its SQS event source would, and wait for
+        each to end (or to wait for input)."""
         sqs = aws.client("sqs")
+        started: list[str] = []
         while messages := self._receive(visibility=30):
             event = {"Records": [_record(message) for message in messages]}
-            result = load_function("executor").lambda_handler(event, LambdaContextStub())
+            result = load_function("dispatcher").lambda_handler(event, LambdaContextStub())
             self.executed.append(result)
+            started += [json.loads(message["Body"])["run_id"] for message in messages]
             for message in messages:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        for run_id in started:
+            wait_for_run(run_id, "completed", "failed", "canceled", "awaiting_input")
         return self.executed
 
     def _receive(self, visibility: int) -> list[dict[str, Any]]:
@@ -221,7 +227,7 @@ def app_runtime(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runti
     for name, value in {
         "RUN_QUEUE_URL": queue_url,
         "FILES_BUCKET": FILES_BUCKET,
-        "EXECUTOR_FUNCTION": "ExecutorFunction",
+        "EXECUTOR_FUNCTION": "ExecutorFunction:live",
         "CREDENTIALS_FUNCTION": "CredentialsFunction",
     }.items():
         monkeypatch.setenv(name, value)
@@ -229,12 +235,13 @@ def app_runtime(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runti
     credentials.secret_cache.clear()
     forget()
     previous = get_invoker()
-    invoker = HandlerInvoker({"ExecutorFunction": "executor", "CredentialsFunction": "credentials"})
+    invoker = HandlerInvoker()
     set_invoker(invoker)
     try:
         deploy(world, runtime_definition())
         yield Runtime(world, access_key(world), invoker, queue_url)
     finally:
+        invoker.close()
         set_invoker(previous)
         credentials.secret_cache.clear()
         forget()

@@ -100,7 +100,7 @@ class LinksWorld:
         return taken
 
     def deliver(self, body: dict[str, Any]) -> None:
-        """Hand one delivery message to the executor, as its SQS event source would."""
+        """Hand one delivery message to the dispatcher, as its SQS event source would."""
         record = {
             "messageId": "m-1",
             "receiptHandle": "handle-m-1",
@@ -112,7 +112,7 @@ class LinksWorld:
             "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{DELIVERY_QUEUE}",
             "awsRegion": "us-east-1",
         }
-        result = load_function("executor").lambda_handler({"Records": [record]}, LambdaContextStub())
+        result = load_function("dispatcher").lambda_handler({"Records": [record]}, LambdaContextStub())
         assert result == {"batchItemFailures": []}
 
     def events_received(self) -> list[Recorded]:

@@ -176,7 +176,7 @@ def test_a_multipart_file_reaches_the_run_as_a_stored_reference(rt: Runtime) -> 
     # Then the run completed with the file's reference in the input field of its name (others in files)
     assert reply.status == 200, reply.body
     run = reply.body["data"]
-    assert run["output"]["answer"] == "read it!"
+    assert run["output"]["answer"] == "read it!", reply.body
     assert run["output"]["file"] == "../Résumé 2024.pdf"
     doc = run["input"]["doc"]
     prefix = f"apps/{rt.app_id}/runs/{run['id']}/files/"

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from switchboard.domain.runs import Run, RunStatus
-from switchboard.invoker import FunctionError, set_invoker
+from switchboard.invoker import InvokeThrottled
 from switchboard.runtime.bootstrap import bootstrap_admin
-from switchboard.runtime.runs import starting
 from switchboard.runtime.runs.idempotency import fingerprint
+from switchboard.settings import get_settings
 from switchboard.store import idempotency
 from switchboard.store import runs as store_runs
 from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
 from tests.integration.conftest import Reply, World
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
+from tests.support.invokers import wait_for_run
 
 
 @pytest.fixture
@@ -64,63 +66,111 @@ def test_a_sync_run_answers_with_the_finished_run(rt: Runtime, form: str) -> Non
     assert run["started_at"]
     assert run["ended_at"]
     assert "callbacks" not in run
-    assert rt.invoker.calls[0] == ("ExecutorFunction", {"run_id": run["id"]})
+    assert rt.invoker.started == [run["id"]]
     # And it reads back the same
     assert rt.call("GET", f"/v1/runs/{run['id']}", form=form).body["data"] == run
 
 
-def test_a_sync_run_answers_with_the_run_the_executor_returned_without_reading_it(
+def test_a_sync_run_longer_than_the_apps_sync_wait_answers_202_and_goes_on_once(rt: Runtime) -> None:
+    # Given an App that waits at most 1 s for a synchronous run, and a version whose node takes 2.5 s
+    with slow_upstream(rt, delay_ms=2500) as target:
+        _set_limits(rt, sync_wait_seconds=1)
+        # When a synchronous run is created
+        reply = _created(rt, {"input": {"question": "slow"}})
+        # Then 202 with the run as it is (not ended) and where to poll it
+        assert reply.status == 202, reply.body
+        run = reply.body["data"]
+        assert run["status"] in ("created", "started")
+        assert run["ended_at"] is None
+        assert reply.headers["location"] == f"/apps/{rt.app_id}/v1/runs/{run['id']}"
+        # And the run goes on and completes, executed once: one execution, one upstream call
+        finished = wait_for_run(run["id"])
+        assert finished.status is RunStatus.completed
+        assert finished.output == {"done": "done"}
+        assert rt.invoker.started == [run["id"]]
+        assert len(target.requests_to("/slow")) == 1
+
+
+def test_an_idempotent_sync_run_replays_as_it_is_then_as_it_ended(rt: Runtime) -> None:
+    # Given a synchronous run that outlived its wait (202), created with an Idempotency-Key
+    with slow_upstream(rt, delay_ms=2000):
+        _set_limits(rt, sync_wait_seconds=1)
+        headers = {"Idempotency-Key": "slow-1"}
+        first = _created(rt, {"input": {"question": "slow"}}, headers=headers)
+        assert first.status == 202, first.body
+        # When the request is replayed while the run goes on
+        during = _created(rt, {"input": {"question": "slow"}}, headers=headers)
+        # Then the replay answers with the run as it is now: still 202
+        assert (during.status, during.headers["idempotent-replayed"]) == (202, "true")
+        assert during.body["data"]["id"] == first.body["data"]["id"]
+        # When it is replayed after the run ended / Then 200 with its final state, and nothing ran again
+        wait_for_run(first.body["data"]["id"])
+        after = _created(rt, {"input": {"question": "slow"}}, headers=headers)
+    assert (after.status, after.headers["idempotent-replayed"]) == (200, "true")
+    assert (after.body["data"]["id"], after.body["data"]["status"]) == (first.body["data"]["id"], "completed")
+    assert rt.invoker.started == [first.body["data"]["id"]]
+
+
+def test_a_throttled_executor_sends_a_sync_run_the_background_way(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads = _count_run_reads(monkeypatch)
-    reply = _created(rt, {"input": {"question": "hello"}})
-    assert (reply.status, reply.body["data"]["status"]) == (200, "completed")
-    assert reads == []
-    assert rt.call("GET", f"/v1/runs/{reply.body['data']['id']}").body["data"] == reply.body["data"]
+    # Given an executor that cannot be started (throttled), and an App that waits 1 s
+    _set_limits(rt, sync_wait_seconds=1)
+    with monkeypatch.context() as patched:
+        patched.setattr(rt.invoker, "start_execution", _throttled)
+        # When a synchronous run is created
+        reply = _created(rt, {"input": {"question": "queued"}})
+    # Then it is queued rather than lost: 202 with the created run
+    assert reply.status == 202, reply.body
+    assert reply.body["data"]["status"] == "created"
+    assert rt.queued_run_ids() == [reply.body["data"]["id"]]
+    # And once the executor can be started, the queue runs it to its end
+    rt.drain()
+    assert rt.call("GET", f"/v1/runs/{reply.body['data']['id']}").body["data"]["status"] == "completed"
 
 
-class _Answering:
-    """An executor stand-in that answers (or raises) without running anything."""
-
-    def __init__(self, answer: Callable[[Run], Any]) -> None:
-        self._answer = answer
-        self._read = store_runs.get_run
-
-    def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
-        run = self._read(payload["run_id"])
-        assert run is not None
-        return self._answer(run)
-
-
-def _raise(run: Run) -> Any:
-    raise FunctionError("ExecutorFunction", {"errorMessage": "boom"})
-
-
-def _started(run: Run) -> Any:
-    started = run.model_copy(update={"status": RunStatus.started}).model_dump(mode="json")
-    return {"run_id": run.id, "status": "started", "run": started}
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(_raise, id="the executor failed"),
-        pytest.param(_started, id="another invocation has the run"),
-        pytest.param(lambda run: {"run_id": run.id, "status": "completed"}, id="no run in the answer"),
-        pytest.param(lambda run: {"run_id": run.id, "run": {"id": run.id}}, id="an invalid run"),
-    ],
-)
-def test_a_sync_run_reads_the_stored_run_when_the_executor_did_not_return_it_finished(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch, answer: Callable[[Run], Any]
+def test_a_run_nothing_can_start_fails_503_and_leaves_no_record(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a created run and an executor that does not answer with it finished
-    queued = _created(rt, {"input": {"question": "hello"}, "background": True}).body["data"]
-    set_invoker(_Answering(answer))
-    reads = _count_run_reads(monkeypatch)
-    # When the Apps function executes it now / Then it answers with the stored run, read once
-    run = starting.execute_now(queued["id"])
-    assert (run.id, run.status) == (queued["id"], RunStatus.created)
-    assert reads == [queued["id"]]
+    # Given an executor that cannot be started and a run queue that refuses messages
+    with monkeypatch.context() as patched:
+        patched.setattr(rt.invoker, "start_execution", _throttled)
+        patched.setenv("RUN_QUEUE_URL", rt.queue_url + "-missing")
+        get_settings.cache_clear()
+        # When a synchronous run is created with an Idempotency-Key
+        reply = _created(rt, {"input": {"question": "q"}}, headers={"Idempotency-Key": "nothing"})
+    get_settings.cache_clear()
+    # Then 503 with Retry-After, no run is left behind, and the key is free for the retry
+    assert reply.status == 503, reply.body
+    assert (reply.body["error"]["code"], reply.headers["retry-after"]) == ("run_not_started", "2")
+    assert rt.call("GET", "/v1/runs").body["data"] == []
+    retried = _created(rt, {"input": {"question": "q"}}, headers={"Idempotency-Key": "nothing"})
+    assert (retried.status, retried.body["data"]["status"]) == (200, "completed")
+
+
+def _throttled(*_: object) -> str:
+    raise InvokeThrottled("the executor cannot be started now; retry shortly")
+
+
+@contextmanager
+def slow_upstream(rt: Runtime, delay_ms: int) -> Iterator[HttpTarget]:
+    """The world's connection pointed at a loopback upstream whose /slow answers after ``delay_ms``, and a
+    version deployed that calls it."""
+    with HttpTarget() as target:
+        target.respond("/slow", TargetReply(body={"ok": True}, delay_ms=delay_ms))
+        rt.world.call(
+            "PATCH",
+            f"/v1/connections/{rt.world.connection_id}",
+            token=rt.world.admin.token,
+            body={"config": {"url": target.url, "api_key": "slow-SECRET-key"}},
+        )
+        deploy(rt.world, _slow_definition(rt.world.connection_id))
+        yield target
+
+
+def _set_limits(rt: Runtime, **limits: int) -> None:
+    reply = rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body=limits)
+    assert reply.status == 200, reply.body
 
 
 def _count_run_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -304,7 +354,7 @@ def test_a_sync_run_is_replayed_without_running_again(rt: Runtime) -> None:
     second = _created(rt, {"input": {"question": "a"}}, headers=headers)
     assert (first.status, second.status) == (200, 200)
     assert first.body == second.body
-    assert rt.invoker.calls == [("ExecutorFunction", {"run_id": first.body["data"]["id"]})]
+    assert rt.invoker.started == [first.body["data"]["id"]]
 
 
 def test_a_request_in_progress_holds_its_key(rt: Runtime) -> None:
@@ -322,7 +372,7 @@ def test_a_request_in_progress_holds_its_key(rt: Runtime) -> None:
     assert claimed is None
     # When the same request arrives again / Then 409 in progress, and nothing ran
     _error(_created(rt, body, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_in_progress")
-    assert rt.invoker.calls == []
+    assert rt.invoker.started == []
     # And another body with that key is a reuse
     other = {"input": {"question": "other"}}
     _error(_created(rt, other, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_reused")
@@ -343,19 +393,23 @@ def test_a_malformed_idempotency_key_is_400(rt: Runtime, key: str) -> None:
 # ------------------------------------------------------------------------------------------- cancel
 
 
-def test_a_cancelled_created_run_never_starts(rt: Runtime) -> None:
+def test_a_cancelled_created_run_ends_canceled_at_once_and_never_starts(rt: Runtime) -> None:
     # Given a queued run
     run_id = _created(rt, {"input": {"question": "q"}, "background": True}).body["data"]["id"]
-    # When it is cancelled / Then the answer tells the truth: still created, cancellation requested
+    # When it is cancelled / Then the answer tells the truth: canceled now, with the request recorded
     reply = rt.call("POST", f"/v1/runs/{run_id}/cancel")
     assert reply.status == 200, reply.body
-    assert reply.body["data"]["status"] == "created"
+    assert (reply.body["data"]["status"], reply.body["data"]["started_at"]) == ("canceled", None)
     assert reply.body["data"]["cancel_requested_at"] is not None
-    # When the executor gets it / Then it ends canceled without running a node
+    assert reply.body["data"]["ended_at"] is not None
+    # And its one event is its terminal one
+    events = rt.call("GET", f"/v1/runs/{run_id}/events").body["data"]
+    assert [event["type"] for event in events] == ["run.canceled"]
+    # When the queue hands it to the executor anyway / Then it does not start: no node, nothing more
     rt.drain()
     run = rt.call("GET", f"/v1/runs/{run_id}").body["data"]
     assert (run["status"], run["started_at"], run["nodes"]) == ("canceled", None, None)
-    assert rt.call("GET", f"/v1/runs/{run_id}/events").body["data"] == []
+    assert len(rt.call("GET", f"/v1/runs/{run_id}/events").body["data"]) == 1
 
 
 def test_cancelling_a_finished_run_changes_nothing(rt: Runtime) -> None:

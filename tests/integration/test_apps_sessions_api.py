@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import RunStatus
+from switchboard.domain.runs import Run, RunEvent, RunStatus
+from switchboard.invoker import InvokeThrottled
 from switchboard.settings import get_settings
 from switchboard.store import runs
 from tests.integration.apps_runtime import Runtime, app_runtime
@@ -83,21 +84,36 @@ def test_a_run_that_ended_without_freeing_its_session_does_not_block_it(rt: Runt
     session = str(uuid.uuid4())
     body = {"input": {"question": "q"}, "user_id": "u-1", "session_id": session}
     run_id = _created(rt, {**body, "background": True}).body["data"]["id"]
-    runs.finish(run_id, RunStatus.failed, utcnow(), {}, RunStatus.created)
+    run = runs.get_run(run_id)
+    assert run is not None
+    runs.finish(run, RunStatus.failed, utcnow(), {}, {RunStatus.created}, terminal_event(run))
     # When the next run of the session comes / Then it runs
     assert _created(rt, body).status == 200
 
 
-def test_a_run_that_cannot_be_queued_fails_and_frees_its_session(
+def test_a_run_that_cannot_be_started_is_not_left_behind_and_frees_its_session(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a run queue that refuses every message and an executor that cannot be started
     session = str(uuid.uuid4())
     body = {"input": {"question": "q"}, "user_id": "u-1", "session_id": session}
     monkeypatch.setenv("RUN_QUEUE_URL", rt.queue_url + "-missing")
+    monkeypatch.setattr(rt.invoker, "start_execution", _throttled)
     get_settings.cache_clear()
-    _error(_created(rt, {**body, "background": True}), 503, "service_unavailable")
-    failed = rt.call("GET", "/v1/runs").body["data"][0]
-    assert (failed["status"], failed["error"]["type"]) == ("failed", "enqueue_failed")
+    # When a background run is asked for
+    refused = _created(rt, {**body, "background": True})
+    # Then 503 with Retry-After, and no run is left behind: none listed, the session is free
+    _error(refused, 503, "run_not_started")
+    assert refused.headers["retry-after"] == "2"
+    assert rt.call("GET", "/v1/runs").body["data"] == []
     monkeypatch.setenv("RUN_QUEUE_URL", rt.queue_url)
     get_settings.cache_clear()
     assert _created(rt, {**body, "background": True}).status == 202
+
+
+def _throttled(*_: object) -> str:
+    raise InvokeThrottled("the executor cannot be started now; retry shortly")
+
+
+def terminal_event(run: Run) -> RunEvent:
+    return RunEvent(id="evt-end", run_id=run.id, type="run.failed", sequence=1, timestamp=utcnow(), data={})

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Run, RunEvent, RunStatus
-from switchboard.runtime.runs.creation import create_run
 from switchboard.runtime.runs.streams import frame
 from switchboard.store import runs
 from tests.integration.conftest import Reply, World, mint_pat
+from tests.support.run_states import ended_run, started_run, with_events
 from tests.support.stack import LambdaContextStub, http_event, load_function
 
 
@@ -65,32 +63,19 @@ class Apps:
 
 
 def finished_run(app_id: str, *event_types: str) -> tuple[Run, list[RunEvent]]:
-    """A run of the App that already ran, with its stored events."""
-    run = create_run(app_id, {"question": "hi"}, created_by="test")
-    run = runs.mark_started(run, utcnow())
-    events = [
-        RunEvent(
-            id=f"evt-{sequence}",
-            run_id=run.id,
-            type=event_type,
-            sequence=sequence,
-            timestamp=run.created_at + timedelta(milliseconds=sequence),
-            data={"n": sequence},
-        )
-        for sequence, event_type in enumerate(event_types, start=1)
-    ]
-    runs.write_events(runs.event_item(event, run.expires_at) for event in events)
-    status = RunStatus.completed if event_types[-1] == "run.completed" else RunStatus.started
-    if status is RunStatus.completed:
-        run = runs.finish(run.id, status, utcnow(), {"output": {"answer": "hi!"}}, RunStatus.started)
-    return run, events
+    """A run of the App that already ran, with its stored events: those given, then its terminal one."""
+    run = started_run(app_id)
+    with_events(run, *event_types)
+    run = ended_run(run, RunStatus.completed, output={"answer": "hi!"})
+    return run, runs.list_events(run.id)
 
 
 def sse(*events: RunEvent) -> str:
     return "".join(frame(event).decode() for event in events)
 
 
-EVENT_TYPES = ("run.started", "node.started", "node.completed", "run.completed")
+EVENT_TYPES = ("run.started", "node.started", "node.completed")
+"""Each finished run's stored events are these, then run.completed (its end writes it)."""
 
 
 @pytest.fixture

@@ -19,18 +19,19 @@ from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials, deliveries
 from switchboard.runtime.callbacks import validate_callbacks
-from switchboard.runtime.runs.creation import new_run
+from switchboard.runtime.runs.canceling import cancel
 from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
-from switchboard.store import apps, runs
+from switchboard.store import runs
 from switchboard.store.deliveries import DeliveryStatus, list_run_deliveries
 from switchboard_cli.local.aws_backend import create_queues
 from switchboard_cli.local.queues import QueueAwareTemplate
 from tests.integration.conftest import Reply, World, definition
 from tests.support.fakes import HttpTarget, Recorded
 from tests.support.fakes import Reply as Answer
-from tests.support.invokers import HandlerInvoker
+from tests.support.invokers import HandlerInvoker, wait_for_run
+from tests.support.run_states import created_run
 from tests.support.stack import TEMPLATE, LambdaContextStub, http_event, load_function
 
 TOKEN = "receiver-SECRET-token-42"
@@ -63,21 +64,17 @@ class Scene:
     access_key: str
     target: HttpTarget
     clock: Clock
+    invoker: HandlerInvoker
 
     def run_with_callbacks(self, *callbacks: dict[str, Any], status_after: str = "completed") -> Run:
         """A background run with these callbacks (validated like the runs API does), executed to its end."""
-        app = apps.get_app(self.app_id)
-        assert app is not None
-        run = new_run(app, {"question": "hello"}, created_by="test", mode="background")
         stored = [callback.stored() for callback in validate_callbacks(list(callbacks))]
-        runs.create_run(run.model_copy(update={"callbacks": stored}))
-        result = load_function("executor").lambda_handler({"run_id": run.id}, LambdaContextStub())
-        assert (result["run_id"], result["status"]) == (run.id, status_after)
-        finished = runs.get_run(run.id)
-        assert finished is not None
-        # The executor answers with the run as stored: its callbacks without their tokens
-        assert result["run"] == finished.model_dump(mode="json")
-        assert all("token" not in (c.get("auth") or {}) for c in result["run"]["callbacks"])
+        run = created_run(self.app_id, {"question": "hello"}, callbacks=stored, mode="background")
+        self.invoker.start_execution("ExecutorFunction:live", run.id, {"run_id": run.id})
+        finished = wait_for_run(run.id)
+        assert finished.status.value == status_after
+        # Once it ended, the run record keeps its callbacks without their tokens
+        assert all("token" not in (c.get("auth") or {}) for c in finished.callbacks or [])
         return finished
 
     def take_messages(self) -> list[Queued]:
@@ -91,9 +88,9 @@ class Scene:
         return taken
 
     def feed(self, message: Queued) -> None:
-        """Hand one message to the executor as its SQS event source would."""
+        """Hand one message to the dispatcher as its SQS event source would."""
         event = {"Records": [_sqs_record(json.dumps(message.body))]}
-        result = load_function("executor").lambda_handler(event, LambdaContextStub())
+        result = load_function("dispatcher").lambda_handler(event, LambdaContextStub())
         assert result == {"batchItemFailures": []}
 
     def deliver_all(self) -> list[Queued]:
@@ -163,7 +160,8 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scene]:
     clock = Clock()
     monkeypatch.setattr(deliveries, "utcnow", clock)
     previous = get_invoker()
-    set_invoker(HandlerInvoker({"CredentialsFunction": "credentials"}))
+    invoker = HandlerInvoker()
+    set_invoker(invoker)
     # A workflow version without outside calls, so every run completes
     saved = world.call(
         "PUT",
@@ -178,7 +176,8 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scene]:
     )
     assert key.status == 201, key.body
     with HttpTarget() as target:
-        yield Scene(world, app_id, secret, key.body["data"]["token"], target, clock)
+        yield Scene(world, app_id, secret, key.body["data"]["token"], target, clock, invoker)
+    invoker.close()
     set_invoker(previous)
     credentials.secret_cache.clear()
 
@@ -398,13 +397,9 @@ def test_a_url_that_now_resolves_inside_is_blocked_and_never_retried(
 def test_a_run_that_fails_or_is_canceled_still_calls_back(scene: Scene) -> None:
     # Given a run canceled before it started
     scene.target.respond("/hook", Answer(status=200))
-    app = apps.get_app(scene.app_id)
-    assert app is not None
-    run = new_run(app, {"question": "x"}, created_by="test", mode="background")
     stored = [c.stored() for c in validate_callbacks([{"url": f"{scene.target.url}/hook"}])]
-    runs.create_run(run.model_copy(update={"callbacks": stored}))
-    assert runs.request_cancel(run.id, utcnow()) is not None
-    load_function("executor").lambda_handler({"run_id": run.id}, LambdaContextStub())
+    run = created_run(scene.app_id, {"question": "x"}, callbacks=stored, mode="background")
+    assert cancel(scene.app_id, run.id).status is RunStatus.canceled
     # When its delivery is made / Then the receiver hears it was canceled
     scene.deliver_all()
     (request,) = scene.target.requests_to("/hook")

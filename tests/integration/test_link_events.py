@@ -36,7 +36,7 @@ def _event(secret: str, request: Recorded) -> dict[str, Any]:
 
 
 def _deliver_all(scene: LinksWorld) -> list[dict[str, Any]]:
-    """Feed every queued delivery message to the executor (without waiting for delays)."""
+    """Feed every queued delivery message to the dispatcher (without waiting for delays)."""
     fed: list[dict[str, Any]] = []
     while queued := scene.take_deliveries():
         for body, _ in queued:

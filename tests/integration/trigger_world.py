@@ -19,7 +19,6 @@ import pytest
 from switchboard import aws
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.triggers import Trigger, TriggerType, WebhookConfig
-from switchboard.invoker import set_invoker
 from switchboard.runtime.signing import new_signing_secret
 from switchboard.schedules import ScheduleConfig
 from switchboard.settings import get_settings
@@ -27,7 +26,6 @@ from switchboard.store import triggers
 from switchboard.store.triggers import SIGNING_SECRET_FIELD, trigger_secret_name
 from tests.integration.apps_runtime import Runtime, app_runtime
 from tests.integration.conftest import World
-from tests.support.invokers import HandlerInvoker
 from tests.support.stack import LambdaContextStub, load_function
 
 TRIGGER_FUNCTION = "TriggerFunction"
@@ -122,9 +120,5 @@ def with_trigger_function(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> 
     """Add the trigger function to the runtime's invoker (``app_runtime`` puts the previous invoker back)."""
     monkeypatch.setenv("TRIGGER_FUNCTION", TRIGGER_FUNCTION)
     get_settings.cache_clear()
-    invoker = HandlerInvoker(
-        {"ExecutorFunction": "executor", "CredentialsFunction": "credentials", TRIGGER_FUNCTION: "trigger"}
-    )
-    set_invoker(invoker)
-    runtime.invoker = invoker
+    runtime.invoker.route(TRIGGER_FUNCTION, "trigger")
     return TriggerWorld(runtime)

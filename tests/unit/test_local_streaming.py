@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -449,30 +448,22 @@ def deploy_app(server: Server) -> DeployedApp:
 
 
 def test_the_apps_function_streams_a_runs_events_live_and_answers_meanwhile(real_stack: Server):
-    from switchboard.domain.ids import utcnow
-    from switchboard.domain.runs import RunEvent, RunStatus
-    from switchboard.runtime.runs.creation import create_run
-    from switchboard.store import runs
+    from switchboard.domain.runs import RunStatus
+    from tests.support.run_states import ended_run, started_run, with_events
 
     # Given a started run of a deployed App, whose events the "executor" writes 0.4 s apart
     app = deploy_app(real_stack)
-    run = runs.mark_started(create_run(app.app_id, {"question": "hi"}, created_by="test"), utcnow())
+    run = started_run(app.app_id)
     written: dict[int, float] = {}
 
     def execute() -> None:
-        for sequence, event_type in enumerate(("run.started", "node.completed", "run.completed"), start=1):
+        for sequence, event_type in enumerate(("run.started", "node.completed"), start=1):
             time.sleep(0.4)
-            event = RunEvent(
-                id=f"evt-{sequence}",
-                run_id=run.id,
-                type=event_type,
-                sequence=sequence,
-                timestamp=run.created_at + timedelta(milliseconds=sequence),
-                data={},
-            )
-            runs.write_events([runs.event_item(event, run.expires_at)])
+            with_events(run, event_type)
             written[sequence] = time.monotonic()
-        runs.finish(run.id, RunStatus.completed, utcnow(), {"output": {}}, RunStatus.started)
+        time.sleep(0.4)
+        ended_run(run, RunStatus.completed, output={})
+        written[3] = time.monotonic()
 
     auth = {"Authorization": f"Bearer {app.key}"}
     executor = threading.Thread(target=execute, daemon=True)

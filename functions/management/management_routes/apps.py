@@ -13,7 +13,7 @@ from management_routes.models import AppDeploymentOut, AppOut, CreatedAppOut, De
 from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
-from switchboard.domain.models import App, AppAccess, Deployment
+from switchboard.domain.models import App, AppAccess, Deployment, RunLimits
 from switchboard.runtime import apps
 from switchboard.runtime.apps import MAX_RETURN_URLS
 
@@ -23,7 +23,16 @@ router = APIGatewayHttpRouter()
 ReturnUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
-class CreateAppIn(RequestModel):
+class RunLimitsIn(RequestModel, RunLimits):
+    """The App's run limits, as a request sets them (omitted: the default on create, unchanged on update)."""
+
+    def limits(self) -> RunLimits:
+        return RunLimits(
+            run_timeout_seconds=self.run_timeout_seconds, sync_wait_seconds=self.sync_wait_seconds
+        )
+
+
+class CreateAppIn(RunLimitsIn):
     project_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=100)
     workflow_id: str = Field(min_length=1, max_length=64)
@@ -42,7 +51,7 @@ class CreateAppIn(RequestModel):
     )
 
 
-class UpdateAppIn(RequestModel):
+class UpdateAppIn(RunLimitsIn):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     access: AppAccess | None = None
     event_url: str | None = Field(
@@ -79,6 +88,7 @@ def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[
         body.access,
         body.event_url,
         body.connect_return_urls,
+        body.limits(),
     )
     return one(CreatedAppOut.of_new(created.app, created.signing_secret), 201)
 
@@ -128,7 +138,7 @@ def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
 )
 def update_app(app_id: str, body: UpdateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     updated = apps.update_app(
-        principal, app_id, body.name, body.access, body.event_url, body.connect_return_urls
+        principal, app_id, body.name, body.access, body.event_url, body.connect_return_urls, body.limits()
     )
     return one(AppOut.of(updated))
 

@@ -236,6 +236,8 @@ class AppOut(Audited):
         description="Where the hosted connect page may send end users back (exactly, or under one that "
         "ends in /)"
     )
+    run_timeout_seconds: int = Field(description="The whole time a run may take (deadline_exceeded past it)")
+    sync_wait_seconds: int = Field(description="How long a synchronous request waits before answering 202")
 
     @classmethod
     def of(cls, app: App) -> AppOut:
@@ -255,6 +257,8 @@ class AppOut(Audited):
             else None,
             event_url=app.event_url,
             connect_return_urls=app.connect_return_urls,
+            run_timeout_seconds=app.run_timeout_seconds,
+            sync_wait_seconds=app.sync_wait_seconds,
             **_audit(app),
         )
 

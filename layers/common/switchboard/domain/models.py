@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from switchboard.domain.base import Record
+from switchboard.domain.base import Model, Record
 
 
 class OrgRole(StrEnum):
@@ -149,6 +149,25 @@ MAX_RUN_TIMEOUT_SECONDS = 86_400
 DEFAULT_SYNC_WAIT_SECONDS = 25
 MAX_SYNC_WAIT_SECONDS = 28
 """API Gateway gives up on an integration after 30 s: a synchronous answer must be on its way before."""
+
+
+class RunLimits(Model):
+    """How long an App's runs may take, and how long a synchronous request waits for one (None: unchanged)."""
+
+    run_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RUN_TIMEOUT_SECONDS,
+        description=f"The whole time a run may take, across executor invocations and waits for input "
+        f"(default {DEFAULT_RUN_TIMEOUT_SECONDS}); past it the run fails deadline_exceeded",
+    )
+    sync_wait_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_SYNC_WAIT_SECONDS,
+        description=f"How long a synchronous request waits for its run (default {DEFAULT_SYNC_WAIT_SECONDS}, "
+        f"at most {MAX_SYNC_WAIT_SECONDS}: under API Gateway's 30 s) before answering 202 with it",
+    )
 
 
 class App(Entity):

@@ -17,7 +17,7 @@ from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
 from switchboard.domain.ids import new_id, utcnow
-from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole
+from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole, RunLimits
 from switchboard.runtime import triggers, webhooks
 from switchboard.runtime import workflows as workflow_cases
 from switchboard.runtime.app_access import builder_app
@@ -83,9 +83,11 @@ def create_app(
     access: AppAccess,
     event_url: str | None = None,
     connect_return_urls: Sequence[str] = (),
+    limits: RunLimits | None = None,
 ) -> NewApp:
     """A new App (editor) with its signing secret. ``event_url`` receives its link events;
-    ``connect_return_urls`` are where its hosted connect page may send end users back (at most 10)."""
+    ``connect_return_urls`` are where its hosted connect page may send end users back (at most 10);
+    ``limits`` bound its runs (the defaults when not given)."""
     project = require_project(principal, project_id, ProjectRole.editor)
     _checked_urls(event_url, connect_return_urls)
     workflow = workflows.get_workflow(workflow_id)
@@ -104,6 +106,7 @@ def create_app(
         access=access,
         event_url=event_url or None,
         connect_return_urls=list(dict.fromkeys(connect_return_urls)),
+        **(limits or RunLimits()).model_dump(exclude_none=True),
         created_at=now,
         created_by=principal.actor,
         updated_at=now,
@@ -165,11 +168,19 @@ def update_app(
     access: AppAccess | None,
     event_url: str | None = None,
     connect_return_urls: Sequence[str] | None = None,
+    limits: RunLimits | None = None,
 ) -> App:
     """Change what is given (None: unchanged). An empty ``event_url`` removes it; an empty list empties
     ``connect_return_urls``."""
     app = load(principal, app_id, ProjectRole.editor)
-    if name is None and access is None and event_url is None and connect_return_urls is None:
+    changes_limits = limits is not None and limits.model_dump(exclude_none=True)
+    if (
+        name is None
+        and access is None
+        and event_url is None
+        and connect_return_urls is None
+        and not changes_limits
+    ):
         return app
     _checked_urls(event_url, connect_return_urls)
     return apps.update_app(
@@ -182,6 +193,7 @@ def update_app(
         connect_return_urls=list(dict.fromkeys(connect_return_urls))
         if connect_return_urls is not None
         else None,
+        limits=limits,
     )
 
 

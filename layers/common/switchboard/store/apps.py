@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from switchboard.domain.ids import iso
-from switchboard.domain.models import App, AppAccess, Deployment, DeploymentRef
+from switchboard.domain.models import App, AppAccess, Deployment, DeploymentRef, RunLimits
 from switchboard.store import keys
 from switchboard.store.control import control, from_item, to_item
 from switchboard.store.table import Item, delete_op, put_op, update_op
@@ -54,6 +54,7 @@ def update_app(
     *,
     event_url: str | None = None,
     connect_return_urls: list[str] | None = None,
+    limits: RunLimits | None = None,
 ) -> App:
     """Set what is given (None: unchanged); an empty ``event_url`` removes it."""
     values: Item = {":at": iso(at), ":by": by, ":one": 1, ":expected": app.version}
@@ -73,6 +74,9 @@ def update_app(
     if connect_return_urls is not None:
         sets.append("connect_return_urls = :return_urls")
         values[":return_urls"] = connect_return_urls
+    for field, value in (limits.model_dump(exclude_none=True) if limits is not None else {}).items():
+        sets.append(f"{field} = :{field}")
+        values[f":{field}"] = value
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     item = control().update_returning(
         update_op(

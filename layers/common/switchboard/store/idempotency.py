@@ -80,6 +80,7 @@ def complete(app_id: str, key: str, fingerprint: str, response: dict[str, Any]) 
         "status": response["status"],
         "headers": dict(response.get("headers") or {}),
         "stream_run_id": response.get("stream_run_id"),
+        "run_id": response.get("run_id"),
     }
     with translate_errors("the idempotency key is no longer held by this request"):
         aws.table(_table().name).update_item(

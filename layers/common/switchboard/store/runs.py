@@ -112,11 +112,13 @@ def finish(
     """
     table = runs_table()
     values: Item = {":status": status.value, ":at": iso(at)}
-    sets = ["#status = :status", "ended_at = :at"]
+    sets = ["ended_at = :at"]
     for name in _RESULT_FIELDS:
         if name in result:
             sets.append(f"#{name} = :{name}")
             values[f":{name}"] = result[name]
+    # The status last: a store that applies the actions one by one (moto) never shows it before the result.
+    sets.append("#status = :status")
     allowed = []
     for index, allowed_status in enumerate(sorted(from_statuses)):
         values[f":from{index}"] = allowed_status.value

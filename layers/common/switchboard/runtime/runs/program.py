@@ -102,9 +102,9 @@ BOOKKEEPING_STEP = StepConfig(retry_strategy=RetryPresets.default())
 
 @dataclass(frozen=True)
 class Clock:
-    """What a step saw when it ended (the time, the run's cancellation): replayed from its checkpoint, so choices
-    made from it (the run's deadline, continuing in a fresh invocation, starting no further node) are the same
-    on every replay."""
+    """What a step saw when it ended (the time, the run's cancellation): replayed from its checkpoint, so
+    choices made from it (the run's deadline, continuing in a fresh invocation, starting no further node) are
+    the same on every replay."""
 
     at: datetime
     fresh_invocation_due: bool = False

@@ -252,6 +252,11 @@ class DurableService:
         except ResourceNotFoundException:
             return None
 
+    def running_or_ended(self, execution_name: str) -> str | None:
+        """The ARN of the execution that has that name, if one was started."""
+        with self._names_lock:
+            return self._names.get(execution_name)
+
     def running_executions(self) -> list[str]:
         return [e.durable_execution_arn for e in self._store.list_all() if not e.is_complete]
 

@@ -1,5 +1,6 @@
-"""Runs through the executor on moto: per-user credentials, shared credentials, rotation, exactly-once
-finishing, the SQS path, persisted events and trace, and no secret anywhere."""
+"""Runs through the executor on moto, each a durable execution on the local durable execution service:
+per-user credentials, shared credentials, rotation, exactly-once starting and finishing, the run queue path,
+persisted events and trace, and no secret anywhere."""
 
 from __future__ import annotations
 
@@ -12,20 +13,19 @@ from typing import Any
 import pytest
 
 from switchboard import aws
-from switchboard.domain.errors import NotFound
+from switchboard.domain.errors import RequirementNotSatisfied
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus, RunStatus
-from switchboard.engine.runner import execute
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials
-from switchboard.runtime.runs.creation import create_run
-from switchboard.runtime.runs.execution import execute_run
+from switchboard.runtime.runs.canceling import cancel
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from switchboard.store import links, runs
 from tests.integration.conftest import World
 from tests.support.fakes import HttpTarget, Reply
-from tests.support.invokers import HandlerInvoker
+from tests.support.invokers import HandlerInvoker, wait_for_run
+from tests.support.run_states import EXECUTION, created_run
 from tests.support.stack import LambdaContextStub, load_function
 
 SHARED_KEY = "shared-SECRET-key-1111"
@@ -44,13 +44,15 @@ def target() -> Iterator[HttpTarget]:
 @pytest.fixture
 def invoker(monkeypatch: pytest.MonkeyPatch, stack: None) -> Iterator[HandlerInvoker]:
     monkeypatch.setenv("CREDENTIALS_FUNCTION", "CredentialsFunction")
+    monkeypatch.setenv("EXECUTOR_FUNCTION", "ExecutorFunction:live")
     get_settings.cache_clear()
     credentials.secret_cache.clear()
     forget()
     previous = get_invoker()
-    routed = HandlerInvoker({"CredentialsFunction": "credentials"})
+    routed = HandlerInvoker()
     set_invoker(routed)
     yield routed
+    routed.close()
     set_invoker(previous)
     credentials.secret_cache.clear()
 
@@ -161,12 +163,14 @@ def writes(stack: None) -> Iterator[list[tuple[str, str]]]:
 
 
 def _execute(run_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = load_function("executor").lambda_handler({"run_id": run_id}, LambdaContextStub())
-    return result
+    """Start the run's durable execution (as the Apps function or the dispatcher does); wait for its end."""
+    get_invoker().start_execution("ExecutorFunction:live", run_id, {"run_id": run_id})
+    run = wait_for_run(run_id)
+    return {"run_id": run.id, "status": run.status.value}
 
 
-def _run_for(world: World, user_id: str) -> str:
-    return create_run(world.app_id, {"q": "hello"}, created_by="test", user_id=user_id).id
+def _run_for(world: World, user_id: str | None) -> str:
+    return created_run(world.app_id, {"q": "hello"}, user_id=user_id).id
 
 
 def _authorization(target: HttpTarget, path: str) -> list[str]:
@@ -200,12 +204,13 @@ def test_each_user_runs_with_their_own_link_and_everyone_with_the_shared_key(
 
 
 def test_a_link_that_is_not_active_fails_the_run_before_any_node(app: World, target: HttpTarget) -> None:
-    # Given user-2's link was revoked
+    # Given a run of user-2, whose link was revoked after the run was created (the pre-flight passed)
+    run_id = _run_for(app, "user-2")
     link = links.get_link(app.app_id, "user-2", "crm")
     assert link is not None
     links.set_link_status(link, LinkStatus.revoked, "revoked by the user", utcnow())
-    # When user-2 runs
-    result = _execute(_run_for(app, "user-2"))
+    # When the run executes
+    result = _execute(run_id)
     # Then the run fails with requirement_not_satisfied naming the requirement, and nothing reached the target
     assert result["status"] == "failed"
     run = runs.get_run(result["run_id"])
@@ -218,13 +223,9 @@ def test_a_link_that_is_not_active_fails_the_run_before_any_node(app: World, tar
     assert events == ["run.failed"]
 
 
-def test_a_run_without_user_id_cannot_use_a_requirement(app: World, target: HttpTarget) -> None:
-    result = _execute(create_run(app.app_id, {"q": "x"}, created_by="test").id)
-    run = runs.get_run(result["run_id"])
-    assert run is not None
-    assert run.error is not None
-    assert run.error["type"] == "requirement_not_satisfied"
-    assert target.requests == []
+def test_a_run_without_user_id_cannot_be_created_for_a_workflow_with_requirements(app: World) -> None:
+    with pytest.raises(RequirementNotSatisfied):
+        _run_for(app, None)
 
 
 def test_rotating_the_shared_connection_changes_the_very_next_run(app: World, target: HttpTarget) -> None:
@@ -243,19 +244,20 @@ def test_rotating_the_shared_connection_changes_the_very_next_run(app: World, ta
     assert _authorization(target, "/shared") == [f"Bearer {SHARED_KEY}", f"Bearer {ROTATED_KEY}"]
 
 
-def test_a_run_finishes_exactly_once_even_when_invoked_twice(app: World, target: HttpTarget) -> None:
+def test_a_run_starts_and_finishes_exactly_once_even_when_started_twice(
+    app: World, target: HttpTarget, invoker: HandlerInvoker
+) -> None:
+    # Given a run whose execution is started twice (a retried start, a redelivered queue message)
     run_id = _run_for(app, "user-1")
     first = _execute(run_id)
     events_after_first = runs.list_events(run_id)
     second = _execute(run_id)
-    # Then both answer with the same finished run, which is the stored one
-    assert (first["run_id"], first["status"]) == (run_id, "completed")
-    assert first == second
-    stored = runs.get_run(run_id)
-    assert stored is not None
-    assert first["run"] == stored.model_dump(mode="json")
+    # Then it is one execution (named after the run), which ran each node once and ended once
+    assert first == second == {"run_id": run_id, "status": "completed"}
+    assert invoker.durable.dump()["names"] == {run_id: invoker.durable.running_or_ended(run_id)}
     assert len(target.requests_to("/shared")) == 1
     assert runs.list_events(run_id) == events_after_first
+    assert [event.type for event in events_after_first].count("run.completed") == 1
 
 
 def test_events_are_ordered_and_the_trace_records_credential_resolution(
@@ -279,41 +281,41 @@ def test_events_are_ordered_and_the_trace_records_credential_resolution(
     assert all(r["status"] == "active" and r["secret_version"] for r in trace["credential_resolutions"])
 
 
-def test_the_queue_path_reports_partial_failures(app: World, target: HttpTarget) -> None:
+def test_the_queue_path_starts_runs_and_reports_partial_failures(app: World, target: HttpTarget) -> None:
+    # Given a batch of the run queue: a run, a message that is not JSON, one that is not a run
     good = _run_for(app, "user-1")
     event = {
         "Records": [
             _sqs_record("m-1", json.dumps({"run_id": good})),
-            _sqs_record("m-2", json.dumps({"run_id": "run-doesnotexist"})),
-            _sqs_record("m-3", "not json"),
+            _sqs_record("m-2", "not json"),
+            _sqs_record("m-3", json.dumps({"run_id": "not a run id"})),
         ]
     }
-    result = load_function("executor").lambda_handler(event, LambdaContextStub())
+    # When the dispatcher takes it / Then the bad messages stay (for the queue's redrive), the run starts
+    result = load_function("dispatcher").lambda_handler(event, LambdaContextStub())
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]}
-    stored = runs.get_run(good)
-    assert stored is not None
-    assert stored.status is RunStatus.completed
+    assert wait_for_run(good).status is RunStatus.completed
 
 
 def test_a_created_run_that_was_canceled_never_starts(app: World, target: HttpTarget) -> None:
     run_id = _run_for(app, "user-1")
-    assert runs.request_cancel(run_id, utcnow()) is not None
+    assert cancel(app.app_id, run_id).status is RunStatus.canceled
     result = _execute(run_id)
-    assert (result["run_id"], result["status"], result["run"]["status"]) == (run_id, "canceled", "canceled")
-    assert result["run"]["started_at"] is None
+    stored = runs.get_run(run_id)
+    assert stored is not None
+    assert (result["status"], stored.started_at) == ("canceled", None)
     assert target.requests == []
 
 
-def test_a_run_another_invocation_started_is_left_to_it(app: World, target: HttpTarget) -> None:
-    # Given a run that another invocation has claimed
+def test_a_run_another_execution_claimed_is_left_to_it(app: World, target: HttpTarget) -> None:
+    # Given a run that another execution has claimed
     run_id = _run_for(app, "user-1")
-    created = runs.get_run(run_id)
-    assert created is not None
-    claimed = runs.mark_started(created, utcnow())
-    # When the executor is invoked for it again
-    result = _execute(run_id)
-    # Then it answers with the run as the other invocation has it, and runs nothing
-    assert (result["status"], result["run"]) == ("started", claimed.model_dump(mode="json"))
+    claimed, run = runs.claim(run_id, utcnow(), EXECUTION)
+    assert claimed
+    # When its own execution starts / Then it leaves the run as it is and runs nothing
+    get_invoker().start_execution("ExecutorFunction:live", run_id, {"run_id": run_id})
+    _wait_for_executions(app)
+    assert runs.get_run(run_id) == run
     assert target.requests == []
     assert runs.list_events(run_id) == []
 
@@ -326,14 +328,14 @@ def test_the_trace_is_written_with_the_runs_end_in_one_transaction(
     writes.clear()
     result = _execute(run_id)
     # Then besides its events, the executor wrote the claim, the link's first use, and the run's end with
-    # its trace in one TransactWriteItems (no write of either alone)
+    # its terminal event and its trace in one TransactWriteItems (no write of one alone)
     runs_table, links_table = get_settings().runs_table, get_settings().links_table
     assert [write for write in writes if write[0] != "BatchWriteItem"] == [
         ("UpdateItem", runs_table),
         ("UpdateItem", links_table),
         ("TransactWriteItems", runs_table),
     ]
-    # And both are stored, and the answer is the stored run
+    # And both are stored
     trace = runs.get_trace(run_id)
     assert trace is not None
     assert trace["run_id"] == run_id
@@ -341,35 +343,11 @@ def test_the_trace_is_written_with_the_runs_end_in_one_transaction(
     stored = runs.get_run(run_id)
     assert stored is not None
     assert (result["status"], stored.status) == ("completed", RunStatus.completed)
-    assert result["run"] == stored.model_dump(mode="json")
 
 
-def test_no_trace_is_written_when_another_invocation_finished_the_run(
-    app: World, target: HttpTarget, monkeypatch: pytest.MonkeyPatch
+def test_a_run_canceled_while_running_ends_canceled_at_its_next_checkpoint(
+    app: World, target: HttpTarget
 ) -> None:
-    # Given a run that another invocation finishes, with its own trace, while this one runs the engine
-    run_id = _run_for(app, "user-1")
-    theirs = {"run_id": run_id, "spans": [], "credential_resolutions": [], "by": "the other invocation"}
-
-    def engine_then_finished_elsewhere(*args: Any, **kwargs: Any) -> Any:
-        outcome = execute(*args, **kwargs)
-        started = runs.get_run(run_id)
-        assert started is not None
-        runs.finish_with_trace(started, RunStatus.failed, utcnow(), {"error": {"type": "elsewhere"}}, theirs)
-        return outcome
-
-    monkeypatch.setattr("switchboard.runtime.runs.execution.execute", engine_then_finished_elsewhere)
-    # When this invocation finishes it
-    result = _execute(run_id)
-    # Then its conditional end failed and wrote nothing: the run and the trace are the other invocation's
-    stored = runs.get_run(run_id)
-    assert stored is not None
-    assert (stored.status, stored.error) == (RunStatus.failed, {"type": "elsewhere"})
-    assert result["run"] == stored.model_dump(mode="json")
-    assert runs.get_trace(run_id) == theirs
-
-
-def test_a_run_canceled_while_running_answers_with_the_stored_run(app: World, target: HttpTarget) -> None:
     # Given a run whose shared upstream is slow, and a cancellation requested while it waits
     target.respond("/shared", Reply(echo=True, delay_ms=1300))
     run_id = _run_for(app, "user-1")
@@ -378,12 +356,14 @@ def test_a_run_canceled_while_running_answers_with_the_stored_run(app: World, ta
     # When the executor runs it
     result = _execute(run_id)
     canceler.join()
-    # Then it ends canceled, and the answer (built without reading the run back) is the stored run
+    # Then it ends canceled (the output node never ran), with one terminal event, and its trace
     stored = runs.get_run(run_id)
     assert stored is not None
     assert (result["status"], stored.status) == ("canceled", RunStatus.canceled)
     assert stored.cancel_requested_at is not None
-    assert result["run"] == stored.model_dump(mode="json")
+    assert stored.nodes is not None
+    assert stored.nodes["finish"]["status"] == "canceled"
+    assert [event.type for event in runs.list_events(run_id)].count("run.canceled") == 1
     assert runs.get_trace(run_id) is not None
 
 
@@ -430,9 +410,19 @@ def test_a_link_last_used_over_an_hour_ago_records_the_use(
 
 
 def test_a_run_that_does_not_exist_is_not_created_by_the_claim(app: World) -> None:
-    with pytest.raises(NotFound):
-        execute_run("run-00000000000000000000")
-    assert runs.get_run("run-00000000000000000000") is None
+    missing = "run-00000000000000000000"
+    get_invoker().start_execution("ExecutorFunction:live", missing, {"run_id": missing})
+    _wait_for_executions(app)
+    assert runs.get_run(missing) is None
+
+
+def _wait_for_executions(world: World) -> None:
+    invoker = get_invoker()
+    assert isinstance(invoker, HandlerInvoker)
+    deadline = utcnow() + timedelta(seconds=20)
+    while invoker.durable.running_executions():
+        assert utcnow() < deadline, "durable executions still running"
+        threading.Event().wait(0.02)
 
 
 def test_an_upstream_401_marks_the_users_link_unauthorized(app: World, target: HttpTarget) -> None:

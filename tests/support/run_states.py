@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.auth.principal import Principal
 from switchboard.domain.ids import utcnow
+from switchboard.domain.models import TokenKind
 from switchboard.domain.runs import ACTIVE, Run, RunEvent, RunStatus
 from switchboard.runtime.runs.creation import RunRequest, create
 from switchboard.runtime.runs.ending import end_run
@@ -14,10 +16,14 @@ from switchboard.store import apps, runs
 EXECUTION = "arn:aws:lambda:us-east-1:123456789012:durable-execution:ExecutorFunction:test:1"
 
 
+TESTER = Principal(kind=TokenKind.pat, token_id="test")
+"""Who creates the tests' runs: a builder's kind of principal, which may act for any user_id."""
+
+
 def created_run(app_id: str, run_input: dict[str, Any] | None = None, **request: Any) -> Run:
     app = apps.get_app(app_id)
     assert app is not None, app_id
-    return create(app, RunRequest(input=run_input or {"question": "hi"}, **request), None)
+    return create(app, RunRequest(input=run_input or {"question": "hi"}, **request), TESTER)
 
 
 def started_run(app_id: str, run_input: dict[str, Any] | None = None, **request: Any) -> Run:

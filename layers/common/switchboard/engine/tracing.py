@@ -26,7 +26,8 @@ def utc_now() -> datetime:
 def error_data(error: NodeError) -> dict[str, Any]:
     data: dict[str, Any] = {"type": error.type, "message": error.message}
     if error.details:
-        data["details"] = dict(error.details)
+        details: Any = error.details
+        data["details"] = dict(details) if isinstance(details, Mapping) else list(details)
     return data
 
 

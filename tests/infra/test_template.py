@@ -5,6 +5,7 @@ schedules, API routes and the optional Apps domain."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from functools import partial
@@ -231,7 +232,7 @@ def test_function_runtime_tracing_and_layer(cfn: Template, function_id: str) -> 
 
     # Then it is a Python 3.11 arm64 Lambda function with active tracing and the common layer
     assert function["Type"] == "AWS::Lambda::Function"
-    assert properties["Runtime"] == "python3.11"
+    assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert len(common_layers) == 1
@@ -746,12 +747,18 @@ def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
     assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
 
 
-def test_background_runs_and_deliveries_reach_the_executor_one_message_at_a_time(cfn: Template) -> None:
-    # Given the event source mappings of the executor
+def test_background_runs_and_deliveries_reach_the_dispatcher_one_message_at_a_time(cfn: Template) -> None:
+    # Given the event source mappings of the dispatcher (the executor, a durable function, has none: an
+    # event source would cap a run at 15 minutes and start a new execution on every redelivery)
     mappings = [
         mapping["Properties"]
         for mapping in cfn.resources_of_type("AWS::Lambda::EventSourceMapping").values()
-        if mapping["Properties"]["FunctionName"] == {"Ref": "ExecutorFunction"}
+        if mapping["Properties"]["FunctionName"] == {"Ref": "DispatcherFunction"}
+    ]
+    assert not [
+        mapping
+        for mapping in cfn.resources_of_type("AWS::Lambda::EventSourceMapping").values()
+        if "ExecutorFunction" in json.dumps(mapping["Properties"]["FunctionName"])
     ]
 
     # Then one reads the run queue and one the delivery queue, one message per invocation, reporting failures
@@ -762,18 +769,18 @@ def test_background_runs_and_deliveries_reach_the_executor_one_message_at_a_time
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_run_queue_is_encrypted_outlasts_the_executor_and_redrives_to_its_dead_letter_queue(
+def test_run_queue_is_encrypted_outlasts_the_dispatcher_and_redrives_to_its_dead_letter_queue(
     cfn: Template,
 ) -> None:
-    # Given the run queue, its dead-letter queue and the executor's timeout
+    # Given the run queue, its dead-letter queue and the timeout of the dispatcher that consumes it
     queue = cfn.resources["RunQueue"]["Properties"]
     dead_letters = cfn.resources["RunDeadLetterQueue"]["Properties"]
-    executor_timeout = cfn.resources["ExecutorFunction"]["Properties"]["Timeout"]
+    dispatcher_timeout = cfn.resources["DispatcherFunction"]["Properties"]["Timeout"]
 
-    # Then a message stays invisible for six executor timeouts, is retried twice, then kept 14 days aside
+    # Then a message stays invisible for six dispatcher timeouts, is retried twice, then kept 14 days aside
     assert queue["SqsManagedSseEnabled"] is True
     assert dead_letters["SqsManagedSseEnabled"] is True
-    assert queue["VisibilityTimeout"] >= 6 * executor_timeout
+    assert queue["VisibilityTimeout"] >= 6 * dispatcher_timeout
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["RunDeadLetterQueue", "Arn"]},
         "maxReceiveCount": 3,
@@ -810,7 +817,7 @@ def test_management_function_enqueues_link_events_only(cfn: Template) -> None:
     assert _sends_to(cfn, "ManagementFunction") == [cfn.get_att("DeliveryQueue", "Arn")]
 
 
-def test_apps_function_invokes_the_executor_for_sync_runs_and_the_trigger_function_for_webhooks(
+def test_apps_function_starts_runs_on_the_executors_alias_and_invokes_the_trigger_function_for_webhooks(
     cfn: Template,
 ) -> None:
     # Given the Apps function's environment and role
@@ -825,10 +832,13 @@ def test_apps_function_invokes_the_executor_for_sync_runs_and_the_trigger_functi
         for resource in statement_resources(statement, cfn)
     ]
 
-    # Then it knows the executor's and the trigger function's names and may invoke those two only
-    assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunction"}
+    # Then it knows the executor's alias (durable executions start on a qualified ARN) and the trigger
+    # function's name, and may invoke those two only
+    assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}
     assert variables["TRIGGER_FUNCTION"] == {"Ref": "TriggerFunction"}
-    assert sorted(resources) == sorted(cfn.get_att(f, "Arn") for f in ("ExecutorFunction", "TriggerFunction"))
+    assert sorted(resources, key=json.dumps) == sorted(
+        [{"Ref": "ExecutorFunctionAliaslive"}, cfn.get_att("TriggerFunction", "Arn")], key=json.dumps
+    )
 
 
 def test_run_files_are_private_encrypted_and_tls_only(cfn: Template) -> None:
@@ -954,7 +964,9 @@ def test_scheduler_role_is_assumed_only_by_scheduler_for_the_trigger_group(cfn: 
     assert role.get("ManagedPolicyArns", []) == []
 
 
-def test_scheduler_role_only_invokes_the_trigger_function_and_parks_failed_firings(cfn: Template) -> None:
+def test_scheduler_role_only_invokes_the_trigger_function_and_the_sweep_and_parks_failed_firings(
+    cfn: Template,
+) -> None:
     # Given every action the Scheduler role is allowed, on what
     granted = {
         (str(action), resource)
@@ -964,10 +976,11 @@ def test_scheduler_role_only_invokes_the_trigger_function_and_parks_failed_firin
         for resource in statement_resources(statement, cfn)
     }
 
-    # Then it is exactly: invoke the trigger function, send to the trigger dead-letter queue
+    # Then it is exactly: invoke the trigger function and the sweep, send to the trigger dead-letter queue
     assert all("NotAction" not in s for s in role_statements(cfn.resources, "SchedulerRole"))
     assert granted == {
         (INVOKE, cfn.get_att("TriggerFunction", "Arn")),
+        (INVOKE, cfn.get_att("DispatcherFunction", "Arn")),
         ("sqs:SendMessage", cfn.get_att("TriggerDeadLetterQueue", "Arn")),
     }
 

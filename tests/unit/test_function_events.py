@@ -1,5 +1,5 @@
-"""events/functions/*.json: the non-HTTP invocations (executor direct and queue, credentials, trigger) in the
-exact shapes their functions accept."""
+"""events/functions/*.json: the non-HTTP invocations (the executor's durable invocation, the dispatcher's
+queue batch and sweep, credentials, trigger) in the exact shapes their functions accept."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from switchboard.runtime.credentials_contract import REQUEST_ADAPTER, CredentialsRequest, TriggerSecretRequest
-from switchboard.runtime.runs.execution import ExecuteRequest
+from switchboard.runtime.dispatch import QueueMessage, SweepRequest
+from switchboard.runtime.runs.program_contract import ExecuteRequest
 from switchboard.runtime.trigger_contract import ScheduledFiring, WebhookFiring
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "functions"
@@ -21,16 +23,26 @@ def _load(name: str) -> dict[str, Any]:
     return loaded
 
 
-def test_executor_direct_event_is_an_execute_request() -> None:
-    assert ExecuteRequest.model_validate(_load("executor-direct.json")).run_id.startswith("run-")
+def test_executor_event_is_a_durable_invocation_of_an_execution_named_after_its_run() -> None:
+    invocation = DurableExecutionInvocationInput.from_json_dict(_load("executor-execution.json"))
+    (execution,) = invocation.initial_execution_state.operations
+    assert execution.execution_details is not None
+    request = ExecuteRequest.model_validate(json.loads(execution.execution_details.input_payload or ""))
+    assert execution.name == request.run_id
 
 
-def test_executor_queue_event_is_an_sqs_batch_of_execute_requests() -> None:
-    batch = SqsModel.model_validate(_load("executor-queue.json"))
+def test_dispatcher_run_queue_event_is_an_sqs_batch_of_runs_to_start() -> None:
+    batch = SqsModel.model_validate(_load("dispatcher-run-queue.json"))
     assert len(batch.Records) == 1
     body = batch.Records[0].body
     assert isinstance(body, str)
-    assert ExecuteRequest.model_validate(json.loads(body)).run_id.startswith("run-")
+    message = QueueMessage.parse(body)
+    assert message.run is not None
+    assert message.run.run_id.startswith("run-")
+
+
+def test_dispatcher_sweep_event_is_what_the_sweep_schedule_sends() -> None:
+    assert SweepRequest.model_validate(_load("dispatcher-sweep.json")).sweep is True
 
 
 def test_credentials_event_is_a_strict_credentials_request() -> None:
@@ -58,8 +70,9 @@ def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
         "credentials-request.json",
         "credentials-trigger-secret.json",
-        "executor-direct.json",
-        "executor-queue.json",
+        "dispatcher-run-queue.json",
+        "dispatcher-sweep.json",
+        "executor-execution.json",
         "trigger-schedule.json",
         "trigger-webhook.json",
     ]

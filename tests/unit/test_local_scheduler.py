@@ -226,13 +226,13 @@ def test_fire_now_of_an_unknown_schedule_is_refused(scheduler_api: Any) -> None:
         local.fire_now("trg-none")
 
 
-def test_the_template_lets_only_the_scheduler_role_invoke_the_trigger_function() -> None:
+def test_the_template_lets_only_the_scheduler_role_invoke_the_trigger_function_and_the_sweep() -> None:
     # Given the real template
     template = Template.from_file(ROOT / "template.yaml")
     # When the roles' invoke grants are read
     grants = invoke_grants(template)
-    # Then the Scheduler role may invoke the trigger function, and only it
-    assert grants[ROLE_ARN] == frozenset({"TriggerFunction"})
+    # Then the Scheduler role may invoke the trigger function and the dispatcher (the sweep), and only they
+    assert grants[ROLE_ARN] == frozenset({"TriggerFunction", "DispatcherFunction"})
     assert all("TriggerFunction" not in functions for role, functions in grants.items() if role != ROLE_ARN)
 
 

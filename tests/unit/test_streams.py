@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -285,69 +284,6 @@ def test_a_client_that_went_away_ends_the_stream(run: FakeRun):
     assert time.monotonic() - began < 2
     assert len(gone.chunks) == 1
     assert writer.is_alive()
-
-
-def test_start_runs_after_the_stream_opened_while_the_events_are_relayed(
-    run: FakeRun, transport: FakeTransport
-):
-    # Given a caller context the execution must see
-    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller")
-    caller.set("AppsFunction")
-    seen: dict[str, Any] = {}
-
-    def execute() -> None:
-        seen["opened"] = transport.status
-        seen["caller"] = caller.get()
-        seen["thread"] = threading.current_thread()
-        for event_type in ("run.started", "node.completed", "run.completed"):
-            time.sleep(0.2)
-            run.add(event_type)
-        seen["returned_at"] = time.monotonic()
-
-    # When a new run is streamed with its execution
-    run.status = RunStatus.created
-    streams.stream_new_run(SimpleNamespace(id=RUN_ID), execute)  # type: ignore[arg-type]
-
-    # Then the execution started once the stream was open, in another thread, with the caller's context
-    assert seen["opened"] == 200
-    assert seen["caller"] == "AppsFunction"
-    assert seen["thread"] is not threading.current_thread()
-    # And the first event reached the client while the execution was still running
-    assert transport.chunks[0][0] < seen["returned_at"] - 0.2
-    assert transport.body == frames(*run.events).encode()
-
-
-def test_the_stream_waits_for_the_execution_to_return_after_the_terminal_event(run: FakeRun):
-    # Given an execution that writes the terminal event, then takes 0.3 s to record the result
-    def execute() -> None:
-        run.add("run.completed")
-        time.sleep(0.3)
-        run.status = RunStatus.completed
-
-    # When the stream ends
-    response = streams.sse_response(RUN_ID, 0, start=execute)
-
-    # Then the run record was final by then
-    assert run.status is RunStatus.completed
-    assert response.body == frames(*run.events)
-
-
-def test_an_execution_that_fails_ends_the_stream_without_waiting_for_the_deadline(run: FakeRun):
-    def execute() -> None:
-        run.add("run.started")
-        raise RuntimeError("the executor could not be invoked")
-
-    began = time.monotonic()
-    response = streams.sse_response(RUN_ID, 0, start=execute, deadline_seconds=10)
-
-    assert time.monotonic() - began < 2
-    assert response.body == frames(*run.events)
-
-
-def test_a_new_run_is_never_204(run: FakeRun):
-    run.status = RunStatus.completed
-    response = streams.sse_response(RUN_ID, 0, start=lambda: None, deadline_seconds=0.2)
-    assert (response.status_code, response.body) == (200, "")
 
 
 @pytest.mark.parametrize(

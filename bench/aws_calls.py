@@ -1,17 +1,23 @@
-"""Measure 1: AWS API calls per run, by ``service.Operation``, through the executor on moto.
+"""Measure 1: AWS API calls and durable operations per run, by ``service.Operation``, through the executor
+(a durable execution on the local durable execution service) on moto.
 
 Every boto3 call Switchboard makes goes through the clients of ``switchboard.aws`` (one cached factory):
-a ``before-call`` hook on each of them counts the call under the function making it. Lambda-to-Lambda
-invokes go through a routing invoker that counts each as ``lambda.Invoke``, like the real one would.
+a ``before-call`` hook on each of them counts the call under the function making it (the scope is per
+thread: the executor runs on the durable service's threads). Lambda-to-Lambda invokes and durable starts go
+through a routing invoker that counts each as ``lambda.Invoke``, like the real one would. The durable
+service's own API calls (``CheckpointDurableExecution``, ``GetDurableExecutionState``) are in-process here;
+what Lambda bills for them is counted as durable operations (the execution's start, each step, wait and
+callback, each step retry).
 
-A sync run is what the Apps function does (create the run record, invoke the executor) plus what the
-executor and the credentials function do. Each workflow has N http nodes against a loopback target: half
-use one shared connection, half the end user's requirement (one link). The first run of each App starts
+A sync run is what the Apps function does (create the run record, start its execution, wait for it) plus
+what the executor and the credentials function do. Each workflow has N http nodes against a loopback target:
+half use one shared connection, half the end user's requirement (one link). The first run of each App starts
 with empty caches (workflow versions, secret values); the warm run is the next one.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -36,11 +42,14 @@ from switchboard.runtime.apps import create_app, deploy
 from switchboard.runtime.bootstrap import bootstrap_admin
 from switchboard.runtime.connections import create_connection
 from switchboard.runtime.projects import create_project
-from switchboard.runtime.runs.creation import create_run
+from switchboard.runtime.runs.creation import RunRequest, create
+from switchboard.runtime.runs.starting import launch, wait
 from switchboard.runtime.workflows import create_workflow
 from switchboard.settings import get_settings
+from switchboard.store import apps
 from switchboard.store.links import put_link
 from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.template import Template
 
 NODE_COUNTS = (3, 10, 30)
@@ -55,12 +64,16 @@ SYNC_RUN_TARGET = 10
 
 
 class CallCounter:
-    """Counts calls per function (the scope the call was made in) and per ``service.Operation``."""
+    """Counts calls per function (the scope the calling thread is in) and per ``service.Operation``."""
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[str]] = {}
-        self.scope = "apps"
+        self._scope: contextvars.ContextVar[str] = contextvars.ContextVar("bench_scope", default="apps")
         self._lock = threading.Lock()
+
+    @property
+    def scope(self) -> str:
+        return self._scope.get()
 
     def hook(self, model: Any, **_: Any) -> None:
         self.record(f"{model.service_model.service_name}.{model.name}")
@@ -71,11 +84,11 @@ class CallCounter:
 
     @contextmanager
     def within(self, scope: str) -> Iterator[None]:
-        previous, self.scope = self.scope, scope
+        token = self._scope.set(scope)
         try:
             yield
         finally:
-            self.scope = previous
+            self._scope.reset(token)
 
     def take(self) -> dict[str, dict[str, int]]:
         """The counts so far, by function then operation; starts counting afresh."""
@@ -86,19 +99,42 @@ class CallCounter:
 
 
 class CountingInvoker:
-    """Routes an invoke to ``functions/<directory>/app.py`` (JSON in, JSON out, like Lambda) and counts it."""
+    """Routes an invoke to ``functions/<directory>/app.py`` (JSON in, JSON out, like Lambda) and a durable
+    start to the local durable execution service, counting each as ``lambda.Invoke``."""
 
     def __init__(self, counter: CallCounter) -> None:
         self._counter = counter
+        self.durable = DurableService(
+            self._durable_invocation, execution_timeouts={"ExecutorFunction": 90_000}
+        )
 
     def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
-
         self._counter.record("lambda.Invoke")
         directory = ROUTES[function_name]
         handler = load_function(directory).lambda_handler
         with self._counter.within(directory):
             result = handler(json.loads(json.dumps(payload)), LambdaContextStub())
         return json.loads(json.dumps(result))
+
+    def start_execution(self, function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
+        self._counter.record("lambda.Invoke")
+        return self.durable.start(function_name.split(":", 1)[0], execution_name, payload)
+
+    def complete_callback(self, callback_id: str, result: dict[str, Any]) -> None:
+        self.durable.complete_callback(callback_id, json.dumps(result).encode())
+
+    def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
+        self.durable.fail_callback(callback_id, error_type, message)
+
+    def stop_execution(self, execution_arn: str, error_type: str, message: str) -> None:
+        self.durable.stop(execution_arn, error_type, message)
+
+    def execution_status(self, execution_arn: str) -> str | None:
+        return self.durable.status(execution_arn)
+
+    def _durable_invocation(self, function_id: str, invocation: Any) -> Any:
+        with self._counter.within(ROUTES[function_id]):
+            return load_function(ROUTES[function_id]).lambda_handler(invocation, LambdaContextStub())
 
 
 def _instrument(counter: CallCounter) -> None:
@@ -118,11 +154,13 @@ def measure() -> dict[str, Any]:
         aws.reset()
         create_tables(Template.from_file(TEMPLATE))
         _instrument(counter)
-        set_invoker(CountingInvoker(counter))
+        invoker = CountingInvoker(counter)
+        set_invoker(invoker)
         try:
             world = _World(target.url)
-            runs = {str(count): _runs_of(world, count, counter, target) for count in NODE_COUNTS}
+            runs = {str(count): _runs_of(world, count, counter, target, invoker) for count in NODE_COUNTS}
         finally:
+            invoker.durable.close()
             set_invoker(previous)
             aws.reset()
     return _summary(runs)
@@ -171,33 +209,55 @@ class _World:
         return app.id
 
 
-def _runs_of(world: _World, node_count: int, counter: CallCounter, target: Target) -> dict[str, Any]:
+def _runs_of(
+    world: _World, node_count: int, counter: CallCounter, target: Target, invoker: CountingInvoker
+) -> dict[str, Any]:
 
     app_id = world.deployed_app(node_count)
     versions.forget()
     credentials.secret_cache.clear()
     counter.take()
-    first = _sync_run(app_id, counter, target, node_count)
-    warm = [_sync_run(app_id, counter, target, node_count) for _ in range(WARM_RUNS)]
+    first = _sync_run(world, app_id, counter, target, node_count, invoker)
+    warm = [_sync_run(world, app_id, counter, target, node_count, invoker) for _ in range(WARM_RUNS)]
     return {"first_run": first, "warm_run": warm[-1]}
 
 
-def _sync_run(app_id: str, counter: CallCounter, target: Target, node_count: int) -> dict[str, Any]:
-    """What a sync request costs: the Apps function creates the run and invokes the executor."""
+def _sync_run(
+    world: _World,
+    app_id: str,
+    counter: CallCounter,
+    target: Target,
+    node_count: int,
+    invoker: CountingInvoker,
+) -> dict[str, Any]:
+    """What a sync request costs: the Apps function creates the run, starts its execution and waits."""
 
     served = target.served
+    checkpoints_before = Counter(invoker.durable.client.calls)
     started = time.perf_counter()
-    run = create_run(app_id, {}, created_by="bench", user_id=USER_ID)
-    reply = CountingInvoker(counter).invoke("ExecutorFunction", {"run_id": run.id})
+    app = apps.get_app(app_id)
+    assert app is not None
+    run = create(app, RunRequest(input={}, user_id=USER_ID), world.principal)
+    launch(run)
+    finished = wait(run.id, 25)
     elapsed = time.perf_counter() - started
-    if reply.get("status") != "completed" or target.served - served != node_count:
-        raise RuntimeError(f"the {node_count}-node run did not complete: {reply}")
+    if finished.status.value != "completed" or target.served - served != node_count:
+        raise RuntimeError(f"the {node_count}-node run did not complete: {finished.status}, {finished.error}")
+    arn = invoker.durable.running_or_ended(run.id)
+    assert arn is not None
+    durable_operations = invoker.durable.billed_operations(arn)
     by_function = counter.take()
+    checkpoints = Counter(invoker.durable.client.calls)
+    checkpoints.subtract(checkpoints_before)
+    executor = Counter(by_function.get("executor", {}))
+    executor.update(+checkpoints)
+    by_function["executor"] = dict(sorted(executor.items()))
     by_operation: Counter[str] = Counter()
     for operations in by_function.values():
         by_operation.update(operations)
     return {
         "total": sum(by_operation.values()),
+        "durable_operations": durable_operations,
         "by_function": {name: sum(ops.values()) for name, ops in by_function.items()},
         "by_operation": dict(sorted(by_operation.items())),
         "detail": by_function,

@@ -49,7 +49,7 @@ from bench.workflows import REQUIREMENT_ID, http_fan_out
 from switchboard import aws
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus
-from switchboard.invoker import get_invoker, set_invoker
+from switchboard.invoker import FunctionInvoker, get_invoker, set_invoker
 from switchboard.store.links import put_link
 from switchboard_cli.local import environment
 from switchboard_cli.local.functions import current_function
@@ -337,13 +337,35 @@ class AwsClock:
 
 
 class _CountingInvoker:
-    def __init__(self, inner: Any, counter: _ScopedCounter) -> None:
+    """The stack's invoker, counting each call its functions make through it as the Lambda API call it is."""
+
+    def __init__(self, inner: FunctionInvoker, counter: _ScopedCounter) -> None:
         self._inner = inner
         self._counter = counter
 
     def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
         self._counter.record("lambda.Invoke")
         return self._inner.invoke(function_name, payload)
+
+    def start_execution(self, function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
+        self._counter.record("lambda.Invoke")
+        return self._inner.start_execution(function_name, execution_name, payload)
+
+    def complete_callback(self, callback_id: str, result: dict[str, Any]) -> None:
+        self._counter.record("lambda.SendDurableExecutionCallbackSuccess")
+        self._inner.complete_callback(callback_id, result)
+
+    def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
+        self._counter.record("lambda.SendDurableExecutionCallbackFailure")
+        self._inner.fail_callback(callback_id, error_type, message)
+
+    def stop_execution(self, execution_arn: str, error_type: str, message: str) -> None:
+        self._counter.record("lambda.StopDurableExecution")
+        self._inner.stop_execution(execution_arn, error_type, message)
+
+    def execution_status(self, execution_arn: str) -> str | None:
+        self._counter.record("lambda.GetDurableExecution")
+        return self._inner.execution_status(execution_arn)
 
 
 def _instrument(counter: _ScopedCounter, clock: AwsClock) -> None:

@@ -26,6 +26,7 @@ SETTINGS_ENV = {
     "APPS_DOMAIN": "apps.example.test",
     "APPS_BASE_URL": "https://apps-api.example.test",
     "CREDENTIALS_FUNCTION": "CredentialsFunction",
+    "EXECUTOR_FUNCTION": "ExecutorFunction:live",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

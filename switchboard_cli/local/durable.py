@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,23 @@ class _Store(BaseExecutionStore):
             }
 
 
+class _CountingClient(InMemoryServiceClient):
+    """The in-memory checkpoint API, counting its calls (what Lambda's ``CheckpointDurableExecution`` and
+    ``GetDurableExecutionState`` would be)."""
+
+    def __init__(self, processor: CheckpointProcessor, registry: ExecutionRegistry) -> None:
+        super().__init__(processor, registry)
+        self.calls: Counter[str] = Counter()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls["lambda.CheckpointDurableExecution"] += 1
+        return super().checkpoint(*args, **kwargs)
+
+    def get_execution_state(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls["lambda.GetDurableExecutionState"] += 1
+        return super().get_execution_state(*args, **kwargs)
+
+
 class _Invoker:
     """The service's invoker (the testing SDK's ``Invoker`` protocol): the handler runs in-process, with the
     in-memory service client as its checkpoint API."""
@@ -184,7 +202,8 @@ class DurableService:
         clock = RealClock()
         self._registry = ExecutionRegistry(self._store, self._scheduler)
         processor = CheckpointProcessor(store=self._store, scheduler=self._scheduler, clock=clock)
-        self._invoker = _Invoker(handler, InMemoryServiceClient(processor, self._registry))
+        self.client = _CountingClient(processor, self._registry)
+        self._invoker = _Invoker(handler, self.client)
         executor_class = type("LocalExecutor", (Executor,), {"RETRY_BACKOFF_SECONDS": retry_backoff_s})
         self._executor: Executor = executor_class(
             store=self._store,
@@ -256,6 +275,25 @@ class DurableService:
         """The ARN of the execution that has that name, if one was started."""
         with self._names_lock:
             return self._names.get(execution_name)
+
+    def operations(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The execution's operations as the service holds them: ``{type, name, status, attempt}`` each."""
+        execution = self._store.load(execution_arn)
+        return [
+            {
+                "type": operation.operation_type.value,
+                "name": operation.name,
+                "status": operation.status.value,
+                "attempt": operation.step_details.attempt if operation.step_details is not None else 0,
+            }
+            for operation in execution.operations
+        ]
+
+    def billed_operations(self, execution_arn: str) -> int:
+        """Durable operations as Lambda meters them: the start, then each operation once, plus each step
+        retry (its attempts after the first)."""
+        found = self.operations(execution_arn)
+        return sum(1 + (max(op["attempt"] - 1, 0) if op["type"] == "STEP" else 0) for op in found)
 
     def running_executions(self) -> list[str]:
         return [e.durable_execution_arn for e in self._store.list_all() if not e.is_complete]

@@ -30,6 +30,7 @@ from switchboard.store import keys, links
 from switchboard.store.control import to_item
 from switchboard.store.table import Table, put_op
 from tests.integration.conftest import SECRET_KEY, World, definition
+from tests.support.invokers import HandlerInvoker
 from tests.support.stack import LambdaContextStub, load_function
 
 END_USER = "end-user-1"
@@ -59,22 +60,23 @@ def invoke(payload: Any) -> dict[str, Any]:
     return result
 
 
-class HandlerInvoker:
-    """The function-invoker seam routed to the credentials handler in-process."""
+class CredentialsInvoker(HandlerInvoker):
+    """The function-invoker seam routed to the credentials handler in-process (and nothing else)."""
 
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        super().__init__()
+        self.names: list[str] = []
 
     def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
-        self.calls.append(function_name)
+        self.names.append(function_name)
         assert function_name == CREDENTIALS_FUNCTION
         return invoke(payload)
 
 
 @pytest.fixture
-def invoker() -> Iterator[HandlerInvoker]:
+def invoker() -> Iterator[CredentialsInvoker]:
     previous = get_invoker()
-    seam = HandlerInvoker()
+    seam = CredentialsInvoker()
     set_invoker(seam)
     yield seam
     set_invoker(previous)
@@ -285,13 +287,13 @@ def test_a_links_resolution_carries_its_last_recorded_use(scene: Scene, aws_call
 
 
 def test_the_executor_client_returns_credentials_with_their_secret_values_for_redaction(
-    scene: Scene, invoker: HandlerInvoker, output
+    scene: Scene, invoker: CredentialsInvoker, output
 ):
     # When the executor's client resolves through the invoker seam
     result = resolve_credentials(CredentialsRequest.model_validate(request(scene)))
 
     # Then it invoked the credentials function by its configured name, once
-    assert invoker.calls == [CREDENTIALS_FUNCTION]
+    assert invoker.names == [CREDENTIALS_FUNCTION]
     # And it gets engine credentials keyed like credential_key, carrying the secret values to redact
     connection = result.credentials[f"connection:{scene.world.connection_id}"]
     linked = result.credentials["requirement:crm"]
@@ -310,7 +312,7 @@ def test_the_executor_client_returns_credentials_with_their_secret_values_for_re
     assert USER_KEY not in output()
 
 
-def test_resolve_for_run_asks_for_what_the_nodes_reference(world: World, invoker: HandlerInvoker):
+def test_resolve_for_run_asks_for_what_the_nodes_reference(world: World, invoker: CredentialsInvoker):
     # Given a run of a workflow whose nodes use the shared connection and the user's requirement
     run = write_run(world)
     link_requirement(world)
@@ -327,7 +329,7 @@ def test_resolve_for_run_asks_for_what_the_nodes_reference(world: World, invoker
     assert set(by_connection.credentials) == {f"connection:{world.connection_id}"}
     assert set(by_requirement.credentials) == {"requirement:crm"}
     assert nothing.credentials == {}
-    assert invoker.calls == [CREDENTIALS_FUNCTION, CREDENTIALS_FUNCTION]
+    assert invoker.names == [CREDENTIALS_FUNCTION, CREDENTIALS_FUNCTION]
 
 
 # ---------------------------------------------------------------- requirements not satisfied
@@ -634,7 +636,7 @@ def test_a_failed_invocation_is_service_unavailable(scene: Scene):
     from switchboard.domain.errors import ServiceUnavailable
     from switchboard.invoker import FunctionError
 
-    class Failing:
+    class Failing(HandlerInvoker):
         def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
             raise FunctionError(function_name, {"errorType": "Throttled", "errorMessage": "busy"})
 

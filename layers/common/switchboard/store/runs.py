@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,10 +103,12 @@ def finish(
     from_statuses: Collection[RunStatus],
     terminal: RunEvent,
     trace: dict[str, Any] | None = None,
+    events: Sequence[RunEvent] = (),
 ) -> Run:
-    """Write the terminal status with the result, the terminal event and the trace in one TransactWriteItems:
-    all or nothing. Only from ``from_statuses`` (``Conflict`` otherwise: someone else ended it); the run
-    leaves the unfinished-runs index. ``EventTaken`` when the event's sequence is already used.
+    """Write the terminal status with the result, the events before it, the terminal event and the trace in
+    one TransactWriteItems: all or nothing. Only from ``from_statuses`` (``Conflict`` otherwise: someone else
+    ended it); the run leaves the unfinished-runs index. ``EventTaken`` when the terminal event's sequence is
+    already used.
 
     A transaction returns no item: the answer is ``run`` with what this write set, as a read would give it.
     """
@@ -135,6 +137,7 @@ def finish(
     ]
     if trace is not None:
         ops.append(put_op(table.name, _trace_item(run.id, trace, run.expires_at)))
+    ops += [put_op(table.name, event_item(event, run.expires_at)) for event in events]
     reasons = table.transact_reasons(ops)
     if reasons is not None:
         if reasons[0] == "ConditionalCheckFailed":

@@ -10,7 +10,7 @@ transaction, conditional on the run's current status, so a run ends exactly once
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from switchboard.domain.errors import Conflict
@@ -27,6 +27,8 @@ TERMINAL_EVENT = {
     RunStatus.failed: "run.failed",
     RunStatus.canceled: "run.canceled",
 }
+EVENTS_WITH_END = 90
+"""A transaction takes 100 items: the run, its terminal event, its trace, and this many events."""
 RESULT_BYTES = 200_000
 """The per-node results a run record keeps inline (with its input, itself at most 100 kB, under DynamoDB's
 400 kB); the rest of them are in S3, referenced."""
@@ -40,13 +42,18 @@ def end_run(
     from_statuses: Collection[RunStatus] = ACTIVE,
     trace: dict[str, Any] | None = None,
     next_sequence: int | None = None,
+    events: Sequence[RunEvent] = (),
 ) -> Run:
     """End ``run`` with ``status`` and ``result`` (``output``, ``nodes``, ``error``, ``usage``), once; answers
     the run as it ended (or as someone else ended it). ``next_sequence`` is where the terminal event goes
-    (the run's events read it otherwise)."""
+    (the run's events read it otherwise); ``events``, the run's last events before it, are written in the
+    same transaction (at most ``EVENTS_WITH_END``; more are written first)."""
     assert status in TERMINAL
     files = artifacts.RunFiles(run.app_id, run.id)
     fields = bounded_result(files, result or {})
+    if len(events) > EVENTS_WITH_END:
+        runs.write_events(runs.event_item(event, run.expires_at) for event in events)
+        events = ()
     sequence = next_sequence or runs.last_event_sequence(run.id) + 1
     for _ in range(5):
         terminal = RunEvent(
@@ -58,7 +65,9 @@ def end_run(
             data=_terminal_data(files, status, fields),
         )
         try:
-            ended = runs.finish(run, status, terminal.timestamp, fields, from_statuses, terminal, trace)
+            ended = runs.finish(
+                run, status, terminal.timestamp, fields, from_statuses, terminal, trace, events
+            )
             break
         except runs.EventTaken:
             sequence = runs.last_event_sequence(run.id) + 1

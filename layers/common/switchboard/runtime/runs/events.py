@@ -105,6 +105,13 @@ class BufferedEventSink:
         with self._lock:
             self._flush_locked()
 
+    def take_pending(self) -> list[RunEvent]:
+        """The events not written yet, handed to the caller to write (and no longer this sink's to write)."""
+        with self._lock:
+            pending, self._pending, self._oldest = self._pending, [], None
+            self._written.extend(pending)
+            return pending
+
     def _flush_locked(self) -> None:
         if not self._pending:
             return

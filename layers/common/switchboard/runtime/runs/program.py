@@ -205,6 +205,8 @@ class _Program:
         self.began: _Began | None = None
         self.live: EventSink = _LiveEvents(self)
         self.cancellation: RunCancellation | None = None
+        self.claimed_now = False
+        """This invocation claimed the run (its begin step ran now, not from a checkpoint): no event yet."""
         self.files: artifacts.RunFiles | None = None
 
     # ------------------------------------------------------------------ the program
@@ -269,6 +271,7 @@ class _Program:
             if run.status is RunStatus.created and run.cancel_requested_at is not None:
                 run = end_run(run, RunStatus.canceled, from_statuses={RunStatus.created})
             return {"outcome": "ended", "status": run.status.value}
+        self.claimed_now = claimed
         document: dict[str, Any] = {
             "outcome": "started",
             # Never the callers' callback tokens: the finish step reads them from the run record.
@@ -307,11 +310,13 @@ class _Program:
         """The last step: what the run left unpublished, then its end (``ending.end_run``)."""
         run = began.run
         self.publish(carried, self.live)
+        sink = self._sink()
+        last_events = sink.take_pending()
         if result.status == "completed" and run.session_id:
             sessions.record_turn(run, result.output)
         links_lifecycle.record_authorization_failures(run, result.authorization_failures)
         links_lifecycle.touch_resolved_links(run, began.resolutions)
-        sequence = self._sink().next_sequence
+        sequence = sink.next_sequence
         self._close_sink()
         trace = {
             "run_id": run.id,
@@ -331,6 +336,7 @@ class _Program:
             from_statuses=RUNNING,
             trace=artifacts.shrink(files, "trace", trace, CHECKPOINT_BYTES),
             next_sequence=sequence,
+            events=last_events,
         )
         return ended.status.value
 
@@ -349,12 +355,9 @@ class _Program:
         with self.sink_lock:
             if self.sink is None:
                 run = self.began.run
-                self.sink = BufferedEventSink(
-                    run.id,
-                    run.expires_at,
-                    first_sequence=runs.last_event_sequence(run.id) + 1,
-                    files=self.files,
-                ).__enter__()
+                first = 1 if self.claimed_now else runs.last_event_sequence(run.id) + 1
+                self.sink = BufferedEventSink(run.id, run.expires_at, first_sequence=first, files=self.files)
+                self.sink.__enter__()
             return self.sink
 
     def _close_sink(self) -> None:

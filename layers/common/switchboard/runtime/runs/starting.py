@@ -39,7 +39,8 @@ from switchboard.store import runs
 
 StartMode = Literal["sync", "background", "stream"]
 RETRY_AFTER_SECONDS = 2
-FIRST_POLL_SECONDS = 0.05
+FIRST_POLL_SECONDS = 0.1
+"""A run is not done before its execution has started, checkpointed and ended: the first look waits a bit."""
 MAX_POLL_SECONDS = 0.5
 RESPONSE_MARGIN_SECONDS = 1.5
 """Kept from the Apps function's remaining time to send the answer of a synchronous request."""
@@ -138,6 +139,7 @@ def wait(run_id: str, seconds: float, remaining: RemainingTime | None = None) ->
         seconds = min(seconds, remaining.get_remaining_time_in_millis() / 1000 - RESPONSE_MARGIN_SECONDS)
     deadline = time.monotonic() + max(seconds, 0)
     pause = FIRST_POLL_SECONDS
+    time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
     while True:
         status = runs.status_of(run_id)
         if status is None:

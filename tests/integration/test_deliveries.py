@@ -71,6 +71,7 @@ class Scene:
         stored = [callback.stored() for callback in validate_callbacks(list(callbacks))]
         run = created_run(self.app_id, {"question": "hello"}, callbacks=stored, mode="background")
         self.invoker.start_execution("ExecutorFunction:live", run.id, {"run_id": run.id})
+        assert self.invoker.wait_for_execution(run.id) == "SUCCEEDED"
         finished: Run = wait_for_run(run.id)
         assert finished.status.value == status_after
         # Once it ended, the run record keeps its callbacks without their tokens

@@ -69,6 +69,18 @@ class HandlerInvoker:
     def execution_status(self, execution_arn: str) -> str | None:
         return self.durable.status(execution_arn)
 
+    def wait_for_execution(self, execution_name: str, timeout_s: float = 30.0) -> str:
+        """The execution's final status once it has ended (after its run's end, everything that follows it)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            arn = self.durable.running_or_ended(execution_name)
+            status = self.durable.status(arn) if arn is not None else None
+            if status is not None and status != "RUNNING":
+                return status
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"the execution {execution_name} is {status}, still not ended")
+            time.sleep(0.02)
+
     def close(self) -> None:
         if self._durable is not None:
             self._durable.close()

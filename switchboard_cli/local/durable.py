@@ -183,15 +183,22 @@ class _Invoker:
 
 
 class DurableService:
+    """``invocation_timeout_s`` is the durable function's own ``Timeout``: an invocation still running after
+    it is abandoned as Lambda stops one (its later checkpoints are refused) and the execution is invoked
+    again, replaying from its checkpoints."""
+
     def __init__(
         self,
         handler: Handler,
         *,
         execution_timeouts: dict[str, int] | None = None,
+        invocation_timeout_s: int = 900,
         retry_backoff_s: float = 5.0,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self._timeouts = dict(execution_timeouts or {})
+        self._invocation_timeout_s = invocation_timeout_s
+        self._retry_backoff_s = retry_backoff_s
         self._store = _Store()
         if on_change is not None:
             self._store.on_save = on_change
@@ -199,28 +206,45 @@ class DurableService:
         self._names_lock = threading.Lock()
         self._scheduler = Scheduler()
         self._scheduler.start()
-        clock = RealClock()
+        self._clock = RealClock()
         self._registry = ExecutionRegistry(self._store, self._scheduler)
-        processor = CheckpointProcessor(store=self._store, scheduler=self._scheduler, clock=clock)
-        self.client = _CountingClient(processor, self._registry)
+        self._processor = CheckpointProcessor(store=self._store, scheduler=self._scheduler, clock=self._clock)
+        self.client = _CountingClient(self._processor, self._registry)
         self._invoker = _Invoker(handler, self.client)
-        executor_class = type("LocalExecutor", (Executor,), {"RETRY_BACKOFF_SECONDS": retry_backoff_s})
-        self._executor: Executor = executor_class(
-            store=self._store,
-            scheduler=self._scheduler,
-            invoker=self._invoker,
-            checkpoint_processor=processor,
-            registry=self._registry,
-            clock=clock,
-        )
-        processor.add_execution_observer(self._executor)
+        self._built: Executor | None = None
+        self._build_lock = threading.Lock()
+
+    @property
+    def _executor(self) -> Executor:
+        """The service itself, built on first use (after ``set_functions`` gave it the invocation timeout)."""
+        with self._build_lock:
+            if self._built is None:
+                executor_class = type(
+                    "LocalExecutor", (Executor,), {"RETRY_BACKOFF_SECONDS": self._retry_backoff_s}
+                )
+                self._built = executor_class(
+                    store=self._store,
+                    scheduler=self._scheduler,
+                    invoker=self._invoker,
+                    checkpoint_processor=self._processor,
+                    invocation_timeout_seconds=self._invocation_timeout_s,
+                    registry=self._registry,
+                    clock=self._clock,
+                )
+                self._processor.add_execution_observer(self._built)
+            return self._built
 
     def is_durable(self, function_id: str) -> bool:
         return function_id in self._timeouts
 
-    def set_functions(self, execution_timeouts: dict[str, int]) -> None:
-        """The durable functions (logical id → ``ExecutionTimeout``), once the template is read."""
+    def set_functions(
+        self, execution_timeouts: dict[str, int], invocation_timeout_s: int | None = None
+    ) -> None:
+        """The durable functions (logical id → ``ExecutionTimeout``) and their invocations' timeout, once the
+        template is read (before the first start or resume)."""
         self._timeouts = dict(execution_timeouts)
+        if invocation_timeout_s is not None:
+            self._invocation_timeout_s = invocation_timeout_s
 
     def start(self, function_id: str, execution_name: str, payload: dict[str, Any]) -> str:
         """The execution named ``execution_name``, started now or before: its ARN."""
@@ -326,6 +350,7 @@ class DurableService:
             self._names = dict(data.get("names") or {})
 
     def close(self) -> None:
-        self._executor.shutdown()
+        if self._built is not None:
+            self._built.shutdown()
         self._registry.shutdown()
         self._scheduler.stop()

@@ -15,7 +15,8 @@ half-settled in it; a killed process loses what changed since its last save bega
 ``/_local/…`` is the stack's own loopback-only control surface (not part of the template), each route guarded
 by the state file's control token: ``POST /_local/admin/bootstrap`` and ``POST /_local/triggers/<id>/fire``
 (``switchboard local fire``: the trigger's schedule fires now; answers the event the trigger function
-recorded).
+recorded). ``GET /_local/s3/<bucket>/<key>`` answers presigned download URLs (``downloads.py``): anyone with a
+valid, unexpired URL may use it, as with S3.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from switchboard_cli.local.aws_backend import (
     create_buckets,
     create_queues,
     create_tables,
+)
+from switchboard_cli.local.downloads import (
+    DOWNLOAD_ENDPOINT_VARIABLE,
+    DOWNLOAD_PREFIX,
+    download_endpoint,
+    serve_download,
 )
 from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.events import (
@@ -140,7 +147,11 @@ class LocalStack:
         self.context = StackContext(region=environment.local_region())
         template = LocalTemplate.from_file(self.template_path, {"AppsDomain": self.apps_domain}, self.context)
         specs = function_specs(template)
-        overrides = {"APPS_BASE_URL": self.base_url, **environment.switch_overrides()}
+        overrides = {
+            "APPS_BASE_URL": self.base_url,
+            DOWNLOAD_ENDPOINT_VARIABLE: download_endpoint(self.base_url),
+            **environment.switch_overrides(),
+        }
         shared = environment.shared_environment(specs.values(), overrides)
         environment.apply(shared)
         for name, values in shared.collisions.items():
@@ -162,8 +173,10 @@ class LocalStack:
             self.state.set("control_token", secrets.token_urlsafe(32))
         self.functions = load_functions(template, specs)
         self.router = router_from_template(template, specs.values())
+        durable = [spec for spec in specs.values() if spec.durable_timeout_s]
         self.durable.set_functions(
-            {spec.logical_id: spec.durable_timeout_s for spec in specs.values() if spec.durable_timeout_s}
+            {spec.logical_id: int(spec.durable_timeout_s or 0) for spec in durable},
+            max((spec.timeout_s for spec in durable), default=None),
         )
         set_invoker(LocalInvoker(self.functions, derive_allowed_callers(template, specs), self.durable))
         if not self.state.get("local_admin"):
@@ -219,6 +232,8 @@ class LocalStack:
         """``stream``, when the server can stream this request's response, is offered to the handler
         (``switchboard.streaming``); when the handler opened it, the returned response is not sent."""
         try:
+            if request.raw_path.startswith(DOWNLOAD_PREFIX):
+                return serve_download(request)
             if request.raw_path.startswith(CONTROL_PREFIX):
                 return self._control(request)
             return self._route(request, stream)

@@ -219,9 +219,40 @@ def new_app(world: World, deploy_version: int | None = None) -> str:
     return app_id
 
 
+def point_connection(world: World, url: str) -> None:
+    """The world's connection now calls ``url`` (a loopback upstream)."""
+    reply = world.call(
+        "PATCH",
+        f"/v1/connections/{world.connection_id}",
+        token=world.admin.token,
+        body={"config": {"url": url, "api_key": "upstream-SECRET-key"}},
+    )
+    assert reply.status == 200, reply.body
+
+
+def http_node(world: World, node_id: str, path: str, depends: list[str]) -> dict[str, Any]:
+    """A node that GETs ``path`` through the world's connection."""
+    return {
+        "id": node_id,
+        "type": "http",
+        "depends": depends,
+        "connection": {"connection_id": world.connection_id},
+        "config": {"method": "GET", "path": path},
+    }
+
+
+def set_limits(rt: Runtime, **limits: int) -> None:
+    """The App's run limits (``run_timeout_seconds``, ``sync_wait_seconds``)."""
+    reply = rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body=limits)
+    assert reply.status == 200, reply.body
+
+
 @contextmanager
-def app_runtime(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    """The world's App with ``runtime_definition`` deployed, and everything a run needs."""
+def app_runtime(
+    world: World, monkeypatch: pytest.MonkeyPatch, invoker: HandlerInvoker | None = None
+) -> Iterator[Runtime]:
+    """The world's App with ``runtime_definition`` deployed, and everything a run needs (``invoker``: one
+    made for the test, e.g. with a short invocation timeout)."""
     queue_url = aws.client("sqs").create_queue(QueueName=RUN_QUEUE)["QueueUrl"]
     aws.client("s3").create_bucket(Bucket=FILES_BUCKET)
     for name, value in {
@@ -235,7 +266,7 @@ def app_runtime(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runti
     credentials.secret_cache.clear()
     forget()
     previous = get_invoker()
-    invoker = HandlerInvoker()
+    invoker = invoker or HandlerInvoker()
     set_invoker(invoker)
     try:
         deploy(world, runtime_definition())

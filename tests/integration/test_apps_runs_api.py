@@ -18,7 +18,16 @@ from switchboard.runtime.runs.idempotency import fingerprint
 from switchboard.settings import get_settings
 from switchboard.store import idempotency
 from switchboard.store import runs as store_runs
-from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
+from tests.integration.apps_runtime import (
+    Runtime,
+    access_key,
+    app_runtime,
+    deploy,
+    http_node,
+    new_app,
+    point_connection,
+    set_limits,
+)
 from tests.integration.conftest import Reply, World
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
@@ -74,7 +83,7 @@ def test_a_sync_run_answers_with_the_finished_run(rt: Runtime, form: str) -> Non
 def test_a_sync_run_longer_than_the_apps_sync_wait_answers_202_and_goes_on_once(rt: Runtime) -> None:
     # Given an App that waits at most 1 s for a synchronous run, and a version whose node takes 2.5 s
     with slow_upstream(rt, delay_ms=2500) as target:
-        _set_limits(rt, sync_wait_seconds=1)
+        set_limits(rt, sync_wait_seconds=1)
         # When a synchronous run is created
         reply = _created(rt, {"input": {"question": "slow"}})
         # Then 202 with the run as it is (not ended) and where to poll it
@@ -94,7 +103,7 @@ def test_a_sync_run_longer_than_the_apps_sync_wait_answers_202_and_goes_on_once(
 def test_an_idempotent_sync_run_replays_as_it_is_then_as_it_ended(rt: Runtime) -> None:
     # Given a synchronous run that outlived its wait (202), created with an Idempotency-Key
     with slow_upstream(rt, delay_ms=2000):
-        _set_limits(rt, sync_wait_seconds=1)
+        set_limits(rt, sync_wait_seconds=1)
         headers = {"Idempotency-Key": "slow-1"}
         first = _created(rt, {"input": {"question": "slow"}}, headers=headers)
         assert first.status == 202, first.body
@@ -115,7 +124,7 @@ def test_a_throttled_executor_sends_a_sync_run_the_background_way(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an executor that cannot be started (throttled), and an App that waits 1 s
-    _set_limits(rt, sync_wait_seconds=1)
+    set_limits(rt, sync_wait_seconds=1)
     with monkeypatch.context() as patched:
         patched.setattr(rt.invoker, "start_execution", _throttled)
         # When a synchronous run is created
@@ -158,19 +167,9 @@ def slow_upstream(rt: Runtime, delay_ms: int) -> Iterator[HttpTarget]:
     version deployed that calls it."""
     with HttpTarget() as target:
         target.respond("/slow", TargetReply(body={"ok": True}, delay_ms=delay_ms))
-        rt.world.call(
-            "PATCH",
-            f"/v1/connections/{rt.world.connection_id}",
-            token=rt.world.admin.token,
-            body={"config": {"url": target.url, "api_key": "slow-SECRET-key"}},
-        )
-        deploy(rt.world, _slow_definition(rt.world.connection_id))
+        point_connection(rt.world, target.url)
+        deploy(rt.world, _slow_definition(rt.world))
         yield target
-
-
-def _set_limits(rt: Runtime, **limits: int) -> None:
-    reply = rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body=limits)
-    assert reply.status == 200, reply.body
 
 
 def _count_run_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -424,13 +423,8 @@ def test_a_started_run_stops_at_its_next_checkpoint(rt: Runtime) -> None:
     # Given a version whose first step waits on a slow upstream, and a run of it executing
     with HttpTarget() as target:
         target.respond("/slow", TargetReply(body={"ok": True}, delay_ms=1500))
-        rt.world.call(
-            "PATCH",
-            f"/v1/connections/{rt.world.connection_id}",
-            token=rt.world.admin.token,
-            body={"config": {"url": target.url, "api_key": "slow-SECRET-key"}},
-        )
-        deploy(rt.world, _slow_definition(rt.world.connection_id))
+        point_connection(rt.world, target.url)
+        deploy(rt.world, _slow_definition(rt.world))
         run_id = _created(rt, {"input": {"question": "q"}, "background": True}).body["data"]["id"]
         worker = threading.Thread(target=rt.drain)
         worker.start()
@@ -445,17 +439,11 @@ def test_a_started_run_stops_at_its_next_checkpoint(rt: Runtime) -> None:
     assert run["nodes"]["after"]["status"] != "completed"
 
 
-def _slow_definition(connection_id: str) -> dict[str, Any]:
+def _slow_definition(world: World) -> dict[str, Any]:
     return {
         "nodes": [
             {"id": "start", "type": "input", "fields": [{"name": "question", "type": "string"}]},
-            {
-                "id": "slow",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"connection_id": connection_id},
-                "config": {"method": "GET", "path": "/slow"},
-            },
+            http_node(world, "slow", "/slow", ["start"]),
             {
                 "id": "after",
                 "type": "transform",

@@ -20,8 +20,15 @@ class HandlerInvoker:
     """Calls ``functions/<directory>/app.py`` for a function name, JSON in and JSON out like Lambda; starts
     the executor's durable executions by name. ``close()`` stops the durable service."""
 
-    def __init__(self, routes: dict[str, str] | None = None, *, retry_backoff_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        routes: dict[str, str] | None = None,
+        *,
+        retry_backoff_s: float = 0.2,
+        invocation_timeout_s: int = 900,
+    ) -> None:
         self._routes = {**DEFAULT_ROUTES, **(routes or {})}
+        self._invocation_timeout_s = invocation_timeout_s
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.started: list[str] = []
         self._retry_backoff_s = retry_backoff_s
@@ -34,6 +41,7 @@ class HandlerInvoker:
             self._durable = DurableService(
                 self._durable_invocation,
                 execution_timeouts={EXECUTOR: 90_000},
+                invocation_timeout_s=self._invocation_timeout_s,
                 retry_backoff_s=self._retry_backoff_s,
             )
         return self._durable
@@ -87,7 +95,7 @@ class HandlerInvoker:
 
     def _durable_invocation(self, function_id: str, invocation: Any) -> Any:
         handler = load_function(self._routes[function_id]).lambda_handler
-        return handler(invocation, LambdaContextStub())
+        return handler(invocation, LambdaContextStub(self._invocation_timeout_s))
 
 
 def _function(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,9 +101,12 @@ class LambdaContextStub:
     log_group_name = "/aws/lambda/test-function"
     log_stream_name = "test"
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
+    def __init__(self, timeout_s: float = 29.0) -> None:
+        self._ends_at = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Counts down from the invocation's start, as Lambda's does."""
+        return max(int((self._ends_at - time.monotonic()) * 1000), 0)
 
 
 def http_event(

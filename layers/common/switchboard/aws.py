@@ -42,6 +42,14 @@ def client(service: str, purpose: str = "default") -> Any:
 
 
 @cache
+def s3_signer(endpoint_url: str = "") -> Any:
+    """An S3 client for signing download URLs: SigV4, path-style, for ``endpoint_url`` when one is given
+    (the local stack's download route) or S3 itself."""
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    return _session().client("s3", endpoint_url=endpoint_url or None, config=config)
+
+
+@cache
 def dynamodb_resource() -> DynamoDBServiceResource:
     return _session().resource("dynamodb", config=_CONFIG)
 
@@ -66,4 +74,5 @@ def reset() -> None:
     """Forget cached clients (tests and the local stack call this after switching AWS backends)."""
     _session.cache_clear()
     client.cache_clear()
+    s3_signer.cache_clear()
     dynamodb_resource.cache_clear()

@@ -41,6 +41,10 @@ class Settings(BaseModel):
     )
     delivery_queue_url: str = Field(default="", description="Callback and event deliveries")
     files_bucket: str = Field(default="", description="Bucket of files uploaded with runs")
+    files_download_endpoint: str = Field(
+        default="",
+        description="Where presigned download URLs point instead of S3 itself (the local stack's route)",
+    )
     connect_token_ttl_seconds: int = Field(
         default=3600, ge=60, le=86_400, description="Default lifetime of a connect token"
     )
@@ -72,6 +76,7 @@ _ENV_NAMES = {
     "executor_invocation_seconds": "EXECUTOR_INVOCATION_SECONDS",
     "delivery_queue_url": "DELIVERY_QUEUE_URL",
     "files_bucket": "FILES_BUCKET",
+    "files_download_endpoint": "FILES_DOWNLOAD_ENDPOINT",
     "connect_token_ttl_seconds": "CONNECT_TOKEN_TTL_SECONDS",
     "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
     "schedule_group": "SCHEDULE_GROUP",

@@ -19,6 +19,8 @@ from switchboard.engine.steps import Outcome, Services, StepContext, run_step
 from switchboard.engine.steps.base import timeout_error
 
 CANCELED = NodeError("canceled", "the run was canceled")
+DEADLINE_EXCEEDED = NodeError("deadline_exceeded", "the run's deadline passed before the node finished")
+"""An attempt cut short by the run's deadline (not by the node's own timeout): no retry can help."""
 
 RetryHook = Callable[[int, NodeError, float], None]
 """Called before each retry with the attempt number about to run, the last error and the wait."""
@@ -51,6 +53,9 @@ def run_attempts(
         for bound in (deadline, services.deadline):
             if bound is not None:
                 attempt_deadline = min(attempt_deadline, bound)
+        run_bound = services.deadline is not None and attempt_deadline >= services.deadline
+        if run_bound and time.monotonic() >= attempt_deadline:
+            return Outcome("failed", error=DEADLINE_EXCEEDED)
         span = services.tracer.start(
             "attempt", f"{node.id} attempt {attempt}", parent, inputs=inputs, attributes={"attempt": attempt}
         )
@@ -61,8 +66,10 @@ def run_attempts(
                 raise timeout_error(node)
         except StepError as failure:
             error = _redacted(services, failure.node_error())
+            if run_bound and error.type == "timeout":
+                error = DEADLINE_EXCEEDED
             services.tracer.end(span, "failed", error=error)
-            if not failure.retryable:
+            if not failure.retryable or error is DEADLINE_EXCEEDED:
                 break
         except Canceled:
             services.tracer.end(span, "canceled", error=CANCELED)

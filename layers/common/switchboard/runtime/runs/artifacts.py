@@ -185,7 +185,8 @@ def _mapped(value: Any, change: Callable[[Any], Any]) -> Any:
 def presigned(ref: dict[str, Any]) -> dict[str, Any]:
     """The reference with a GET URL valid for ``PRESIGNED_SECONDS`` (the key itself is not shown)."""
     details = dict(ref[ARTIFACT])
-    url = aws.client("s3").generate_presigned_url(
+    signer = aws.s3_signer(get_settings().files_download_endpoint)
+    url = signer.generate_presigned_url(
         "get_object", Params={"Bucket": _bucket(), "Key": details.pop("key")}, ExpiresIn=PRESIGNED_SECONDS
     )
     return {ARTIFACT: {**details, "url": url, "url_expires_in": PRESIGNED_SECONDS}, "preview": ref["preview"]}

@@ -2,7 +2,8 @@
 
 Events are flushed when 25 are waiting, by a background flusher at most ``FLUSH_INTERVAL`` after they were
 emitted (so a live stream sees them promptly, even while a node waits on a slow upstream), and at the terminal
-event, which keeps a short run to one or two writes. Use the sink as a context manager.
+event, which keeps a short run to one or two writes. Use the sink as a context manager. A sink whose writer is
+no longer ``alive`` (an executor invocation past its time) drops what it would write.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class BufferedEventSink:
         clock: Callable[[], datetime] = utcnow,
         write: Callable[[list[dict[str, Any]]], None] = runs.write_events,
         files: artifacts.RunFiles | None = None,
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self._run_id = run_id
+        self._alive = alive
         self._files = files
         self._expires_at = expires_at
         self._next = first_sequence
@@ -114,6 +117,10 @@ class BufferedEventSink:
 
     def _flush_locked(self) -> None:
         if not self._pending:
+            return
+        if not self._alive():
+            # The writer's time is up (a Lambda invocation past its timeout): it writes nothing more.
+            self._pending, self._oldest = [], None
             return
         batch, self._pending, self._oldest = self._pending, [], None
         self._write([runs.event_item(event, self._expires_at) for event in batch])

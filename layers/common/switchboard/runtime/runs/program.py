@@ -198,6 +198,11 @@ class _Program:
         self.ctx = context
         self.run_id = run_id
         self.invoked_at = time.monotonic()
+        self.budget = _invocation_budget(context)
+        """Seconds this invocation works on the run before it goes on in a fresh one."""
+        self.ends_at = self.invoked_at + _seconds_left(context, default=float("inf"))
+        """When Lambda stops this invocation: past it, it writes nothing more (its checkpoints would be
+        refused anyway; locally, where nothing freezes it, this keeps an abandoned invocation quiet)."""
         self.resolved: CredentialsResult | None = None
         self.trace_spans: list[dict[str, Any]] = []
         self.sink: BufferedEventSink | None = None
@@ -356,7 +361,9 @@ class _Program:
             if self.sink is None:
                 run = self.began.run
                 first = 1 if self.claimed_now else runs.last_event_sequence(run.id) + 1
-                self.sink = BufferedEventSink(run.id, run.expires_at, first_sequence=first, files=self.files)
+                self.sink = BufferedEventSink(
+                    run.id, run.expires_at, first_sequence=first, files=self.files, alive=self.alive
+                )
                 self.sink.__enter__()
             return self.sink
 
@@ -382,13 +389,11 @@ class _Program:
         """The clock a step records: now, whether this invocation has had its share of time, whether the run's
         cancellation was requested (as its poller last read it)."""
         elapsed = time.monotonic() - self.invoked_at
-        budget = float(get_settings().executor_invocation_seconds)
-        lambda_context = self.ctx.lambda_context
-        if lambda_context is not None:
-            left = lambda_context.get_remaining_time_in_millis() / 1000
-            budget = min(budget, max(elapsed + left - INVOCATION_MARGIN_SECONDS, 0))
         canceled = cancellation is not None and cancellation.is_canceled()
-        return Clock(utcnow(), fresh_invocation_due=elapsed >= budget, canceled=canceled)
+        return Clock(utcnow(), fresh_invocation_due=elapsed >= self.budget, canceled=canceled)
+
+    def alive(self) -> bool:
+        return time.monotonic() < self.ends_at
 
     def checkpoint(self, record: NodeRecord, carried: _Effects, clock: Clock) -> dict[str, Any]:
         """A node step's result: the record (its output whole or in S3, the rest shrunk to fit), the spans
@@ -406,7 +411,22 @@ class _Program:
 
 
 INVOCATION_MARGIN_SECONDS = 60
-"""Kept from a Lambda invocation's remaining time when deciding to go on in a fresh one."""
+"""Kept from a Lambda invocation's time when deciding to go on in a fresh one (a tenth of it when that is
+less): room for the step in progress to end and checkpoint."""
+
+
+def _seconds_left(context: DurableContext, default: float) -> float:
+    lambda_context = context.lambda_context
+    if lambda_context is None:
+        return default
+    return float(lambda_context.get_remaining_time_in_millis()) / 1000
+
+
+def _invocation_budget(context: DurableContext) -> float:
+    """``EXECUTOR_INVOCATION_SECONDS``, within the invocation's own time less a margin."""
+    configured = float(get_settings().executor_invocation_seconds)
+    left = _seconds_left(context, default=configured + INVOCATION_MARGIN_SECONDS)
+    return min(configured, left - min(INVOCATION_MARGIN_SECONDS, left / 10))
 
 
 class _LiveEvents:

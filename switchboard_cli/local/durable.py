@@ -272,7 +272,7 @@ class DurableService:
         self._callback(lambda: self._executor.send_callback_success(callback_id=callback_id, result=result))
 
     def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
-        error = ErrorObject(message=message, type=error_type, data=None, stack_trace=None)
+        error = ErrorObject(message=message, type=error_type, data=error_type, stack_trace=None)
         self._callback(lambda: self._executor.send_callback_failure(callback_id=callback_id, error=error))
 
     @staticmethod
@@ -334,6 +334,10 @@ class DurableService:
             self._executor.resume_execution(execution.durable_execution_arn)
             resumed.append(execution.durable_execution_arn)
         return resumed
+
+    def invocations_running(self) -> int:
+        """Invocations in flight now (an execution that waits, for a callback or a timer, has none)."""
+        return self._invoker.running
 
     def drain(self, timeout_s: float) -> bool:
         """Wait until no invocation runs (True), or ``timeout_s`` passed with some still running (False)."""

@@ -106,7 +106,8 @@ class LambdaInvoker:
         self._callback(
             "send_durable_execution_callback_failure",
             CallbackId=callback_id,
-            Error={"ErrorType": error_type, "ErrorMessage": message},
+            # The waiting code sees the message and the data, not the type: the data carries it.
+            Error={"ErrorType": error_type, "ErrorMessage": message, "ErrorData": error_type},
         )
 
     def _callback(self, operation: str, **arguments: Any) -> None:

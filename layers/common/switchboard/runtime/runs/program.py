@@ -629,7 +629,7 @@ class _DurableDriver:
                 retryable=False,
             ) from None
         except CallbackError as failed:
-            reason = f"{getattr(failed, 'error_type', '') or ''} {failed}"
+            reason = f"{failed.data or ''} {failed}"
             if CANCELED_CALLBACK in reason:
                 self.effects.closed_requests[node_id] = "canceled"
                 raise Canceled from None

@@ -32,12 +32,12 @@ def download_endpoint(base_url: str) -> str:
     return base_url + DOWNLOAD_PREFIX.rstrip("/")
 
 
-def serve_download(request: HttpRequest) -> HttpResponse:
+def serve_download(request: HttpRequest, now: datetime | None = None) -> HttpResponse:
     if request.method.upper() not in ("GET", "HEAD"):
         return _s3_error(405, "MethodNotAllowed", "only GET downloads an object")
     bucket, _, key = request.raw_path.removeprefix(DOWNLOAD_PREFIX).partition("/")
     query = parse_qsl(request.raw_query_string, keep_blank_values=True)
-    refusal = _refusal(request, query)
+    refusal = _refusal(request, query, now or datetime.now(UTC))
     if refusal is not None:
         return _s3_error(403, "AccessDenied", refusal)
     from switchboard import aws
@@ -52,7 +52,7 @@ def serve_download(request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, headers, answer["Body"].read())
 
 
-def _refusal(request: HttpRequest, query: list[tuple[str, str]]) -> str | None:
+def _refusal(request: HttpRequest, query: list[tuple[str, str]], now: datetime) -> str | None:
     """Why S3 would refuse this presigned request, or None when it would answer it."""
     params = dict(query)
     if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or _SIGNATURE not in params:
@@ -63,7 +63,7 @@ def _refusal(request: HttpRequest, query: list[tuple[str, str]]) -> str | None:
         _, _, region, service, _ = params["X-Amz-Credential"].split("/")
     except (KeyError, ValueError):
         return "the presigned request is malformed"
-    if datetime.now(UTC) > signed_at + timedelta(seconds=expires):
+    if now > signed_at + timedelta(seconds=expires):
         return "the request has expired"
     unsigned = [(name, value) for name, value in query if name != _SIGNATURE]
     url = f"http://{request.host}{request.raw_path}?{urlencode(unsigned, quote_via=quote)}"

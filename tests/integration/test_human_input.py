@@ -189,8 +189,8 @@ def test_an_approval_pauses_the_run_and_tells_everyone_who_listens(scene: LinksW
         "awaiting_input",
     )
     assert event["data"]["input_request"]["prompt"] == "Send 'Dear Ann'?"
-    for body in (hook.body, received.body):
-        assert b"callback_id" not in body
+    for raw in (hook.body, received.body):
+        assert b"callback_id" not in raw
 
 
 def test_an_approval_with_edits_resumes_the_run_with_them(rt: Runtime) -> None:

@@ -34,6 +34,7 @@ are not run again). Scheduling is O(nodes + edges): a node waits on a count of u
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -60,6 +61,8 @@ from switchboard.engine.records import NodeRecord
 from switchboard.engine.redaction import RedactingSink, Redactor
 from switchboard.engine.steps import Outcome, Services
 from switchboard.engine.tracing import SpanRecorder, error_data
+
+_log = logging.getLogger("switchboard.engine")
 
 CANCELLATION_POLL_SECONDS = 1.0
 TERMINAL_EVENTS = {"completed": "run.completed", "failed": "run.failed", "canceled": "run.canceled"}
@@ -140,6 +143,7 @@ class _Run:
         ) as failure:  # a bug in the scheduler still ends the run, with exactly one terminal event
             if isinstance(failure, self.driver.fatal):
                 raise
+            _log.exception("the engine failed unexpectedly", extra={"run_id": self.context.run_id})
             self._halt("failed", NodeError("internal_error", "the engine failed unexpectedly"))
         finally:
             self.driver.close()

@@ -102,6 +102,13 @@ def load(value: Any) -> Any:
     return loaded
 
 
+def load_items(value: Any) -> list[Any]:
+    """A list that ``shrink`` may have referenced, whole or item by item, read back as a list of items (the
+    items' own parts stay referenced)."""
+    loaded = load(value)
+    return [load(item) for item in loaded] if isinstance(loaded, list) else []
+
+
 def shrink(files: RunFiles, name: str, document: Any, budget: int) -> Any:
     """``document`` with its biggest parts replaced by references until its JSON fits ``budget`` bytes
     (the document itself when it already does). For what is shown (events, spans), not for values the run
@@ -120,24 +127,31 @@ def shrink(files: RunFiles, name: str, document: Any, budget: int) -> Any:
 
 
 def _biggest_part(document: Any) -> tuple[str | int, ...] | None:
+    """The path of the biggest part with no big part inside it (a long string, an array of small items),
+    so what stays inline keeps its shape: a list of spans stays a list, each span's big output referenced."""
     best: tuple[int, tuple[str | int, ...]] | None = None
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
     while stack:
         value, path = stack.pop()
-        children: list[tuple[str | int, Any]] = []
-        if isinstance(value, dict) and not is_ref(value):
-            children = list(value.items())
-        elif isinstance(value, list):
-            children = list(enumerate(value))
-        for key, child in children:
-            if is_ref(child):
-                continue
+        big_children = []
+        for key, child in _children(value):
             size = size_of(child)
-            if size > PREVIEW_CHARACTERS * 2 and (best is None or size > best[0]):
-                best = (size, (*path, key))
-            if isinstance(child, dict | list):
-                stack.append((child, (*path, key)))
+            if size > PREVIEW_CHARACTERS * 2:
+                big_children.append((size, (*path, key), child))
+        for size, child_path, child in big_children:
+            if any(size_of(grandchild) > PREVIEW_CHARACTERS * 2 for _, grandchild in _children(child)):
+                stack.append((child, child_path))
+            elif best is None or size > best[0]:
+                best = (size, child_path)
     return best[1] if best is not None else None
+
+
+def _children(value: Any) -> list[tuple[str | int, Any]]:
+    if isinstance(value, dict) and not is_ref(value):
+        return [(key, child) for key, child in value.items() if not is_ref(child)]
+    if isinstance(value, list):
+        return [(index, child) for index, child in enumerate(value) if not is_ref(child)]
+    return []
 
 
 def _at(document: Any, path: tuple[str | int, ...]) -> Any:

@@ -549,10 +549,9 @@ class _DurableDriver:
     def _restore(self, document: dict[str, Any]) -> NodeRecord:
         """A node step's result, as it ran now or as its checkpoint has it."""
         self.clock = self.clock.later(Clock.from_json(document["clock"]))
-        record_document = document["record"]
-        if artifacts.is_ref(record_document):
-            record_document = artifacts.load(record_document)
-        carried_spans = artifacts.load(document["carried_spans"])
+        record_document = dict(artifacts.load(document["record"]))
+        record_document["spans"] = artifacts.load_items(record_document.get("spans"))
+        carried_spans = artifacts.load_items(document["carried_spans"])
         record = NodeRecord.from_json(record_document)
         self.program.trace_spans.extend([*carried_spans, *(span_to_json(span) for span in record.spans)])
         record.output = artifacts.load(record.output)

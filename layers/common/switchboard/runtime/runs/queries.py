@@ -91,6 +91,7 @@ def trace(app_id: str, trace_id: str) -> TraceOut:
     run = runs.get_run(trace_id)
     if run is None or run.app_id != app_id or run.started_at is None:
         raise NotFound("trace not found")
-    document = artifacts.expand(artifacts.load(runs.get_trace(run.id)), 0)
+    document = artifacts.load(runs.get_trace(run.id)) or {}
+    document = artifacts.expand({**document, "spans": artifacts.load_items(document.get("spans"))}, 0)
     shown = TraceOut.of_trace(run, document)
     return shown.model_copy(update=artifacts.expand({"output": shown.output}, RESPONSE_BYTES))

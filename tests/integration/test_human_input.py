@@ -36,7 +36,7 @@ def rt(scene: LinksWorld) -> Runtime:
 
 
 def approval_definition(timeout_seconds: int = 600, behavior: str = "raise") -> dict[str, Any]:
-    """input (question) → draft → approve (an approval of the draft, whose ``text`` may be edited) → output."""
+    """input (question) → draft → approve (an approval of the draft; its ``text`` may be edited) → output."""
     return {
         "nodes": [
             {
@@ -126,7 +126,7 @@ def _events(rt: Runtime, run_id: str) -> list[dict[str, Any]]:
 
 
 def _no_invocation_runs(rt: Runtime) -> None:
-    """The execution suspended once its request was open: no invocation runs (none is billed) while it waits."""
+    """The execution suspended once its request was open: no invocation runs (none is billed) as it waits."""
     assert rt.invoker.durable.drain(5.0), "an executor invocation still runs while the run waits"
     assert rt.invoker.durable.invocations_running() == 0
 

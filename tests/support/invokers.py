@@ -78,7 +78,7 @@ class HandlerInvoker:
         return self.durable.status(execution_arn)
 
     def wait_for_execution(self, execution_name: str, timeout_s: float = 30.0) -> str:
-        """The execution's final status once it has ended (after its run's end, everything that follows it)."""
+        """The execution's final status once it has ended (after its run's end and all that follows it)."""
         deadline = time.monotonic() + timeout_s
         while True:
             arn = self.durable.running_or_ended(execution_name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

@@ -723,6 +723,90 @@ def test_executor_runs_with_its_explicit_role_and_runtime_settings(cfn: Template
     assert variables["POWERTOOLS_SERVICE_NAME"] == "executor"
 
 
+def test_the_executor_is_a_durable_function_on_an_alias_and_outlives_the_longest_run(cfn: Template) -> None:
+    # Given the executor function as SAM transformed it
+    properties = cfn.resources["ExecutorFunction"]["Properties"]
+    # Then it is a durable function whose executions outlast the longest run an App may allow (24 h) and
+    # are kept two weeks; every caller starts executions on its published alias
+    durable = properties["DurableConfig"]
+    assert durable["ExecutionTimeout"] > 86_400
+    assert durable["ExecutionTimeout"] <= 31_622_400
+    assert 1 <= durable["RetentionPeriodInDays"] <= 90
+    assert cfn.resources["ExecutorFunctionAliaslive"]["Type"] == "AWS::Lambda::Alias"
+    assert properties["Environment"]["Variables"]["EXECUTOR_INVOCATION_SECONDS"] == "840"
+    assert int(properties["Environment"]["Variables"]["EXECUTOR_INVOCATION_SECONDS"]) < properties["Timeout"]
+    for caller in ("AppsFunction", "DispatcherFunction", "TriggerFunction"):
+        variables = cfn.resources[caller]["Properties"]["Environment"]["Variables"]
+        if "EXECUTOR_FUNCTION" in variables:
+            assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}, caller
+
+
+def test_durable_execution_apis_are_granted_on_the_executor_only(cfn: Template) -> None:
+    # Given the executor role's statements, the Apps role's, and the executor's versions
+    executor_versions = cfn.get_att("ExecutorFunction", "Arn") + ":live"
+    elsewhere = cfn.get_att("CredentialsFunction", "Arn") + ":live"
+    executor = role_statements(cfn.resources, "ExecutorRole")
+    apps = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+    # Then the executor checkpoints and reads its own executions, and the dispatcher (same role) may stop
+    # them and fail their callbacks (the sweeper), on the executor's versions only
+    for action in (
+        "lambda:CheckpointDurableExecution",
+        "lambda:GetDurableExecutionState",
+        "lambda:GetDurableExecution",
+        "lambda:StopDurableExecution",
+        "lambda:SendDurableExecutionCallbackFailure",
+    ):
+        assert _allowed_on(cfn, executor, action, executor_versions), action
+        assert not _allowed_on(cfn, executor, action, elsewhere), action
+    # And the Apps function answers input requests (callback success or failure), nothing more durable
+    for action in (
+        "lambda:SendDurableExecutionCallbackSuccess",
+        "lambda:SendDurableExecutionCallbackFailure",
+    ):
+        assert _allowed_on(cfn, apps, action, executor_versions), action
+        assert not _allowed_on(cfn, apps, action, elsewhere), action
+    for action in ("lambda:CheckpointDurableExecution", "lambda:StopDurableExecution"):
+        assert not _allowed_on(cfn, apps, action, executor_versions), action
+
+
+def test_unfinished_runs_are_indexed_for_the_sweeper_which_runs_every_minute(cfn: Template) -> None:
+    # Given the runs table's indexes and the sweep schedule
+    indexes = {
+        index["IndexName"]: index
+        for index in cfn.resources["RunsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    schedule = cfn.resources["RunSweepSchedule"]["Properties"]
+    # Then gsi2 holds (sparse) unfinished runs by when they are due, with their status
+    assert [key["AttributeName"] for key in indexes["gsi2"]["KeySchema"]] == ["gsi2pk", "gsi2sk"]
+    assert indexes["gsi2"]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]}
+    # And the dispatcher sweeps every minute, a missed sweep not retried (the next one comes)
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["DispatcherFunction", "Arn"]}
+    assert json.loads(schedule["Target"]["Input"]) == {"sweep": True}
+    assert schedule["Target"]["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+
+
+def test_run_artifacts_are_written_by_the_executor_and_read_by_the_apis(cfn: Template) -> None:
+    # Given an artifact of a run, and one outside any run's prefix
+    artifact = cfn.get_att("FilesBucket", "Arn") + "/apps/app-1/runs/run-1/output.json"
+    stray = cfn.get_att("FilesBucket", "Arn") + "/other/output.json"
+    executor = role_statements(cfn.resources, "ExecutorRole")
+    # Then the executor writes and reads it; the Apps and management functions read it (to show or sign it)
+    assert _allowed_on(cfn, executor, "s3:PutObject", artifact)
+    assert _allowed_on(cfn, executor, "s3:GetObject", artifact)
+    assert not _allowed_on(cfn, executor, "s3:PutObject", stray)
+    for function_id in ("AppsFunction", "ManagementFunction"):
+        statements = role_statements(cfn.resources, function_role(cfn.resources, function_id))
+        assert _allowed_on(cfn, statements, "s3:GetObject", artifact), function_id
+        assert not _allowed_on(cfn, statements, "s3:DeleteObject", artifact), function_id
+    assert not _allowed_on(
+        cfn,
+        role_statements(cfn.resources, function_role(cfn.resources, "ManagementFunction")),
+        "s3:PutObject",
+        artifact,
+    )
+
+
 def test_executor_role_reaches_only_what_running_needs(cfn: Template) -> None:
     # Given the executor role's statements and the ARNs involved
     statements = role_statements(cfn.resources, "ExecutorRole")

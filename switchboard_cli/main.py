@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(http://127.0.0.1:...); sets ALLOW_LOOPBACK_CALLBACKS=true for every function. Off by default "
         "(the variable is pinned to false, whatever the shell holds)",
     )
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        help="on Ctrl-C or SIGTERM, how long runs in flight may go on before the stack stops (what they "
+        "have not finished by then is checkpointed and resumes at the next start; default 10)",
+    )
     fire = local.add_parser(
         "fire", help="fire a schedule trigger of the running local stack now and print the event it recorded"
     )
@@ -86,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         environment.set_switches(allow_loopback_callbacks=arguments.allow_loopback_callbacks)
         return serve(
-            arguments.template or default_template(), arguments.state_file, arguments.port, arguments.host
+            arguments.template or default_template(),
+            arguments.state_file,
+            arguments.port,
+            arguments.host,
+            drain_s=arguments.drain_seconds,
         )
     return _bootstrap(parser, arguments)
 

@@ -22,6 +22,7 @@ the service invokes the execution again after ``retry_backoff_s``, as Lambda ret
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -353,7 +354,11 @@ class DurableService:
         with self._names_lock:
             self._names = dict(data.get("names") or {})
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
+        """Stop the service. ``abandon``: invocations still run (a drain that timed out); they are abandoned
+        as Lambda abandons a stopped invocation, and their failures to checkpoint are not reported."""
+        if abandon:
+            logging.getLogger("aws_durable_execution_sdk_python").setLevel(logging.CRITICAL)
         if self._built is not None:
             self._built.shutdown()
         self._registry.shutdown()

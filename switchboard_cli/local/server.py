@@ -32,7 +32,7 @@ from typing import Any
 
 from switchboard.streaming import StreamClosed
 from switchboard_cli.local.events import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error
-from switchboard_cli.local.stack import LocalStack
+from switchboard_cli.local.stack import DRAIN_S, LocalStack
 from switchboard_cli.local.state import StateError
 from switchboard_cli.local.template import TemplateError
 
@@ -282,7 +282,9 @@ def banner(stack: LocalStack) -> str:
     )
 
 
-def serve(template_path: Path, state_path: Path, port: int, host: str = "127.0.0.1") -> int:
+def serve(
+    template_path: Path, state_path: Path, port: int, host: str = "127.0.0.1", drain_s: float = DRAIN_S
+) -> int:
     stack = LocalStack(template_path, state_path, host=host)
     try:
         server = LocalHttpServer((host, port), stack)
@@ -318,6 +320,6 @@ def serve(template_path: Path, state_path: Path, port: int, host: str = "127.0.0
         pass
     server.shutdown()
     server.server_close()
-    stack.stop()
+    stack.stop(drain_s)
     sys.stderr.write(f"switchboard: stopped; state saved to {stack.state.path}\n")
     return 0

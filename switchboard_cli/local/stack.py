@@ -27,6 +27,7 @@ import json
 import re
 import secrets
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -72,7 +73,7 @@ from switchboard_cli.local.scheduler import (
     invoke_grants,
 )
 from switchboard_cli.local.state import SAVE_INTERVAL_S, BackgroundSaver, LocalState
-from switchboard_cli.local.template import StackContext
+from switchboard_cli.local.template import StackContext, Template
 
 BOOTSTRAP_EMAIL = "admin@switchboard.local"
 BOOTSTRAP_ORG = "Local"
@@ -83,6 +84,8 @@ _CONTROL_FIRE = re.compile(r"^/_local/triggers/(?P<trigger_id>[A-Za-z0-9_-]{1,12
 CONTROL_TOKEN_HEADER = "X-Switchboard-Local-Token"  # noqa: S105 - a header name
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_S = 10.0
+SWEEP_LOOK_AHEAD_S = 60
+"""The first sweep after a start also starts runs created within the last minute (``runs.START_GRACE``)."""
 """How long a stop waits for durable invocations in flight (SIGTERM's grace)."""
 
 Bootstrapper = Callable[[str, str], Any]
@@ -196,6 +199,7 @@ class LocalStack:
         resumed = self.durable.resume()
         if resumed:
             sys.stderr.write(f"[switchboard local] resumed {len(resumed)} durable execution(s) in flight\n")
+        self._sweep_now(template)
 
     def stop(self, drain_s: float = DRAIN_S) -> None:
         """Stop the scheduler and the pollers, let the durable invocations in flight end (at most ``drain_s``:
@@ -204,15 +208,41 @@ class LocalStack:
         if self.scheduler is not None:
             self.scheduler.stop()
         self.pollers.stop()
-        if self._restored and not self.durable.drain(drain_s):
+        drained = not self._restored or self.durable.drain(drain_s)
+        if not drained:
             sys.stderr.write(
                 "[switchboard local] durable invocations still running: they resume at the next start\n"
             )
         self.saver.stop()
         if self._restored:
             self.state.save()
-        self.durable.close()
-        self.backend.stop()
+        self.durable.close(abandon=not drained)
+        if drained:
+            self.backend.stop()
+        # Otherwise moto stays: the invocations still running (abandoned, as Lambda abandons a stopped
+        # one) must never reach real AWS; nothing they write from now on is saved, and the process ends.
+
+    def _sweep_now(self, template: Template) -> None:
+        """Fire the template's sweep schedules (input ``{"sweep": true}``) once, now, looking a minute ahead:
+        a run created just before the last stop has nothing else to start it, and the schedule's first
+        firing is a minute away. In the background: the stack serves meanwhile."""
+        for resource in template.resources_of_type("AWS::Scheduler::Schedule").values():
+            target = template.resolve(resource.get("Properties", {})).get("Target") or {}
+            if json.loads(str(target.get("Input") or "{}")) != {"sweep": True}:
+                continue
+            function_id = str(target.get("Arn", "")).split(":function:")[-1].split(":")[0]
+            if function_id not in self.functions:
+                continue
+            event = {"sweep": True, "look_ahead_seconds": SWEEP_LOOK_AHEAD_S}
+            threading.Thread(
+                target=self._invoke_quietly, args=(function_id, event), name="first-sweep", daemon=True
+            ).start()
+
+    def _invoke_quietly(self, function_id: str, event: dict[str, Any]) -> None:
+        try:
+            self._invoke_as_scheduler(function_id, event)
+        except Exception:
+            sys.stderr.write(f"[switchboard local] the first sweep failed:\n{traceback.format_exc()}")
 
     def _invoke_durable(self, function_id: str, invocation: Any) -> Any:
         """The durable service's invocation of a function (its handler, in an execution environment)."""

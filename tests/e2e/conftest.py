@@ -84,18 +84,26 @@ class LocalStackProcess:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
-    def interrupt(self) -> int:
-        """Ctrl-C: SIGINT, then the exit code (the process is killed if it does not stop in time)."""
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        """Ctrl-C (SIGINT, or ``signum``: SIGTERM), then the exit code (the process is killed if it does not
+        stop in time)."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signum)
         try:
             code = self.process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(f"local stack ignored SIGINT for {STOP_TIMEOUT_S}s:\n{self.stderr()}")
+            pytest.fail(f"local stack ignored signal {signum} for {STOP_TIMEOUT_S}s:\n{self.stderr()}")
         self.process = None
         return code
+
+    def kill(self) -> None:
+        """``kill -9``: the process ends at once, saving nothing more."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=STOP_TIMEOUT_S)
+        self.process = None
 
     def restart(self) -> None:
         code = self.interrupt()

@@ -170,6 +170,8 @@ def test_arguments():
     serve = parser.parse_args(["local", "serve", "--port", "3001", "--state-file", "s.json"])
     assert (serve.port, serve.state_file, serve.host) == (3001, Path("s.json"), "127.0.0.1")
     assert serve.allow_loopback_callbacks is False
+    assert serve.drain_seconds == 10.0
+    assert parser.parse_args(["local", "serve", "--drain-seconds", "2.5"]).drain_seconds == 2.5
     assert parser.parse_args(["local", "serve", "--allow-loopback-callbacks"]).allow_loopback_callbacks
     with pytest.raises(SystemExit):
         parser.parse_args(["admin", "bootstrap", "--email", "a@b.c", "--org", "A"])
@@ -230,13 +232,13 @@ def test_the_loopback_callbacks_flag_reaches_every_function(
     def bootstrap(email: str, org_name: str) -> Any:
         return SimpleNamespace(user_id="usr_1", org_id="org_1", token="sb_pat_x")
 
-    def serve_and_ask(template_path: Path, state_path: Path, port: int, host: str) -> int:
+    def serve_and_ask(template_path: Path, state_path: Path, port: int, host: str, drain_s: float) -> int:
         stack = LocalStack(template_path, state_path, bootstrap, host)
         stack.start(port)
         try:
             seen.update({name: function.call({}) for name, function in stack.functions.items()})
         finally:
-            stack.stop()
+            stack.stop(drain_s)
         return 0
 
     monkeypatch.setattr(server, "serve", serve_and_ask)

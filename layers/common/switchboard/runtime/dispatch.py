@@ -5,9 +5,10 @@ delivery queue, ``deliveries.DeliveryMessage``)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.observability import metrics
 from switchboard.runtime.deliveries import DeliveryMessage, deliver
@@ -20,6 +21,13 @@ class SweepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sweep: Literal[True] = True
+    look_ahead_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=300,
+        description="Also start the created runs due within this many seconds (the local stack's first "
+        "sweep after a restart)",
+    )
 
 
 class QueueMessage(BaseModel):
@@ -51,10 +59,9 @@ def handle_message(message: QueueMessage) -> dict[str, Any]:
 
 
 def sweep(request: SweepRequest) -> dict[str, Any]:
-    del request
     from switchboard.runtime.runs import sweep as sweep_runs
 
-    return {"swept": sweep_runs()}
+    return {"swept": sweep_runs(look_ahead=timedelta(seconds=request.look_ahead_seconds))}
 
 
 __all__ = ["QueueMessage", "SweepRequest", "handle_message", "sweep"]

@@ -32,12 +32,14 @@ DEADLINE_GRACE = timedelta(minutes=2)
 INPUT_GRACE = timedelta(seconds=30)
 
 
-def sweep(now: datetime | None = None) -> dict[str, int]:
-    """One pass over every partition of the index; what it did, by kind."""
+def sweep(now: datetime | None = None, look_ahead: timedelta = timedelta(0)) -> dict[str, int]:
+    """One pass over every partition of the index; what it did, by kind. ``look_ahead`` also starts the
+    created runs that would be due within it (after a restart of the local stack nothing else starts
+    them; starting one that is being started is harmless: its execution is named after it)."""
     now = now or utcnow()
     done: dict[str, int] = {}
     for shard in range(keys.ACTIVE_SHARDS):
-        for run_id, _ in runs.due_runs(shard, now):
+        for run_id, _ in runs.due_runs(shard, now + look_ahead):
             run = runs.get_run(run_id)
             if run is None or run.status in TERMINAL:
                 continue

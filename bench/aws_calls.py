@@ -30,10 +30,10 @@ from moto import mock_aws
 
 from bench.support import TEMPLATE, LambdaContextStub, load_function
 from bench.target import Target
-from bench.workflows import REQUIREMENT_ID, http_fan_out
+from bench.workflows import REQUIREMENT_ID, Definition, http_chain, http_fan_out
 from switchboard import aws
 from switchboard.auth.principal import Principal
-from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.ids import new_id, random_body, utcnow
 from switchboard.domain.models import AppAccess, TokenKind
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.invoker import get_invoker, set_invoker
@@ -53,6 +53,8 @@ from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.template import Template
 
 NODE_COUNTS = (3, 10, 30)
+CHAIN_LENGTH = 50
+CHAIN = f"chain_{CHAIN_LENGTH}"
 WARM_RUNS = 2
 USER_ID = "end-user-1"
 SHARED_KEY = "bench-shared-key-0000"
@@ -158,7 +160,12 @@ def measure() -> dict[str, Any]:
         set_invoker(invoker)
         try:
             world = _World(target.url)
-            runs = {str(count): _runs_of(world, count, counter, target, invoker) for count in NODE_COUNTS}
+            runs = {
+                str(count): _runs_of(world, _fan_out(world, count), count, counter, target, invoker)
+                for count in NODE_COUNTS
+            }
+            chain = http_chain(CHAIN_LENGTH, path="/ping", connection_id=world.connection.id)
+            runs[CHAIN] = _runs_of(world, chain, CHAIN_LENGTH, counter, target, invoker)
         finally:
             invoker.durable.close()
             set_invoker(previous)
@@ -178,16 +185,12 @@ class _World:
         config = {"url": target_url, "api_key": SHARED_KEY}
         self.connection = create_connection(self.principal, self.project.id, "target", "http_api_key", config)
 
-    def deployed_app(self, node_count: int) -> str:
-        """A workflow of ``node_count`` http nodes, deployed to a new App, with the end user's link."""
+    def deployed_app(self, definition: Definition) -> str:
+        """``definition`` deployed to a new App, with the end user's link."""
 
-        definition = http_fan_out(node_count, path="/ping", connection_id=self.connection.id)
-        workflow, version = create_workflow(
-            self.principal, self.project.id, f"fan-out-{node_count}", "", definition
-        )
-        app = create_app(
-            self.principal, self.project.id, f"Fan-out {node_count}", workflow.id, AppAccess.private
-        ).app
+        name = f"bench-{len(definition['nodes'])}-{random_body()[:8]}"
+        workflow, version = create_workflow(self.principal, self.project.id, name, "", definition)
+        app = create_app(self.principal, self.project.id, name, workflow.id, AppAccess.private).app
         deploy(self.principal, app.id, version.number)
         now = utcnow()
         link = Link(
@@ -209,11 +212,20 @@ class _World:
         return app.id
 
 
+def _fan_out(world: _World, node_count: int) -> Definition:
+    return http_fan_out(node_count, path="/ping", connection_id=world.connection.id)
+
+
 def _runs_of(
-    world: _World, node_count: int, counter: CallCounter, target: Target, invoker: CountingInvoker
+    world: _World,
+    definition: Definition,
+    node_count: int,
+    counter: CallCounter,
+    target: Target,
+    invoker: CountingInvoker,
 ) -> dict[str, Any]:
 
-    app_id = world.deployed_app(node_count)
+    app_id = world.deployed_app(definition)
     versions.forget()
     credentials.secret_cache.clear()
     counter.take()
@@ -276,13 +288,19 @@ def _summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     credential_calls = {
         count: {kind: _credential_calls(run[kind]) for kind in ("first_run", "warm_run")}
         for count, run in runs.items()
+        if count != CHAIN
     }
     constant = all(
         len({json.dumps(calls[kind], sort_keys=True) for calls in credential_calls.values()}) == 1
         for kind in ("first_run", "warm_run")
     )
     smallest = runs[str(NODE_COUNTS[0])]["warm_run"]
+    chain = runs[CHAIN]["warm_run"]
     return {
+        "per_run": {
+            f"fan_out_{NODE_COUNTS[0]}": _per_run(smallest),
+            CHAIN: _per_run(chain),
+        },
         "node_counts": list(NODE_COUNTS),
         "runs": runs,
         "credential_calls": credential_calls,
@@ -291,4 +309,14 @@ def _summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "warm_sync_run_calls": smallest["total"],
         "warm_sync_run_target": SYNC_RUN_TARGET,
         "warm_sync_run_pass": smallest["total"] <= SYNC_RUN_TARGET,
+    }
+
+
+def _per_run(run: dict[str, Any]) -> dict[str, Any]:
+    """What one warm sync run costs: AWS calls (checkpoints included) and durable operations."""
+    executor = run["detail"].get("executor", {})
+    return {
+        "aws_calls": run["total"],
+        "checkpoint_calls": executor.get("lambda.CheckpointDurableExecution", 0),
+        "durable_operations": run["durable_operations"],
     }

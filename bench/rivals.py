@@ -6,7 +6,8 @@ The libraries are imported with ``importlib`` and used through ``Any``: they are
 
 - langgraph: a ``StateGraph`` over ``{"x": int}``; the chain is 500 nodes each returning ``{"x": x}``; the
   fan-out is 100 nodes from ``START`` each appending ``x`` to a list (an ``operator.add`` reducer), joined
-  by one no-op node.
+  by one no-op node; each also compiled with its in-memory checkpointer (``InMemorySaver``, a new thread
+  per run: langgraph checkpoints after every superstep), for measure 7.
 - dynamiq: ``Pass`` (its no-op operator) reading the previous node's output with an ``InputTransformer``
   selector (JSONPath), the way a dynamiq node reads another's output; and a ``function_tool`` no-op bound
   with an input mapping (no JSONPath). dynamiq hands every completed result to every node, so the
@@ -105,7 +106,30 @@ def _langgraph() -> dict[str, Any]:
     parallel.add_edge(ids, "join")
     parallel.add_edge("join", end)
     compiled_fan_out = parallel.compile()
+    saver: Any = importlib.import_module("langgraph.checkpoint.memory")
+    saved_chain = sequential.compile(checkpointer=saver.InMemorySaver())
+    saved_fan_out = parallel.compile(checkpointer=saver.InMemorySaver())
+    threads = iter(range(1_000_000))
+
+    def thread(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new thread per run (each run checkpoints from scratch), with ``extra`` config."""
+        return {**(extra or {}), "configurable": {"thread_id": f"bench-{next(threads)}"}}
+
     return {
+        "checkpointed": {
+            "chain_500": _timed_per_node(
+                lambda: saved_chain.invoke({"x": 1}, thread(limit)),
+                CHAIN_LENGTH,
+                LANGGRAPH_REPETITIONS["chain_500"],
+                lambda result: result == {"x": 1},
+            ),
+            "fan_out_100": _timed_per_node(
+                lambda: saved_fan_out.invoke({"x": 1, "out": []}, thread()),
+                FAN_OUT_WIDTH,
+                LANGGRAPH_REPETITIONS["fan_out_100"],
+                lambda result: result["out"] == [1] * FAN_OUT_WIDTH,
+            ),
+        },
         "version": metadata.version("langgraph"),
         "import_seconds": round(import_seconds, 3),
         "chain_500": _timed_per_node(

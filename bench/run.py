@@ -18,7 +18,16 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 def main() -> None:
     apply_env()
-    from bench import aws_calls, cold_import, comparison, parallel_http, report, runtime_api
+    from bench import (
+        aws_calls,
+        cold_import,
+        comparison,
+        durable_engine,
+        parallel_http,
+        recovery,
+        report,
+        runtime_api,
+    )
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -35,11 +44,16 @@ def main() -> None:
         ("parallel_http", parallel_http.measure),
         ("cold_import", cold_import.measure),
         ("runtime_api", runtime_api.measure),
+        ("durable_engine", durable_engine.measure),
+        ("recovery", recovery.measure),
     ]
     for name, measure in steps:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         results[name] = measure()
     aws = results["aws_calls"]
+    durable = results["durable_engine"]
+    durable["verdicts"] = durable_engine.verdicts(durable, results["engine"].get("rivals") or {})
+    durable["pass"] = all(found["pass"] for found in durable["verdicts"].values())
     results["summary"] = {
         "credential_resolution_o1": aws["credential_resolution_constant"],
         "warm_sync_run_calls": aws["warm_sync_run_pass"],
@@ -48,6 +62,8 @@ def main() -> None:
         "cold_import": results["cold_import"]["pass"],
         "apps_api_sync_run_calls": results["runtime_api"]["warm_sync_run_pass"],
         "apps_api_overhead": results["runtime_api"]["overhead_pass"],
+        "durable_engine_overhead": durable["pass"],
+        "recovery": results["recovery"]["pass"],
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["path"] = str(RESULTS.relative_to(ROOT))

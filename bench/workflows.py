@@ -77,3 +77,31 @@ def http_fan_out(
             }
         )
     return {"requirements": requirements, "nodes": nodes}
+
+
+def http_chain(count: int, *, path: str, connection_id: str) -> Definition:
+    """input → ``count`` GETs in sequence, each after the previous (every one a checkpointed step of its
+    own superstep) → output, all through the shared connection."""
+    nodes: list[dict[str, Any]] = [_input()]
+    previous = "start"
+    for index in range(count):
+        node_id = f"call_{index}"
+        nodes.append(
+            {
+                "id": node_id,
+                "type": "http",
+                "depends": [previous],
+                "connection": {"connection_id": connection_id},
+                "config": {"method": "GET", "path": path},
+            }
+        )
+        previous = node_id
+    nodes.append(
+        {
+            "id": "finish",
+            "type": "output",
+            "depends": [previous],
+            "mappings": {"last": f"$.{previous}.output.status"},
+        }
+    )
+    return {"nodes": nodes}

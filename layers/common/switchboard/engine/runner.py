@@ -228,8 +228,7 @@ class _Run:
     def _apply(self, record: NodeRecord, *, own: bool = False) -> None:
         """A node ended: keep its record, hand its output on, release its dependents or stop the run.
         ``own``: the engine ran it itself (the driver did not)."""
-        node = self.definition.node(record.node_id)
-        assert node is not None
+        node = self.services.nodes[record.node_id]
         if own:
             self.driver.adopt(record)
         self.records.append(record)

@@ -84,11 +84,11 @@ class BufferedEventSink:
             return self._next
 
     def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
-        if self._files is not None:
+        if self._files is not None and artifacts.size_of(data) > EVENT_BYTES:
             name = f"events/{event_type}-{random_body()}"
             data = artifacts.shrink(self._files, name, dict(data), EVENT_BYTES)
         with self._lock:
-            event = RunEvent(
+            event = RunEvent.model_construct(  # every field is made here, valid by construction
                 id=new_id("event"),
                 run_id=self._run_id,
                 type=event_type,

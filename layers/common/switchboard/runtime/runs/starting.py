@@ -134,25 +134,21 @@ def enqueue(run: Run) -> None:
 
 def wait(run_id: str, seconds: float, remaining: RemainingTime | None = None) -> Run:
     """The run once it has ended, or as it is after ``seconds`` (fewer when the caller's own invocation has
-    less time left): reads its status only, more and more slowly, then the whole run once."""
+    less time left): read whole (a run record is small: big values are in S3), more and more slowly."""
     if remaining is not None:
         seconds = min(seconds, remaining.get_remaining_time_in_millis() / 1000 - RESPONSE_MARGIN_SECONDS)
     deadline = time.monotonic() + max(seconds, 0)
     pause = FIRST_POLL_SECONDS
     time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
     while True:
-        status = runs.status_of(run_id)
-        if status is None:
+        run = runs.get_run(run_id)
+        if run is None:
             raise NotFound("run not found")
         left = deadline - time.monotonic()
-        if status in TERMINAL or left <= 0:
-            break
+        if run.status in TERMINAL or left <= 0:
+            return run
         time.sleep(min(pause, left))
         pause = min(pause * 2, MAX_POLL_SECONDS)
-    run = runs.get_run(run_id)
-    if run is None:
-        raise NotFound("run not found")
-    return run
 
 
 class NodeFailed(SwitchboardError):

@@ -1,9 +1,15 @@
 """Idempotent run creation: an ``Idempotency-Key`` makes a request happen once per App for 24 hours.
 
-The same key with the same request replays the first response (status, body, ``Location``); the same key with
-another request is 409 ``idempotency_key_reused``; while the first request is still being answered, another
-one with its key is 409 ``idempotency_key_in_progress``. A request that fails before it creates anything
-frees its key, so the client can correct it and retry with the same key.
+The same key with the same request never creates or runs anything again; the same key with another request
+is 409 ``idempotency_key_reused``; while the first request is still being answered, another one with its key
+is 409 ``idempotency_key_in_progress``. A request that fails before it creates anything frees its key, so the
+client can correct it and retry with the same key.
+
+The replay rule: an answer about a run (``StoredResponse.run_id``) is replayed as that run is *now* (the route
+renders it again: 200 once it has ended, 202 with ``Location`` while it has not), so a sync request answered
+202 and retried later gets the run's final state; a streamed answer is replayed as the run's stream from the
+start; any other answer (an async invoke's 202 ``accepted``, an error) is replayed as it was (status, body,
+``Location``). Every replay carries ``Idempotent-Replayed: true``.
 """
 
 from __future__ import annotations

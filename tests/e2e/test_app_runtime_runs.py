@@ -9,6 +9,7 @@ a single Lambda poller would), so a background run created while a slow one exec
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +18,9 @@ import pytest
 
 from tests.e2e.app_world import AppWorld, SseMessage, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply
+from tests.e2e.http import Reply, request
 from tests.support.fakes import HttpTarget
+from tests.support.fakes import Reply as TargetReply
 
 pytestmark = pytest.mark.e2e
 
@@ -304,3 +306,27 @@ def test_a_session_belongs_to_its_first_user_and_runs_one_run_at_a_time(world: A
         (second["id"], "u-1"),
         (first["id"], "u-1"),
     ]
+
+
+def test_a_9_mb_output_is_downloaded_byte_for_byte_from_its_presigned_url(
+    world: AppWorld, upstream: HttpTarget
+) -> None:
+    # Given an upstream answering 9 MB of text
+    body = "".join(chr(ord("a") + (index * 7) % 26) for index in range(9_000_000))
+    upstream.respond("/big", TargetReply(text=body))
+    # When a sync run takes it as its output
+    run = created(
+        world.call("POST", "/v1/runs", json_body={"input": {"question": "big", "route": "big"}}), 200
+    )
+    assert run["status"] == "completed", run.get("error")
+    # Then the answer fits a response: the output is a reference with a short-lived URL on the stack itself
+    reference = run["output"]
+    assert reference["$artifact"]["url"].startswith(f"{world.stack.base_url}/_local/s3/")
+    assert reference["$artifact"]["url_expires_in"] == 300
+    # And downloading it gives the output, byte for byte (an altered URL is refused)
+    downloaded = request("GET", reference["$artifact"]["url"], timeout=60)
+    assert downloaded.status == 200
+    assert json.loads(downloaded.text)["upstream"] == body
+    assert len(downloaded.text.encode()) == reference["$artifact"]["bytes"]
+    tampered = request("GET", reference["$artifact"]["url"].replace("X-Amz-Signature=", "X-Amz-Signature=0"))
+    assert tampered.status == 403

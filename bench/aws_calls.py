@@ -50,6 +50,7 @@ from switchboard.store import apps
 from switchboard.store.links import put_link
 from switchboard_cli.local.aws_backend import create_tables
 from switchboard_cli.local.durable import DurableService
+from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.template import Template
 
 NODE_COUNTS = (3, 10, 30)
@@ -154,6 +155,7 @@ def measure() -> dict[str, Any]:
     previous = get_invoker()
     with mock_aws(), Target() as target:
         aws.reset()
+        guard_writes()  # the executor's threads and the caller's read and write the tables together
         create_tables(Template.from_file(TEMPLATE))
         _instrument(counter)
         invoker = CountingInvoker(counter)

@@ -36,6 +36,7 @@ from switchboard.settings import get_settings
 from switchboard.store import apps
 from switchboard_cli.local.aws_backend import create_tables
 from switchboard_cli.local.durable import DurableService
+from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.template import Template
 
 SHAPES: dict[str, tuple[int, Any]] = {"chain_500": (500, chain), "fan_out_100": (100, fan_out)}
@@ -166,6 +167,7 @@ def measure() -> dict[str, Any]:
     clock = _Clock()
     with mock_aws():
         aws.reset()
+        guard_writes()  # the executor's threads and the caller's read and write the tables together
         create_tables(Template.from_file(TEMPLATE))
         aws.client("s3").create_bucket(Bucket=FILES_BUCKET)
         for service in SERVICES:

@@ -13,9 +13,11 @@ decoding the answer and the state file encoding the bytes again.
 
 moto takes no lock around its tables and changes items in place: ``UpdateItem`` applies its expression to
 the stored item (one that creates an item first stores its key alone) and a failed transaction swaps whole
-tables back. ``guard_writes`` wraps every method of moto's DynamoDB backend that writes items or tables in
-one re-entrant lock, ``WRITES``; ``snapshot`` holds it while it copies the items, so a save never reads an
-item (or a transaction) half written. A write arriving meanwhile waits for the copy, a few milliseconds.
+tables back; a read iterating an item while a write changes it fails (``dictionary changed size during
+iteration``). ``guard_writes`` wraps every method of moto's DynamoDB backend that writes items or tables,
+and every one that reads items, in one re-entrant lock, ``WRITES``; ``snapshot`` holds it while it copies
+the items, so neither a save nor a read ever sees an item (or a transaction) half written. A call arriving
+meanwhile waits, a few milliseconds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from switchboard import aws
 from switchboard_cli.local import moto_transactions
 
 WRITES = threading.RLock()
-"""Held by every write to moto's DynamoDB tables (once ``guard_writes`` ran) and by ``snapshot``."""
+"""Held by every write and read of moto's DynamoDB tables (once ``guard_writes`` ran) and by ``snapshot``."""
 
 WRITE_METHODS = (
     "put_item",
@@ -50,17 +52,20 @@ WRITE_METHODS = (
 """Methods of moto's ``DynamoDBBackend`` that change items or the tables holding them (``BatchWriteItem``
 calls ``put_item`` and ``delete_item`` once an item)."""
 
+READ_METHODS = ("get_item", "query", "scan", "batch_get_item", "transact_get_items")
+"""Methods of moto's ``DynamoDBBackend`` that read items (they iterate them: no write may run meanwhile)."""
+
 _GUARDED = "__switchboard_guarded__"
 _installing = threading.Lock()
 
 
 def guard_writes() -> None:
-    """Make every write of moto's DynamoDB backend hold ``WRITES`` (for the whole process; once)."""
+    """Make every write and read of moto's DynamoDB backend hold ``WRITES`` (for the whole process; once)."""
     from moto.dynamodb.models import DynamoDBBackend
 
     moto_transactions.install()  # first, so the lock guards the item-level rollback too
     with _installing:
-        for name in WRITE_METHODS:
+        for name in (*WRITE_METHODS, *READ_METHODS):
             method = getattr(DynamoDBBackend, name, None)
             if method is not None and not getattr(method, _GUARDED, False):
                 setattr(DynamoDBBackend, name, _guarded(method))

@@ -18,6 +18,7 @@ from moto import mock_aws
 from switchboard import aws
 from switchboard.settings import get_settings
 from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.scheduler import create_schedule_groups
 from switchboard_cli.local.template import Template
 from tests.conftest import SECRET_MARKER
@@ -58,6 +59,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     with mock_aws():
         aws.reset()
+        guard_writes()  # the durable service's threads and the test's read and write the tables together
         template = Template.from_file(TEMPLATE)
         tables = create_tables(template)
         create_schedule_groups(template)

@@ -15,17 +15,18 @@ import pytest
 from switchboard import aws
 from switchboard.domain.errors import RequirementNotSatisfied
 from switchboard.domain.ids import new_id, utcnow
-from switchboard.domain.runs import Link, LinkStatus, RunStatus
+from switchboard.domain.runs import RUNNING, Link, LinkStatus, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.runtime import credentials
 from switchboard.runtime.runs.canceling import cancel
+from switchboard.runtime.runs.ending import end_run
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from switchboard.store import links, runs
 from tests.integration.conftest import World
 from tests.support.fakes import HttpTarget, Reply
 from tests.support.invokers import HandlerInvoker, wait_for_run
-from tests.support.run_states import EXECUTION, created_run
+from tests.support.run_states import EXECUTION, created_run, started_run
 from tests.support.stack import LambdaContextStub, load_function
 
 SHARED_KEY = "shared-SECRET-key-1111"
@@ -365,6 +366,23 @@ def test_a_run_canceled_while_running_ends_canceled_at_its_next_checkpoint(
     assert stored.nodes["finish"]["status"] == "canceled"
     assert [event.type for event in runs.list_events(run_id)].count("run.canceled") == 1
     assert runs.get_trace(run_id) is not None
+
+
+def test_a_cancellation_after_the_executors_last_look_still_ends_the_run_canceled(app: World) -> None:
+    # Given a started run whose cancellation is requested after the executor last read it
+    run = started_run(app.app_id, {"q": "late"}, user_id="user-1")
+    assert runs.request_cancel(run.id, utcnow()) is not None
+    # When the executor ends it completed (its nodes had all finished)
+    nodes = {"start": {"status": "completed", "output": {"q": "late"}, "error": None}}
+    ended = end_run(
+        run, RunStatus.completed, result={"output": {"x": 1}, "nodes": nodes}, from_statuses=RUNNING
+    )
+    # Then the cancellation wins, as its caller was told: canceled, the nodes kept, no output, one event
+    assert ended.status is RunStatus.canceled
+    stored = runs.get_run(run.id)
+    assert stored is not None
+    assert (stored.status, stored.output, stored.nodes) == (RunStatus.canceled, None, nodes)
+    assert [event.type for event in runs.list_events(run.id)] == ["run.canceled"]
 
 
 def _link_used(world: World, user_id: str, at: datetime) -> None:

@@ -106,8 +106,9 @@ def finish(
     events: Sequence[RunEvent] = (),
 ) -> Run:
     """Write the terminal status with the result, the events before it, the terminal event and the trace in
-    one TransactWriteItems: all or nothing. Only from ``from_statuses`` (``Conflict`` otherwise: someone else
-    ended it); the run leaves the unfinished-runs index. ``EventTaken`` when the terminal event's sequence is
+    one TransactWriteItems: all or nothing. Only from ``from_statuses``, and (but for ``canceled``) only while
+    no cancellation was requested (``Conflict`` otherwise: someone else ended it, or a cancellation came
+    first); the run leaves the unfinished-runs index. ``EventTaken`` when the terminal event's sequence is
     already used.
 
     A transaction returns no item: the answer is ``run`` with what this write set, as a read would give it.
@@ -125,12 +126,15 @@ def finish(
     for index, allowed_status in enumerate(sorted(from_statuses)):
         values[f":from{index}"] = allowed_status.value
         allowed.append(f":from{index}")
+    condition = f"#status IN ({', '.join(allowed)})"
+    if status is not RunStatus.canceled:
+        condition += " AND attribute_not_exists(cancel_requested_at)"
     ops = [
         update_op(
             table.name,
             keys.run(run.id),
             "SET " + ", ".join(sets) + " REMOVE gsi2pk, gsi2sk, due_when_started",
-            f"#status IN ({', '.join(allowed)})",
+            condition,
             values,
         ),
         put_op(table.name, event_item(terminal, run.expires_at), "attribute_not_exists(pk)"),
@@ -141,7 +145,7 @@ def finish(
     reasons = table.transact_reasons(ops)
     if reasons is not None:
         if reasons[0] == "ConditionalCheckFailed":
-            raise Conflict("the run already finished")
+            raise Conflict("the run already finished, or its cancellation was requested")
         if reasons[1] == "ConditionalCheckFailed":
             raise EventTaken(terminal.sequence)
         raise ServiceUnavailable("the service is busy, retry shortly")

@@ -3,7 +3,9 @@
 Every terminal path calls it: the executor's last step (completed, failed, canceled, deadline exceeded), the
 Apps function cancelling a run that never started, the sweeper ending a run whose execution is gone, a run
 that could not be queued. It writes the terminal status, the terminal event and the trace in one
-transaction, conditional on the run's current status, so a run ends exactly once whoever tries; then
+transaction, conditional on the run's current status, so a run ends exactly once whoever tries; a run
+whose cancellation was requested before its end ends ``canceled`` (the caller cancelling it was answered
+that it would, and a cancellation may arrive after the executor's last look at it); then
 ``after_end`` frees the session, schedules the callbacks and counts the run. ``after_end`` is safe to repeat
 (a retry after a crash between the two halves does what was left).
 """
@@ -74,7 +76,21 @@ def end_run(
         except Conflict:
             current = runs.get_run(run.id)
             assert current is not None, "a run that existed is gone"
-            return after_end(current) if current.status in TERMINAL else current
+            if current.status in TERMINAL:
+                return after_end(current)
+            if current.cancel_requested_at is not None and status is not RunStatus.canceled:
+                # Its cancellation came before its end: the cancellation wins (the caller was told so).
+                kept = {name: value for name, value in (result or {}).items() if name in ("nodes", "usage")}
+                return end_run(
+                    current,
+                    RunStatus.canceled,
+                    result=kept,
+                    from_statuses=from_statuses,
+                    trace=trace,
+                    next_sequence=sequence,
+                    events=events,
+                )
+            return current
     else:
         raise Conflict("the run's events keep changing; it could not be ended")
     return after_end(ended)

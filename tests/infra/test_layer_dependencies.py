@@ -18,6 +18,7 @@ DISTRIBUTION_OF = {
     "pydantic_core": "pydantic",
     "jinja2": "jinja2",
     "referencing": "jsonschema",
+    "re2": "google-re2",
 }
 
 

@@ -40,8 +40,6 @@ def test_importing_the_engine_imports_neither_openai_nor_jsonschema() -> None:
 def test_a_schema_check_imports_jsonschema_when_it_runs() -> None:
     # Given a fresh interpreter with the engine imported
     # When a validator checks a value against a schema
-    imported = _imported_after(
-        "from switchboard.engine.steps.validator import _check_schema\n_check_schema({'type': 'object'}, {})"
-    )
+    imported = _imported_after("from switchboard.engine.schemas import check\ncheck({'type': 'object'}, {})")
     # Then jsonschema was imported for it, and openai still was not
     assert imported == {"openai": False, "jsonschema": True}

@@ -5,7 +5,6 @@ Messages never repeat the checked text: a definition may be echoed back to other
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic_core import PydanticCustomError
 
+from switchboard.engine import regexes
 from switchboard.engine.references import InvalidReferenceError, is_reference, parse_reference
 
 JSON_SCHEMA_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
@@ -60,12 +60,11 @@ def jmespath_expression(expression: str) -> str:
 
 
 def regex_pattern(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise PydanticCustomError(
-            "invalid_regex", f"not a valid regular expression: {error.msg} at position {error.pos}"
-        ) from None
+    """A pattern RE2 runs (``engine.regexes``): ``invalid_regex``, ``regex_unsupported`` or
+    ``regex_too_large`` otherwise."""
+    problem = regexes.pattern_problem(pattern)
+    if problem is not None:
+        raise PydanticCustomError(*problem)
     return pattern
 
 
@@ -77,7 +76,28 @@ def json_schema_document(schema: dict[str, Any]) -> dict[str, Any]:
     """
     for pointer, problem in _json_schema_problems(schema):
         raise PydanticCustomError("invalid_json_schema", f"{problem} at '{pointer or '/'}'")
+    for pointer, pattern in _schema_patterns(schema):
+        regex_problem = regexes.pattern_problem(pattern)
+        if regex_problem is not None:
+            code, message = regex_problem
+            raise PydanticCustomError(code, f"{message} at '{pointer}'")
     return schema
+
+
+def _schema_patterns(root: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every ``pattern`` and ``patternProperties`` key in a schema, with its JSON Pointer."""
+    pending: list[tuple[str, Any]] = [("", root)]
+    while pending:
+        pointer, item = pending.pop()
+        if isinstance(item, list):
+            pending.extend((f"{pointer}/{i}", value) for i, value in enumerate(item))
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("pattern"), str):
+            yield f"{pointer}/pattern", item["pattern"]
+        if isinstance(item.get("patternProperties"), dict):
+            yield from ((f"{pointer}/patternProperties", str(key)) for key in item["patternProperties"])
+        pending.extend((f"{pointer}/{_escape(str(key))}", value) for key, value in item.items())
 
 
 def _json_schema_problems(root: dict[str, Any]) -> Iterator[tuple[str, str]]:

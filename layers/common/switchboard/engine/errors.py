@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchboard.engine.contracts import NodeError
+if TYPE_CHECKING:
+    from switchboard.engine.contracts import NodeError
 
 
 class StepError(Exception):
@@ -23,6 +24,9 @@ class StepError(Exception):
         self.retryable = retryable
 
     def node_error(self) -> NodeError:
+        # Imported here: the node work processes raise StepError without loading the definition models.
+        from switchboard.engine.contracts import NodeError
+
         return NodeError(type=self.type, message=self.message, details=self.details)
 
 

@@ -16,10 +16,12 @@ The request id is the node's id: a run asks each node's question once.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import Span
 from switchboard.engine.drivers import Ask
 from switchboard.engine.errors import Canceled, StepError
@@ -29,7 +31,7 @@ from switchboard.engine.nodes import HumanInputNode
 from switchboard.engine.records import NodeRecord
 from switchboard.engine.references import is_reference
 from switchboard.engine.steps import Outcome, Services
-from switchboard.engine.templating import render
+from switchboard.engine.steps.base import timeout_error
 
 MAX_FEEDBACK = 10_000
 
@@ -115,7 +117,7 @@ def build_request(services: Services, node: HumanInputNode) -> dict[str, Any]:
     prompt = (
         services.state.resolve(config.prompt)
         if is_reference(config.prompt)
-        else render(config.prompt, inputs)
+        else _render(node, config.prompt, inputs)
     )
     request: dict[str, Any] = services.redactor.value(
         {
@@ -128,6 +130,17 @@ def build_request(services: Services, node: HumanInputNode) -> dict[str, Any]:
         }
     )
     return request
+
+
+def _render(node: HumanInputNode, prompt: str, inputs: dict[str, Any]) -> str:
+    """The prompt rendered as a bounded task, within the node's ``timeout_seconds`` (``engine.bounded``)."""
+    deadline = time.monotonic() + node.error_handling.timeout_seconds
+    payload = {"source": prompt, "variables": inputs, "max_bytes": node.max_value_bytes}
+    try:
+        rendered: str = pool.compute("render", payload, deadline)
+    except pool.TimedOut:
+        raise timeout_error(node) from None
+    return rendered
 
 
 def run_human_input(

@@ -20,6 +20,8 @@ CONNECTION_ID_PATTERN = r"^con-[a-z0-9]{1,64}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$"
 MAX_TEXT = 100_000
 MAX_HUMAN_WAIT_SECONDS = 86_400
+DEFAULT_VALUE_BYTES = 1024 * 1024
+MAX_VALUE_BYTES = 8 * 1024 * 1024
 
 
 def _not_reserved(node_id: str) -> str:
@@ -153,6 +155,13 @@ class StepNode(NodeBase):
         description="Each name bound to a reference ('$.input.x', '$.node.output.y') or a literal JSON value",
     )
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
+    max_value_bytes: int = Field(
+        default=DEFAULT_VALUE_BYTES,
+        ge=1,
+        le=MAX_VALUE_BYTES,
+        description="The largest value (UTF-8 bytes of text, else compact JSON) a template, JMESPath "
+        "expression or templated config may compute; more fails the node with output_too_large",
+    )
 
     def dependency_ids(self) -> list[str]:
         return list(self.depends)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import (
     AuthorizationFailure,
     Cancellation,
@@ -24,7 +25,6 @@ from switchboard.engine.errors import Canceled, StepError
 from switchboard.engine.mapping import RunState, materialize
 from switchboard.engine.nodes import ConnectableNode, Node, StepNode
 from switchboard.engine.redaction import Redactor
-from switchboard.engine.templating import render
 from switchboard.engine.tracing import SpanRecorder
 
 
@@ -90,8 +90,22 @@ class StepContext:
 
     def materialize(self, value: Any, *, templated: bool = False) -> Any:
         """Resolve references in a config value; ``templated`` also renders its strings with the inputs."""
-        renderer = (lambda text: render(text, self.inputs)) if templated else None
+        renderer = self.render if templated else None
         return materialize(value, self.services.state, renderer)
+
+    def render(self, template: str) -> str:
+        """A template rendered with the node's inputs, bounded (``engine.bounded``)."""
+        payload = {"source": template, "variables": self.inputs, "max_bytes": self.node.max_value_bytes}
+        rendered: str = self.compute("render", payload)
+        return rendered
+
+    def compute(self, kind: str, payload: Mapping[str, Any]) -> Any:
+        """A template, JMESPath, regex or JSON Schema task (``engine.bounded.tasks``), ended by the
+        attempt's deadline with the node's ``timeout`` however much CPU it would take."""
+        try:
+            return pool.compute(kind, payload, self.deadline)
+        except pool.TimedOut:
+            raise timeout_error(self.node) from None
 
     def credential(self) -> tuple[str, Credential] | None:
         if not isinstance(self.node, ConnectableNode) or self.node.connection is None:

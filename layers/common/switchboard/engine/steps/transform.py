@@ -1,35 +1,21 @@
-"""``transform``: render a template, or evaluate a JMESPath expression, over the node's inputs."""
+"""``transform``: render a template, or evaluate a JMESPath expression, over the node's inputs (bounded:
+``engine.bounded``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import jmespath
-from jmespath.exceptions import JMESPathError, JMESPathTypeError
-
-from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import TransformNode
 from switchboard.engine.steps.base import StepContext
-from switchboard.engine.templating import render
 
 
 def run_transform(step: StepContext, node: TransformNode) -> Any:
     if node.config.template is not None:
         template = step.materialize(node.config.template)
-        return render(template, step.inputs) if isinstance(template, str) else template
-    return search(node.config.jmespath or "", step.inputs)
-
-
-def search(expression: str, data: Any) -> Any:
-    """JMESPath over ``data``; a run-time failure (a type mismatch in a function) is ``expression_error``."""
-    try:
-        return jmespath.search(expression, data)
-    except JMESPathTypeError as error:
-        # Its own message repeats the offending value: name the types instead.
-        expected = ", ".join(error.expected_types)
-        message = f"in {error.function_name}(): expected {expected}, got {error.actual_type}"
-        raise StepError("expression_error", message, retryable=False) from None
-    except JMESPathError as error:
-        raise StepError(
-            "expression_error", f"JMESPath evaluation failed: {type(error).__name__}", retryable=False
-        ) from None
+        return step.render(template) if isinstance(template, str) else template
+    payload = {
+        "expression": node.config.jmespath or "",
+        "data": step.inputs,
+        "max_bytes": node.max_value_bytes,
+    }
+    return step.compute("search", payload)

@@ -107,6 +107,30 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "invalid_regex",
     ),
     (
+        "regex with a backreference (RE2 cannot run it)",
+        lambda d: node(d, "check").update(config={"regex": "(a)\\1"}),
+        "nodes/2/config/regex",
+        "regex_unsupported",
+    ),
+    (
+        "regex with lookahead",
+        lambda d: node(d, "check").update(config={"regex": "(?=a)a"}),
+        "nodes/2/config/regex",
+        "regex_unsupported",
+    ),
+    (
+        "regex repeating over 1000 times",
+        lambda d: node(d, "check").update(config={"regex": "a{1001}"}),
+        "nodes/2/config/regex",
+        "regex_too_large",
+    ),
+    (
+        "json schema pattern with lookbehind",
+        lambda d: node(d, "check")["config"].update(json_schema={"pattern": "(?<=a)b"}),
+        "nodes/2/config/json_schema",
+        "regex_unsupported",
+    ),
+    (
         "bad json schema type",
         lambda d: node(d, "check")["config"].update(json_schema={"properties": {"a": {"type": "text"}}}),
         "nodes/2/config/json_schema",

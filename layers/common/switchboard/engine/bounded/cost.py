@@ -107,9 +107,10 @@ def _template_size(tree: Any) -> Size | None:
         if isinstance(node, nodes.For):
             if in_loop or node.recursive or not _data_path(node.iter):
                 return None
-            loops = True
             pending.append((node.iter, False))
             body = [node.target, *node.body, *node.else_, *([node.test] if node.test else [])]
+            passes = [*node.body, *([node.test] if node.test else [])]  # ``else_`` runs at most once
+            loops = loops or not _item_only(node.target, passes)
             pending.extend((child, True) for child in body)
             continue
         if isinstance(node, nodes.Filter | nodes.Test):
@@ -123,6 +124,19 @@ def _template_size(tree: Any) -> Size | None:
             return None
         pending.extend((child, in_loop) for child in node.iter_child_nodes())
     return Size(count, per_item=loops)
+
+
+def _item_only(target: Any, body: list[Any]) -> bool:
+    """Whether a loop's body reads nothing but its item (and ``loop``): then each pass costs that item's
+    size, and the whole loop is linear in the data rather than ``items * data``."""
+    from jinja2 import nodes
+
+    def names(part: Any) -> set[str]:
+        found = {name.name for name in part.find_all(nodes.Name)}
+        return found | {part.name} if isinstance(part, nodes.Name) else found
+
+    own = names(target) | {"loop"}
+    return all(names(part) <= own for part in body)
 
 
 def _linear_call(node: Any) -> bool:

@@ -195,8 +195,8 @@ def test_a_regex_re2_cannot_run_is_refused_at_save(world, management):
     # Given a workflow whose validator checks with a backreference (it needs a backtracking engine)
     call, token = world.call, world.admin.token
     backreference = definition()
-    check = {"id": "check", "type": "validator", "depends": ["shout"], "config": {"input": "$.shout.output"}}
-    backreference["nodes"].insert(2, {**check, "config": {**check["config"], "regex": "(\\w+) \\1!"}})
+    check = {"id": "check", "type": "validator", "depends": ["shout"]}
+    backreference["nodes"].insert(2, {**check, "config": {"input": "$.shout.output", "regex": "(\\w+) \\1!"}})
     # When it is saved
     reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": backreference})
     # Then it is refused with 422 and the precise code, at the regex
@@ -207,7 +207,7 @@ def test_a_regex_re2_cannot_run_is_refused_at_save(world, management):
     assert problems["regex_unsupported"]["message"].startswith("RE2 cannot run this pattern")
     # And a pattern RE2 runs in linear time, even one that backtracks elsewhere, is saved
     nested = definition()
-    nested["nodes"].insert(2, {**check, "config": {**check["config"], "regex": "^(a+)+!$"}})
+    nested["nodes"].insert(2, {**check, "config": {"input": "$.shout.output", "regex": "^(a+)+!$"}})
     saved = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": nested})
     assert saved.status == 201
     assert saved.body["data"]["latest_version"] == 2

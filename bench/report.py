@@ -348,6 +348,30 @@ def _recovery(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cross_caller(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "9. Another caller's GET /v1/me on the local stack while a node computes {{ (3**30000000) % 7 }}"
+        f" ({results['calls_during']} calls; alone: median {results['baseline_median_ms']:.1f} ms)"
+    ]
+    lines += _table(
+        ["added delay median", "p95", "worst", "heavy node", "ended after"],
+        [
+            [
+                f"{results['delay_median_ms']:.1f} ms",
+                f"{results['delay_p95_ms']:.1f} ms",
+                f"{results['delay_max_ms']:.1f} ms",
+                f"{results['heavy_status']} {results['heavy_error'] or ''}".strip(),
+                f"{results['heavy_seconds']:.2f} s (timeout {results['timeout_s']} s)",
+            ]
+        ],
+    )
+    lines.append(
+        f"  target: p95 added delay < {results['target_ms']:.0f} ms, the node ends timeout"
+        f" -> {verdict(results['pass'])}"
+    )
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     sections = [
         _aws(results["aws_calls"]),
@@ -361,6 +385,8 @@ def render(results: dict[str, Any]) -> str:
         sections.append(_durable(results["durable_engine"]))
     if "recovery" in results:
         sections.append(_recovery(results["recovery"]))
+    if "cross_caller" in results:
+        sections.append(_cross_caller(results["cross_caller"]))
     summary = ", ".join(f"{name} {verdict(passed)}" for name, passed in results["summary"].items())
     footer = [f"summary: {summary}; {results['seconds']:.0f} s; results in {results['path']}"]
     return "\n\n".join("\n".join(section) for section in [*sections, footer])

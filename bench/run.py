@@ -22,6 +22,7 @@ def main() -> None:
         aws_calls,
         cold_import,
         comparison,
+        cross_caller,
         durable_engine,
         parallel_http,
         recovery,
@@ -46,6 +47,7 @@ def main() -> None:
         ("runtime_api", runtime_api.measure),
         ("durable_engine", durable_engine.measure),
         ("recovery", recovery.measure),
+        ("cross_caller", cross_caller.measure),
     ]
     for name, measure in steps:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
@@ -64,6 +66,7 @@ def main() -> None:
         "apps_api_overhead": results["runtime_api"]["overhead_pass"],
         "durable_engine_overhead": durable["pass"],
         "recovery": results["recovery"]["pass"],
+        "cross_caller_delay": results["cross_caller"]["pass"],
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["path"] = str(RESULTS.relative_to(ROOT))

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from switchboard.engine.contracts import RunResult
-from tests.unit.engine.harness import output, run, workflow
+from tests.unit.engine.harness import Switch, output, run, workflow
 
 HUGE_STRING = "{{ 'x' * 100000000 }}"
 
@@ -197,3 +197,17 @@ def test_a_choice_condition_that_doubles_its_data_ends_at_the_timeout() -> None:
     assert _error(result) in {"timeout", "output_too_large"}
     assert time.monotonic() - started < 2
     assert result.nodes["t"].status == "skipped"
+
+
+def test_a_run_canceled_while_a_worker_computes_ends_canceled_without_waiting_for_the_timeout() -> None:
+    # Given a heavy template on a node with a 30 s timeout, and a run canceled half a second in
+    heavy = _node("transform", {"template": "{{ (3**30000000) % 7 }}"}, **_quick(30))
+    definition = workflow({"id": "in", "type": "input"}, heavy, output(v="$.s.output"))
+    started = time.monotonic()
+    cancellation = Switch(when=lambda: time.monotonic() - started > 0.5)
+    # When it runs
+    result, _ = run(definition, cancellation=cancellation)
+    # Then the node and the run end canceled within about a second of the cancellation
+    assert result.status == "canceled"
+    assert result.nodes["s"].status == "canceled"
+    assert time.monotonic() - started < 3

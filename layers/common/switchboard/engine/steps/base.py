@@ -101,9 +101,10 @@ class StepContext:
 
     def compute(self, kind: str, payload: Mapping[str, Any]) -> Any:
         """A template, JMESPath, regex or JSON Schema task (``engine.bounded.tasks``), ended by the
-        attempt's deadline with the node's ``timeout`` however much CPU it would take."""
+        attempt's deadline with the node's ``timeout`` however much CPU it would take, or by the run's
+        cancellation."""
         try:
-            return pool.compute(kind, payload, self.deadline)
+            return pool.compute(kind, payload, self.deadline, self.services.cancellation.is_canceled)
         except pool.TimedOut:
             raise timeout_error(self.node) from None
 

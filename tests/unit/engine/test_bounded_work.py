@@ -7,7 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
+from switchboard.engine.bounded import tasks
 from switchboard.engine.contracts import RunResult
+from switchboard.engine.errors import StepError
 from tests.unit.engine.harness import Switch, output, run, workflow
 
 HUGE_STRING = "{{ 'x' * 100000000 }}"
@@ -211,3 +215,15 @@ def test_a_run_canceled_while_a_worker_computes_ends_canceled_without_waiting_fo
     assert result.status == "canceled"
     assert result.nodes["s"].status == "canceled"
     assert time.monotonic() - started < 3
+
+
+def test_a_stored_pattern_re2_cannot_run_fails_regex_unsupported() -> None:
+    # Given a backreference (a version saved before patterns were checked for RE2), and a pattern RE2 runs
+    # When each is matched as the validator's task
+    with pytest.raises(StepError) as refused:
+        tasks.perform("match", {"pattern": "(a)\\1", "text": "aa"})
+    matched = tasks.perform("match", {"pattern": "(a)a", "text": "aa"})
+    # Then the first fails regex_unsupported without retry, the second matches
+    assert refused.value.type == "regex_unsupported"
+    assert refused.value.retryable is False
+    assert matched is True

@@ -53,10 +53,11 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def validated(model: type[ModelT], document: Mapping[str, Any]) -> ModelT:
-    """The body as ``model``: an unknown top-level field is 400, any other problem 422 with details."""
+def validated(model: type[ModelT], document: Mapping[str, Any], *, strict: bool | None = None) -> ModelT:
+    """The body as ``model`` (``strict``: overrides the model's own strictness): an unknown top-level field is
+    400, any other problem 422 with details."""
     try:
-        return model.model_validate(document)
+        return model.model_validate(document, strict=strict)
     except ValidationError as error:
         raise body_error(error) from None
 

@@ -4,7 +4,6 @@ asynchronously with callbacks, or as a stream."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,6 +20,7 @@ from apps_routes.http_io import (
 )
 from apps_routes.models import InvokeIn, create_responses
 from apps_routes.runs import IdempotencyKey
+from switchboard import json_limits
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.domain.errors import BadRequest
@@ -46,7 +46,9 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     for name in _JSON_PARTS:
         if name in form.fields:
             try:
-                document[name] = json.loads(form.fields[name])
+                document[name] = json_limits.loads(form.fields[name])
+            except json_limits.UnsafeJson as unsafe:
+                raise BadRequest(f"the part '{name}': {unsafe.message}", code=unsafe.code) from None
             except ValueError:
                 raise BadRequest(f"the part '{name}' is not valid JSON", code="malformed_json") from None
     document |= {name: text for name, text in form.fields.items() if name in _OPTION_PARTS}
@@ -77,7 +79,8 @@ def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
                 [f.field, f.filename, f.content_type, hashlib.sha256(f.content).hexdigest()] for f in files
             ],
         }
-    body = validated(InvokeIn, document)
+    # Form parts are text: their option values are read as text ("true", "async"), a JSON body's strictly.
+    body = validated(InvokeIn, document, strict=False if form_upload is not None else None)
     if body.execution_mode == "async" and body.stream:
         raise BadRequest("stream needs execution_mode sync", code="invalid_options")
     if body.callbacks is not None and body.execution_mode != "async":

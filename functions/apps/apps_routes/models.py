@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from switchboard.api.envelopes import ErrorEnvelope, RequestModel, documented
+from switchboard.api.envelopes import ErrorEnvelope, RequestModel, Timestamp, documented
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
 from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
 from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
@@ -143,7 +143,7 @@ class LinkCredentialsIn(RequestModel):
     config: dict[str, Any] = Field(
         description="The connection's configuration, secret fields included (stored write-only)"
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Timestamp | None = Field(
         default=None,
         description="When the link stops being usable (ISO 8601 with a time zone, future); the "
         "requirement's max_age_seconds caps it",

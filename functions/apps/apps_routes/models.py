@@ -16,6 +16,7 @@ from switchboard.api.envelopes import ErrorEnvelope, RequestModel, Timestamp, do
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
 from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
 from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
+from switchboard.runtime.runs.views import AcceptedOut, RunOut
 from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
 from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
 
@@ -66,6 +67,22 @@ class InvokeIn(RequestModel):
         max_length=MAX_CALLBACKS,
         description="async only: https URLs told the result when the run ends (signed, retried)",
     )
+
+
+RUN_TOKEN_FIELD = Field(
+    default=None,
+    description="Only for a run created without an access key (a public App), and only in this first answer: "
+    "the run's token, also sent as the X-Run-Token response header. Send it as the X-Run-Token header to "
+    "read, stream, answer or cancel the run; it is never shown again",
+)
+
+
+class CreatedRunOut(RunOut):
+    run_token: str | None = RUN_TOKEN_FIELD
+
+
+class AcceptedRunOut(AcceptedOut):
+    run_token: str | None = RUN_TOKEN_FIELD
 
 
 def _multipart_schema() -> dict[str, Any]:

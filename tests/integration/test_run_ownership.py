@@ -147,6 +147,20 @@ def test_a_direct_invoke_shows_an_anonymous_caller_its_run_token(rt: Runtime) ->
     assert "run_token" not in keyed.body["data"]
 
 
+def test_a_streamed_anonymous_run_shows_its_token_in_the_header(rt: Runtime) -> None:
+    # Given a public App
+    # When an anonymous caller creates a streamed run
+    streamed = rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "live"}, "stream": True})
+    # Then the stream's answer carries the run token in X-Run-Token, which opens the run
+    assert streamed.status == 200, streamed.raw
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    run_token = streamed.headers["x-run-token"]
+    run_id = rt.call("GET", "/v1/runs").body["data"][0]["id"]
+    read = rt.call("GET", f"/v1/runs/{run_id}", token=None, headers={"X-Run-Token": run_token})
+    assert (read.status, read.body["data"]["status"]) == (200, "completed"), read.body
+    _refused(rt.call("GET", f"/v1/runs/{run_id}/stream", token=None), "missing_token")
+
+
 def test_an_idempotent_replay_never_shows_the_run_token_again(rt: Runtime) -> None:
     # Given an anonymous run created with an Idempotency-Key
     request = {"input": {"question": "once"}}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from switchboard.api.envelopes import ErrorEnvelope, RequestModel, Timestamp, documented
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
 from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
+from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER
 from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
 from switchboard.runtime.runs.views import AcceptedOut, RunOut
 from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
@@ -77,6 +78,14 @@ RUN_TOKEN_FIELD = Field(
 )
 
 
+RUN_TOKEN_RESPONSE_HEADER = {
+    "description": "Only when the run was created without an access key (a public App), and only in this "
+    "first answer: the run's token (a JSON answer also has it as data.run_token; a streamed one only here)",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^sb_rt_[A-Za-z0-9_-]{43}$"},
+}
+
+
 class CreatedRunOut(RunOut):
     run_token: str | None = RUN_TOKEN_FIELD
 
@@ -120,6 +129,8 @@ def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool
         "answer or cancel it there",
         "content": {"application/json": {"model": accepted_model}},
     }
+    for status in (200, 202):
+        responses[status]["headers"] = {RUN_TOKEN_HEADER: RUN_TOKEN_RESPONSE_HEADER}
     if node_failure:
         responses[502] = {
             "description": "error_on_node_failure and a node failed (details name the failed nodes)",

@@ -137,6 +137,16 @@ def test_a_public_app_runs_without_a_key_but_never_with_a_pat(world: AppWorld) -
         assert reply.status == 200, reply.text
         assert (reply.body["data"]["app_id"], reply.body["data"]["status"]) == (app["id"], "completed")
         assert reply.body["data"]["user_id"] is None
+        # And only its run token, shown once in the answer and its X-Run-Token header, reads the run again
+        run_id, run_token = reply.body["data"]["id"], reply.body["data"]["run_token"]
+        assert reply.headers["x-run-token"] == run_token
+        path = f"/v1/runs/{run_id}"
+        read = world.call(
+            "GET", path, form=form, token=None, app_id=app["id"], headers={"X-Run-Token": run_token}
+        )
+        assert (read.status, read.body["data"]["id"]) == (200, run_id), read.text
+        refused = world.call("GET", path, form=form, token=None, app_id=app["id"])
+        assert (refused.status, refused.body["error"]["code"]) == (401, "missing_token")
     # And a PAT is still the wrong kind of token for an App
     pat = world.call(
         "POST", "/", token=world.stack.pat, app_id=app["id"], json_body={"input": {"question": "q"}}

@@ -543,7 +543,8 @@ def test_a_public_app_runs_without_a_key_but_only_keys_act_for_users_or_list(rt:
     assert created.status == 200, created.body
     assert created.body["data"]["user_id"] is None
     run_id = created.body["data"]["id"]
-    assert rt.call("GET", f"/v1/runs/{run_id}", token=None).status == 200
+    run_token = created.body["data"]["run_token"]
+    assert rt.call("GET", f"/v1/runs/{run_id}", token=None, headers={"X-Run-Token": run_token}).status == 200
     _error(
         rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "q"}, "user_id": "u-1"}),
         401,

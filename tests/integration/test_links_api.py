@@ -181,17 +181,18 @@ def test_the_status_of_a_private_app_needs_an_access_key_of_its_org_and_project(
     _error(scene.runtime.call("GET", STATUS, token=scoped_key, query=query), 403, "wrong_project")
 
 
-def test_a_public_apps_status_needs_no_key_but_then_has_no_connect_url(scene: LinksWorld) -> None:
+def test_a_public_apps_status_still_needs_a_key(scene: LinksWorld) -> None:
     # Given a public App
     _make_public(scene)
 
-    # When an anonymous caller and the App's caller ask
+    # When an anonymous caller and the App's caller ask whether a user has linked
     anonymous = scene.runtime.call("GET", STATUS, token=None, query={"user_id": "user-42"})
     keyed = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
 
-    # Then both see the requirement missing; only the access key gets a connect URL (and a token is minted)
-    assert anonymous.status == 200, anonymous.body
-    assert (_entry(anonymous)["status"], _entry(anonymous)["connect_url"]) == ("missing", None)
+    # Then the anonymous caller learns nothing; the key sees the requirement missing, with a connect URL
+    _error(anonymous, 401, "missing_token")
+    assert keyed.status == 200, keyed.body
+    assert _entry(keyed)["status"] == "missing"
     assert _entry(keyed)["connect_url"] is not None
 
 

@@ -164,6 +164,23 @@ def test_a_stale_timestamp_is_401_even_when_correctly_signed(scene: TriggerWorld
     assert recorded(trigger.id) == []
 
 
+@pytest.mark.parametrize("timestamp", ["9" * 400, "-1", "1e9", "12.5", "now", "\u0661\u0662"])
+def test_a_timestamp_that_is_not_unix_seconds_is_401_stale(scene: TriggerWorld, timestamp: str) -> None:
+    # Given an event correctly signed for now, whose webhook-timestamp is then replaced by no unix seconds
+    # (400 digits, a sign, an exponent, a fraction, a word, non-ASCII digits)
+    trigger, secret = scene.webhook_trigger(input={"question": "q"})
+    body = body_of(EVENT)
+    headers = {**signed(secret, body), "webhook-timestamp": timestamp}
+    # When it is posted
+    reply = post(scene, trigger.id, body, headers)
+    # Then it is refused as stale, not a server error, and nothing was recorded
+    assert (reply.status, reply.body["error"]["code"]) == (401, "stale_timestamp"), reply.body
+    assert recorded(trigger.id) == []
+    # And the event with its real timestamp is accepted
+    accepted = post(scene, trigger.id, body, signed(secret, body))
+    assert accepted.status == 202, accepted.body
+
+
 def test_a_replayed_webhook_id_is_409_and_starts_no_second_run(scene: TriggerWorld) -> None:
     # Given an event received once
     trigger, secret = scene.webhook_trigger(input={"question": "q"})

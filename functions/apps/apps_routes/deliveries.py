@@ -7,11 +7,11 @@ from datetime import datetime
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
+from apps_routes.http_io import RunToken, caller_app
 from switchboard.api.envelopes import Page, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import page
 from switchboard.domain.base import Model
-from switchboard.runtime.app_access import addressed_app_id, callable_app
 from switchboard.runtime.runs.queries import run_deliveries
 from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
 
@@ -67,7 +67,8 @@ class DeliveryOut(Model):
     summary="The run's callback deliveries with every attempt",
     **documented(200, Page[DeliveryOut]),
 )
-def list_deliveries(run_id: str, principal: OptionalPrincipal) -> Page[DeliveryOut]:
-    event = router.current_event
-    app = callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
+def list_deliveries(
+    run_id: str, principal: OptionalPrincipal, run_token: RunToken = None
+) -> Page[DeliveryOut]:
+    app = caller_app(router, principal, run_id, run_token)
     return page([DeliveryOut.of(delivery) for delivery in run_deliveries(app.id, run_id)], None)

@@ -1,4 +1,4 @@
-"""Request bodies in and replies out, for the routes that create runs.
+"""Request bodies in and replies out, for the routes that create runs, and who may act on a run.
 
 Bodies are parsed here rather than by the resolver's validation: a direct invoke may be multipart, and both
 creating routes answer an unknown top-level field with 400 ``unknown_field`` (a malformed request), keeping
@@ -10,20 +10,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ValidationError
 
 from apps_routes.resolver import Upload
+from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
+from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, SwitchboardError, UnsupportedMediaType, ValidationFailed
 from switchboard.domain.models import App
+from switchboard.runtime import runs
 from switchboard.runtime.app_access import addressed_app_id, callable_app
 from switchboard.runtime.runs import streams
 from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
+from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -53,10 +58,11 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def validated(model: type[ModelT], document: Mapping[str, Any]) -> ModelT:
-    """The body as ``model``: an unknown top-level field is 400, any other problem 422 with details."""
+def validated(model: type[ModelT], document: Mapping[str, Any], *, strict: bool | None = None) -> ModelT:
+    """The body as ``model`` (``strict``: overrides the model's own strictness): an unknown top-level field is
+    400, any other problem 422 with details."""
     try:
-        return model.model_validate(document)
+        return model.model_validate(document, strict=strict)
     except ValidationError as error:
         raise body_error(error) from None
 
@@ -84,27 +90,66 @@ def location(router: APIGatewayHttpRouter, run_id: str) -> str:
     return f"/apps/{app_id}/v1/runs/{run_id}" if app_id else f"/v1/runs/{run_id}"
 
 
-def reply(router: APIGatewayHttpRouter, outcome: Outcome) -> Response[Any]:
+RunToken = Annotated[
+    str | None,
+    Header(
+        alias=RUN_TOKEN_HEADER,
+        description="Without an access key (a public App): the run token shown once when the run was "
+        "created; it opens that run only (401 missing_token without it, invalid_run_token for any other)",
+    ),
+]
+
+
+def issued_run_token(principal: Principal | None) -> IssuedRunToken | None:
+    """A run token for the run an anonymous caller creates (its hash goes on the run); None with a key."""
+    return tokens.issue_run_token() if principal is None else None
+
+
+def caller_app(
+    router: APIGatewayHttpRouter, principal: Principal | None, run_id: str, run_token: str | None
+) -> App:
+    """The addressed App, once the caller may act on its run ``run_id`` (``runs.caller_run``)."""
+    app = addressed_app(router, principal)
+    runs.caller_run(app, run_id, principal, run_token)
+    return app
+
+
+def reply(
+    router: APIGatewayHttpRouter,
+    outcome: Outcome,
+    *,
+    issued: IssuedRunToken | None,
+    may_replay: Callable[[str], object],
+) -> Response[Any]:
     """The response to send: a stored (or replayed) JSON response, or the run's event stream from its first
-    event (a streamed run was started before its stream opened; a replay starts nothing)."""
+    event (a streamed run was started before its stream opened; a replay starts nothing, and streams only a
+    run the caller may read: ``may_replay`` raises otherwise). The first answer about an anonymous caller's
+    new run shows its run token, once: ``run_token`` in a JSON body's data, and the ``X-Run-Token`` header;
+    no replay shows it (it is not kept)."""
     response = outcome.response
+    shown = {RUN_TOKEN_HEADER: issued.token} if issued is not None and not outcome.replayed else {}
     run_id = response.stream_run_id
     if run_id is None:
-        return json_reply(response)
+        return json_reply(response, shown)
+    if outcome.replayed:
+        may_replay(run_id)
     return streams.sse_response(
         run_id,
         0,
         lambda_context=router.lambda_context,
-        extra_headers={REPLAYED_HEADER: "true"} if outcome.replayed else None,
+        extra_headers={REPLAYED_HEADER: "true"} if outcome.replayed else shown,
     )
 
 
-def json_reply(response: StoredResponse) -> Response[Any]:
+def json_reply(response: StoredResponse, shown: Mapping[str, str] | None = None) -> Response[Any]:
+    body = response.body
+    if shown and isinstance(body, dict) and isinstance(body.get("data"), dict):
+        body = {**body, "data": {**body["data"], "run_token": shown[RUN_TOKEN_HEADER]}}
     return Response(
         status_code=response.status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(response.body, default=str),
-        headers={"Cache-Control": "no-store", **dict(response.headers)},
+        body=json.dumps(body, default=str),
+        headers={"Cache-Control": "no-store", **dict(response.headers), **(shown or {})},
     )
 
 

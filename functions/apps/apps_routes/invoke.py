@@ -4,32 +4,35 @@ asynchronously with callbacks, or as a stream."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from apps_routes.http_io import (
+    RunToken,
     addressed_app,
     error_body,
+    issued_run_token,
     json_object,
     location,
     reply,
     upload,
     validated,
 )
-from apps_routes.models import InvokeIn, create_responses
+from apps_routes.models import AcceptedRunOut, CreatedRunOut, InvokeIn, create_responses
 from apps_routes.runs import IdempotencyKey
+from switchboard import json_limits
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
+from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest
 from switchboard.domain.runs import TERMINAL, Run
 from switchboard.runtime import runs, uploads
 from switchboard.runtime.callbacks import validate_callbacks
 from switchboard.runtime.runs import idempotency
 from switchboard.runtime.runs.idempotency import StoredResponse
-from switchboard.runtime.runs.views import AcceptedOut, RunOut
+from switchboard.runtime.runs.views import AcceptedOut
 
 if TYPE_CHECKING:
     from switchboard.runtime.runs import RunRequest, StartMode
@@ -46,7 +49,9 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     for name in _JSON_PARTS:
         if name in form.fields:
             try:
-                document[name] = json.loads(form.fields[name])
+                document[name] = json_limits.loads(form.fields[name])
+            except json_limits.UnsafeJson as unsafe:
+                raise BadRequest(f"the part '{name}': {unsafe.message}", code=unsafe.code) from None
             except ValueError:
                 raise BadRequest(f"the part '{name}' is not valid JSON", code="malformed_json") from None
     document |= {name: text for name, text in form.fields.items() if name in _OPTION_PARTS}
@@ -59,8 +64,9 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     return document | {"input": rest}, True
 
 
-def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
-    """The body, the run it asks for, and what identifies the request for idempotency."""
+def _parsed(issued: IssuedRunToken | None) -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
+    """The body, the run it asks for (``issued``: an anonymous caller's run token), and what identifies the
+    request for idempotency."""
     form_upload = upload(router)
     files: list[uploads.UploadedFile] = []
     form_input = False
@@ -77,7 +83,8 @@ def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
                 [f.field, f.filename, f.content_type, hashlib.sha256(f.content).hexdigest()] for f in files
             ],
         }
-    body = validated(InvokeIn, document)
+    # Form parts are text: their option values are read as text ("true", "async"), a JSON body's strictly.
+    body = validated(InvokeIn, document, strict=False if form_upload is not None else None)
     if body.execution_mode == "async" and body.stream:
         raise BadRequest("stream needs execution_mode sync", code="invalid_options")
     if body.callbacks is not None and body.execution_mode != "async":
@@ -90,6 +97,7 @@ def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
         uploads=files,
         files=body.files,
         form_input=form_input,
+        run_token_hash=issued.token_hash if issued is not None else None,
     )
     return body, request, identity
 
@@ -105,11 +113,14 @@ def _parsed() -> tuple[InvokeIn, RunRequest, dict[str, Any]]:
         "run that has not ended after the App's sync_wait_seconds answers 202 with the run as it is (the "
         "accepted shape of async is {id, status: accepted})."
     ),
-    **create_responses(Data[RunOut], Data[AcceptedOut] | Data[RunOut], node_failure=True),
+    **create_responses(Data[CreatedRunOut], Data[AcceptedRunOut] | Data[CreatedRunOut], node_failure=True),
 )
-def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def invoke(
+    principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None, run_token: RunToken = None
+) -> Response[Any]:
     app = addressed_app(router, principal)
-    body, request, identity = _parsed()
+    issued = issued_run_token(principal)
+    body, request, identity = _parsed(issued)
     key = idempotency.checked_key(idempotency_key)
     how: StartMode = "stream" if body.stream else "background" if body.execution_mode == "async" else "sync"
 
@@ -132,11 +143,14 @@ def invoke(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None)
             return StoredResponse(202, accepted, {"Location": location(router, run.id)})
         return answer(run)
 
+    def may_replay(run_id: str) -> Run:
+        return runs.caller_run(app, run_id, principal, run_token)
+
     def replayed(run_id: str) -> StoredResponse:
-        return answer(runs.run_of_app(app.id, run_id))
+        return answer(may_replay(run_id))
 
     outcome = idempotency.once(app.id, key, idempotency.fingerprint("POST /", identity), produce, replayed)
-    return reply(router, outcome)
+    return reply(router, outcome, issued=issued, may_replay=may_replay)
 
 
 def _json(document: dict[str, Any]) -> dict[str, Any]:

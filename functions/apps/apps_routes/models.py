@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from switchboard.api.envelopes import ErrorEnvelope, RequestModel, documented
+from switchboard.api.envelopes import ErrorEnvelope, RequestModel, Timestamp, documented
 from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
 from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
+from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER
 from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
+from switchboard.runtime.runs.views import AcceptedOut, RunOut
 from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
 from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
 
@@ -68,6 +70,30 @@ class InvokeIn(RequestModel):
     )
 
 
+RUN_TOKEN_FIELD = Field(
+    default=None,
+    description="Only for a run created without an access key (a public App), and only in this first answer: "
+    "the run's token, also sent as the X-Run-Token response header. Send it as the X-Run-Token header to "
+    "read, stream, answer or cancel the run; it is never shown again",
+)
+
+
+RUN_TOKEN_RESPONSE_HEADER = {
+    "description": "Only when the run was created without an access key (a public App), and only in this "
+    "first answer: the run's token (a JSON answer also has it as data.run_token; a streamed one only here)",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^sb_rt_[A-Za-z0-9_-]{43}$"},
+}
+
+
+class CreatedRunOut(RunOut):
+    run_token: str | None = RUN_TOKEN_FIELD
+
+
+class AcceptedRunOut(AcceptedOut):
+    run_token: str | None = RUN_TOKEN_FIELD
+
+
 def _multipart_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -103,6 +129,8 @@ def create_responses(sync_model: Any, accepted_model: Any, *, node_failure: bool
         "answer or cancel it there",
         "content": {"application/json": {"model": accepted_model}},
     }
+    for status in (200, 202):
+        responses[status]["headers"] = {RUN_TOKEN_HEADER: RUN_TOKEN_RESPONSE_HEADER}
     if node_failure:
         responses[502] = {
             "description": "error_on_node_failure and a node failed (details name the failed nodes)",
@@ -143,7 +171,7 @@ class LinkCredentialsIn(RequestModel):
     config: dict[str, Any] = Field(
         description="The connection's configuration, secret fields included (stored write-only)"
     )
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Timestamp | None = Field(
         default=None,
         description="When the link stops being usable (ISO 8601 with a time zone, future); the "
         "requirement's max_age_seconds caps it",

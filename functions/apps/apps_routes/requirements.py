@@ -13,7 +13,7 @@ from apps_routes.http_io import addressed_app
 from switchboard.api.envelopes import ERROR_RESPONSES, Data, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import one
-from switchboard.domain.errors import BadRequest
+from switchboard.domain.errors import BadRequest, Unauthorized
 from switchboard.runtime.requirements import RequirementsStatus, requirement_status
 
 router = APIGatewayHttpRouter()
@@ -29,9 +29,10 @@ def _with_conflict(route: dict[str, Any]) -> dict[str, Any]:
     tags=["requirements"],
     summary="The end user's status for each requirement of the deployed version",
     description=(
-        "user_id is required (400 without it). Unsatisfied entries carry a connect_url (the hosted connect "
-        "page for this user) when the caller has an access key; an anonymous caller of a public App gets "
-        "none. 409 app_not_deployed before the App's first deployment."
+        "Needs an access key of the App, even on a public App (401 missing_token without one): whether an "
+        "end user has linked is theirs to know. user_id is required (400 without it). Unsatisfied entries "
+        "carry a connect_url (the hosted connect page for this user). 409 app_not_deployed before the App's "
+        "first deployment."
     ),
     **_with_conflict(documented(200, Data[RequirementsStatus])),
 )
@@ -42,6 +43,8 @@ def get_requirement_status(
     ] = None,
 ) -> Response[Data[RequirementsStatus]]:
     app = addressed_app(router, principal)
+    if principal is None:
+        raise Unauthorized("a user's requirement status needs an access key of the App", code="missing_token")
     if user_id is None:
         raise BadRequest("the user_id query parameter is required", code="missing_user_id")
     return one(requirement_status(app, user_id, connect_url_for=principal))

@@ -9,11 +9,21 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from apps_routes.http_io import addressed_app, json_object, location, reply, validated
-from apps_routes.models import CreateRunIn, RunInputIn, create_responses
+from apps_routes.http_io import (
+    RunToken,
+    addressed_app,
+    caller_app,
+    issued_run_token,
+    json_object,
+    location,
+    reply,
+    validated,
+)
+from apps_routes.models import CreatedRunOut, CreateRunIn, RunInputIn, create_responses
 from switchboard.api.envelopes import Data, Page, documented
 from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
+from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, Unauthorized
 from switchboard.domain.runs import TERMINAL, Run, RunStatus
 from switchboard.runtime import runs, sessions
@@ -35,11 +45,16 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _run_request(body: CreateRunIn) -> RunRequest:
+def _run_request(body: CreateRunIn, issued: IssuedRunToken | None) -> RunRequest:
     if body.stream and body.background:
         raise BadRequest("stream and background cannot be combined", code="invalid_options")
     session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
-    return runs.RunRequest(input=body.input, user_id=body.user_id, session_id=session_id)
+    return runs.RunRequest(
+        input=body.input,
+        user_id=body.user_id,
+        session_id=session_id,
+        run_token_hash=issued.token_hash if issued is not None else None,
+    )
 
 
 @router.post(
@@ -47,13 +62,16 @@ def _run_request(body: CreateRunIn) -> RunRequest:
     tags=["runs"],
     summary="Create a run: 200 with the finished run, 202 with a run still going (background, or longer than "
     "the App's sync_wait_seconds), or its event stream",
-    **create_responses(Data[RunOut], Data[RunOut]),
+    **create_responses(Data[CreatedRunOut], Data[CreatedRunOut]),
 )
-def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def create_run(
+    principal: OptionalPrincipal, idempotency_key: IdempotencyKey = None, run_token: RunToken = None
+) -> Response[Any]:
     app = addressed_app(router, principal)
     document = json_object(router)
     body = validated(CreateRunIn, document)
-    request = _run_request(body)
+    issued = issued_run_token(principal)
+    request = _run_request(body, issued)
     key = idempotency.checked_key(idempotency_key)
     how: StartMode = "stream" if body.stream else "background" if body.background else "sync"
 
@@ -69,13 +87,16 @@ def create_run(principal: OptionalPrincipal, idempotency_key: IdempotencyKey = N
             return StoredResponse(200, stream_run_id=run.id)
         return answer(run)
 
+    def may_replay(run_id: str) -> Run:
+        return runs.caller_run(app, run_id, principal, run_token)
+
     def replayed(run_id: str) -> StoredResponse:
-        return answer(runs.run_of_app(app.id, run_id))
+        return answer(may_replay(run_id))
 
     outcome = idempotency.once(
         app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce, replayed
     )
-    return reply(router, outcome)
+    return reply(router, outcome, issued=issued, may_replay=may_replay)
 
 
 @router.get(
@@ -107,8 +128,9 @@ def list_runs(
     summary="One run: its output whole when it fits a response, else referenced with download URLs",
     **documented(200, Data[RunOut]),
 )
-def get_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
-    return one(runs.view(runs.run_of_app(addressed_app(router, principal).id, run_id)))
+def get_run(run_id: str, principal: OptionalPrincipal, run_token: RunToken = None) -> Response[Data[RunOut]]:
+    app = addressed_app(router, principal)
+    return one(runs.view(runs.caller_run(app, run_id, principal, run_token)))
 
 
 @router.post(
@@ -118,8 +140,11 @@ def get_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]
     "checkpoint; a finished run is returned unchanged",
     **documented(200, Data[RunOut], writes=True),
 )
-def cancel_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
-    return one(runs.view(runs.cancel(addressed_app(router, principal).id, run_id)))
+def cancel_run(
+    run_id: str, principal: OptionalPrincipal, run_token: RunToken = None
+) -> Response[Data[RunOut]]:
+    app = caller_app(router, principal, run_id, run_token)
+    return one(runs.view(runs.cancel(app.id, run_id)))
 
 
 @router.post(
@@ -129,8 +154,10 @@ def cancel_run(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOu
     "input, 422 for an unknown request_id or data that does not fit the request)",
     **documented(200, Data[RunOut], writes=True),
 )
-def answer_input(run_id: str, principal: OptionalPrincipal) -> Response[Data[RunOut]]:
-    app = addressed_app(router, principal)
+def answer_input(
+    run_id: str, principal: OptionalPrincipal, run_token: RunToken = None
+) -> Response[Data[RunOut]]:
+    app = caller_app(router, principal, run_id, run_token)
     document = json_object(router)
     validated(RunInputIn, document)
     who = principal.actor if principal is not None else "anonymous"
@@ -149,6 +176,8 @@ def list_events(
     principal: OptionalPrincipal,
     after_sequence: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Limit = 100,
+    run_token: RunToken = None,
 ) -> Page[EventOut]:
-    items, cursor = runs.list_events(addressed_app(router, principal).id, run_id, after_sequence, limit)
+    app = caller_app(router, principal, run_id, run_token)
+    items, cursor = runs.list_events(app.id, run_id, after_sequence, limit)
     return page(items, cursor)

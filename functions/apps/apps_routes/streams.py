@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from apps_routes.http_io import RunToken, caller_app
 from switchboard.api.envelopes import documented, without_content
 from switchboard.api.guards import OptionalPrincipal
-from switchboard.runtime.app_access import addressed_app_id, callable_app
 from switchboard.runtime.runs import streams
 
 router = APIGatewayHttpRouter()
@@ -47,9 +47,9 @@ def stream_run(
     principal: OptionalPrincipal,
     after_sequence: AfterSequence = 0,
     last_event_id: LastEventId = None,
+    run_token: RunToken = None,
 ) -> Response[str]:
-    event = router.current_event
-    app = callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
+    app = caller_app(router, principal, run_id, run_token)
     return streams.stream_run_of_app(
         app.id, run_id, after_sequence, last_event_id=last_event_id, lambda_context=router.lambda_context
     )

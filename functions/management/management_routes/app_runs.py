@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from switchboard.api.envelopes import Data, Page, documented
+from switchboard.api.envelopes import Data, Page, Timestamp, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
 from switchboard.domain.models import ProjectRole
@@ -65,8 +64,12 @@ def list_traces(
     app_id: str,
     principal: CurrentPrincipal,
     status: StatusFilter = None,
-    started_after: Annotated[datetime | None, Query(description="ISO 8601; inclusive")] = None,
-    started_before: Annotated[datetime | None, Query(description="ISO 8601; inclusive")] = None,
+    started_after: Annotated[
+        Timestamp | None, Query(description="ISO 8601 with a time zone; inclusive")
+    ] = None,
+    started_before: Annotated[
+        Timestamp | None, Query(description="ISO 8601 with a time zone; inclusive")
+    ] = None,
     limit: Limit = 50,
     next_token: NextToken = None,
 ) -> Page[TraceSummaryOut]:

@@ -36,7 +36,7 @@ class CreateAppIn(RunLimitsIn):
     project_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=100)
     workflow_id: str = Field(min_length=1, max_length=64)
-    access: AppAccess = AppAccess.private
+    access: AppAccess = Field(default=AppAccess.private, strict=False)
     event_url: str | None = Field(
         default=None,
         max_length=2048,
@@ -53,7 +53,7 @@ class CreateAppIn(RunLimitsIn):
 
 class UpdateAppIn(RunLimitsIn):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    access: AppAccess | None = None
+    access: AppAccess | None = Field(default=None, strict=False)
     event_url: str | None = Field(
         default=None, max_length=2048, description="A new event URL; an empty string removes it"
     )

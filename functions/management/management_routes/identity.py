@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
 from management_routes.models import AccessKeyOut, CreatedAccessKeyOut, CreatedTokenOut, TokenOut, UserOut
-from switchboard.api.envelopes import Data, Page, RequestModel, documented
+from switchboard.api.envelopes import Data, Page, RequestModel, Timestamp, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
 from switchboard.runtime import identity
@@ -21,14 +20,18 @@ router = APIGatewayHttpRouter()
 
 class CreateTokenIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = Field(default=None, description="Optional expiry (ISO 8601, with timezone)")
+    expires_at: Timestamp | None = Field(
+        default=None, description="Optional expiry (ISO 8601, with a time zone)"
+    )
 
 
 class CreateAccessKeyIn(RequestModel):
     org_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=100)
     project_id: str | None = Field(default=None, max_length=64, description="Scope the key to one project")
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = Field(
+        default=None, description="Optional expiry (ISO 8601, with a time zone)"
+    )
 
 
 @router.get("/v1/me", tags=["identity"], summary="The calling user", **documented(200, Data[UserOut]))

@@ -22,11 +22,11 @@ class OrgIn(RequestModel):
 
 class AddMemberIn(RequestModel):
     email: str = Field(min_length=3, max_length=254)
-    role: OrgRole = OrgRole.member
+    role: OrgRole = Field(default=OrgRole.member, strict=False)
 
 
 class ChangeRoleIn(RequestModel):
-    role: OrgRole
+    role: OrgRole = Field(strict=False)
 
 
 @router.post(

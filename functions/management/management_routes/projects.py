@@ -32,11 +32,11 @@ class UpdateProjectIn(RequestModel):
 
 class AddProjectMemberIn(RequestModel):
     email: str = Field(min_length=3, max_length=254)
-    role: ProjectRole = ProjectRole.viewer
+    role: ProjectRole = Field(default=ProjectRole.viewer, strict=False)
 
 
 class ChangeProjectRoleIn(RequestModel):
-    role: ProjectRole
+    role: ProjectRole = Field(strict=False)
 
 
 @router.post(

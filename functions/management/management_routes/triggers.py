@@ -52,7 +52,7 @@ class CreateTriggerIn(RequestModel):
         pattern=TRIGGER_NAME_PATTERN,
         description="Unique within the App and never changed: lowercase letters, digits, '-' and '_'",
     )
-    type: TriggerType
+    type: TriggerType = Field(strict=False)
     config: dict[str, Any] = Field(default_factory=dict, description=_CONFIG)
     input: dict[str, Any] | None = Field(default=None, description="Static input of every run it starts")
     input_transformer: str | None = Field(
@@ -73,7 +73,9 @@ class UpdateTriggerIn(RequestModel):
     name: str | None = Field(
         default=None, description="Never changes: any other value than the current is 400"
     )
-    type: TriggerType | None = Field(default=None, description="Never changes: any other value is 400")
+    type: TriggerType | None = Field(
+        default=None, strict=False, description="Never changes: any other value is 400"
+    )
     enabled: bool | None = Field(
         default=None, description="false pauses the trigger (its schedule is disabled)"
     )

@@ -3,9 +3,10 @@ errors as ``{"error": {"code", "message", "details"}}``."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -41,9 +42,24 @@ class ErrorEnvelope(BaseModel):
 
 
 class RequestModel(BaseModel):
-    """Base of every request body model: unknown fields are refused."""
+    """Base of every request body model: unknown fields are refused, and types are strict (``"1"`` is not
+    ``1``, ``"true"`` not ``true``). Values JSON can only carry as text are declared lax: an enum
+    (``Field(strict=False)``) and a date-time (``Timestamp``)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, defer_build=True)
+
+
+def _convertible_to_utc(moment: datetime) -> datetime:
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date-time is out of range in UTC") from None
+    return moment
+
+
+Timestamp = Annotated[AwareDatetime, Field(strict=False), AfterValidator(_convertible_to_utc)]
+"""A date-time in a request: ISO 8601 text with a time zone (one without is 422 ``timezone_aware``), within
+the years 1 to 9999 in UTC too."""
 
 
 ERROR_RESPONSES: dict[int, dict[str, Any]] = {

@@ -1,7 +1,9 @@
-"""Checks that run before routing and validation: body size and content type, then the bearer token.
+"""Checks that run before routing and validation: body size and content type, then the bearer token, then
+what a JSON body may hold (``json_limits``: UTF-8, nesting depth, numbers).
 
-They run first so that an unauthenticated request is answered 401 whatever its body, and an oversized one
-413 before anything parses it. The principal is handed to routes through the resolver context.
+They run first so that an unauthenticated request is answered 401 whatever its body, an oversized one 413
+before anything parses it, and no parser ever recurses into a body nested deeper than ``MAX_JSON_DEPTH``.
+The principal is handed to routes through the resolver context.
 
 Paths are judged as routed, after the resolver's ``strip_prefixes`` (so ``/apps/{app_id}/v1/…`` and
 ``/v1/…`` alike). Two kinds of path differ from the resolver's own token kind:
@@ -28,6 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from switchboard import json_limits
 from switchboard.auth.authenticate import authenticate, bearer_token
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError, UnsupportedMediaType
@@ -35,6 +38,7 @@ from switchboard.domain.models import TokenKind
 from switchboard.runtime.app_access import addressed_app_id
 from switchboard.runtime.connect_tokens import ConnectGrant, grant_for
 from switchboard.settings import get_settings
+from switchboard.store.table import MAX_CURSOR_CHARS
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 JSON = "application/json"
@@ -58,23 +62,44 @@ def check_body(event: Event, accepted: str = JSON, media_types: frozenset[str] =
     limit = get_settings().max_body_bytes
     if body_size(event) > limit:
         raise PayloadTooLarge(f"the body exceeds {limit} bytes")
-    if _method(event) in _BODY_METHODS and (event.get("body") or "").strip():
-        headers = event.get("headers") or {}
-        content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+    if _has_body(event):
+        content_type = _content_type(event)
         if content_type not in media_types:
             raise UnsupportedMediaType(f"send the body as {accepted}")
-        if content_type == JSON and event.get("isBase64Encoded"):
-            _require_utf8(str(event.get("body")))
+
+
+def check_json_body(event: Event) -> None:
+    """400 for a JSON body that is not UTF-8, or that ``json_limits`` refuses (nested too deep, a number that
+    cannot be stored, NaN), before anything parses it."""
+    if not (_has_body(event) and _content_type(event) == JSON):
+        return
+    try:
+        json_limits.check_text(_json_text(event))
+    except json_limits.UnsafeJson as unsafe:
+        raise BadRequest(unsafe.message, code=unsafe.code) from None
+
+
+def _has_body(event: Event) -> bool:
+    return _method(event) in _BODY_METHODS and bool((event.get("body") or "").strip())
+
+
+def _content_type(event: Event) -> str:
+    headers = event.get("headers") or {}
+    return str(headers.get("content-type", "")).split(";")[0].strip().lower()
 
 
 def _method(event: Event) -> str:
     return str(event.get("requestContext", {}).get("http", {}).get("method", "")).upper()
 
 
-def _require_utf8(encoded: str) -> None:
-    """A JSON body that arrived base64-encoded (API Gateway does so for bytes that are not UTF-8 text)."""
+def _json_text(event: Event) -> str:
+    """A JSON body's text; one that arrived base64-encoded (API Gateway does so for bytes that are not UTF-8
+    text) must decode as UTF-8."""
+    body = str(event.get("body"))
+    if not event.get("isBase64Encoded"):
+        return body
     try:
-        base64.b64decode(encoded, validate=True).decode("utf-8")
+        return base64.b64decode(body, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         raise BadRequest("the request body is not valid UTF-8 JSON", code="malformed_json") from None
 
@@ -121,6 +146,7 @@ class GuardedResolver(APIGatewayHttpResolver):
             else:
                 check_body(event, self._accepted_bodies)
                 self._authenticate(event, path)
+                check_json_body(event)
         except SwitchboardError as error:
             return error_result(error)
         return super().resolve(event, context)
@@ -156,4 +182,11 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 CurrentGrant = Annotated[ConnectGrant, Depends(_connect_grant)]
 OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-NextToken = Annotated[str | None, Query(max_length=4096, description="Cursor from the previous page")]
+NextToken = Annotated[
+    str | None,
+    Query(
+        description=f"Cursor from the previous page (400 invalid_cursor for any other, or one longer than "
+        f"{MAX_CURSOR_CHARS} characters)",
+        json_schema_extra={"maxLength": MAX_CURSOR_CHARS},
+    ),
+]

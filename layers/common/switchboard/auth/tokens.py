@@ -4,6 +4,10 @@ entropy makes a slow hash unnecessary) plus a short preview that identifies it i
 
 Kinds: ``sb_pat_`` personal access tokens (id ``pat-…``), ``sb_ak_`` access keys (``ak-…``) and ``sb_ct_``
 connect tokens (``ctk-…``, one App and one end user, accepted only by the connect routes).
+
+A run token ``sb_rt_<secret>`` is no bearer token: it has no id (it is presented with its run's, in the
+``X-Run-Token`` header) and only opens the one anonymous run of a public App it was issued for, whose record
+keeps its hash (``runtime.runs.ownership``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # base64url of 32 bytes, unpadded
 _FORMAT = re.compile(r"^sb_(pat|ak|ct)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
 _KIND_BY_TAG = {"pat": TokenKind.pat, "ak": TokenKind.access_key, "ct": TokenKind.connect}
+RUN_TOKEN_PREFIX = "sb_rt_"  # noqa: S105 (the format's prefix, not a secret)
+_RUN_TOKEN_FORMAT = re.compile(r"^sb_rt_[A-Za-z0-9_-]{43}$")
 
 
 @dataclass(frozen=True)
@@ -70,3 +76,21 @@ def parse(token: str) -> ParsedToken | None:
 
 def same_hash(stored: str, presented: str) -> bool:
     return hmac.compare_digest(stored.encode(), presented.encode())
+
+
+@dataclass(frozen=True)
+class IssuedRunToken:
+    token: str
+    token_hash: str
+
+
+def issue_run_token() -> IssuedRunToken:
+    token = RUN_TOKEN_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    return IssuedRunToken(token=token, token_hash=hash_token(token))
+
+
+def run_token_opens(stored_hash: str | None, presented: str) -> bool:
+    """Whether ``presented`` is the run token whose hash a run keeps (compared in constant time)."""
+    if stored_hash is None or not _RUN_TOKEN_FORMAT.match(presented):
+        return False
+    return same_hash(stored_hash, hash_token(presented))

@@ -8,12 +8,12 @@ the shape ``parse_config`` gives, so one ``field_errors`` serves both. No messag
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
+from switchboard import json_limits
 from switchboard.connect_page.fields import form_fields
 from switchboard.connect_page.views import FieldKind, FormField
 from switchboard.domain.errors import ValidationFailed
@@ -77,15 +77,20 @@ def _first(form: Form, name: str) -> str | None:
 def _parsed(field: FormField, raw: str) -> Any:
     if field.kind is FieldKind.number:
         try:
-            return int(raw.strip())
+            number = int(raw.strip())
         except ValueError:
             raise _FieldError("int_parsing", "Enter a whole number.") from None
+        if not json_limits.storable_number(number):
+            raise _FieldError("number_out_of_range", "Enter a whole number of at most 38 digits.")
+        return number
     if field.kind in (FieldKind.lines, FieldKind.secret_lines):
         return _lines(raw)
     if field.kind is FieldKind.json:
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = json_limits.loads(raw)
+        except json_limits.UnsafeJson as unsafe:
+            raise _FieldError(unsafe.code, f"Enter a JSON object: {unsafe.message}.") from None
+        except ValueError:
             raise _FieldError("json_invalid", "Enter a valid JSON object.") from None
         if not isinstance(value, dict):
             raise _FieldError("json_invalid", 'Enter a JSON object, like {"name": "value"}.')

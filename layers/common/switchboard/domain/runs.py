@@ -61,6 +61,10 @@ class Run(Record):
     input_requests: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Human input requests by id (the human_input node's id)"
     )
+    run_token_hash: str | None = Field(
+        default=None,
+        description="An anonymous run of a public App: the SHA-256 of its run token (shown once, never kept)",
+    )
     expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 

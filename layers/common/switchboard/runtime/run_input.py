@@ -7,13 +7,12 @@ multipart request, or one returned by an earlier run of the same App).
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
+from switchboard import json_limits
 from switchboard.domain.errors import ValidationFailed
 from switchboard.engine.nodes import InputField, InputNode
 from switchboard.runtime.uploads import FileReference, UploadedFile, app_prefix
@@ -100,20 +99,22 @@ def coerce_form_fields(input_node: InputNode, fields: Mapping[str, Any]) -> dict
 
 
 def _converted(field_type: str | None, text: str) -> Any:
-    if field_type == "integer":
-        return int(text)
-    if field_type == "number":
-        number = float(text)
-        if not math.isfinite(number):
+    """A form field's text as ``field_type``: ``ValueError`` when it is not one, or not one the run record
+    can store (``json_limits``)."""
+    if field_type in ("integer", "number"):
+        number = int(text) if text.strip().lstrip("+-").isdigit() else float(text)
+        if (field_type == "integer" and not isinstance(number, int)) or not json_limits.storable_number(
+            number
+        ):
             raise ValueError(text)
-        return int(text) if text.strip().lstrip("+-").isdigit() else number
+        return number
     if field_type == "boolean":
         lowered = text.strip().lower()
         if lowered not in ("true", "false", "1", "0"):
             raise ValueError(text)
         return lowered in ("true", "1")
     if field_type in ("object", "array"):
-        value = json.loads(text)
+        value = json_limits.loads(text)
         if not isinstance(value, dict if field_type == "object" else list):
             raise ValueError(text)
         return value

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from switchboard.domain.errors import Unauthorized
-from switchboard.runtime.signing import DEFAULT_TOLERANCE_SECONDS
+from switchboard.runtime.signing import DEFAULT_TOLERANCE_SECONDS, unix_seconds
 
 if TYPE_CHECKING:
     from switchboard.domain.triggers import TriggerEvent
@@ -144,24 +144,24 @@ def webhook_delivery(headers: dict[str, str], body: bytes, now: float | None = N
         )
     if len(message_id) > MAX_WEBHOOK_ID_LENGTH or len(signature) > 4096:
         raise Unauthorized("webhook-id or webhook-signature is too long", code="invalid_signature")
-    check_timestamp(timestamp_text, now)
     return WebhookDelivery(
         id=message_id,
-        timestamp=int(timestamp_text),
+        timestamp=check_timestamp(timestamp_text, now),
         signature=signature,
         body_base64=base64.b64encode(body).decode(),
     )
 
 
-def check_timestamp(timestamp_text: str, now: float | None = None) -> None:
-    """401 ``stale_timestamp`` unless ``webhook-timestamp`` is unix seconds within the tolerance of now."""
-    try:
-        timestamp = int(timestamp_text.strip())
-    except ValueError:
-        raise Unauthorized("webhook-timestamp is not unix seconds", code="stale_timestamp") from None
+def check_timestamp(timestamp_text: str, now: float | None = None) -> int:
+    """``webhook-timestamp`` as unix seconds (``signing.unix_seconds``) within the tolerance of now; 401
+    ``stale_timestamp`` otherwise."""
+    timestamp = unix_seconds(timestamp_text)
+    if timestamp is None:
+        raise Unauthorized("webhook-timestamp is not unix seconds", code="stale_timestamp")
     current = time.time() if now is None else now
     if abs(current - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
         raise Unauthorized(
             f"webhook-timestamp is more than {TIMESTAMP_TOLERANCE_SECONDS} seconds away from now",
             code="stale_timestamp",
         )
+    return timestamp

@@ -27,7 +27,6 @@ webhook's body (JSON, else text), or for a schedule ``{scheduled_time, execution
 from __future__ import annotations
 
 import base64
-import json
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
+from switchboard import json_limits
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import (
     Conflict,
@@ -150,10 +150,11 @@ def receive_webhook(firing: WebhookFiring, now: float | None = None) -> TriggerE
 
 
 def payload_of(body: bytes) -> Any:
-    """A webhook's body as recorded: its JSON value when it is JSON, else its text."""
+    """A webhook's body as recorded: its JSON value when it is JSON that ``json_limits`` accepts (nested at
+    most ``MAX_JSON_DEPTH`` levels, numbers a run can store), else its text."""
     text = body.decode("utf-8", errors="replace")
     try:
-        return json.loads(text)
+        return json_limits.loads(text)
     except ValueError:
         return text
 

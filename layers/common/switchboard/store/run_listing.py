@@ -62,7 +62,7 @@ def list_runs(
     app_id: str, run_filter: RunFilter, limit: int, next_token: str | None
 ) -> tuple[list[Run], str | None]:
     partition = keys.app_runs(app_id)
-    start: dict[str, Any] | None = decode_cursor(next_token, "gsi1pk", partition)
+    start: dict[str, Any] | None = decode_cursor(next_token, partition, index=True)
     key_condition = "gsi1pk = :partition"
     values: dict[str, Any] = {":partition": partition}
     if run_filter.started_before:

@@ -30,7 +30,11 @@ _THROTTLING = {
     "RequestLimitExceeded",
     "LimitExceededException",
 }
-_KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk"}
+_TABLE_KEY_ATTRIBUTES = frozenset({"pk", "sk"})
+_INDEX_KEY_ATTRIBUTES = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
+_KEY_BYTES = {"pk": 2048, "sk": 1024, "gsi1pk": 2048, "gsi1sk": 1024}
+"""DynamoDB's limits for partition and sort key values."""
+MAX_CURSOR_CHARS = 4096
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -65,23 +69,43 @@ def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(dict(last_key), sort_keys=True).encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str | None, partition_attribute: str, partition: str) -> dict[str, str] | None:
+def decode_cursor(
+    token: str | None, partition: str, *, index: bool, prefix: str | None = None
+) -> dict[str, str] | None:
+    """The ``ExclusiveStartKey`` a ``next_token`` stands for, checked completely (400 ``invalid_cursor``
+    otherwise): at most ``MAX_CURSOR_CHARS``, exactly the key attributes of the table (or of the index, which
+    carries the table's too), each a non-empty string DynamoDB accepts as a key, in the listing's partition
+    and, with a sort key ``prefix``, within it. A cursor DynamoDB would refuse never reaches it."""
     if not token:
         return None
+    if len(token) > MAX_CURSOR_CHARS:
+        raise BadRequest(f"next_token is longer than {MAX_CURSOR_CHARS} characters", code="invalid_cursor")
     try:
         padded = token + "=" * (-len(token) % 4)
         decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("next_token is not a valid cursor", code="invalid_cursor") from None
+    partition_attribute, sort_attribute = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
     valid = (
         isinstance(decoded, dict)
-        and set(decoded) <= _KEY_ATTRIBUTES
-        and all(isinstance(v, str) for v in decoded.values())
-        and decoded.get(partition_attribute) == partition
+        and set(decoded) == (_INDEX_KEY_ATTRIBUTES if index else _TABLE_KEY_ATTRIBUTES)
+        and all(_key_value(name, value) for name, value in decoded.items())
+        and decoded[partition_attribute] == partition
+        and (prefix is None or decoded[sort_attribute].startswith(prefix))
     )
     if not valid:
         raise BadRequest("next_token is not a valid cursor for this listing", code="invalid_cursor")
     return {str(k): str(v) for k, v in decoded.items()}
+
+
+def _key_value(name: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can spell as \ud800
+        return False
+    return 0 < size <= _KEY_BYTES[name]
 
 
 @contextmanager
@@ -305,7 +329,7 @@ class Table:
             params["IndexName"] = index
         else:
             params["ConsistentRead"] = True
-        start = decode_cursor(next_token, pk_name, partition)
+        start = decode_cursor(next_token, partition, index=index is not None, prefix=prefix)
         if start:
             params["ExclusiveStartKey"] = start
         with translate_errors():

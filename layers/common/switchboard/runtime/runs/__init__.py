@@ -5,9 +5,9 @@ triggers), started by ``starting`` (its durable execution, named after it: sync 
 background runs go through the run queue), executed by the executor's durable ``program`` (checkpointed
 node by node, waits for human input with no compute), and ended by ``ending.end_run``, the one end of every
 terminal path (completed, failed, canceled, deadline, interruption, input timeout). ``cancel`` and
-``answers`` are what a caller does to a running run; the ``sweeper`` finishes what nothing else will;
-``queries``, ``views``, ``events`` and ``streams`` are how a run is read; ``artifacts`` keeps its big values
-in S3; ``idempotency`` makes its creation happen once per key.
+``answers`` are what a caller does to a running run, ``ownership`` which caller may; the ``sweeper``
+finishes what nothing else will; ``queries``, ``views``, ``events`` and ``streams`` are how a run is read;
+``artifacts`` keeps its big values in S3; ``idempotency`` makes its creation happen once per key.
 
 The names below are the package's face; each loads its module on first use, so a function that only reads
 runs never imports what executes them. (No name of the face is the name of a module of the package: an
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from switchboard.runtime.runs.canceling import cancel
     from switchboard.runtime.runs.creation import RunRequest, create
     from switchboard.runtime.runs.ending import end_run
+    from switchboard.runtime.runs.ownership import caller_run
     from switchboard.runtime.runs.queries import list_events, list_runs, list_traces, run_of_app, trace, view
     from switchboard.runtime.runs.starting import (
         StartMode,
@@ -42,6 +43,7 @@ _HOMES = {
     "RunRequest": "creation",
     "create": "creation",
     "end_run": "ending",
+    "caller_run": "ownership",
     "list_events": "queries",
     "list_runs": "queries",
     "list_traces": "queries",
@@ -62,6 +64,7 @@ __all__ = [
     "RunRequest",
     "StartMode",
     "answer",
+    "caller_run",
     "cancel",
     "create",
     "end_run",

@@ -50,6 +50,9 @@ class RunRequest:
     form_input: bool = False
     """The input came as multipart form fields: text values are converted to the declared field types."""
     mode: Literal["sync", "background"] = field(default="sync")
+    run_token_hash: str | None = None
+    """An anonymous caller's run: the hash of the run token its creator is shown (``ownership``); without
+    one, only an access key reaches the run."""
 
 
 def create(app: App, request: RunRequest, principal: Principal | None) -> Run:
@@ -83,7 +86,9 @@ def create(app: App, request: RunRequest, principal: Principal | None) -> Run:
         uploads.store(reference, upload.content)
     if len(json.dumps(run_input, default=str).encode()) > MAX_INPUT_BYTES:
         raise PayloadTooLarge(f"the run input may hold at most {MAX_INPUT_BYTES} bytes as JSON; send files")
-    run = run.model_copy(update={"input": run_input, "callbacks": request.callbacks})
+    run = run.model_copy(
+        update={"input": run_input, "callbacks": request.callbacks, "run_token_hash": request.run_token_hash}
+    )
     sessions.create_run(run)
     return run
 

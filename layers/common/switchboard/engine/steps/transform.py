@@ -1,4 +1,8 @@
-"""``transform``: render a template, or evaluate a JMESPath expression, over the node's inputs."""
+"""``transform``: render a template, or evaluate a JMESPath expression, over the node's inputs.
+
+A template is literal text (saving refuses a reference there): data is never rendered as template code. A
+version saved before that rule may still hold one: its value is handed on as it is, never rendered.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import TransformNode
+from switchboard.engine.references import is_reference
 from switchboard.engine.steps.base import StepContext
 from switchboard.engine.templating import render
 
 
 def run_transform(step: StepContext, node: TransformNode) -> Any:
     if node.config.template is not None:
-        template = step.materialize(node.config.template)
-        return render(template, step.inputs) if isinstance(template, str) else template
+        if is_reference(node.config.template):
+            return step.materialize(node.config.template)
+        return render(node.config.template, step.inputs)
     return search(node.config.jmespath or "", step.inputs)
 
 

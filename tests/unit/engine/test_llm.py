@@ -9,6 +9,7 @@ import pytest
 
 from switchboard.engine.contracts import Credential
 from switchboard.engine.steps import llm as llm_step
+from switchboard.engine.steps import outbound
 from switchboard.engine.steps.outbound import GuardedTransport
 from switchboard.engine.steps.tls import http_ssl_context
 from tests.support.fakes import Completion, FakeOpenAI
@@ -169,7 +170,7 @@ def test_each_connection_sends_its_own_key_on_the_shared_ssl_context(
     other_key = "sk-test-end-user-SECRET-9876543210"
     llm.script(Completion(content="one"), Completion(content="two"))
     built: list[httpx.Client] = []
-    real = llm_step.guarded_client
+    real = outbound.guarded_client
 
     def spy(*args: Any, **options: Any) -> httpx.Client:
         client = real(*args, **options)

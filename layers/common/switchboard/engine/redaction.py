@@ -4,8 +4,8 @@ A secret is replaced as a whole (never a part of it), wherever it appears, also 
 also in the encodings an upstream is likely to echo it back in (URL-encoded in a query string, JSON-escaped
 inside a body). Secrets have at least ``MIN_SECRET_LENGTH`` characters (saving refuses shorter ones), so
 they do not occur by chance in unrelated text. A shorter one saved before that rule (``conn``) is replaced
-only where it stands on its own, never inside a longer word (``Connection``, ``reconnect``), so redaction
-does not garble unrelated names and values.
+only where it stands on its own, never inside a longer word or name (``Connection``, ``reconnect``,
+``x-conn``), so redaction does not garble unrelated names and values.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ class Redactor:
 
 
 def _standing_alone(form: str) -> str:
-    """``form``, but not where a letter or digit goes on from one of its alphanumeric ends."""
+    """``form``, but not where a letter, a digit, ``_``, ``-`` or ``.`` goes on from one of its alphanumeric
+    ends: so not inside a word or a name (``Connection``, ``x-conn``, ``conn.example``)."""
     pattern = re.escape(form)
     if form[0].isalnum():
-        pattern = r"(?<![^\W_])" + pattern
+        pattern = r"(?<![\w.-])" + pattern
     if form[-1].isalnum():
-        pattern += r"(?![^\W_])"
+        pattern += r"(?![\w.-])"
     return pattern
 
 

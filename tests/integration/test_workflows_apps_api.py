@@ -48,7 +48,12 @@ def test_invalid_definitions_answer_precise_details(world, management):
         "POST",
         "/v1/connections",
         token=token,
-        body={"project_id": other_project, "name": "f", "type": "openai", "config": {"api_key": "k"}},
+        body={
+            "project_id": other_project,
+            "name": "f",
+            "type": "openai",
+            "config": {"api_key": "key-other-project"},
+        },
     ).body["data"]["id"]
     broken = definition(foreign)
     reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": broken})

@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.fakes import HttpTarget, Reply
+from tests.support.fakes import Completion, FakeOpenAI, HttpTarget, Reply
 from tests.unit.engine.harness import (
     API_KEY,
     CRM_KEY,
     HEADER_SECRET,
+    OPENAI,
     PLAIN_HTTP,
     api_key_credential,
     http_credential,
+    openai_credential,
     output,
     run,
     serialized,
@@ -138,3 +140,41 @@ def test_without_a_connection_the_node_may_set_authorization_itself(target: Http
     result, _ = run(definition, {"headers": {"Authorization": "Token caller-own"}})
     assert result.status == "completed", result.error
     assert target.requests_to("/plain")[0].headers["authorization"] == "Token caller-own"
+
+
+def test_a_model_cannot_set_host_through_a_tool_call(llm: FakeOpenAI, target: HttpTarget) -> None:
+    # Given an agent whose tool is an http node on the api-key connection, taking headers from its arguments,
+    # and a model (prompt-injected) that asks for a Host of its choosing
+    target.respond("/contacts", Reply(body={"items": []}))
+    llm.script(
+        Completion(tool_calls=[{"name": "crm", "arguments": {"headers": {"Host": "attacker.example"}}}]),
+        Completion(content="done"),
+    )
+    agent = {
+        "id": "agent",
+        "type": "agent",
+        "connection": {"connection_id": OPENAI},
+        "config": {"model": "gpt-test", "instructions": "Help.", "tools": ["crm"]},
+    }
+    tool = {
+        "id": "crm",
+        "type": "http",
+        "description": "Look up contacts",
+        "connection": {"connection_id": API_KEY},
+        "inputs": {"headers": {}},
+        "config": {"path": "/contacts"},
+        "error_handling": {"behavior": "return"},
+    }
+    definition = workflow(HEADERS_INPUT, agent, tool, output(a="$.agent.output.content"))
+
+    # When it runs
+    result, _ = run(
+        definition, {"headers": {}}, credentials=[openai_credential(llm), api_key_credential(target)]
+    )
+
+    # Then the tool call failed header_not_allowed (the model saw the error), and the CRM received nothing
+    assert result.output == {"a": "done"}
+    tool_message = llm.bodies()[1]["messages"][-1]
+    assert tool_message["role"] == "tool"
+    assert '"type": "header_not_allowed"' in tool_message["content"]
+    assert target.requests == []

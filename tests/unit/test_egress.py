@@ -13,9 +13,12 @@ from switchboard.egress import (
     EgressRefused,
     check_saved_url,
     check_url,
+    current_policy,
     literal_address,
     non_public_kind,
 )
+from switchboard.settings import SettingsError, get_settings
+from tests.support.stack import SETTINGS_ENV
 
 PUBLIC_ONLY = EgressPolicy()
 LOOPBACK_ALLOWED = EgressPolicy(allow_loopback=True)
@@ -213,7 +216,8 @@ def test_the_local_switch_allows_loopback_and_http_webhooks_but_never_private_ra
 
 def test_a_deployment_allow_list_opens_its_cidrs_and_hosts_only() -> None:
     # Given a deployment that allows one private CIDR and one internal host name
-    policy = EgressPolicy.parse("10.20.0.0/16, fd00:ec2::/32 api.internal.example")
+    policy = EgressPolicy.parse("10.20.0.0/16, fd00:ec2::/32 api.internal.example,1st.internal.example")
+    assert policy.trusts_host("1st.internal.example")
     resolver = Resolver(api_internal_example=["10.99.0.7"], other_internal_example=["10.99.0.8"])
     # Then addresses in the CIDR, and the named host whatever it resolves to, are allowed
     assert check_url("http://10.20.3.4/", policy, resolver=resolver).addresses == ("10.20.3.4",)
@@ -225,7 +229,32 @@ def test_a_deployment_allow_list_opens_its_cidrs_and_hosts_only() -> None:
             check_url(url, policy, resolver=resolver)
 
 
-@pytest.mark.parametrize("entry", ["10.0.0.0/33", "not a host!", "api_internal"])
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "10.0.0.300", "not a host!", "api_internal", "a..b"])
 def test_an_allow_list_entry_that_is_neither_a_cidr_nor_a_host_is_refused(entry: str) -> None:
     with pytest.raises(ValueError, match=r"is not a CIDR|neither a CIDR nor a host name"):
         EgressPolicy.parse(entry)
+
+
+def test_the_deployment_policy_is_read_from_the_environment_once_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the settings of a stack with an allow list and the local switch
+    for name, value in SETTINGS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EGRESS_ALLOW_LIST", "10.20.0.0/16,api.internal.example")
+    monkeypatch.setenv("ALLOW_LOOPBACK_EGRESS", "true")
+    get_settings.cache_clear()
+    try:
+        # When the current policy is read / Then it holds both
+        policy = current_policy()
+        assert policy.allows_address(ipaddress.ip_address("10.20.0.1"))
+        assert policy.allows_address(ipaddress.ip_address("127.0.0.1"))
+        assert policy.trusts_host("api.internal.example")
+        assert not policy.allows_address(ipaddress.ip_address("10.21.0.1"))
+        # And an entry that is neither a CIDR nor a host name stops the cold start, naming the variable
+        monkeypatch.setenv("EGRESS_ALLOW_LIST", "10.0.0.0/33")
+        get_settings.cache_clear()
+        with pytest.raises(SettingsError, match="EGRESS_ALLOW_LIST"):
+            current_policy()
+    finally:
+        get_settings.cache_clear()

@@ -134,15 +134,17 @@ class EgressPolicy:
         networks: list[IPNetwork] = []
         hosts: set[str] = set()
         for entry in allow_list.replace(",", " ").split():
-            if entry[0].isdigit() or ":" in entry:
-                try:
-                    networks.append(ipaddress.ip_network(entry, strict=False))
-                except ValueError:
-                    raise ValueError(f"'{entry}' is not a CIDR") from None
-            elif all(label.isascii() and label.replace("-", "").isalnum() for label in entry.split(".")):
-                hosts.add(_host_key(entry))
-            else:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+                continue
+            except ValueError:
+                pass
+            labels = entry.rstrip(".").split(".")
+            if "/" in entry or labels[-1].isdigit():
+                raise ValueError(f"'{entry}' is not a CIDR")
+            if not all(label.isascii() and label.replace("-", "").isalnum() for label in labels):
                 raise ValueError(f"'{entry}' is neither a CIDR nor a host name")
+            hosts.add(_host_key(entry))
         return cls(allow_loopback, tuple(networks), frozenset(hosts))
 
     def allows_address(self, address: IPAddress) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.support import median
 from bench.workflows import Definition, chain, fan_out
+from switchboard.egress import EgressPolicy
 from switchboard.engine.contracts import RunContext
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
@@ -40,7 +41,12 @@ class _NeverCanceled:
 def run_context(max_workers: int | None = None) -> RunContext:
     """A context with no credentials, no event store and no cancellation: the engine alone."""
     context = RunContext(
-        run_id="run-bench", input={"x": 1}, credentials={}, events=_NoEvents(), cancellation=_NeverCanceled()
+        run_id="run-bench",
+        input={"x": 1},
+        credentials={},
+        events=_NoEvents(),
+        cancellation=_NeverCanceled(),
+        egress=EgressPolicy(allow_loopback=True),  # the http measures' target is on loopback
     )
     if max_workers is not None:
         context.max_workers = max_workers

@@ -203,7 +203,7 @@ class MeasuredStack(LocalStack):
 
 @contextmanager
 def _served(stack: MeasuredStack) -> Iterator[str]:
-    environment.set_switches(allow_loopback_callbacks=False)
+    environment.set_switches(allow_loopback_egress=True)
     server = LocalHttpServer(("127.0.0.1", 0), stack)
     stack.start(server.server_address[1])
     worker = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

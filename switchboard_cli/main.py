@@ -1,7 +1,7 @@
 """The ``switchboard`` command.
 
 switchboard local serve [--port 3000] [--state-file .switchboard/state.json] [--host 127.0.0.1]
-                        [--template template.yaml] [--allow-loopback-callbacks]
+                        [--template template.yaml] [--allow-loopback-egress]
 switchboard local fire TRIGGER_ID [--url http://127.0.0.1:3000] [--state-file .switchboard/state.json]
                        [--json]
 switchboard admin bootstrap --email E --org NAME [--json]
@@ -39,11 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-file", type=Path, default=DEFAULT_STATE_FILE, help="where the data persists")
     serve.add_argument("--template", type=Path, default=None, help="SAM template (default: ./template.yaml)")
     serve.add_argument(
+        "--allow-loopback-egress",
         "--allow-loopback-callbacks",
+        dest="allow_loopback_egress",
         action="store_true",
-        help="local development only: let callbacks target loopback addresses on this machine "
-        "(http://127.0.0.1:...); sets ALLOW_LOOPBACK_CALLBACKS=true for every function. Off by default "
-        "(the variable is pinned to false, whatever the shell holds)",
+        help="local development only: let nodes, callbacks and deliveries reach loopback addresses on this "
+        "machine (http://127.0.0.1:...; private ranges stay refused); sets ALLOW_LOOPBACK_EGRESS=true for "
+        "every function. Off by default (the variable is pinned to false, whatever the shell holds). "
+        "--allow-loopback-callbacks is its older name",
     )
     serve.add_argument(
         "--drain-seconds",
@@ -91,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from switchboard_cli.local import environment
         from switchboard_cli.local.server import serve
 
-        environment.set_switches(allow_loopback_callbacks=arguments.allow_loopback_callbacks)
+        environment.set_switches(allow_loopback_egress=arguments.allow_loopback_egress)
         return serve(
             arguments.template or default_template(),
             arguments.state_file,

@@ -8,10 +8,12 @@ Powertools singletons live in the shared common layer anyway); any other collisi
 function's value (template order) and is reported once at start. Template values win over whatever the shell
 had, because the template is the single source of truth; ``LOCAL_DEFAULTS`` only fill gaps.
 
-Switches. ``switchboard local serve --allow-loopback-callbacks`` pins ``ALLOW_LOOPBACK_CALLBACKS=true`` for
-every function, so callbacks may target the developer's own machine (``http://127.0.0.1:…``); without it the
-variable is pinned to ``false``, whatever the shell holds. The command hands the switch to the stack it
-starts in the same process through ``LOOPBACK_CALLBACKS_SWITCH``, which it always sets.
+Switches. ``switchboard local serve --allow-loopback-egress`` (or its older name
+``--allow-loopback-callbacks``) pins ``ALLOW_LOOPBACK_EGRESS=true`` (and the older
+``ALLOW_LOOPBACK_CALLBACKS``) for every function, so nodes, callbacks and deliveries may reach the
+developer's own machine (``http://127.0.0.1:…``); without it both are pinned to ``false``, whatever the shell
+holds. The command hands the switch to the stack it starts in the same process through
+``LOOPBACK_EGRESS_SWITCH``, which it always sets.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ LOCAL_OVERRIDES = {
 
 LOCAL_DEFAULTS = {"POWERTOOLS_METRICS_NAMESPACE": "Switchboard"}
 
-ALLOW_LOOPBACK_CALLBACKS = "ALLOW_LOOPBACK_CALLBACKS"
-LOOPBACK_CALLBACKS_SWITCH = "SWITCHBOARD_LOCAL_ALLOW_LOOPBACK_CALLBACKS"
+LOOPBACK_VARIABLES = ("ALLOW_LOOPBACK_EGRESS", "ALLOW_LOOPBACK_CALLBACKS")
+LOOPBACK_EGRESS_SWITCH = "SWITCHBOARD_LOCAL_ALLOW_LOOPBACK_EGRESS"
 
 
 @dataclass(frozen=True)
@@ -68,17 +70,17 @@ def shared_environment(specs: Iterable[FunctionSpec], overrides: Mapping[str, st
     return SharedEnvironment({**LOCAL_DEFAULTS, **variables, **pinned}, collisions)
 
 
-def set_switches(*, allow_loopback_callbacks: bool, target: MutableMapping[str, str] | None = None) -> None:
+def set_switches(*, allow_loopback_egress: bool, target: MutableMapping[str, str] | None = None) -> None:
     """Record the command's switches for the local stack it is about to start."""
     target = os.environ if target is None else target
-    target[LOOPBACK_CALLBACKS_SWITCH] = "true" if allow_loopback_callbacks else "false"
+    target[LOOPBACK_EGRESS_SWITCH] = "true" if allow_loopback_egress else "false"
 
 
 def switch_overrides(source: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables the switches pin for every function: loopback callbacks stay off unless switched on."""
+    """The variables the switches pin for every function: loopback egress stays off unless switched on."""
     source = os.environ if source is None else source
-    allowed = source.get(LOOPBACK_CALLBACKS_SWITCH, "").lower() == "true"
-    return {ALLOW_LOOPBACK_CALLBACKS: "true" if allowed else "false"}
+    allowed = source.get(LOOPBACK_EGRESS_SWITCH, "").lower() == "true"
+    return dict.fromkeys(LOOPBACK_VARIABLES, "true" if allowed else "false")
 
 
 def local_region(source: Mapping[str, str] | None = None) -> str:

@@ -2,7 +2,8 @@
 
 The server only adapts HTTP to ``LocalStack.handle``: it reads the body (refusing more than API Gateway's
 10 MB with 413 before any function runs), writes the response, and logs one access line per request to
-stderr. SIGINT and SIGTERM stop serving, save the state and exit 0.
+stderr (with token query parameters redacted: ``logged_target``). SIGINT and SIGTERM stop serving, save the
+state and exit 0.
 
 Streaming. Unlike API Gateway, the local server can send a response while the handler still runs: every
 request (except ``HEAD``) offers its handler a ``ChunkedResponseStream`` through ``switchboard.streaming``. A
@@ -29,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote_plus
 
 from switchboard.streaming import StreamClosed
 from switchboard_cli.local.events import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error
@@ -37,6 +39,18 @@ from switchboard_cli.local.state import StateError
 from switchboard_cli.local.template import TemplateError
 
 READY_MARKER = "SWITCHBOARD_READY"
+REDACTED = "[REDACTED]"
+_CREDENTIAL_PARAMETERS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "code",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+    }
+)
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 STREAMS_STOP_TIMEOUT_S = 3.0
 """How long closing the server waits for the handlers of open streams to notice and return."""
@@ -201,9 +215,8 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
             status, how = response.status, ""
         elapsed = (time.monotonic() - started) * 1000
         target = f" -> {response.function_id}" if response.function_id else ""
-        sys.stderr.write(
-            f'[switchboard local] "{self.command} {self.path}" {status} {elapsed:.0f}ms{target}{how}\n'
-        )
+        request_line = f"{self.command} {logged_target(self.path)}"
+        sys.stderr.write(f'[switchboard local] "{request_line}" {status} {elapsed:.0f}ms{target}{how}\n')
         if streamed:
             return
         try:
@@ -256,6 +269,21 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """The access line is written once the response is ready (see ``handle_any``)."""
+
+
+def logged_target(target: str) -> str:
+    """The request target as the access line shows it: the value of every query parameter that carries a
+    credential (a connect page's ``?token=sb_ct_…``, a presigned URL's signature, any ``sb_…`` token)
+    replaced by ``[REDACTED]``; the rest as it came."""
+    path, separator, query = target.partition("?")
+    if not separator:
+        return target
+    shown = []
+    for parameter in query.split("&"):
+        name, equals, value = parameter.partition("=")
+        secret = unquote_plus(name).lower() in _CREDENTIAL_PARAMETERS or unquote_plus(value).startswith("sb_")
+        shown.append(f"{name}{equals}{REDACTED}" if equals and secret else parameter)
+    return f"{path}?{'&'.join(shown)}"
 
 
 def banner(stack: LocalStack) -> str:

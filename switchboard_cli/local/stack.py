@@ -1,7 +1,7 @@
 """The local stack: the template's tables, queues, functions, routes and SQS event sources, in one process.
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
-``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_CALLBACKS`` from the
+``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the
 command's switch), starts moto, creates the tables, queues, buckets and schedule groups, restores the state
 file, loads every handler, installs the local function invoker, bootstraps a first admin once and, last,
 starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns

@@ -27,14 +27,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+ALLOW_LOOPBACK = "--allow-loopback-egress"
+"""Tests reach only 127.0.0.1 (upstreams, models, receivers), which the egress guard refuses without it."""
+
+
 class LocalStackProcess:
     """One `switchboard local serve` process; its output goes to files so a full pipe can never block it.
 
-    ``extra_args`` are further command-line flags of `local serve` (e.g. ``--allow-loopback-callbacks``),
-    passed on every start.
+    ``extra_args`` are further command-line flags of `local serve`, passed on every start: by default
+    ``--allow-loopback-egress``; ``()`` for a stack that allows public addresses only.
     """
 
-    def __init__(self, directory: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(self, directory: Path, extra_args: Sequence[str] = (ALLOW_LOOPBACK,)) -> None:
         self.directory = directory
         self.extra_args = tuple(extra_args)
         self.state_file = directory / "state" / "state.json"
@@ -112,7 +116,7 @@ class LocalStackProcess:
 
 
 def running_stack(
-    tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = ()
+    tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = (ALLOW_LOOPBACK,)
 ) -> Iterator[LocalStackProcess]:
     stack = LocalStackProcess(tmp_path_factory.mktemp("local-stack"), extra_args)
     stack.start()
@@ -129,5 +133,6 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 @pytest.fixture(scope="module")
 def local_stack_with_callbacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    """A local stack started with ``--allow-loopback-callbacks``: callbacks may target http://127.0.0.1."""
+    """A local stack started with ``--allow-loopback-callbacks`` (the older name of
+    ``--allow-loopback-egress``): callbacks may target http://127.0.0.1, and the older flag still works."""
     yield from running_stack(tmp_path_factory, ["--allow-loopback-callbacks"])

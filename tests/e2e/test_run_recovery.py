@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.app_world import AppWorld, build_app_world, wait_until
-from tests.e2e.conftest import LocalStackProcess, running_stack
+from tests.e2e.conftest import ALLOW_LOOPBACK, LocalStackProcess, running_stack
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as Answer
 
@@ -27,7 +27,7 @@ LONG_MS = 8000
 
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    yield from running_stack(tmp_path_factory, ["--drain-seconds", "2"])
+    yield from running_stack(tmp_path_factory, [ALLOW_LOOPBACK, "--drain-seconds", "2"])
 
 
 @pytest.fixture

@@ -260,6 +260,8 @@ def app_runtime(
         "FILES_BUCKET": FILES_BUCKET,
         "EXECUTOR_FUNCTION": "ExecutorFunction:live",
         "CREDENTIALS_FUNCTION": "CredentialsFunction",
+        # The upstreams of these runs are loopback targets: allowed by the local switch, as a public host.
+        "ALLOW_LOOPBACK_EGRESS": "true",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

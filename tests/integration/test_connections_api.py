@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from switchboard import aws
-from tests.integration.conftest import SECRET_KEY
+from switchboard.settings import get_settings
+from tests.integration.conftest import SECRET_KEY, Reply, World
 
 
 def _secret(name: str) -> dict[str, str]:
@@ -65,14 +68,23 @@ def test_invalid_configs_are_422_without_echoing_values(world):
         ({"type": "http_api_key", "config": {"url": "https://x.test"}}, "missing"),
         ({"type": "http_api_key", "config": {"url": "nope", "api_key": "leak-me-SECRET-1"}}, "url_parsing"),
         (
-            {"type": "http_api_key", "config": {"url": "https://x.test", "api_key": "k", "extra": 1}},
+            {
+                "type": "http_api_key",
+                "config": {"url": "https://x.test", "api_key": "leak-me-SECRET-1", "extra": 1},
+            },
             "extra_forbidden",
         ),
         ({"type": "carrier_pigeon", "config": {}}, "unknown_connection_type"),
         (
             {
                 "type": "postgres",
-                "config": {"host": "db", "database": "d", "user": "u", "password": "p", "port": 70000},
+                "config": {
+                    "host": "db",
+                    "database": "d",
+                    "user": "u",
+                    "password": "leak-me-SECRET-1",
+                    "port": 70000,
+                },
             },
             "less_than_equal",
         ),
@@ -99,7 +111,7 @@ def test_every_registered_type_can_be_created(world):
         },
         "openai": {
             "api_key": "sk-openai-SECRET-1",
-            "base_url": "http://127.0.0.1:9/v1",
+            "base_url": "https://llm.example.test/v1",
             "organization": "org-1",
         },
         "postgres": {
@@ -136,3 +148,91 @@ def test_delete_is_refused_while_a_deployed_version_uses_it(world):
     assert call("DELETE", f"/v1/apps/{world.app_id}", token=token).status == 204
     assert call("DELETE", f"/v1/connections/{world.connection_id}", token=token).status == 204
     assert call("GET", f"/v1/connections/{world.connection_id}", token=token).status == 404
+
+
+def _create(world: World, connection_type: str, config: dict[str, object]) -> Reply:
+    body = {"project_id": world.project_id, "name": "c", "type": connection_type, "config": config}
+    return world.call("POST", "/v1/connections", token=world.admin.token, body=body)
+
+
+@pytest.mark.parametrize(
+    ("connection_type", "config", "field"),
+    [
+        (
+            "http_api_key",
+            {"url": "http://169.254.169.254/latest/meta-data/", "api_key": "key-SECRET-123"},
+            "url",
+        ),
+        ("http", {"url": "http://10.0.0.5/api"}, "url"),
+        ("openai", {"api_key": "sk-SECRET-123456", "base_url": "http://127.0.0.1:9001/v1"}, "base_url"),
+        ("openai", {"api_key": "sk-SECRET-123456", "base_url": "http://2130706433/v1"}, "base_url"),
+    ],
+)
+def test_a_connection_to_a_non_public_address_is_422(world, connection_type, config, field):
+    # Given a connection whose URL is the metadata service, a private host or the Lambda Runtime API
+    # When it is created
+    reply = _create(world, connection_type, config)
+    # Then 422 names the field and the code, without echoing the secret
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["code"] == "validation_failed"
+    assert reply.body["error"]["details"][0]["loc"] == ["config", field]
+    assert reply.body["error"]["details"][0]["code"] == "address_not_allowed"
+    assert "SECRET" not in reply.raw
+
+
+def test_a_connection_update_to_a_non_public_address_is_422(world):
+    # Given the world's connection to a public host / When its URL is changed to the metadata service
+    reply = world.call(
+        "PATCH",
+        f"/v1/connections/{world.connection_id}",
+        token=world.admin.token,
+        body={"config": {"url": "http://169.254.169.254/", "api_key": "rotated-SECRET-key-42"}},
+    )
+    # Then 422, and the connection still points where it did
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["details"][0]["code"] == "address_not_allowed"
+    kept = world.call("GET", f"/v1/connections/{world.connection_id}", token=world.admin.token)
+    assert kept.body["data"]["config"]["url"] == "https://crm.example.test/"
+
+
+def test_a_deployment_allowed_cidr_and_public_addresses_are_accepted(world, monkeypatch):
+    # Given a deployment whose allow list opens 10.20.0.0/16
+    monkeypatch.setenv("EGRESS_ALLOW_LIST", "10.20.0.0/16")
+    get_settings.cache_clear()
+    # When connections to that CIDR, to a public address and to a public name are created
+    inside = _create(world, "http", {"url": "http://10.20.1.2/api"})
+    public = _create(world, "http", {"url": "https://93.184.215.14/api"})
+    named = _create(
+        world, "openai", {"api_key": "sk-SECRET-123456", "base_url": "https://llm.example.test/v1"}
+    )
+    # Then they are created; the rest of the private ranges stays refused
+    assert (inside.status, public.status, named.status) == (201, 201, 201)
+    assert inside.body["data"]["config"]["url"] == "http://10.20.1.2/api"
+    outside = _create(world, "http", {"url": "http://10.21.0.1/api"})
+    assert outside.status == 422
+    assert outside.body["error"]["details"][0]["code"] == "address_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("connection_type", "config"),
+    [
+        ("http_api_key", {"url": "https://crm.example.test", "api_key": "conn"}),
+        ("http", {"url": "https://api.example.test", "headers": {"X-Conn": "conn"}}),
+        ("openai", {"api_key": "sk-1234"}),
+    ],
+)
+def test_a_secret_shorter_than_8_characters_is_422(world, connection_type, config):
+    # Given a connection whose secret value has fewer than 8 characters (it could not be redacted reliably)
+    # When it is created
+    reply = _create(world, connection_type, config)
+    # Then 422 secret_too_short, and the value is not echoed
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["details"][0]["code"] == "secret_too_short"
+    assert "conn" not in json.dumps(reply.body["error"]["details"])
+    assert "sk-1234" not in reply.raw
+
+
+def test_a_secret_of_8_characters_is_accepted(world):
+    reply = _create(world, "http_api_key", {"url": "https://crm.example.test", "api_key": "k" * 8})
+    assert reply.status == 201, reply.body
+    assert reply.body["data"]["secret_fields"] == ["api_key"]

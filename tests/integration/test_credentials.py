@@ -540,7 +540,9 @@ def test_one_batch_get_item_and_one_batch_get_secret_value_whatever_the_number_o
 ):
     # Given five connections in the project and two linked requirements
     world = scene.world
-    connection_ids = [world.connection_id] + [add_connection(world, f"crm{n}", f"key-{n}") for n in range(4)]
+    connection_ids = [world.connection_id] + [
+        add_connection(world, f"crm{n}", f"crm-key-{n}") for n in range(4)
+    ]
     run = write_run(world, requirement_ids=["crm", "billing"])
     link_requirement(world, "billing")
     aws_calls.clear()

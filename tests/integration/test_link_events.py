@@ -196,6 +196,8 @@ def test_the_management_api_refuses_urls_that_may_not_receive_events_or_users(sc
     for body, loc, code in (
         ({"event_url": "ftp://hooks.example.com/x"}, ["event_url"], "scheme_not_allowed"),
         ({"event_url": "https://user:pw@hooks.example.com/"}, ["event_url"], "credentials_in_url"),
+        ({"event_url": "https://169.254.169.254/latest/"}, ["event_url"], "address_not_allowed"),
+        ({"event_url": "https://10.0.0.5/events"}, ["event_url"], "address_not_allowed"),
         (
             {"connect_return_urls": ["https://ok.example.com/", "no url"]},
             ["connect_return_urls", 1],

@@ -624,3 +624,53 @@ def test_an_app_whose_deployed_version_has_no_requirements_is_complete(scene: Li
     reply = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
     assert reply.status == 200, reply.body
     assert reply.body["data"] == {"status": "complete", "requirements": [], "unsatisfied": []}
+
+
+def test_a_link_to_a_non_public_address_or_with_a_short_key_is_422(
+    scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployed stack (the local loopback switch off) and an end user with a connect token
+    monkeypatch.setenv("ALLOW_LOOPBACK_EGRESS", "false")
+    get_settings.cache_clear()
+    token = scene.connect_token("user-42").token
+    key = USER_KEYS["user-42"]
+
+    # When the user links a CRM at the metadata service, the Lambda Runtime API, or with a 4-character key
+    refused = [
+        scene.runtime.call(
+            "POST",
+            CREDENTIALS,
+            token=token,
+            body={"type": "http_api_key", "config": {"url": url, "api_key": key}},
+        )
+        for url in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:9001/2018-06-01/")
+    ]
+    short = scene.runtime.call(
+        "POST",
+        CREDENTIALS,
+        token=token,
+        body={"type": "http_api_key", "config": {"url": "https://crm.example.test", "api_key": "conn"}},
+    )
+
+    # Then each is 422 with the field and the code, nothing is linked and no key is echoed
+    for reply in refused:
+        _error(reply, 422, "validation_failed")
+        assert [(d["loc"], d["code"]) for d in reply.body["error"]["details"]] == [
+            (["config", "url"], "address_not_allowed")
+        ]
+        assert key not in reply.raw
+    _error(short, 422, "validation_failed")
+    assert [(d["loc"], d["code"]) for d in short.body["error"]["details"]] == [
+        (["config", "api_key"], "secret_too_short")
+    ]
+    assert link_store.get_link(scene.app_id, "user-42", "crm") is None
+
+    # And a link to a public host is accepted
+    public = scene.runtime.call(
+        "POST",
+        CREDENTIALS,
+        token=token,
+        body={"type": "http_api_key", "config": {"url": "https://crm.example.test", "api_key": key}},
+    )
+    assert public.status == 201, public.body
+    assert link_store.get_link(scene.app_id, "user-42", "crm") is not None

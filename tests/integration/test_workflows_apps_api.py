@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Deployment
 from switchboard.store import apps as app_store
-from tests.integration.conftest import definition
+from tests.integration.conftest import Reply, World, definition
 
 
 def test_versions_are_immutable_and_numbered(world):
@@ -48,7 +50,12 @@ def test_invalid_definitions_answer_precise_details(world, management):
         "POST",
         "/v1/connections",
         token=token,
-        body={"project_id": other_project, "name": "f", "type": "openai", "config": {"api_key": "k"}},
+        body={
+            "project_id": other_project,
+            "name": "f",
+            "type": "openai",
+            "config": {"api_key": "key-other-project"},
+        },
     ).body["data"]["id"]
     broken = definition(foreign)
     reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": broken})
@@ -211,3 +218,58 @@ def test_a_regex_re2_cannot_run_is_refused_at_save(world, management):
     saved = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": nested})
     assert saved.status == 201
     assert saved.body["data"]["latest_version"] == 2
+
+
+def _save(world: World, raw: dict[str, Any]) -> Reply:
+    return world.call(
+        "PUT", f"/v1/workflows/{world.workflow_id}", token=world.admin.token, body={"definition": raw}
+    )
+
+
+def _problems(reply: Reply) -> list[tuple[list[str | int], str]]:
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["code"] == "validation_failed"
+    return [(d["loc"], d["code"]) for d in reply.body["error"]["details"]]
+
+
+def test_saving_refuses_a_referenced_template_an_owned_header_and_a_non_public_url(world):
+    # Given the world's workflow (input → transform → http through the connection → output), broken three ways
+    referenced = definition(world.connection_id)
+    referenced["nodes"][1]["config"]["template"] = "$.input.question"
+    host = definition(world.connection_id)
+    host["nodes"][2]["config"]["headers"] = {"Host": "attacker.example", "X-Request-Id": "ok"}
+    metadata = definition(world.connection_id)
+    metadata["nodes"][2] = {
+        "id": "call",
+        "type": "http",
+        "depends": ["shout"],
+        "config": {"url": "http://169.254.169.254/latest/meta-data/"},
+    }
+
+    # When each is saved / Then each is 422 naming the field and its code, and no version was added
+    assert _problems(_save(world, referenced)) == [
+        (["nodes", 1, "config", "template"], "template_not_literal")
+    ]
+    assert _problems(_save(world, host)) == [
+        (["nodes", 2, "config", "headers", "Host"], "header_not_allowed")
+    ]
+    assert _problems(_save(world, metadata)) == [(["nodes", 2, "config", "url"], "address_not_allowed")]
+    versions = world.call("GET", f"/v1/workflows/{world.workflow_id}/versions", token=world.admin.token)
+    assert [v["number"] for v in versions.body["data"]] == [1]
+
+
+def test_saving_accepts_ordinary_headers_and_public_urls(world):
+    # Given the workflow with an ordinary header next to the connection, and one with a public literal URL
+    headers = definition(world.connection_id)
+    headers["nodes"][2]["config"]["headers"] = {"X-Request-Id": "{{ question }}"}
+    public = definition(world.connection_id)
+    public["nodes"][2] = {
+        "id": "call",
+        "type": "http",
+        "depends": ["shout"],
+        "config": {"url": "https://93.184.215.14/"},
+    }
+
+    # When they are saved / Then both are new versions
+    assert _save(world, headers).status == 201
+    assert _save(world, public).status == 201

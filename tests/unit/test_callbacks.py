@@ -22,14 +22,15 @@ PUBLIC = "https://93.184.215.14/hooks/run"
 def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in SETTINGS_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ALLOW_LOOPBACK_EGRESS", raising=False)
     monkeypatch.delenv("ALLOW_LOOPBACK_CALLBACKS", raising=False)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
 
 
-def _local_switch(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    monkeypatch.setenv("ALLOW_LOOPBACK_CALLBACKS", "true" if on else "false")
+def _local_switch(monkeypatch: pytest.MonkeyPatch, on: bool, variable: str = "ALLOW_LOOPBACK_EGRESS") -> None:
+    monkeypatch.setenv(variable, "true" if on else "false")
     get_settings.cache_clear()
 
 
@@ -135,7 +136,7 @@ def test_a_hostname_resolving_to_a_private_address_is_refused(monkeypatch: pytes
         {
             "loc": ["callbacks", 0, "url"],
             "code": "address_not_allowed",
-            "message": "the URL's host resolves to a non-public address",
+            "message": "the host is or resolves to a non-public address (private)",
         }
     ]
 
@@ -152,6 +153,16 @@ def test_loopback_needs_the_local_switch_and_private_ranges_stay_refused(
     assert validate_callbacks([{"url": "http://127.0.0.1:9000/hook"}])[0].url == "http://127.0.0.1:9000/hook"
     assert _refusal([{"url": "http://10.0.0.1/hook"}]).details[0]["code"] == "address_not_allowed"
     assert _refusal([{"url": "http://192.168.1.20/hook"}]).details[0]["code"] == "address_not_allowed"
+
+
+def test_the_older_switch_name_still_allows_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given only the older variable, ALLOW_LOOPBACK_CALLBACKS=true
+    _local_switch(monkeypatch, on=True, variable="ALLOW_LOOPBACK_CALLBACKS")
+    # When a loopback callback is validated / Then it is accepted, as before the egress guard
+    assert validate_callbacks([{"url": "http://127.0.0.1:9000/hook"}])[0].url == "http://127.0.0.1:9000/hook"
+    # And the current name wins when both are set
+    _local_switch(monkeypatch, on=False)
+    assert _refusal([{"url": "http://127.0.0.1:9000/hook"}]).details[0]["code"] == "scheme_not_allowed"
 
 
 def test_no_callbacks_is_an_empty_list() -> None:

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.unit.workflow_examples import at, codes, details_of, full_definition, node
+from switchboard.domain.errors import ValidationFailed
+from switchboard.egress import EgressPolicy
+from switchboard.engine.validation import validate_definition
+from tests.unit.workflow_examples import PROJECT, at, codes, details_of, full_definition, node
 
 Mutation = Callable[[dict[str, Any]], object]
 
@@ -297,6 +300,24 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "nodes/1/config/url",
         "url_not_allowed",
     ),
+    (
+        "referenced template",
+        lambda d: node(d, "sorry")["config"].update(template="$.input.question"),
+        "nodes/7/config/template",
+        "template_not_literal",
+    ),
+    (
+        "Host next to a connection",
+        lambda d: node(d, "lookup")["config"].update(headers={"Host": "attacker.example"}),
+        "nodes/1/config/headers/Host",
+        "header_not_allowed",
+    ),
+    (
+        "forwarding header in the inputs next to a connection",
+        lambda d: node(d, "lookup").update(inputs={"headers": {"X-Forwarded-Host": "attacker.example"}}),
+        "nodes/1/inputs/headers/X-Forwarded-Host",
+        "header_not_allowed",
+    ),
 ]
 
 
@@ -313,3 +334,67 @@ def test_each_problem_is_reported_with_its_code_and_location(mutate: Mutation, l
 
     # Then exactly that problem is reported, at the path the client wrote
     assert codes(details) == [(at(loc), code)]
+
+
+def test_a_literal_template_and_ordinary_headers_next_to_a_connection_are_accepted() -> None:
+    # Given the full example with a literal template that binds an input, and an ordinary header on the
+    # node that uses a connection
+    raw = full_definition()
+    node(raw, "sorry").update(inputs={"q": "$.input.question"}, config={"template": "Sorry about {{ q }}."})
+    node(raw, "lookup")["config"].update(headers={"X-Request-Id": "{{ q }}", "Accept": "application/json"})
+
+    # When it is validated / Then it is accepted
+    validate_definition(raw, project_connections=PROJECT, egress=EgressPolicy())
+
+
+def test_the_headers_a_project_connection_sets_are_its_own() -> None:
+    # Given an http connection of the project whose config sets X-Tenant, and a node using it that sets
+    # X-Tenant too
+    raw = full_definition()
+    node(raw, "search").update(
+        connection={"connection_id": "con-web0"}, config={"headers": {"x-tenant": "b"}}
+    )
+
+    # When it is validated with the connection's header names
+    with pytest.raises(ValidationFailed) as refused:
+        validate_definition(raw, project_connections=PROJECT, connection_headers={"con-web0": {"x-tenant"}})
+
+    # Then that header is refused where it was written
+    assert codes(refused.value.details) == [(at("nodes/5/config/headers/x-tenant"), "header_not_allowed")]
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "address_not_allowed"),
+        ("http://10.0.0.5/", "address_not_allowed"),
+        ("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", "address_not_allowed"),
+        ("http://2130706433/", "address_not_allowed"),
+    ],
+)
+def test_a_literal_url_to_a_non_public_address_is_refused_at_save(url: str, code: str) -> None:
+    # Given a workflow whose http node has a literal URL to the metadata service, a private host or the
+    # Lambda Runtime API
+    raw = full_definition()
+    node(raw, "search")["config"].update(url=url)
+
+    # When it is saved (validated with the deployment's egress policy)
+    with pytest.raises(ValidationFailed) as refused:
+        validate_definition(raw, project_connections=PROJECT, egress=EgressPolicy())
+
+    # Then the URL is refused, where it was written
+    assert codes(refused.value.details) == [(at("nodes/5/config/url"), code)]
+
+
+def test_public_referenced_and_allowed_urls_are_accepted_at_save() -> None:
+    # Given a public literal URL, a URL taken from the run input (checked when sending) and a private URL in
+    # the deployment's allowed CIDR
+    for url, policy in [
+        ("https://93.184.215.14/search", EgressPolicy()),
+        ("$.input.question", EgressPolicy()),
+        ("http://10.20.0.9/search", EgressPolicy.parse("10.20.0.0/16")),
+    ]:
+        raw = full_definition()
+        node(raw, "search")["config"].update(url=url)
+        # When it is saved / Then it is accepted
+        validate_definition(raw, project_connections=PROJECT, egress=policy)

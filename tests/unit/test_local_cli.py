@@ -169,10 +169,11 @@ def test_arguments():
     parser = build_parser()
     serve = parser.parse_args(["local", "serve", "--port", "3001", "--state-file", "s.json"])
     assert (serve.port, serve.state_file, serve.host) == (3001, Path("s.json"), "127.0.0.1")
-    assert serve.allow_loopback_callbacks is False
+    assert serve.allow_loopback_egress is False
     assert serve.drain_seconds == 10.0
     assert parser.parse_args(["local", "serve", "--drain-seconds", "2.5"]).drain_seconds == 2.5
-    assert parser.parse_args(["local", "serve", "--allow-loopback-callbacks"]).allow_loopback_callbacks
+    assert parser.parse_args(["local", "serve", "--allow-loopback-egress"]).allow_loopback_egress
+    assert parser.parse_args(["local", "serve", "--allow-loopback-callbacks"]).allow_loopback_egress
     with pytest.raises(SystemExit):
         parser.parse_args(["admin", "bootstrap", "--email", "a@b.c", "--org", "A"])
     with pytest.raises(SystemExit):
@@ -202,7 +203,7 @@ REPORT = """
     import os
 
     def handler(event, context):
-        return os.environ.get("ALLOW_LOOPBACK_CALLBACKS")
+        return f'{os.environ.get("ALLOW_LOOPBACK_EGRESS")},{os.environ.get("ALLOW_LOOPBACK_CALLBACKS")}'
 """
 
 
@@ -221,11 +222,15 @@ def switch_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     get_settings.cache_clear()
 
 
-@pytest.mark.parametrize(("flag", "expected"), [(["--allow-loopback-callbacks"], "true"), ([], "false")])
-def test_the_loopback_callbacks_flag_reaches_every_function(
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [(["--allow-loopback-egress"], "true"), (["--allow-loopback-callbacks"], "true"), ([], "false")],
+)
+def test_the_loopback_egress_flag_reaches_every_function(
     switch_project: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: str
 ):
-    # Given a shell that already says "true" (the flag alone decides)
+    # Given a shell that already says "true" under both names (the flag alone decides)
+    monkeypatch.setenv("ALLOW_LOOPBACK_EGRESS", "true")
     monkeypatch.setenv("ALLOW_LOOPBACK_CALLBACKS", "true")
     seen: dict[str, Any] = {}
 
@@ -256,6 +261,7 @@ def test_the_loopback_callbacks_flag_reaches_every_function(
         ]
     )
 
-    # Then every function's environment holds the switch's value
+    # Then every function's environment holds the switch's value, under its name and its older one
     assert code == 0
-    assert seen == {"FirstFunction": expected, "SecondFunction": expected}
+    both = f"{expected},{expected}"
+    assert seen == {"FirstFunction": both, "SecondFunction": both}

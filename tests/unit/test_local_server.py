@@ -23,7 +23,7 @@ from switchboard import aws
 from switchboard import invoker as seam
 from switchboard.domain.errors import Conflict
 from switchboard.settings import get_settings
-from switchboard_cli.local.server import LocalHttpServer, LocalRequestHandler
+from switchboard_cli.local.server import LocalHttpServer, LocalRequestHandler, logged_target
 from switchboard_cli.local.stack import CONTROL_TOKEN_HEADER, LocalStack
 from switchboard_cli.local.state import SAVE_INTERVAL_S
 
@@ -402,3 +402,38 @@ def test_state_survives_a_restart_and_bootstrap_happens_once(project: Path, boot
         assert aws.dynamodb().get_item(TableName="ItemsTable", Key={"id": {"S": "KEPT"}})["Item"]
     finally:
         second.stop()
+
+
+def test_the_access_line_redacts_token_query_parameters(running: Running, capsys: pytest.CaptureFixture[str]):
+    # Given a request whose query carries a connect token, an OAuth code and an ordinary parameter
+    path = "/v1/connect?token=sb_ct_SECRET123&code=oauth-SECRET-code&state=abc&page=2"
+
+    # When it is served
+    reply = running.request("GET", path)
+
+    # Then the function still received every value
+    assert reply.status == 200
+    assert reply.body["event"]["queryStringParameters"] == {
+        "token": "sb_ct_SECRET123",
+        "code": "oauth-SECRET-code",
+        "state": "abc",
+        "page": "2",
+    }
+    # And the access line shows the path and the ordinary parameters, never a credential
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "/v1/connect" in line]
+    assert '"GET /v1/connect?token=[REDACTED]&code=[REDACTED]&state=abc&page=2" 200' in line
+    assert "SECRET" not in line
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("/connect/abc", "/connect/abc"),
+        ("/x?access_token=a1&keep=1", "/x?access_token=[REDACTED]&keep=1"),
+        ("/x?X-Amz-Signature=ab12&X-Amz-Date=2026", "/x?X-Amz-Signature=[REDACTED]&X-Amz-Date=2026"),
+        ("/x?other=sb_pat_abc&flag", "/x?other=[REDACTED]&flag"),
+        ("/x?tok%65n=sb_ct_a", "/x?tok%65n=[REDACTED]"),
+    ],
+)
+def test_logged_targets(target: str, shown: str):
+    assert logged_target(target) == shown

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from switchboard.egress import EgressPolicy
 
 
 class SettingsError(RuntimeError):
@@ -48,14 +50,28 @@ class Settings(BaseModel):
     connect_token_ttl_seconds: int = Field(
         default=3600, ge=60, le=86_400, description="Default lifetime of a connect token"
     )
-    allow_loopback_callbacks: bool = Field(
-        default=False, description="Local development only: callbacks may target http://127.0.0.1"
+    allow_loopback_egress: bool = Field(
+        default=False,
+        description="Local development only: nodes, callbacks and deliveries may reach loopback addresses",
+    )
+    egress_allow_list: str = Field(
+        default="", description="CIDRs and host names the egress guard allows beyond public addresses"
     )
     schedule_group: str = Field(default="", description="Scheduler group of trigger schedules")
     trigger_function: str = Field(default="", description="Name of the trigger function (webhook events)")
     trigger_function_arn: str = Field(default="", description="ARN of the trigger function (schedule target)")
     scheduler_role_arn: str = Field(default="", description="Role Scheduler assumes to invoke the target")
     trigger_dlq_arn: str = Field(default="", description="Queue of schedule firings never delivered")
+
+    @field_validator("egress_allow_list")
+    @classmethod
+    def _parsable_allow_list(cls, allow_list: str) -> str:
+        EgressPolicy.parse(allow_list)
+        return allow_list
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.egress_allow_list, allow_loopback=self.allow_loopback_egress)
 
 
 _ENV_NAMES = {
@@ -78,18 +94,24 @@ _ENV_NAMES = {
     "files_bucket": "FILES_BUCKET",
     "files_download_endpoint": "FILES_DOWNLOAD_ENDPOINT",
     "connect_token_ttl_seconds": "CONNECT_TOKEN_TTL_SECONDS",
-    "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
+    "allow_loopback_egress": "ALLOW_LOOPBACK_EGRESS",
+    "egress_allow_list": "EGRESS_ALLOW_LIST",
     "schedule_group": "SCHEDULE_GROUP",
     "trigger_function": "TRIGGER_FUNCTION",
     "trigger_function_arn": "TRIGGER_FUNCTION_ARN",
     "scheduler_role_arn": "SCHEDULER_ROLE_ARN",
     "trigger_dlq_arn": "TRIGGER_DLQ_ARN",
 }
+_OLDER_ENV_NAMES = {"allow_loopback_egress": "ALLOW_LOOPBACK_CALLBACKS"}
+"""Still read when the current name is not set."""
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     raw = {field: os.environ[env] for field, env in _ENV_NAMES.items() if os.environ.get(env) is not None}
+    for field, env in _OLDER_ENV_NAMES.items():
+        if field not in raw and os.environ.get(env) is not None:
+            raw[field] = os.environ[env]
     try:
         return Settings.model_validate(raw)
     except ValidationError as error:

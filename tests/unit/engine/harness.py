@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from switchboard.egress import EgressPolicy
 from switchboard.engine.contracts import Credential, RunContext, RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
@@ -25,6 +26,8 @@ CRM_KEY = "crm-SECRET-key-abcdef"
 HEADER_SECRET = "hdr-secret-value-42"
 
 INPUT = {"id": "in", "type": "input", "fields": [{"name": "question", "type": "string"}]}
+LOOPBACK_ALLOWED = EgressPolicy(allow_loopback=True)
+"""The targets and models of these tests listen on 127.0.0.1: as a public upstream, behind the local flag."""
 
 
 class Sink:
@@ -109,6 +112,7 @@ def run(
     history: Sequence[Mapping[str, Any]] | None = None,
     sleep: Callable[[float], None] | None = None,
     max_workers: int = 8,
+    egress: EgressPolicy = LOOPBACK_ALLOWED,
 ) -> tuple[RunResult, Sink]:
     sink = sink or Sink()
     context = RunContext(
@@ -119,6 +123,7 @@ def run(
         cancellation=cancellation or Switch(),
         history=list(history or []),
         max_workers=max_workers,
+        egress=egress,
     )
     return execute(definition, context, sleep=sleep or Sleeps()), sink
 

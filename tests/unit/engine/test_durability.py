@@ -14,7 +14,18 @@ from switchboard.engine.drivers import NodeTask, ThreadDriver, no_human
 from switchboard.engine.records import NodeRecord
 from switchboard.engine.runner import execute
 from tests.support.fakes import HttpTarget, Reply
-from tests.unit.engine.harness import INPUT, Sink, Sleeps, Switch, children, output, run, spans_of, workflow
+from tests.unit.engine.harness import (
+    INPUT,
+    LOOPBACK_ALLOWED,
+    Sink,
+    Sleeps,
+    Switch,
+    children,
+    output,
+    run,
+    spans_of,
+    workflow,
+)
 
 
 def _http(node_id: str, url: str, **error_handling: Any) -> dict[str, Any]:
@@ -23,7 +34,13 @@ def _http(node_id: str, url: str, **error_handling: Any) -> dict[str, Any]:
 
 def _context(sink: Sink, deadline: float | None = None) -> RunContext:
     return RunContext(
-        run_id="run-test", input={}, credentials={}, events=sink, cancellation=Switch(), deadline=deadline
+        run_id="run-test",
+        input={},
+        credentials={},
+        events=sink,
+        cancellation=Switch(),
+        deadline=deadline,
+        egress=LOOPBACK_ALLOWED,
     )
 
 

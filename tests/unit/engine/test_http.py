@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from switchboard.engine.steps.outbound import GuardedTransport
 from switchboard.engine.steps.tls import http_ssl_context
 from tests.support.fakes import HttpTarget, Reply
 from tests.unit.engine.harness import (
@@ -34,12 +35,13 @@ def _node(
 
 def test_request_merges_connection_then_node_then_input(target: HttpTarget) -> None:
     # Given an http connection with a method, headers, params and data, a node adding to and overriding
-    # them, and run input overriding again through the node's headers/params/body inputs
+    # them (but the connection's own headers), and run input overriding again through the node's
+    # headers/params/body inputs
     target.respond("/v1/items/7", Reply(body={"saved": True}))
     credential = http_credential(
         target,
         method="PUT",
-        headers={"X-Conn": HEADER_SECRET, "X-Shared": "connection"},
+        headers={"X-Conn": HEADER_SECRET},
         params={"a": "conn", "b": "conn"},
         data={"one": "conn", "two": "conn"},
     )
@@ -48,13 +50,13 @@ def test_request_merges_connection_then_node_then_input(target: HttpTarget) -> N
         {
             "method": "POST",
             "path": "/v1/items/{{ item }}",
-            "headers": {"x-shared": "node", "X-Node": "{{ item }}"},
+            "headers": {"x-shared": "node", "X-Node": "{{ item }}", "X-Kept": "node"},
             "params": {"b": "node", "c": "$.input.question"},
             "body": {"two": "node", "three": "node"},
         },
         inputs={
             "item": 7,
-            "headers": {"X-Input": "input"},
+            "headers": {"X-Input": "input", "X-SHARED": "input"},
             "params": "$.input.extra_params",
             "body": {"three": "input"},
         },
@@ -74,7 +76,8 @@ def test_request_merges_connection_then_node_then_input(target: HttpTarget) -> N
     assert request.method == "POST"
     assert request.query == {"a": ["conn"], "b": ["node"], "c": ["input"]}
     assert request.headers["x-conn"] == HEADER_SECRET
-    assert request.headers["x-shared"] == "node"
+    assert request.headers["x-shared"] == "input"
+    assert request.headers["x-kept"] == "node"
     assert request.headers["x-node"] == "7"
     assert request.headers["x-input"] == "input"
     assert request.json() == {"one": "conn", "two": "node", "three": "input"}
@@ -122,19 +125,6 @@ def test_an_api_key_connection_can_name_its_header_and_scheme(target: HttpTarget
     [request] = target.requests_to("/contacts")
     assert request.headers["x-api-key"] == CRM_KEY
     assert "authorization" not in request.headers
-
-
-def test_a_node_header_overrides_the_connection_key_header(target: HttpTarget) -> None:
-    # Given a node that sets Authorization itself
-    target.respond("/contacts", Reply(body={}))
-    node = _node(API_KEY, {"path": "/contacts", "headers": {"authorization": "Token node-chosen"}})
-    definition = workflow(INPUT, node, output(b="$.call.output.body"))
-
-    # When it runs
-    run(definition, credentials=[api_key_credential(target)])
-
-    # Then the node's header was sent instead of the key
-    assert target.requests_to("/contacts")[0].headers["authorization"] == "Token node-chosen"
 
 
 def test_401_and_403_through_a_connection_mark_it_unauthorized(target: HttpTarget) -> None:
@@ -275,13 +265,14 @@ def test_each_request_has_its_own_client_on_the_shared_ssl_context(
     # When it runs
     result, _ = run(definition)
 
-    # Then each request had its own client (no cookie of the first reached the second), without redirects
-    # or proxies from the environment, and both used the process's one SSL context
+    # Then each request had its own client (no cookie of the first reached the second), through the egress
+    # guard, without redirects or proxies from the environment, and both used the process's one SSL context
     assert result.output == {"s": 200}
     assert len(built) == 2
     assert built[0][0] is not built[1][0]
     assert "cookie" not in target.requests_to("/a")[1].headers
     for _, options in built:
-        assert options["verify"] is http_ssl_context()
+        assert isinstance(options["transport"], GuardedTransport)
+        assert options["transport"].ssl_context is http_ssl_context()
         assert options["trust_env"] is False
         assert options["follow_redirects"] is False

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import openai
+import httpx
 import pytest
 
 from switchboard.engine.contracts import Credential
-from switchboard.engine.steps.tls import llm_ssl_context
+from switchboard.engine.steps import llm as llm_step
+from switchboard.engine.steps import outbound
+from switchboard.engine.steps.outbound import GuardedTransport
+from switchboard.engine.steps.tls import http_ssl_context
 from tests.support.fakes import Completion, FakeOpenAI
 from tests.unit.engine.harness import OPENAI, OPENAI_KEY, openai_credential, output, run, spans_of, workflow
 
@@ -166,16 +169,15 @@ def test_each_connection_sends_its_own_key_on_the_shared_ssl_context(
     # HTTP clients the SDK is given
     other_key = "sk-test-end-user-SECRET-9876543210"
     llm.script(Completion(content="one"), Completion(content="two"))
-    shared = llm_ssl_context()  # built from the SDK's client class, so before the spy replaces it
-    built: list[tuple[Any, dict[str, Any]]] = []
-    real = openai.DefaultHttpxClient
+    built: list[httpx.Client] = []
+    real = outbound.guarded_client
 
-    def spy(**options: Any) -> Any:
-        client = real(**options)
-        built.append((client, options))
+    def spy(*args: Any, **options: Any) -> httpx.Client:
+        client = real(*args, **options)
+        built.append(client)
         return client
 
-    monkeypatch.setattr(openai, "DefaultHttpxClient", spy)
+    monkeypatch.setattr(llm_step, "guarded_client", spy)
     requirement = {
         "id": "mine",
         "name": "Mine",
@@ -196,11 +198,14 @@ def test_each_connection_sends_its_own_key_on_the_shared_ssl_context(
     # When it runs
     result, _ = run(definition, {"question": "q"}, credentials=[openai_credential(llm), mine])
 
-    # Then each request carried its own connection's key, through its own client, on one SSL context
+    # Then each request carried its own connection's key, through its own client, on one SSL context,
+    # through the egress guard, following no redirect and no proxy from the environment
     assert result.status == "completed", result.error
     keys = sorted(request.headers["authorization"] for request in llm.requests)
     assert keys == sorted([f"Bearer {OPENAI_KEY}", f"Bearer {other_key}"])
     assert len(built) == 2
-    assert built[0][0] is not built[1][0]
-    assert shared is not None
-    assert built[0][1]["verify"] is built[1][1]["verify"] is shared
+    assert built[0] is not built[1]
+    for client in built:
+        assert isinstance(client._transport, GuardedTransport)
+        assert client._transport.ssl_context is http_ssl_context()
+        assert (client.trust_env, client.follow_redirects) == (False, False)

@@ -109,3 +109,25 @@ def test_the_redactor_also_uses_the_secret_fields_of_the_config() -> None:
 
     # Then the config's secret field is still covered
     assert redactor.text("key sk-forgotten-1!") == f"key {REDACTED}!"
+
+
+def test_a_short_secret_saved_before_the_length_rule_is_replaced_only_where_it_stands_alone() -> None:
+    # Given a redactor for a 4-character secret ("conn", saved before secrets needed 8 characters)
+    redactor = Redactor(["conn"])
+
+    # When text holding it alone and inside unrelated names is redacted
+    value = {"Connection": "keep-alive", "x-conn": "conn", "note": "reconnect; conn=1; disconnected; conn.io"}
+
+    # Then only the secret standing on its own is replaced: header names and words that contain it are kept
+    assert redactor.value(value) == {
+        "Connection": "keep-alive",
+        "x-conn": REDACTED,
+        "note": f"reconnect; {REDACTED}=1; disconnected; conn.io",
+    }
+
+
+def test_a_secret_of_full_length_is_replaced_whole_even_inside_a_longer_word() -> None:
+    # Given a secret of at least 8 characters
+    redactor = Redactor(["Tok3nValue"])
+    # When it is glued to other text / Then the whole secret is replaced, and nothing else
+    assert redactor.text("xTok3nValuey Tok3nValu") == f"x{REDACTED}y Tok3nValu"

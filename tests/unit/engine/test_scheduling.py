@@ -17,7 +17,7 @@ from switchboard.engine.graph import runs_inline, scheduled_order
 from switchboard.engine.nodes import StepNode
 from switchboard.engine.runner import execute
 from tests.support.fakes import HttpTarget, Reply
-from tests.unit.engine.harness import INPUT, Sink, Switch, output, run, workflow
+from tests.unit.engine.harness import INPUT, LOOPBACK_ALLOWED, Sink, Switch, output, run, workflow
 
 
 def _copy(node_id: str, depends: list[str], source: str) -> dict[str, Any]:
@@ -172,7 +172,14 @@ def test_only_steps_that_only_compute_and_never_back_off_run_inline(target: Http
 def test_the_default_workers_run_a_wide_http_fan_out_at_once() -> None:
     # Given 16 independent http nodes, each answered after 300 ms, and the engine's default worker count
     ids = [f"call_{index}" for index in range(16)]
-    context = RunContext(run_id="run-test", input={}, credentials={}, events=Sink(), cancellation=Switch())
+    context = RunContext(
+        run_id="run-test",
+        input={},
+        credentials={},
+        events=Sink(),
+        cancellation=Switch(),
+        egress=LOOPBACK_ALLOWED,
+    )
     with _slow_server() as url:
         nodes = [{"id": node_id, "type": "http", "config": {"url": f"{url}/slow"}} for node_id in ids]
         mappings = {node_id: f"$.{node_id}.output.status" for node_id in ids}

@@ -2,21 +2,52 @@
 
 Secret fields are stored in Secrets Manager (one secret per connection); everything else is stored on the
 connection record and may be shown. Nodes name the connection types they accept in the engine schema.
+
+Every secret value has at least ``MIN_SECRET_LENGTH`` characters: run output is redacted by replacing
+secret values, and a shorter one (``conn``) cannot be told apart from ordinary text. The URLs a connection
+sends requests to pass the egress guard when it is saved (``check_destinations``) and again when it is used.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AnyHttpUrl,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from switchboard.domain.errors import ValidationFailed
+from switchboard.egress import EgressPolicy, EgressRefused, check_saved_url
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MIN_SECRET_LENGTH = 8
 
 
 class ConnectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    @field_validator("*")
+    @classmethod
+    def _secrets_long_enough(cls, value: Any) -> Any:
+        secrets = list(value.values()) if isinstance(value, dict) else [value]
+        if any(
+            isinstance(secret, SecretStr) and len(secret.get_secret_value()) < MIN_SECRET_LENGTH
+            for secret in secrets
+        ):
+            raise PydanticCustomError(
+                "secret_too_short",
+                "a secret value has at least {minimum} characters: a shorter one cannot be redacted reliably",
+                {"minimum": MIN_SECRET_LENGTH},
+            )
+        return value
 
     @classmethod
     def secret_field_names(cls) -> list[str]:
@@ -24,6 +55,20 @@ class ConnectionConfig(BaseModel):
 
     def public_part(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude=set(self.secret_field_names()), exclude_none=True)
+
+    def check_destinations(self, policy: EgressPolicy) -> None:
+        """422 for each URL the connection sends requests to that the egress guard refuses."""
+        problems = []
+        for name in type(self).model_fields:
+            url = getattr(self, name)
+            if not isinstance(url, AnyUrl):
+                continue
+            try:
+                check_saved_url(str(url), policy)
+            except EgressRefused as refused:
+                problems.append({"loc": ["config", name], "code": refused.code, "message": refused.message})
+        if problems:
+            raise ValidationFailed("invalid connection config", details=problems)
 
     def secret_part(self) -> dict[str, str]:
         values: dict[str, str] = {}

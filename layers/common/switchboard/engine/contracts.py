@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from switchboard.egress import EgressPolicy
 from switchboard.engine.nodes import ConnectionRef
 
 NodeStatus = Literal["completed", "failed", "skipped", "canceled"]
@@ -68,6 +69,8 @@ class RunContext:
     """``time.monotonic()`` value the whole run must end by: no attempt may outlast it (None: no deadline)."""
     trace_id: str | None = None
     """The run span's id, when it must stay the same across invocations (a durable run's)."""
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    """Where nodes may send requests: public addresses only, unless the deployment allows more."""
 
 
 @dataclass

@@ -1,7 +1,11 @@
 """Credential secrets never leave the engine: every value that does goes through a ``Redactor`` first.
 
-A secret is replaced wherever it appears, also inside a longer string, and also in the encodings an
-upstream is likely to echo it back in (URL-encoded in a query string, JSON-escaped inside a body).
+A secret is replaced as a whole (never a part of it), wherever it appears, also inside a longer string, and
+also in the encodings an upstream is likely to echo it back in (URL-encoded in a query string, JSON-escaped
+inside a body). Secrets have at least ``MIN_SECRET_LENGTH`` characters (saving refuses shorter ones), so
+they do not occur by chance in unrelated text. A shorter one saved before that rule (``conn``) is replaced
+only where it stands on its own, never inside a longer word or name (``Connection``, ``reconnect``,
+``x-conn``), so redaction does not garble unrelated names and values.
 """
 
 from __future__ import annotations
@@ -12,20 +16,22 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from switchboard.domain.connection_types import CONNECTION_TYPES
+from switchboard.domain.connection_types import CONNECTION_TYPES, MIN_SECRET_LENGTH
 from switchboard.engine.contracts import REDACTED, Credential, EventSink, RunContext
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms: set[str] = set()
+        forms: dict[str, bool] = {}
         for secret in secrets:
             if secret:
-                forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]})
-        forms.discard("")
+                short = len(secret) < MIN_SECRET_LENGTH
+                for form in (secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]):
+                    forms[form] = forms.get(form, True) and short
         # Longest first, so a secret that contains another is replaced as a whole.
         ordered = sorted(forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        alternatives = [_standing_alone(form) if forms[form] else re.escape(form) for form in ordered]
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
 
     @classmethod
     def from_context(cls, context: RunContext) -> Redactor:
@@ -45,6 +51,17 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.value(item) for item in value]
         return value
+
+
+def _standing_alone(form: str) -> str:
+    """``form``, but not where a letter, a digit, ``_``, ``-`` or ``.`` goes on from one of its alphanumeric
+    ends: so not inside a word or a name (``Connection``, ``x-conn``, ``conn.example``)."""
+    pattern = re.escape(form)
+    if form[0].isalnum():
+        pattern = r"(?<![\w.-])" + pattern
+    if form[-1].isalnum():
+        pattern += r"(?![\w.-])"
+    return pattern
 
 
 class RedactingSink:

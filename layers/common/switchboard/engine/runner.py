@@ -108,6 +108,7 @@ class _Run:
             sleep=sleep or self._wait,
             run_tool=run_tool,
             deadline=context.deadline,
+            egress=context.egress,
         )
         self.plan = plan(definition)
         self.order = self.plan.order

@@ -8,13 +8,14 @@ once the structure is valid, because they need typed nodes to reason about.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from switchboard.domain.errors import ValidationFailed
+from switchboard.egress import EgressPolicy, EgressRefused, check_saved_url
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.nodes import (
     NODE_TYPES,
@@ -26,7 +27,9 @@ from switchboard.engine.nodes import (
     InputNode,
     Node,
     OutputNode,
+    TransformNode,
 )
+from switchboard.engine.owned_headers import owned_by_connection
 from switchboard.engine.references import InvalidReferenceError, is_reference, parse_reference
 
 MAX_DEPTH = 64
@@ -44,8 +47,16 @@ class ValidatedDefinition:
     """Declared requirements, in declaration order."""
 
 
-def validate_definition(raw: object, *, project_connections: Mapping[str, str]) -> ValidatedDefinition:
-    """Parse and check ``raw``; ``project_connections`` maps each connection id of the project to its type."""
+def validate_definition(
+    raw: object,
+    *,
+    project_connections: Mapping[str, str],
+    connection_headers: Mapping[str, Collection[str]] | None = None,
+    egress: EgressPolicy | None = None,
+) -> ValidatedDefinition:
+    """Parse and check ``raw``; ``project_connections`` maps each connection id of the project to its type,
+    ``connection_headers`` to the header names its config sets (``owned_headers.connection_header_names``).
+    With ``egress``, every literal URL is also checked by the egress guard (resolving its host: saving)."""
     problems = _json_problems(raw)
     if problems:
         raise _failed(problems)
@@ -53,7 +64,9 @@ def validate_definition(raw: object, *, project_connections: Mapping[str, str]) 
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as error:
         raise _failed(_pydantic_problems(error)) from None
-    problems = _GraphCheck(definition, project_connections).run()
+    problems = _GraphCheck(definition, project_connections, connection_headers or {}).run()
+    if egress is not None:
+        problems += _destination_problems(definition, egress)
     if problems:
         raise _failed(problems)
     connection_ids = {ref.connection_id for _, ref in definition.connection_refs() if ref.connection_id}
@@ -122,9 +135,15 @@ def _pydantic_problems(error: ValidationError) -> list[dict[str, Any]]:
 
 
 class _GraphCheck:
-    def __init__(self, definition: WorkflowDefinition, project_connections: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        project_connections: Mapping[str, str],
+        connection_headers: Mapping[str, Collection[str]],
+    ) -> None:
         self.definition = definition
         self.project_connections = project_connections
+        self.connection_headers = connection_headers
         self.problems: list[dict[str, Any]] = []
         self.index: dict[str, int] = {}
         for i, node in enumerate(definition.nodes):
@@ -143,8 +162,10 @@ class _GraphCheck:
         self._cycles()
         self.ancestors = {node.id: self._ancestors_of(node.id) for node in self.definition.nodes}
         self._references()
+        self._literal_templates()
         self._branches()
         self._connections()
+        self._owned_headers()
         return self.problems
 
     def _add(self, loc: Loc, code: str, message: str) -> None:
@@ -304,6 +325,39 @@ class _GraphCheck:
                 " (directly or through another node)",
             )
 
+    def _literal_templates(self) -> None:
+        """A template is code: written by the builder, never taken from data (a referenced value would be
+        rendered, and the run's caller or an upstream could inject template code)."""
+        for i, node in enumerate(self.definition.nodes):
+            if isinstance(node, TransformNode) and is_reference(node.config.template):
+                self._add(
+                    ["nodes", i, "config", "template"],
+                    "template_not_literal",
+                    "a template is literal text, not a reference: bind values in inputs and write {{ name }}",
+                )
+
+    def _owned_headers(self) -> None:
+        """With a connection, the headers it owns are its own (``engine.owned_headers``): literal names are
+        refused here, names that come through references fail the node when it runs."""
+        for i, node in enumerate(self.definition.nodes):
+            if not isinstance(node, HttpNode) or node.connection is None:
+                continue
+            connection_id = node.connection.connection_id
+            owned = set(self.connection_headers.get(connection_id, ())) if connection_id else set()
+            named: list[tuple[Loc, str]] = [
+                (["nodes", i, "config", "headers", name], name) for name in node.config.headers
+            ]
+            literal_inputs = node.inputs.get("headers")
+            if isinstance(literal_inputs, dict):
+                named += [(["nodes", i, "inputs", "headers", name], name) for name in literal_inputs]
+            for loc, name in named:
+                if owned_by_connection(name, owned):
+                    self._add(
+                        loc,
+                        "header_not_allowed",
+                        "the connection sets this header: node config and run input cannot",
+                    )
+
     def _branches(self) -> None:
         for i, node in enumerate(self.definition.nodes):
             if not isinstance(node, ChoiceNode):
@@ -370,6 +424,17 @@ class _GraphCheck:
             self._add(loc, "missing_url", "an http node without a connection needs a url")
         elif node.connection is not None and node.config.url is not None:
             self._add(loc, "url_not_allowed", "with a connection, the connection's url is used: give a path")
+
+
+def _destination_problems(definition: WorkflowDefinition, policy: EgressPolicy) -> list[dict[str, Any]]:
+    problems = []
+    for i, node in enumerate(definition.nodes):
+        if isinstance(node, HttpNode) and node.config.url and not is_reference(node.config.url):
+            try:
+                check_saved_url(node.config.url, policy)
+            except EgressRefused as refused:
+                problems.append(_problem(["nodes", i, "config", "url"], refused.code, refused.message))
+    return problems
 
 
 def _reference_strings(value: object, loc: Loc) -> Iterator[tuple[Loc, str]]:

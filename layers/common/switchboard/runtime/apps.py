@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from switchboard import egress
 from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole, RunLimits
-from switchboard.runtime import triggers, webhooks
+from switchboard.runtime import triggers
 from switchboard.runtime import workflows as workflow_cases
 from switchboard.runtime.app_access import builder_app
 from switchboard.runtime.signing import new_signing_secret
-from switchboard.settings import get_settings
 from switchboard.store import apps, deliveries, secrets, workflows
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_secret_name
 
@@ -50,8 +50,10 @@ MAX_RETURN_URLS = 10
 
 
 def _checked_urls(event_url: str | None, connect_return_urls: Sequence[str] | None) -> None:
-    """422 naming each URL that may not receive events or end users (https; http loopback only locally)."""
-    allow_loopback = get_settings().allow_loopback_callbacks
+    """422 naming each URL that may not receive events or end users (https; http loopback only locally):
+    the event URL by the egress guard's whole rule (a name that does not resolve yet passes), the return
+    URLs, which browsers follow, by their form."""
+    policy = egress.current_policy()
     named: list[tuple[list[str | int], str]] = []
     if event_url:
         named.append((["event_url"], event_url))
@@ -68,8 +70,11 @@ def _checked_urls(event_url: str | None, connect_return_urls: Sequence[str] | No
         )
     for loc, url in named:
         try:
-            webhooks.check_url_form(url, allow_loopback)
-        except webhooks.UrlRejected as rejected:
+            if loc == ["event_url"]:
+                egress.check_saved_url(url, policy, https_only=True)
+            else:
+                egress.check_url_form(url, policy, https_only=True)
+        except egress.EgressRefused as rejected:
             problems.append({"loc": loc, "code": rejected.code, "message": rejected.message})
     if problems:
         raise ValidationFailed("invalid URLs", details=problems)

@@ -1,7 +1,7 @@
 """Run callbacks: what an async run's caller asks to be told when it ends.
 
 Each callback is ``{url, auth?: {type: "bearer", token}, metadata?}``; a run has at most five. The URL must
-pass the outbound rule of ``switchboard.runtime.webhooks`` (checked here and again at every delivery).
+pass the egress guard (``switchboard.egress``, https only) (checked here and again at every delivery).
 
 The bearer token is the caller's secret for their own endpoint. It is stored on the run record (``stored``
 form) only until the run ends, then on the delivery records only until each delivery is final; everything
@@ -18,8 +18,7 @@ from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_valida
 
 from switchboard.domain.base import Model
 from switchboard.domain.errors import ValidationFailed
-from switchboard.runtime.webhooks import MAX_URL_LENGTH, UrlRejected, check_url
-from switchboard.settings import get_settings
+from switchboard.egress import MAX_URL_LENGTH, EgressRefused, check_url, current_policy
 
 MAX_CALLBACKS = 5
 MAX_METADATA_BYTES = 4096
@@ -105,12 +104,12 @@ def validate_callbacks(raw: Any) -> list[Callback]:
             for e in error.errors(include_input=False, include_url=False, include_context=False)
         ]
         raise ValidationFailed("the callbacks are invalid", details=details) from None
-    allow_loopback = get_settings().allow_loopback_callbacks
+    policy = current_policy()
     problems: list[dict[str, Any]] = []
     for index, callback in enumerate(callbacks):
         try:
-            check_url(callback.url, allow_loopback)
-        except UrlRejected as rejected:
+            check_url(callback.url, policy, https_only=True)
+        except EgressRefused as rejected:
             problems.append(
                 {"loc": ["callbacks", index, "url"], "code": rejected.code, "message": rejected.message}
             )

@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from switchboard import egress
 from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Forbidden, Gone, Unauthorized, ValidationFailed
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App, TokenKind
 from switchboard.domain.runs import ConnectToken
-from switchboard.runtime import webhooks
 from switchboard.settings import get_settings
 from switchboard.store import connect_tokens as store
 
@@ -179,8 +179,8 @@ def issue_connect_token(
 
 def _acceptable_return_url(app: App, url: str) -> bool:
     try:
-        webhooks.check_url_form(url, get_settings().allow_loopback_callbacks)
-    except webhooks.UrlRejected:
+        egress.check_url_form(url, egress.current_policy(), https_only=True)
+    except egress.EgressRefused:
         return False
     return return_url_allowed(app, url)
 

@@ -10,6 +10,7 @@ from switchboard.domain.connection_types import parse_config
 from switchboard.domain.errors import Conflict, NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Connection, ProjectRole
+from switchboard.egress import current_policy
 from switchboard.store import apps, connections, secrets, workflows
 
 
@@ -29,6 +30,7 @@ def create_connection(
 ) -> Connection:
     project = require_project(principal, project_id, ProjectRole.editor)
     config = parse_config(connection_type, raw_config)
+    config.check_destinations(current_policy())
     now = utcnow()
     connection_id = new_id("connection")
     secret_name = secrets.connection_secret_name(project.id, connection_id)
@@ -85,6 +87,7 @@ def update_connection(
         changes["name"] = name
     if raw_config is not None:
         config = parse_config(connection.type, raw_config)
+        config.check_destinations(current_policy())
         assert connection.secret_name is not None
         changes["secret_version"] = secrets.put_secret(connection.secret_name, config.secret_part())
         changes["config"] = config.public_part()

@@ -14,8 +14,8 @@ event's body, and a queue message. The executor consumes the delivery queue and 
   secret from the credentials function), ``Content-Type: application/json``,
   ``User-Agent: Switchboard-Webhooks/1`` and ``Authorization: Bearer`` when the callback has a token; 10 s
   to connect and for each read; redirects are not followed;
-- the URL is checked again before every attempt (``switchboard.runtime.webhooks``): one that now resolves
-  inside is recorded ``blocked`` and never retried;
+- the URL is checked again before every attempt (the egress guard, ``switchboard.egress``): one that now
+  resolves inside is recorded ``blocked`` and never retried;
 - 2xx → ``delivered``; anything else (status, timeout, connection or TLS error, an unavailable signing
   secret, an unresolvable host) is recorded and retried after 5 s, 30 s, 2 min, 10 min and 1 h, so
   ``MAX_ATTEMPTS`` = 6 attempts in about 73 minutes, then ``failed``. A retry is a new message with
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from switchboard import aws
+from switchboard import aws, egress
 from switchboard.domain.errors import Conflict, SwitchboardError
 from switchboard.domain.ids import random_body, utcnow
 from switchboard.domain.runs import Run
@@ -345,10 +345,9 @@ def _attempt(delivery: Delivery | EventDelivery) -> _Outcome:
     body = _body(delivery)
     if body is None:
         return _Outcome(error="run_not_found", final=True)
-    allow_loopback = get_settings().allow_loopback_callbacks
     try:
-        destination = webhooks.check_url(delivery.url, allow_loopback)
-    except webhooks.UrlRejected as rejected:
+        destination = egress.check_url(delivery.url, egress.current_policy(), https_only=True)
+    except egress.EgressRefused as rejected:
         return _Outcome(error=rejected.code, blocked=rejected.code != "unresolvable_host")
     try:
         secret = credentials_client.signing_secret(delivery.app_id)

@@ -24,6 +24,7 @@ from switchboard.domain.errors import Conflict, NotFound, Unauthorized, Validati
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App, ProjectRole
 from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition
+from switchboard.egress import current_policy
 from switchboard.observability import logger
 from switchboard.runtime import link_events
 from switchboard.runtime.app_access import builder_app
@@ -97,6 +98,7 @@ def link_credentials(
             ],
         )
     parsed = parse_config(connection_type, config)
+    parsed.check_destinations(current_policy())
     now = utcnow()
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed(

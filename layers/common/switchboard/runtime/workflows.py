@@ -9,16 +9,23 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import ProjectRole, Workflow, WorkflowVersion
+from switchboard.egress import current_policy
 from switchboard.store import connections, workflows
 
 
 def _validated_version(
     project_id: str, workflow_id: str, number: int, definition: Any, description: str, actor: str
 ) -> WorkflowVersion:
+    from switchboard.engine.owned_headers import connection_header_names
     from switchboard.engine.validation import validate_definition  # only saving a definition needs the engine
 
-    project_connections = {c.id: c.type for c in connections.all_connections(project_id)}
-    validated = validate_definition(definition, project_connections=project_connections)
+    project = connections.all_connections(project_id)
+    validated = validate_definition(
+        definition,
+        project_connections={c.id: c.type for c in project},
+        connection_headers={c.id: connection_header_names(c.type, c.config) for c in project},
+        egress=current_policy(),
+    )
     return WorkflowVersion(
         workflow_id=workflow_id,
         number=number,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from switchboard.egress import EgressPolicy
 from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import (
     AuthorizationFailure,
@@ -56,6 +57,8 @@ class Services:
     run_tool: ToolRunner
     deadline: float | None = None
     """``time.monotonic()`` value the run must end by; no attempt outlasts it."""
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    """Where the run's requests may go (``steps.outbound`` applies it)."""
     authorization_failures: list[AuthorizationFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -7,10 +7,12 @@
   comes from the node, else the connection, else ``GET``; the base URL only ever from the connection (or,
   without one, from ``config.url``); ``path`` is appended to it, and a request whose origin would differ
   from the base URL's is refused, so a connection's credentials only go to its own host.
-- An ``http_api_key`` connection sends ``<header>: <scheme> <key>`` unless a later layer sets that header.
-- Redirects are not followed: a credential is never replayed to another location.
-- Each request has its own client (no connection, cookie or credential outlives it), with the process's
-  shared SSL context (``steps.tls``): building one per request cost 20 to 35 ms of CPU under the GIL.
+- An ``http_api_key`` connection sends ``<header>: <scheme> <key>``. With a connection, the node and the
+  run input cannot set the headers it owns (``engine.owned_headers``: ``Host``, its auth header and its own
+  headers, ``Cookie``, forwarding, proxy and hop-by-hop headers): the node fails ``header_not_allowed``.
+- Every request goes through the egress guard (``steps.outbound``): a non-public address fails the node
+  with ``egress_blocked`` before anything is sent. Redirects are not followed: a credential is never
+  replayed to another location.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from typing import Any
 
 import httpx
 
+from switchboard.egress import EgressRefused
 from switchboard.engine.contracts import Credential
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import HttpNode
+from switchboard.engine.owned_headers import connection_header_names, owned_by_connection
 from switchboard.engine.steps.base import StepContext
+from switchboard.engine.steps.outbound import blocked, guarded_client
 from switchboard.engine.steps.tls import http_ssl_context
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -47,9 +52,7 @@ def run_http(step: StepContext, node: HttpNode) -> dict[str, Any]:
     request = build_request(step, node, connection[1] if connection else None)
     shown_url = str(request.url.copy_with(query=None))
     step.annotate({"http.method": request.method, "http.url": shown_url})
-    with httpx.Client(
-        timeout=step.remaining(), trust_env=False, follow_redirects=False, verify=http_ssl_context()
-    ) as client:
+    with guarded_client(step.services.egress, http_ssl_context(), step.remaining()) as client:
         status, headers, content = _send(step, client, request, shown_url)
     step.annotate({"http.status_code": status})
     success = status in node.config.success_codes if node.config.success_codes else 200 <= status < 300
@@ -99,7 +102,8 @@ def build_request(step: StepContext, node: HttpNode, credential: Credential | No
 
 
 def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -> dict[str, str]:
-    """Merged case-insensitively; the name is spelled as the layer that set the value spelled it."""
+    """Merged case-insensitively; the name is spelled as the layer that set the value spelled it. The
+    connection's layers come first and the node's and the input's may not touch what the connection owns."""
     connection: Mapping[str, Any] = credential.config if credential is not None else {}
     layers = [connection.get("headers") or {}]
     if credential is not None and credential.connection_type == "http_api_key":
@@ -107,13 +111,29 @@ def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -
         prefix = "Bearer" if scheme is None else str(scheme)
         name = str(connection.get("header") or "Authorization")
         layers.append({name: f"{prefix} {connection.get('api_key', '')}".strip()})
-    layers += [step.materialize(node.config.headers, templated=True), _input_object(step, "headers")]
+    workflow_layers = [step.materialize(node.config.headers, templated=True), _input_object(step, "headers")]
+    if credential is not None:
+        owned = connection_header_names(credential.connection_type, connection)
+        for layer in workflow_layers:
+            _refuse_owned(layer, owned)
     merged: dict[str, tuple[str, str]] = {}
-    for layer in layers:
+    for layer in [*layers, *workflow_layers]:
         merged.update(
             {name.lower(): (name, _text(value)) for name, value in layer.items() if value is not None}
         )
     return dict(merged.values())
+
+
+def _refuse_owned(layer: Mapping[str, Any], owned: set[str]) -> None:
+    for name in layer:
+        if owned_by_connection(name, owned):
+            shown = name[:128]
+            raise StepError(
+                "header_not_allowed",
+                f"'{shown}' is the connection's to set: node config and run input cannot set it",
+                {"header": shown},
+                retryable=False,
+            )
 
 
 def _join(base: httpx.URL, path: str) -> httpx.URL:
@@ -148,6 +168,8 @@ def _send(
                 chunks.append(chunk)
             headers = {name.lower(): value for name, value in response.headers.items()}
             return response.status_code, headers, b"".join(chunks)
+    except EgressRefused as refused:
+        raise blocked(refused, f"{request.method} {shown_url}") from None
     except httpx.TimeoutException:
         step.remaining()
         raise StepError("timeout", f"{request.method} {shown_url} did not answer in time") from None

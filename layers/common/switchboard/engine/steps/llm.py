@@ -5,7 +5,8 @@ system messages and the node's other messages; called as an agent's tool, the no
 is a function of its arguments). With ``stream``, each content delta is emitted as ``llm.delta``.
 Retries are the engine's (``max_retries=0``), and the client's timeout is the attempt's remaining time.
 Each request has its own client (the key, base URL and cookie jar of one connection never serve another's
-request), built on the process's shared SSL context (``steps.tls``).
+request): the guarded client of ``steps.outbound``, so the connection's ``base_url`` must pass the egress
+guard (else ``egress_blocked``) and is connected to at the address that was checked.
 
 The ``openai`` SDK is imported by the first LLM request, not with the engine: it is about half of the
 executor's cold import, and a run without ``llm`` or ``agent`` nodes never needs it.
@@ -16,13 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from switchboard.egress import EgressRefused
 from switchboard.engine.contracts import Credential, Span
 from switchboard.engine.errors import StepError
 from switchboard.engine.nodes import LlmNode
 from switchboard.engine.steps.base import StepContext
-from switchboard.engine.steps.tls import llm_ssl_context
+from switchboard.engine.steps.outbound import blocked, guarded_client
+from switchboard.engine.steps.tls import http_ssl_context
 
 if TYPE_CHECKING:
     import openai
@@ -114,12 +117,12 @@ def chat(
         attributes={"llm.model": model, "llm.stream": stream, "llm.messages": len(messages)},
     )
     try:
-        with _client(credential, step.remaining()) as client:
+        with _client(step, credential, step.remaining()) as client:
             completion = _stream(step, client, request) if stream else _complete(client, request)
     except StepError as failed:
         step.services.tracer.end(span, "failed", error=failed.node_error())
         raise
-    except openai.OpenAIError as failure:
+    except (EgressRefused, openai.OpenAIError) as failure:
         error = _provider_error(step, key, failure)
         attributes = (
             {"http.status_code": failure.status_code} if isinstance(failure, openai.APIStatusError) else {}
@@ -136,20 +139,19 @@ def chat(
     return completion
 
 
-def _client(credential: Credential, timeout: float) -> openai.OpenAI:
+def _client(step: StepContext, credential: Credential, timeout: float) -> openai.OpenAI:
     import openai
 
     config: Mapping[str, Any] = credential.config
-    ssl_context = llm_ssl_context()
     return openai.OpenAI(
         api_key=str(config.get("api_key", "")),
         base_url=str(config["base_url"]) if config.get("base_url") else None,
         organization=config.get("organization") or None,
         timeout=timeout,
         max_retries=0,
-        # The SDK's own client, with its defaults (limits, redirects, proxies from the environment), but
-        # not its own new SSL context. Closed with the OpenAI client.
-        http_client=openai.DefaultHttpxClient(verify=ssl_context) if ssl_context is not None else None,
+        # Closed with the OpenAI client. The SDK takes an ``httpx`` client as well as its own ``httpx2`` one
+        # (openai 3 annotates only the latter), so one guarded transport serves every node.
+        http_client=cast(Any, guarded_client(step.services.egress, http_ssl_context(), timeout)),
     )
 
 
@@ -208,9 +210,13 @@ def _usage(usage: Any) -> dict[str, int]:
     return {name: int(getattr(usage, name) or 0) for name in names}
 
 
-def _provider_error(step: StepContext, key: str, failure: openai.OpenAIError) -> StepError:
+def _provider_error(step: StepContext, key: str, failure: EgressRefused | openai.OpenAIError) -> StepError:
     import openai
 
+    # The SDK passes the guard's refusal on as it is, or (older versions) wrapped as a connection error.
+    refused = failure if isinstance(failure, EgressRefused) else failure.__cause__
+    if isinstance(refused, EgressRefused):
+        return blocked(refused, "the model provider request")
     if isinstance(failure, openai.APITimeoutError):
         return StepError("timeout", "the model provider did not answer within the node's timeout")
     if not isinstance(failure, openai.APIStatusError):

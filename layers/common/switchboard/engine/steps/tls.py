@@ -1,4 +1,4 @@
-"""SSL contexts shared by every request of the process.
+"""The SSL context shared by every outbound request of the process (``http``, ``llm`` and ``agent`` nodes).
 
 Building an SSL context loads a CA bundle: 20 to 35 ms of CPU, under the GIL, so parallel ``http`` and
 ``llm`` nodes that each built one (inside a new ``httpx.Client`` or ``openai.OpenAI``) paid for it one
@@ -10,7 +10,6 @@ state, is shared. ``ssl.SSLContext`` is safe to use from several threads.
 from __future__ import annotations
 
 import ssl
-import sys
 import threading
 from collections.abc import Callable
 from typing import TypeVar, cast
@@ -34,22 +33,3 @@ def _shared(name: str, build: Callable[[], T]) -> T:
 def http_ssl_context() -> ssl.SSLContext:
     """What ``httpx.Client(trust_env=False)`` would build: certifi's CA bundle, no ``SSL_CERT_*``."""
     return _shared("http", lambda: httpx.create_ssl_context(trust_env=False))
-
-
-def llm_ssl_context() -> ssl.SSLContext | None:
-    """What the ``openai`` SDK's own HTTP client would build (``httpx``, or ``httpx2`` from openai 3 on,
-    each with its own trust store), or None if that library does not say how: then each request builds
-    its own."""
-    return _shared("llm", _sdk_ssl_context)
-
-
-def _sdk_ssl_context() -> ssl.SSLContext | None:
-    import openai  # imported by the first LLM request (see steps.llm)
-
-    for base in openai.DefaultHttpxClient.__mro__:
-        library = sys.modules.get(base.__module__.partition(".")[0])
-        create = getattr(library, "create_ssl_context", None)
-        if callable(create):
-            context = create()
-            return context if isinstance(context, ssl.SSLContext) else None
-    return None

@@ -53,6 +53,7 @@ from aws_durable_execution_sdk_python.retries import RetryDecision, RetryPresets
 from switchboard.domain.errors import SwitchboardError
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import RUNNING, Run, RunStatus
+from switchboard.egress import current_policy
 from switchboard.engine.contracts import EventSink, NodeError, RunContext, RunResult
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.drivers import HaltRun, NodeTask, no_human
@@ -257,6 +258,7 @@ class _Program:
             history=_history(run),
             deadline=_monotonic(run.deadline_at) if run.deadline_at else None,
             trace_id=trace_id(run.id),
+            egress=current_policy(),
         )
         result = execute(definition, context, driver=driver.bind)
         return result, driver.effects.take()

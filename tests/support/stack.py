@@ -1,4 +1,4 @@
-"""Test support: moto with the template's own tables, the settings environment, and handler loading."""
+"""Test support: moto with the template's own tables and keys, the settings environment, handler loading."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from moto import mock_aws
 from switchboard import aws
 from switchboard.settings import get_settings
 from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.kms import create_keys, local_key_arn
 from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.scheduler import create_schedule_groups
-from switchboard_cli.local.template import Template
+from switchboard_cli.local.template import StackContext, Template
 from tests.conftest import SECRET_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,7 @@ SETTINGS_ENV = {
     "TRIGGER_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TriggerFunction",
     "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/SchedulerRole",
     "TRIGGER_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:TriggerDeadLetterQueue",
+    "TRIGGER_SECRETS_KEY": local_key_arn(StackContext(), "TriggerSecretsKey"),
 }
 
 
@@ -63,6 +65,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         template = Template.from_file(TEMPLATE)
         tables = create_tables(template)
         create_schedule_groups(template)
+        create_keys(template)
         yield
         leaked = [name for name in tables if SECRET_MARKER in json.dumps(_items(name), default=str)]
     aws.reset()

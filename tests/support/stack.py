@@ -23,6 +23,7 @@ from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.scheduler import create_schedule_groups
 from switchboard_cli.local.template import StackContext, Template
 from tests.conftest import SECRET_MARKER
+from tests.support.aws_calls import CHECK, directory_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -94,6 +95,11 @@ def load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    # Its AWS calls are judged against its role in the template (tests/support/aws_calls.py).
+    function_id = directory_functions().get(name)
+    if function_id is not None:
+        handlers = vars(module)
+        handlers["lambda_handler"] = CHECK.wrap(function_id, handlers["lambda_handler"])
     return module
 
 

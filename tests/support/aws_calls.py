@@ -326,7 +326,7 @@ class CallCheck:
                 context = {name: list(values) for name, values in request.context}
                 self._verdicts[key] = permits(self.template, role_id, request.action, request.arn, context)
             if not self._verdicts[key]:
-                where = "".join(traceback.format_stack(limit=12)[:-2])
+                where = _where()
                 self.denied.append(Denied(function_id, role_id, request, where))
 
     def before_parameter_build(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
@@ -347,6 +347,16 @@ class CallCheck:
                 return handler(event, context)
 
         return attributed
+
+
+def _where() -> str:
+    """The project's frames that led to the call (the SDK's and the check's own left out)."""
+    frames = [
+        frame
+        for frame in traceback.extract_stack()
+        if "site-packages" not in frame.filename and frame.filename != __file__
+    ]
+    return "".join(traceback.format_list(frames[-6:]))
 
 
 def condition_keys(document: Any) -> frozenset[str]:

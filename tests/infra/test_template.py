@@ -487,6 +487,24 @@ def test_apps_function_reads_and_writes_links_but_never_deletes_them(cfn: Templa
     assert not _allowed_on(cfn, statements, "dynamodb:PutItem", f"{links}/index/gsi1")
 
 
+def test_apps_function_deletes_only_a_run_record_nothing_could_start(cfn: Template) -> None:
+    # Given the Apps function's role and the runs table
+    role = function_role(cfn.resources, "AppsFunction")
+    runs = cfn.get_att("RunsTable", "Arn")
+    delete = partial(permits, cfn, role, "dynamodb:DeleteItem", runs)
+
+    # Then it may delete a run's record (a run neither started nor queued, before its 503)
+    assert delete({"dynamodb:LeadingKeys": ["RUN#run-1"]})
+    # And no other item of the runs table (a session, an App's runs, a trigger's events), nor any item of the
+    # control table, and it never batch-writes or scans the runs table
+    for leading_key in ("SESSION#app-1#ses-1", "APP#app-1", "TRIGGER#trg-1#EVENTS"):
+        assert not delete({"dynamodb:LeadingKeys": [leading_key]}), leading_key
+    control = cfn.get_att("ControlTable", "Arn")
+    assert not permits(cfn, role, "dynamodb:DeleteItem", control, {"dynamodb:LeadingKeys": ["RUN#run-1"]})
+    for action in ("dynamodb:BatchWriteItem", "dynamodb:Scan"):
+        assert not permits(cfn, role, action, runs), action
+
+
 def test_management_function_reads_and_revokes_links_but_never_deletes_them(cfn: Template) -> None:
     # Given the management function's role and the links table
     statements = role_statements(cfn.resources, function_role(cfn.resources, "ManagementFunction"))

@@ -143,3 +143,20 @@ def test_the_suites_check_sees_the_clients_of_switchboard_aws(check: CallCheck) 
     assert [(call.function_id, call.request.action) for call in denied] == [
         ("AppsFunction", "secretsmanager:GetSecretValue")
     ]
+
+
+def test_the_management_function_passes_only_the_scheduler_role_to_its_schedules(check: CallCheck) -> None:
+    # Given a schedule in the trigger schedule group, as the management function creates one
+    settings = get_settings()
+    schedule = {"Name": "trg-1", "GroupName": settings.schedule_group}
+
+    # When it passes the scheduler role, and then the executor's role, to the schedule
+    with running("ManagementFunction"):
+        check.on_call(
+            "scheduler", "CreateSchedule", {**schedule, "Target": {"RoleArn": settings.scheduler_role_arn}}
+        )
+        executor_role = check.template.get_att("ExecutorRole", "Arn")
+        check.on_call("scheduler", "CreateSchedule", {**schedule, "Target": {"RoleArn": executor_role}})
+
+    # Then creating the schedule passes both times, and passing any role but the scheduler's is denied
+    assert _denied(check) == [("ManagementFunction", "iam:PassRole", executor_role)]

@@ -229,7 +229,9 @@ def _scheduler(operation: str, params: Mapping[str, Any], names: Names) -> list[
         requests = [Request(f"scheduler:{operation}", arn)]
     role = (params.get("Target") or {}).get("RoleArn")
     if role:
-        requests.append(Request("iam:PassRole", names.name(str(role))))
+        # Scheduler is who the role is passed to (what a PassRole grant's iam:PassedToService names).
+        passed_to = (("iam:PassedToService", ("scheduler.amazonaws.com",)),)
+        requests.append(Request("iam:PassRole", names.name(str(role)), passed_to))
     return requests
 
 

@@ -1,9 +1,9 @@
-"""Credentials function: resolves a run's connections and the end user's links, an App's signing secret and a
-webhook trigger's signing secret; only the executor and the trigger function may call it.
+"""Credentials function: resolves a run's connections and the end user's links, and an App's signing secret;
+only the executor role (the executor and the dispatcher) may call it.
 
-Invoked with ``{run_id, app_id, user_id?, connection_ids, requirement_ids}``, ``{kind: "signing_secret",
-app_id}`` or ``{kind: "trigger_secret", trigger_id}``; answers a credentials, signing-secret or trigger-secret
-document, or an error document (see ``switchboard.runtime.credentials``). It is the one function allowed to
+Invoked with ``{run_id, app_id, user_id?, connection_ids, requirement_ids}`` or ``{kind: "signing_secret",
+app_id}``; answers a credentials or signing-secret document, or an error document (see
+``switchboard.runtime.credentials``). It is the one function allowed to
 read Secrets Manager, so nothing here logs or traces an event or a response.
 """
 

@@ -3,8 +3,8 @@
 ``{trigger_id, app_id, webhook}``. It answers the firing's event or a refusal (see
 ``switchboard.runtime.trigger_contract``); a failure worth retrying is raised, so Scheduler retries it.
 
-It reads a webhook trigger's signing secret through the credentials function, so nothing here logs or traces
-an event or a response.
+It decrypts a webhook trigger's signing secret (its role alone may; ``runtime.trigger_secrets``), so nothing
+here logs or traces an event or a response.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""moto in-process as the local stack's AWS; the template's tables, queues and buckets created from their
-definitions, under the names ``LocalTemplate`` resolves their ``Ref`` to.
+"""moto in-process as the local stack's AWS; the template's tables, queues, buckets and KMS keys (``kms.py``)
+created from their definitions, under the names ``LocalTemplate`` resolves their ``Ref`` to.
 
 moto must start before any boto3 client exists; ``switchboard.aws.reset()`` then drops whatever the factory
 cached, so every client the handlers make talks to moto.
@@ -22,6 +22,7 @@ from switchboard_cli.local.buckets import (
     s3,
     valid_bucket_name,
 )
+from switchboard_cli.local.kms import KeyAwareTemplate
 from switchboard_cli.local.queues import SQS_QUEUE, QueueAwareTemplate, sqs
 from switchboard_cli.local.template import Template, TemplateError
 
@@ -29,8 +30,8 @@ DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 _DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
 
 
-class LocalTemplate(BucketAwareTemplate, QueueAwareTemplate):
-    """The template with every queue and bucket resolved under the name it is created with here."""
+class LocalTemplate(BucketAwareTemplate, QueueAwareTemplate, KeyAwareTemplate):
+    """The template with every queue, bucket and KMS key resolved under the name it is created with here."""
 
 
 class MotoBackend:

@@ -2,10 +2,10 @@
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
 ``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the
-command's switch), starts moto, creates the tables, queues, buckets and schedule groups, restores the state
-file, loads every handler, installs the local function invoker, bootstraps a first admin once and, last,
-starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns
-one HTTP request into the response API Gateway and Lambda would give. The state file is saved in the
+command's switch), starts moto, creates the tables, queues, buckets, schedule groups and KMS keys, restores
+the state file, loads every handler, installs the local function invoker, bootstraps a first admin once and,
+last, starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle``
+turns one HTTP request into the response API Gateway and Lambda would give. The state file is saved in the
 background (``state.BackgroundSaver``): every request that may write (any method but ``GET``, ``HEAD`` and
 ``OPTIONS``) and every poller batch marks the state dirty before its response or settlement, and a save
 follows within about a second, at most one a second however many writes come. ``stop`` stops the scheduler and
@@ -63,6 +63,7 @@ from switchboard_cli.local.events import (
 )
 from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, function_specs, load_functions
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
+from switchboard_cli.local.kms import create_keys
 from switchboard_cli.local.queues import EventSourcePollers, event_source_pollers
 from switchboard_cli.local.routing import Router, router_from_template
 from switchboard_cli.local.scheduler import (
@@ -169,6 +170,7 @@ class LocalStack:
         create_queues(template)
         create_buckets(template)
         schedule_groups = create_schedule_groups(template)
+        create_keys(template)
         self.state.restore()
         create_template_schedules(template)
         self._restored = True

@@ -21,7 +21,8 @@ Format (JSON, mode 600, replaced atomically)::
         "s3": {"buckets": {"switchboard-local-filesbucket": [{"key", "body" (base64), "content_type",
                                                               "metadata"}, …]}},
         "scheduler": {"schedules": [{"Name", "GroupName", "ScheduleExpression", "Target", "State",
-                                     "StartDate", "CreationDate", … (as moto holds them)}, …]}
+                                     "StartDate", "CreationDate", … (as moto holds them)}, …]},
+        "kms": {"keys": [{"arn", "key_material" (base64)}, …]}
       }
     }
 
@@ -38,7 +39,9 @@ so the SQS persister reads and writes moto's queues directly. Every message on a
 one a handler is working on: SQS delivers at least once, so after a restart it is delivered again; it comes
 back visible at once, keeping its id, sent time and receive count (so ``maxReceiveCount`` still holds).
 Schedules are also read from and put back into moto directly: through the API a restored schedule would get a
-new creation date (a rate's anchor), and one whose start date lies long past would be refused. DynamoDB items
+new creation date (a rate's anchor), and one whose start date lies long past would be refused. So is a KMS
+key's material (no API exports it): the template's keys are created again under the same ids (``kms.py``)
+and get their saved material back, so what they encrypted before the restart still decrypts. DynamoDB items
 are too (``moto_dynamodb``), only for speed: they are exactly what ``Scan`` returns, in the order it returns
 them, at a fraction of the CPU, copied under a lock every DynamoDB write of moto holds.
 """
@@ -63,6 +66,7 @@ from switchboard import aws
 from switchboard_cli.local import moto_dynamodb
 from switchboard_cli.local.buckets import s3
 from switchboard_cli.local.durable import DurableService
+from switchboard_cli.local.kms import kms, moto_keys
 from switchboard_cli.local.queues import sqs
 
 FORMAT = 1
@@ -382,6 +386,26 @@ def _moto_schedule_groups() -> dict[str, Any]:
     return found
 
 
+class KmsPersister:
+    """The material of every KMS key, read from and put back into moto's own keys."""
+
+    name = "kms"
+
+    def dump(self) -> dict[str, Any]:
+        saved = []
+        for page in kms().get_paginator("list_keys").paginate():
+            for listed in page["Keys"]:
+                key = moto_keys(listed["KeyArn"])[listed["KeyId"]]
+                saved.append({"arn": key.arn, "key_material": base64.b64encode(key.key_material).decode()})
+        return {"keys": saved}
+
+    def restore(self, data: Any) -> None:
+        for saved in data.get("keys", []):
+            key = moto_keys(saved["arn"]).get(saved["arn"].rsplit("/", 1)[1])
+            if key is not None:
+                key.key_material = base64.b64decode(saved["key_material"])
+
+
 class DurablePersister:
     """The local durable execution service's executions and their names (``durable.DurableService``). Saved
     before the tables, so a restart never finds a step checkpointed whose writes the tables lack."""
@@ -407,6 +431,7 @@ def default_persisters(durable: DurableService | None = None) -> list[Persister]
         SqsPersister(),
         S3Persister(),
         SchedulerPersister(),
+        KmsPersister(),
     ]
 
 

@@ -174,6 +174,12 @@ class Template:
         if self.resources.get(name, {}).get("Type") == "AWS::SQS::Queue":
             c = self.context
             return f"https://sqs.{c.region}.{c.url_suffix}/{c.account_id}/{name}"
+        resource = self.resources.get(name, {})
+        if resource.get("Type") == "AWS::Lambda::Alias":
+            # An alias's Ref is its ARN: the function's, qualified by the alias's name.
+            properties = resource.get("Properties") or {}
+            (function_id,) = references(properties["FunctionName"])
+            return f"{self.get_att(function_id, 'Arn')}:{self.resolve(properties['Name'])}"
         function, _, generated = name.partition(".")
         alias = (self.resources.get(function, {}).get("Properties") or {}).get("AutoPublishAlias")
         if generated == "Alias" and alias:

@@ -1,12 +1,11 @@
 """What CloudFormation deploys, proven on the SAM-transformed template: function settings, least-privilege
-roles (nothing internet-facing can read a secret; only the executor and trigger functions may invoke the
-credentials function; only Scheduler and the Apps function may fire triggers), tables, the run queue, trigger
-schedules, API routes and the optional Apps domain."""
+roles (nothing internet-facing can read a secret; only the executor role may invoke the credentials function;
+only the trigger role may decrypt webhook triggers' secrets; only Scheduler and the Apps function may fire
+triggers), tables, the run queue, trigger schedules, API routes and the optional Apps domain."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -15,6 +14,21 @@ import pytest
 
 from switchboard_cli.local.template import Template, load_template, references
 from tests.infra.conftest import APPS_CERTIFICATE_ARN, APPS_DOMAIN, STACK, TEMPLATE
+from tests.support.iam import (
+    Statement,
+    action_matches,
+    allows,
+    function_role,
+    permits,
+    role_statements,
+    roles,
+    roles_allowed,
+    statement_covers,
+    statement_resources,
+    wildcard_match,
+)
+from tests.support.iam import allowed_on as _allowed_on
+from tests.support.iam import as_list as _as_list
 
 SECRET_READERS = frozenset({"CredentialsFunction"})
 """Functions whose role may read secret values: the credentials function, and nothing else."""
@@ -33,8 +47,6 @@ SECRET_PREFIX_ARN = (
     f"secret:switchboard/{STACK.stack_name}/"
 )
 
-Statement = dict[str, Any]
-
 
 def _sam_resources_of_type(resource_type: str) -> list[str]:
     """Logical ids in template.yaml, read at collection time so each one is its own test case."""
@@ -49,73 +61,6 @@ TABLES = _sam_resources_of_type("AWS::DynamoDB::Table")
 
 
 # ---------------------------------------------------------------- IAM evaluation helpers
-
-
-def wildcard_match(pattern: str, value: str, *, ignore_case: bool) -> bool:
-    """IAM wildcard matching: ``*`` is any run of characters, ``?`` any one; nothing else is special."""
-    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return re.fullmatch(regex, value, flags=re.IGNORECASE if ignore_case else 0) is not None
-
-
-def action_matches(pattern: str, action: str) -> bool:
-    """Whether an ``Action`` entry covers ``action`` (IAM compares action names case-insensitively)."""
-    return wildcard_match(pattern, action, ignore_case=True)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def statement_covers(statement: Statement, action: str) -> bool:
-    """Whether the statement applies to ``action``, whatever its effect (``NotAction`` included)."""
-    if "NotAction" in statement:
-        return not any(action_matches(pattern, action) for pattern in _as_list(statement["NotAction"]))
-    return any(action_matches(pattern, action) for pattern in _as_list(statement.get("Action", [])))
-
-
-def allows(statement: Statement, action: str) -> bool:
-    return statement.get("Effect") == "Allow" and statement_covers(statement, action)
-
-
-def statement_resources(statement: Statement, template: Template) -> list[str]:
-    """The statement's resources with intrinsics evaluated; a ``NotResource`` counts as ``*``."""
-    if "NotResource" in statement:
-        return ["*"]
-    return [str(resource) for resource in _as_list(template.resolve(statement.get("Resource", [])))]
-
-
-def role_statements(resources: dict[str, Any], role_id: str) -> list[Statement]:
-    """Every statement that applies to the role: its inline policies and the policies attached to it."""
-    documents = [policy["PolicyDocument"] for policy in resources[role_id]["Properties"].get("Policies", [])]
-    documents += [
-        resource["Properties"]["PolicyDocument"]
-        for resource in resources.values()
-        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-        and {"Ref": role_id} in resource["Properties"].get("Roles", [])
-    ]
-    return [statement for document in documents for statement in _as_list(document["Statement"])]
-
-
-def roles(resources: dict[str, Any]) -> list[str]:
-    return sorted(
-        logical_id for logical_id, resource in resources.items() if resource["Type"] == "AWS::IAM::Role"
-    )
-
-
-def roles_allowed(resources: dict[str, Any], actions: Iterable[str]) -> set[str]:
-    """Roles with an Allow statement covering any of ``actions`` on some resource."""
-    return {
-        role_id
-        for role_id in roles(resources)
-        for statement in role_statements(resources, role_id)
-        if any(allows(statement, action) for action in actions)
-    }
-
-
-def function_role(resources: dict[str, Any], function_id: str) -> str:
-    role = resources[function_id]["Properties"]["Role"]
-    assert "Fn::GetAtt" in role, f"{function_id} uses a role from outside the stack: {role}"
-    return str(role["Fn::GetAtt"][0])
 
 
 def api_routes(resources: dict[str, Any], api_id: str) -> dict[str, str]:
@@ -279,10 +224,49 @@ def test_management_role_writes_secrets_only_under_the_stack_prefix(cfn: Templat
         granting = [statement for statement in statements if allows(statement, action)]
         resources = [resource for statement in granting for resource in statement_resources(statement, cfn)]
 
-        # Then the write is allowed, and only on secrets named under switchboard/<stack name>/
-        assert granting, f"the management role cannot {action}"
+        # Then any write allowed is allowed only on secrets named under switchboard/<stack name>/
         outside = [resource for resource in resources if not resource.startswith(SECRET_PREFIX_ARN)]
         assert outside == [], f"{action} is allowed outside {SECRET_PREFIX_ARN}*"
+
+
+def _secret_arn(name: str) -> str:
+    """A secret of this stack as its ARN names it (the name, "-" and six random characters)."""
+    return f"{SECRET_PREFIX_ARN}{name}-AbC123"
+
+
+def test_management_role_writes_connection_and_signing_secrets_but_cannot_overwrite_link_secrets(
+    cfn: Template,
+) -> None:
+    # Given the management function's role, a connection's secret, an App's signing secret and an end user's
+    # link secret of this stack
+    role = function_role(cfn.resources, "ManagementFunction")
+    connection = _secret_arn("projects/prj-1/connections/con-1")
+    signing = _secret_arn("apps/app-1/signing")
+    link = _secret_arn("apps/app-1/links/lnk-1")
+    creates = ("CreateSecret", "PutSecretValue", "TagResource", "DeleteSecret")
+
+    # Then it creates (tagged), rotates and deletes connections' and Apps' signing secrets
+    for arn in (connection, signing):
+        for action in creates:
+            assert permits(cfn, role, f"secretsmanager:{action}", arn), (action, arn)
+    assert permits(cfn, role, "secretsmanager:DescribeSecret", signing)
+    # And it cannot write a link secret in any way (create, put a value, update, restore, tag, change its
+    # policy), only delete it when a builder revokes the link
+    for action in (
+        "CreateSecret",
+        "PutSecretValue",
+        "UpdateSecret",
+        "UpdateSecretVersionStage",
+        "RestoreSecret",
+        "RotateSecret",
+        "TagResource",
+        "PutResourcePolicy",
+    ):
+        assert not permits(cfn, role, f"secretsmanager:{action}", link), action
+    assert permits(cfn, role, "secretsmanager:DeleteSecret", link)
+    # And it reads none of them
+    for arn in (connection, signing, link):
+        assert not any(permits(cfn, role, action, arn) for action in SECRET_READS), arn
 
 
 def test_management_role_cannot_read_secret_values_and_denies_it_explicitly(cfn: Template) -> None:
@@ -414,6 +398,38 @@ def test_credentials_role_reads_secret_values_only_under_the_stack_prefix(cfn: T
 # ---------------------------------------------------------------- IAM: DynamoDB
 
 
+def _update(leading_key: str, *attributes: str, returns: str | None = None) -> dict[str, str | list[str]]:
+    """The condition keys of an UpdateItem on the item with partition key ``leading_key``."""
+    context: dict[str, str | list[str]] = {
+        "dynamodb:LeadingKeys": [leading_key],
+        "dynamodb:Attributes": ["pk", "sk", *attributes],
+    }
+    if returns is not None:
+        context["dynamodb:ReturnValues"] = returns
+    return context
+
+
+def test_apps_role_updates_only_an_access_keys_last_use_in_the_control_table(cfn: Template) -> None:
+    # Given the Apps function's role and the control table
+    role = function_role(cfn.resources, "AppsFunction")
+    control = cfn.get_att("ControlTable", "Arn")
+    update = partial(permits, cfn, role, "dynamodb:UpdateItem", control)
+
+    # Then it records a token's last use (what authentication writes, its condition included)
+    assert update(_update("TOKEN#tok-1", "last_used_at"))
+    assert update(_update("TOKEN#tok-1", "last_used_at", returns="NONE"))
+    # And it cannot update any other item, any other attribute of a token (revoke it, change its scopes or
+    # hash), read back the whole item through the update, or write the control table otherwise
+    assert not update(_update("APP#app-1", "last_used_at"))
+    assert not update(_update("USER#usr-1", "last_used_at"))
+    assert not update(_update("TOKEN#tok-1", "last_used_at", "revoked_at"))
+    assert not update(_update("TOKEN#tok-1", "secret_hash"))
+    assert not update(_update("TOKEN#tok-1", "last_used_at", returns="ALL_NEW"))
+    assert not update(_update("TOKEN#tok-1", "last_used_at", returns="ALL_OLD"))
+    for action in CONTROL_TABLE_WRITES:
+        assert not permits(cfn, role, action, control, _update("TOKEN#tok-1", "last_used_at")), action
+
+
 def _dynamodb_statements(cfn: Template) -> list[tuple[str, Statement]]:
     return [
         (role_id, statement)
@@ -457,15 +473,6 @@ def test_dynamodb_grants_name_actions_and_tables(cfn: Template) -> None:
     assert elsewhere == []
 
 
-def _allowed_on(cfn: Template, statements: list[Statement], action: str, arn: str) -> bool:
-    return any(
-        wildcard_match(resource, arn, ignore_case=False)
-        for statement in statements
-        if allows(statement, action)
-        for resource in statement_resources(statement, cfn)
-    )
-
-
 def test_apps_function_reads_and_writes_links_but_never_deletes_them(cfn: Template) -> None:
     # Given the Apps function's role and the links table
     statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
@@ -478,6 +485,24 @@ def test_apps_function_reads_and_writes_links_but_never_deletes_them(cfn: Templa
     for action in ("DeleteItem", "BatchWriteItem", "Scan"):
         assert not _allowed_on(cfn, statements, f"dynamodb:{action}", links), action
     assert not _allowed_on(cfn, statements, "dynamodb:PutItem", f"{links}/index/gsi1")
+
+
+def test_apps_function_deletes_only_a_run_record_nothing_could_start(cfn: Template) -> None:
+    # Given the Apps function's role and the runs table
+    role = function_role(cfn.resources, "AppsFunction")
+    runs = cfn.get_att("RunsTable", "Arn")
+    delete = partial(permits, cfn, role, "dynamodb:DeleteItem", runs)
+
+    # Then it may delete a run's record (a run neither started nor queued, before its 503)
+    assert delete({"dynamodb:LeadingKeys": ["RUN#run-1"]})
+    # And no other item of the runs table (a session, an App's runs, a trigger's events), nor any item of the
+    # control table, and it never batch-writes or scans the runs table
+    for leading_key in ("SESSION#app-1#ses-1", "APP#app-1", "TRIGGER#trg-1#EVENTS"):
+        assert not delete({"dynamodb:LeadingKeys": [leading_key]}), leading_key
+    control = cfn.get_att("ControlTable", "Arn")
+    assert not permits(cfn, role, "dynamodb:DeleteItem", control, {"dynamodb:LeadingKeys": ["RUN#run-1"]})
+    for action in ("dynamodb:BatchWriteItem", "dynamodb:Scan"):
+        assert not permits(cfn, role, action, runs), action
 
 
 def test_management_function_reads_and_revokes_links_but_never_deletes_them(cfn: Template) -> None:
@@ -619,6 +644,18 @@ def test_without_apps_domain_no_custom_domain_is_created(cfn: Template) -> None:
 INVOKE = "lambda:InvokeFunction"
 
 
+def _with_statement(cfn: Template, role_id: str, statement: Statement) -> Template:
+    """The template with one more inline policy of the role: someone widening its IAM permissions."""
+    role = cfn.resources[role_id]
+    policies = [
+        *role["Properties"].get("Policies", []),
+        {"PolicyName": "widened", "PolicyDocument": {"Statement": [statement]}},
+    ]
+    widened = {**role, "Properties": {**role["Properties"], "Policies": policies}}
+    document = {**cfn.document, "Resources": {**cfn.resources, role_id: widened}}
+    return Template(document, cfn.directory, cfn.parameter_overrides, cfn.context)
+
+
 def _credentials_resource_policies(cfn: Template) -> dict[str, dict[str, Any]]:
     return {
         logical_id: policy
@@ -640,9 +677,7 @@ def _condition_values(condition: dict[str, Any], operators: Iterable[str], key: 
     return values
 
 
-def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_and_trigger_roles(
-    cfn: Template,
-) -> None:
+def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_role(cfn: Template) -> None:
     # Given the resource policy attached to the credentials function
     policies = _credentials_resource_policies(cfn)
     assert len(policies) == 1, (
@@ -660,17 +695,18 @@ def test_credentials_function_policy_denies_invoke_to_everyone_but_the_executor_
         if statement.get("Effect") == "Deny"
         and statement.get("Principal") == "*"
         and "NotPrincipal" not in statement
-        and cfn.get_att("CredentialsFunction", "Arn") in statement_resources(statement, cfn)
     ]
+    arn = cfn.get_att("CredentialsFunction", "Arn")
 
-    # Then nothing in it allows an invoke, and one Deny for every principal exempts exactly the executor
-    # and trigger roles, by their ARNs
+    # Then nothing in it allows an invoke, and one Deny for every principal, on the function and on every
+    # version or alias of it, exempts exactly the executor role, by its ARN
     assert [statement for statement in invoking if statement.get("Effect") != "Deny"] == []
     assert len(denials) == 1
+    assert statement_resources(denials[0], cfn) == [arn, f"{arn}:*"]
     condition = denials[0]["Condition"]
     assert set(condition) <= {"ArnNotEquals", "StringNotEquals"}, condition
     exempt = _condition_values(condition, ("ArnNotEquals", "StringNotEquals"), "aws:PrincipalArn")
-    assert exempt == [{"Fn::GetAtt": ["ExecutorRole", "Arn"]}, {"Fn::GetAtt": ["TriggerRole", "Arn"]}]
+    assert exempt == [{"Fn::GetAtt": ["ExecutorRole", "Arn"]}]
     assert [key for comparisons in condition.values() for key in comparisons] == ["aws:PrincipalArn"]
 
 
@@ -686,10 +722,10 @@ def test_no_lambda_permission_opens_the_credentials_function(cfn: Template) -> N
     ] == []
 
 
-def test_only_the_executor_and_trigger_roles_may_invoke_the_credentials_function(cfn: Template) -> None:
+def test_only_the_executor_role_may_invoke_the_credentials_function(cfn: Template) -> None:
     # Given the credentials function's ARN, unqualified and qualified
     arn = cfn.get_att("CredentialsFunction", "Arn")
-    targets = (arn, f"{arn}:live")
+    targets = (arn, f"{arn}:live", f"{arn}:7")
 
     # When every role's statements allowing an invoke are matched against it
     invokers = {
@@ -701,8 +737,19 @@ def test_only_the_executor_and_trigger_roles_may_invoke_the_credentials_function
         if any(wildcard_match(resource, target, ignore_case=False) for target in targets)
     }
 
-    # Then the executor role (runs) and the trigger role (webhook signing secrets) are the only ones
-    assert invokers == {"ExecutorRole", "TriggerRole"}
+    # Then the executor role (the executor's runs, the dispatcher's deliveries) is the only one; and even a
+    # role given an Allow by someone else would be denied by the function's resource policy, on any
+    # qualifier, while the executor role is let through
+    assert invokers == {"ExecutorRole"}
+    for role_id in roles(cfn.resources):
+        for target in targets:
+            assert permits(cfn, role_id, INVOKE, target) is (role_id == "ExecutorRole" and target == arn), (
+                role_id,
+                target,
+            )
+    bent = _with_statement(cfn, "TriggerRole", {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"})
+    assert permits(bent, "TriggerRole", INVOKE, cfn.get_att("RunQueue", "Arn"))
+    assert not any(permits(bent, "TriggerRole", INVOKE, target) for target in targets)
 
 
 def test_executor_runs_with_its_explicit_role_and_runtime_settings(cfn: Template) -> None:
@@ -920,7 +967,9 @@ def test_apps_function_starts_runs_on_the_executors_alias_and_invokes_the_trigge
     # function's name, and may invoke those two only
     assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}
     assert variables["TRIGGER_FUNCTION"] == {"Ref": "TriggerFunction"}
-    assert sorted(resources) == sorted(["ExecutorFunctionAliaslive", cfn.get_att("TriggerFunction", "Arn")])
+    assert sorted(resources) == sorted(
+        [cfn.get_att("ExecutorFunction", "Arn") + ":live", cfn.get_att("TriggerFunction", "Arn")]
+    )
 
 
 def test_run_files_are_private_encrypted_and_tls_only(cfn: Template) -> None:
@@ -1090,13 +1139,15 @@ def test_trigger_function_runs_with_its_explicit_role(cfn: Template) -> None:
     role = cfn.resources["TriggerRole"]["Properties"]
     variables = properties["Environment"]["Variables"]
 
-    # Then it uses TriggerRole, which only Lambda can assume, and knows the run queue and credentials function
+    # Then it uses TriggerRole, which only Lambda can assume, and knows the run queue and the key of webhook
+    # triggers' secrets, not the credentials function
     assert function_role(cfn.resources, "TriggerFunction") == "TriggerRole"
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
     assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
-    assert variables["CREDENTIALS_FUNCTION"] == {"Ref": "CredentialsFunction"}
+    assert variables["TRIGGER_SECRETS_KEY"] == {"Fn::GetAtt": ["TriggerSecretsKey", "Arn"]}
+    assert "CREDENTIALS_FUNCTION" not in variables
     assert variables["POWERTOOLS_SERVICE_NAME"] == "trigger"
 
 
@@ -1110,7 +1161,7 @@ def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
 
     # Then it reads the control table without writing it, reads links and may only record a link's expiry
     # (put + update, never delete), writes runs and trigger events, sends to the run and delivery queues
-    # only, invokes the credentials function only, and reads no secret
+    # only, invokes no function, decrypts with the trigger secrets key only, and reads no secret
     assert all(allowed_on(f"dynamodb:{a}", control) for a in ("GetItem", "Query", "BatchGetItem"))
     assert all(allowed_on(f"dynamodb:{a}", links) for a in ("GetItem", "Query", "BatchGetItem"))
     writes = (*CONTROL_TABLE_WRITES, "dynamodb:UpdateItem")
@@ -1123,7 +1174,8 @@ def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
         ("sqs:SendMessage", cfn.get_att("RunQueue", "Arn")),
         ("sqs:SendMessage", cfn.get_att("DeliveryQueue", "Arn")),
     }
-    assert _grants(cfn, "TriggerRole", "lambda") == {(INVOKE, cfn.get_att("CredentialsFunction", "Arn"))}
+    assert _grants(cfn, "TriggerRole", "lambda") == set()
+    assert _grants(cfn, "TriggerRole", "kms") == {("kms:Decrypt", cfn.get_att("TriggerSecretsKey", "Arn"))}
     assert not any(allows(statement, action) for statement in statements for action in SECRET_READS)
 
 
@@ -1134,3 +1186,77 @@ def test_trigger_dead_letter_queue_is_encrypted_and_keeps_firings_14_days(cfn: T
     # Then it is encrypted and keeps them for the longest SQS allows
     assert queue["SqsManagedSseEnabled"] is True
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+# ---------------------------------------------------------------- webhook triggers' secrets: the KMS key
+
+KEY_USES = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:CreateGrant")
+
+
+def test_the_trigger_secrets_key_is_rotated_retained_and_named_to_its_users(cfn: Template) -> None:
+    # Given the stack's KMS keys and the environments of the functions that use the key
+    keys = cfn.resources_of_type("AWS::KMS::Key")
+    key = keys["TriggerSecretsKey"]
+
+    # Then there is this one symmetric key, rotated yearly, kept when the stack goes (the items it encrypted
+    # are kept too), and the management and trigger functions name it
+    assert list(keys) == ["TriggerSecretsKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    for function_id in ("ManagementFunction", "TriggerFunction"):
+        variables = cfn.resources[function_id]["Properties"]["Environment"]["Variables"]
+        assert variables["TRIGGER_SECRETS_KEY"] == {"Fn::GetAtt": ["TriggerSecretsKey", "Arn"]}, function_id
+
+
+def test_only_the_trigger_role_may_decrypt_webhook_trigger_secrets(cfn: Template) -> None:
+    # Given the key's ARN and every role of the stack
+    key = cfn.get_att("TriggerSecretsKey", "Arn")
+    management = function_role(cfn.resources, "ManagementFunction")
+
+    # When each role's use of the key is evaluated (its own statements and the key's policy)
+    granted = {
+        (role_id, action)
+        for role_id in roles(cfn.resources)
+        for action in KEY_USES
+        if permits(cfn, role_id, action, key)
+    }
+
+    # Then the management role encrypts (a new trigger's secret) and the trigger role decrypts, nothing more
+    assert granted == {(management, "kms:Encrypt"), ("TriggerRole", "kms:Decrypt")}
+    # And no role holds a kms wildcard that a later key could fall under
+    assert all(
+        not action.endswith("*")
+        for role_id in roles(cfn.resources)
+        for action, _resource in _grants(cfn, role_id, "kms")
+    )
+
+
+def test_the_key_policy_denies_decrypting_to_every_principal_but_the_trigger_role(cfn: Template) -> None:
+    # Given the key's policy, and the management role given kms:* on every key by some other policy
+    key = cfn.get_att("TriggerSecretsKey", "Arn")
+    statements = _as_list(cfn.resources["TriggerSecretsKey"]["Properties"]["KeyPolicy"]["Statement"])
+    management = function_role(cfn.resources, "ManagementFunction")
+    bent = _with_statement(cfn, management, {"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+
+    # Then one Deny for every principal but the trigger role covers decrypting and re-encrypting from the key
+    denials = [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Resource"] == "*"
+    ]
+    assert len(denials) == 1
+    assert {
+        action for action in ("kms:Decrypt", "kms:ReEncryptFrom") if statement_covers(denials[0], action)
+    } == {
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+    }
+    assert denials[0]["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["TriggerRole", "Arn"]}}
+    }
+    # And so even the widened management role still encrypts but cannot decrypt, while the trigger role can
+    assert permits(bent, management, "kms:Encrypt", key)
+    assert not permits(bent, management, "kms:Decrypt", key)
+    assert not permits(bent, management, "kms:ReEncryptFrom", key)
+    assert permits(bent, "TriggerRole", "kms:Decrypt", key)

@@ -1,7 +1,8 @@
 """Events posted to a webhook trigger through the Apps API on moto: the Standard Webhooks signature is the
-credential (no access key), checked by the trigger function with the secret only the credentials function
-reads; a bad or missing signature and a stale timestamp are 401 and record nothing, a replayed webhook-id is
-409 and starts no second run, an unknown trigger or one of another App is 404."""
+credential (no access key), checked by the trigger function with the trigger's secret, which it alone may
+decrypt (no credentials function involved); a bad or missing signature and a stale timestamp are 401 and
+record nothing, a replayed webhook-id is 409 and starts no second run, an unknown trigger or one of another
+App is 404."""
 
 from __future__ import annotations
 
@@ -234,27 +235,40 @@ def test_an_event_over_the_size_limit_is_413(scene: TriggerWorld) -> None:
     assert (reply.status, reply.body["error"]["code"]) == (413, "payload_too_large")
 
 
-def test_the_credentials_function_serves_only_a_webhook_triggers_own_secret(scene: TriggerWorld) -> None:
-    # Given a webhook trigger, a schedule trigger, and a webhook trigger whose record names a foreign secret
-    webhook, secret = scene.webhook_trigger(input={"question": "q"})
-    schedule = scene.trigger(TriggerType.schedule)
-    tampered, _ = scene.webhook_trigger(input={"question": "q"})
+def test_a_secret_copied_from_another_triggers_record_verifies_nothing(scene: TriggerWorld) -> None:
+    # Given two webhook triggers, and the second one's record made to carry the first one's encrypted secret
+    # (someone who could write the control table, but not decrypt, swapping ciphertexts)
+    first, first_secret = scene.webhook_trigger(input={"question": "q"})
+    second, _second_secret = scene.webhook_trigger(input={"question": "q"})
     aws.dynamodb().update_item(
         TableName="ControlTable",
-        Key={"pk": {"S": f"TRIGGER#{tampered.id}"}, "sk": {"S": "TRIGGER"}},
-        UpdateExpression="SET secret_name = :other",
-        ExpressionAttributeValues={":other": {"S": webhook.secret_name or ""}},
+        Key={"pk": {"S": f"TRIGGER#{second.id}"}, "sk": {"S": "TRIGGER"}},
+        UpdateExpression="SET encrypted_secret = :copied",
+        ExpressionAttributeValues={":copied": {"S": first.encrypted_secret or ""}},
     )
-    handler = load_function("credentials").lambda_handler
+    body = body_of(EVENT)
+    # When an event signed with the first trigger's secret is posted to the second, and to the first
+    swapped = post(scene, second.id, body, signed(first_secret, body, message_id="msg_swap"))
+    own = post(scene, first.id, body, signed(first_secret, body, message_id="msg_own"))
+    # Then the copy does not decrypt for the second trigger (its encryption context names the first), so the
+    # event is refused and recorded nowhere, while the first trigger still accepts its own events
+    assert (swapped.status, swapped.body["error"]["code"]) == (401, "invalid_signature")
+    assert recorded(second.id) == []
+    assert (own.status, own.body["data"]["status"]) == (202, "accepted")
 
-    def ask(trigger_id: str) -> dict[str, Any]:
-        request = {"kind": "trigger_secret", "trigger_id": trigger_id}
-        answer: dict[str, Any] = handler(request, LambdaContextStub())
-        return answer
 
-    # When the trigger function asks for each one's secret
-    served, refused_schedule, refused_tampered = ask(webhook.id), ask(schedule.id), ask(tampered.id)
-    # Then only the webhook trigger's own secret is served
-    assert served == {"trigger_id": webhook.id, "signing_secret": secret}
-    assert refused_schedule["error"]["code"] == "not_found"
-    assert refused_tampered["error"]["code"] == "forbidden"
+def test_the_credentials_function_serves_no_trigger_secret(scene: TriggerWorld) -> None:
+    # Given a webhook trigger, whose events the trigger function verifies without the credentials function
+    webhook, secret = scene.webhook_trigger(input={"question": "q"})
+    body = body_of(EVENT)
+    verified = post(scene, webhook.id, body, signed(secret, body))
+    # When the credentials function is asked for the trigger's secret, as the trigger function once did
+    answer = load_function("credentials").lambda_handler(
+        {"kind": "trigger_secret", "trigger_id": webhook.id}, LambdaContextStub()
+    )
+    # Then the event was verified and fired, the request is refused as no request it knows, and the trigger
+    # function never invoked the credentials function
+    assert (verified.status, verified.body["data"]["status"]) == (202, "accepted")
+    assert answer["error"]["code"] == "invalid_request"
+    assert secret not in json.dumps(answer)
+    assert [name for name, _ in scene.runtime.invoker.calls] == ["TriggerFunction"]

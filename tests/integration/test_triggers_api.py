@@ -4,6 +4,7 @@ recorded."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,11 @@ def schedule(trigger_id: str) -> dict[str, Any]:
 def schedules() -> list[str]:
     listed = aws.client("scheduler").list_schedules(GroupName=GROUP)["Schedules"]
     return sorted(str(item["Name"]) for item in listed)
+
+
+def trigger_secret_names() -> list[str]:
+    """Secrets Manager secrets of any trigger (webhook secrets were kept there once; none should be)."""
+    return [str(s["Name"]) for s in aws.secrets().list_secrets()["SecretList"] if "/triggers/" in s["Name"]]
 
 
 def later(**delta: float) -> datetime:
@@ -363,10 +369,20 @@ def test_creating_a_webhook_trigger_shows_its_url_and_signing_secret_once(world:
     assert created["config"] == {}
     assert schedules() == []
 
-    # And the secret is in Secrets Manager under the App's trigger name, as the credentials function reads it
-    name = f"{SETTINGS_ENV['SECRET_PREFIX']}apps/{world.app_id}/triggers/{trigger_id}"
-    stored = aws.secrets().get_secret_value(SecretId=name)
-    assert json.loads(stored["SecretString"]) == {"signing_secret": secret}
+    # And the secret is in the trigger's item, encrypted under the trigger secrets key for this trigger of
+    # this App only (another trigger's context does not decrypt it), and not in Secrets Manager
+    item = aws.dynamodb().get_item(
+        TableName="ControlTable", Key={"pk": {"S": f"TRIGGER#{trigger_id}"}, "sk": {"S": "TRIGGER"}}
+    )["Item"]
+    ciphertext = base64.b64decode(item["encrypted_secret"]["S"])
+    context = {"switchboard:app": world.app_id, "switchboard:trigger": trigger_id}
+    key = SETTINGS_ENV["TRIGGER_SECRETS_KEY"]
+    decrypted = aws.kms().decrypt(CiphertextBlob=ciphertext, KeyId=key, EncryptionContext=context)
+    assert decrypted["Plaintext"].decode() == secret
+    elsewhere = {**context, "switchboard:trigger": "trg-x"}
+    with pytest.raises(ClientError, match="InvalidCiphertext"):
+        aws.kms().decrypt(CiphertextBlob=ciphertext, KeyId=key, EncryptionContext=elsewhere)
+    assert trigger_secret_names() == []
 
     # And reading the trigger again never shows it
     got = world.call("GET", f"{_triggers(world)}/{trigger_id}", token=world.admin.token)
@@ -395,14 +411,16 @@ def test_without_an_apps_domain_the_webhook_url_is_under_the_apps_path(
     assert created["webhook_url"] == expected
 
 
-def test_deleting_a_webhook_trigger_schedules_its_secret_for_deletion(world: World) -> None:
-    # Given a webhook trigger
+def test_deleting_a_webhook_trigger_deletes_its_encrypted_secret_with_its_item(world: World) -> None:
+    # Given a webhook trigger, its encrypted secret in its item
     created = webhook_trigger(world)
-    name = f"{SETTINGS_ENV['SECRET_PREFIX']}apps/{world.app_id}/triggers/{created['id']}"
+    key = {"pk": {"S": f"TRIGGER#{created['id']}"}, "sk": {"S": "TRIGGER"}}
+    assert "encrypted_secret" in aws.dynamodb().get_item(TableName="ControlTable", Key=key)["Item"]
 
-    # When it is deleted / Then its secret is scheduled for deletion
+    # When it is deleted / Then the item is gone, and with it the only copy of the secret
     assert world.call("DELETE", f"{_triggers(world)}/{created['id']}", token=world.admin.token).status == 204
-    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=name)
+    assert "Item" not in aws.dynamodb().get_item(TableName="ControlTable", Key=key)
+    assert trigger_secret_names() == []
 
 
 def test_a_webhook_trigger_can_be_disabled_and_takes_no_config(world: World) -> None:
@@ -502,11 +520,10 @@ def test_deleting_an_app_deletes_its_triggers_schedules_and_secrets(world: World
     # When the App is deleted
     deleted = world.call("DELETE", f"/v1/apps/{world.app_id}", token=world.admin.token)
 
-    # Then the schedule is gone, the webhook secret is scheduled for deletion and no trigger item remains
+    # Then the schedule is gone and no trigger item (a webhook's encrypted secret with it) remains
     assert deleted.status == 204, deleted.body
     assert schedules() == []
-    name = f"{SETTINGS_ENV['SECRET_PREFIX']}apps/{world.app_id}/triggers/{hooked['id']}"
-    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=name)
+    assert trigger_secret_names() == []
     items = json.dumps(aws.dynamodb().scan(TableName="ControlTable")["Items"])
     assert scheduled["id"] not in items
     assert hooked["id"] not in items

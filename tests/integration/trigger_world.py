@@ -1,6 +1,7 @@
 """Triggers of a deployed App on moto, for the trigger tests: the App runtime (executor, credentials and
 trigger functions behind the invoker, the run queue), trigger records written through their store, and a
-webhook trigger's signing secret in Secrets Manager.
+webhook trigger's signing secret encrypted under the template's trigger secrets key, as the management
+function stores it.
 
 A Standard Webhooks secret is base64, so it cannot carry the suite's ``SECRET-`` marker: ``assert_unleaked``
 looks for each secret these tests make in every DynamoDB item and in the captured output instead.
@@ -19,11 +20,11 @@ import pytest
 from switchboard import aws
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.triggers import Trigger, TriggerType, WebhookConfig
+from switchboard.runtime import trigger_secrets
 from switchboard.runtime.signing import new_signing_secret
 from switchboard.schedules import ScheduleConfig
 from switchboard.settings import get_settings
 from switchboard.store import triggers
-from switchboard.store.triggers import SIGNING_SECRET_FIELD, trigger_secret_name
 from tests.integration.apps_runtime import Runtime, app_runtime
 from tests.integration.conftest import World
 from tests.support.stack import LambdaContextStub, load_function
@@ -51,10 +52,11 @@ class TriggerWorld:
         *,
         app_id: str | None = None,
         name: str | None = None,
+        trigger_id: str | None = None,
         **fields: Any,
     ) -> Trigger:
         """A trigger record of the App (a schedule every minute unless ``type`` says webhook)."""
-        trigger_id = new_id("trigger")
+        trigger_id = trigger_id or new_id("trigger")
         target_app = app_id or self.app_id
         now = utcnow()
         webhook = type is TriggerType.webhook
@@ -67,7 +69,6 @@ class TriggerWorld:
             type=type,
             config=WebhookConfig() if webhook else ScheduleConfig(cron="* * * * *"),
             schedule_name=None if webhook else trigger_id,
-            secret_name=trigger_secret_name(target_app, trigger_id) if webhook else None,
             created_at=now,
             created_by=self.world.admin.user_id,
             updated_at=now,
@@ -77,14 +78,14 @@ class TriggerWorld:
         triggers.create_trigger(trigger)
         return trigger
 
-    def webhook_trigger(self, **fields: Any) -> tuple[Trigger, str]:
-        """A webhook trigger and its signing secret (stored as the management API stores it)."""
-        trigger = self.trigger(TriggerType.webhook, **fields)
+    def webhook_trigger(self, *, app_id: str | None = None, **fields: Any) -> tuple[Trigger, str]:
+        """A webhook trigger and its signing secret (encrypted into its record as the management API does)."""
+        trigger_id = new_id("trigger")
         secret = new_signing_secret()
         self.secrets.append(secret)
-        assert trigger.secret_name is not None
-        aws.secrets().create_secret(
-            Name=trigger.secret_name, SecretString=json.dumps({SIGNING_SECRET_FIELD: secret})
+        encrypted = trigger_secrets.encrypt(app_id or self.app_id, trigger_id, secret)
+        trigger = self.trigger(
+            TriggerType.webhook, app_id=app_id, trigger_id=trigger_id, encrypted_secret=encrypted, **fields
         )
         return trigger, secret
 

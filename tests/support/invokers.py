@@ -1,6 +1,7 @@
 """A function invoker for tests: routes Lambda-to-Lambda calls to handlers loaded from functions/, and runs
 the executor's durable executions through the local durable execution service (``switchboard_cli.local
-.durable``), as the local stack does."""
+.durable``), as the local stack does. Each Lambda call it routes is judged like an AWS call
+(``tests.support.aws_calls``): the caller's role must allow it on the template."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from switchboard.invoker import CallbackClosed
 from switchboard_cli.local.durable import CallbackNotWaiting, DurableService
+from tests.support.aws_calls import CHECK
 from tests.support.stack import LambdaContextStub, load_function
 
 EXECUTOR = "ExecutorFunction"
@@ -52,29 +54,35 @@ class HandlerInvoker:
 
     def invoke(self, function_name: str, payload: dict[str, Any]) -> Any:
         self.calls.append((function_name, payload))
+        CHECK.on_call("lambda", "Invoke", {"FunctionName": function_name})
         handler = load_function(self._routes[_function(function_name)]).lambda_handler
         return json.loads(json.dumps(handler(json.loads(json.dumps(payload)), LambdaContextStub())))
 
     def start_execution(self, function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
         self.started.append(execution_name)
+        CHECK.on_call("lambda", "Invoke", {"FunctionName": function_name})
         return self.durable.start(_function(function_name), execution_name, payload)
 
     def complete_callback(self, callback_id: str, result: dict[str, Any]) -> None:
+        CHECK.on_call("lambda", "SendDurableExecutionCallbackSuccess", {})
         try:
             self.durable.complete_callback(callback_id, json.dumps(result).encode())
         except CallbackNotWaiting:
             raise CallbackClosed("the input request is not waiting any more", code="input_closed") from None
 
     def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
+        CHECK.on_call("lambda", "SendDurableExecutionCallbackFailure", {})
         try:
             self.durable.fail_callback(callback_id, error_type, message)
         except CallbackNotWaiting:
             raise CallbackClosed("the input request is not waiting any more", code="input_closed") from None
 
     def stop_execution(self, execution_arn: str, error_type: str, message: str) -> None:
+        CHECK.on_call("lambda", "StopDurableExecution", {})
         self.durable.stop(execution_arn, error_type, message)
 
     def execution_status(self, execution_arn: str) -> str | None:
+        CHECK.on_call("lambda", "GetDurableExecution", {})
         return self.durable.status(execution_arn)
 
     def wait_for_execution(self, execution_name: str, timeout_s: float = 30.0) -> str:

@@ -1,4 +1,4 @@
-"""Test support: moto with the template's own tables, the settings environment, and handler loading."""
+"""Test support: moto with the template's own tables and keys, the settings environment, handler loading."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ from moto import mock_aws
 from switchboard import aws
 from switchboard.settings import get_settings
 from switchboard_cli.local.aws_backend import create_tables
+from switchboard_cli.local.kms import create_keys, local_key_arn
 from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.scheduler import create_schedule_groups
-from switchboard_cli.local.template import Template
+from switchboard_cli.local.template import StackContext, Template
 from tests.conftest import SECRET_MARKER
+from tests.support.aws_calls import CHECK, directory_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -49,6 +51,7 @@ SETTINGS_ENV = {
     "TRIGGER_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TriggerFunction",
     "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/SchedulerRole",
     "TRIGGER_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:TriggerDeadLetterQueue",
+    "TRIGGER_SECRETS_KEY": local_key_arn(StackContext(), "TriggerSecretsKey"),
 }
 
 
@@ -63,6 +66,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         template = Template.from_file(TEMPLATE)
         tables = create_tables(template)
         create_schedule_groups(template)
+        create_keys(template)
         yield
         leaked = [name for name in tables if SECRET_MARKER in json.dumps(_items(name), default=str)]
     aws.reset()
@@ -91,6 +95,11 @@ def load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    # Its AWS calls are judged against its role in the template (tests/support/aws_calls.py).
+    function_id = directory_functions().get(name)
+    if function_id is not None:
+        handlers = vars(module)
+        handlers["lambda_handler"] = CHECK.wrap(function_id, handlers["lambda_handler"])
     return module
 
 

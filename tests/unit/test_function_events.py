@@ -10,7 +10,7 @@ from typing import Any
 from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from switchboard.runtime.credentials_contract import REQUEST_ADAPTER, CredentialsRequest, TriggerSecretRequest
+from switchboard.runtime.credentials_contract import CredentialsRequest
 from switchboard.runtime.dispatch import QueueMessage, SweepRequest
 from switchboard.runtime.runs.program_contract import ExecuteRequest
 from switchboard.runtime.trigger_contract import ScheduledFiring, WebhookFiring
@@ -50,12 +50,6 @@ def test_credentials_event_is_a_strict_credentials_request() -> None:
     assert request.requirement_ids == ["crm"]
 
 
-def test_credentials_trigger_secret_event_is_a_trigger_secret_request() -> None:
-    request = REQUEST_ADAPTER.validate_python(_load("credentials-trigger-secret.json"))
-    assert isinstance(request, TriggerSecretRequest)
-    assert request.trigger_id.startswith("trg-")
-
-
 def test_trigger_schedule_event_is_what_a_schedule_sends() -> None:
     firing = ScheduledFiring.model_validate(_load("trigger-schedule.json"))
     assert firing.trigger_id.startswith("trg-")
@@ -69,7 +63,6 @@ def test_trigger_webhook_event_is_what_the_apps_function_sends() -> None:
 def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
         "credentials-request.json",
-        "credentials-trigger-secret.json",
         "dispatcher-run-queue.json",
         "dispatcher-sweep.json",
         "executor-execution.json",

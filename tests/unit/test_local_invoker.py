@@ -114,7 +114,7 @@ def test_allowed_callers_come_from_policies_that_name_roles(template: Template):
     assert allowed == {"Credentials": {"Executor"}, "Reporter": {"Reporter"}}
 
 
-def test_the_real_template_lets_only_the_executor_role_and_trigger_functions_call_the_credentials_function():
+def test_the_real_template_lets_only_the_executor_roles_functions_call_the_credentials_function():
     # Given the project's own template.yaml
     template = Template.from_file(Path(__file__).resolve().parents[2] / "template.yaml")
 
@@ -122,9 +122,9 @@ def test_the_real_template_lets_only_the_executor_role_and_trigger_functions_cal
     allowed = derive_allowed_callers(template, function_specs(template))
 
     # Then the credentials function is the one restricted callee, and the executor role's two functions (the
-    # durable executor: runs; its dispatcher: deliveries' signing secrets) and the trigger function (webhook
-    # signing secrets) its only callers
-    assert allowed == {"CredentialsFunction": {"DispatcherFunction", "ExecutorFunction", "TriggerFunction"}}
+    # durable executor: runs; its dispatcher: deliveries' signing secrets) its only callers: not the trigger
+    # function (it decrypts webhook secrets itself), nor any API function
+    assert allowed == {"CredentialsFunction": {"DispatcherFunction", "ExecutorFunction"}}
 
 
 def test_the_permitted_caller_reaches_the_callee(invoker: LocalInvoker):

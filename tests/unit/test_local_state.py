@@ -1,4 +1,5 @@
-"""The state file round-trips moto's data: DynamoDB items, secrets, SQS messages and S3 objects."""
+"""The state file round-trips moto's data: DynamoDB items, secrets, KMS keys' material, SQS messages and S3
+objects."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from switchboard_cli.local import environment
 from switchboard_cli.local.aws_backend import LocalTemplate, create_buckets, create_tables
 from switchboard_cli.local.buckets import s3
 from switchboard_cli.local.events import MAX_BODY_BYTES
+from switchboard_cli.local.kms import create_keys
 from switchboard_cli.local.queues import sqs
 from switchboard_cli.local.state import (
     BackgroundSaver,
@@ -81,10 +83,13 @@ def snapshot() -> tuple[list[dict[str, Any]], list[tuple[str, str, str, Any, Any
 
 
 def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
-    # Given items of every attribute type and two secrets in one moto
+    # Given items of every attribute type, two secrets and a value encrypted under a template key in one moto
     path = tmp_path / "nested" / "state.json"
     mock = fresh_stack()
     try:
+        key = create_keys(Template.from_file(ROOT / "template.yaml"))["TriggerSecretsKey"]
+        context = {"switchboard:trigger": "trg-1"}
+        blob = aws.kms().encrypt(KeyId=key, Plaintext=b"whsec_x", EncryptionContext=context)["CiphertextBlob"]
         aws.dynamodb().put_item(TableName="ControlTable", Item=ITEM)
         aws.dynamodb().put_item(TableName="RunsTable", Item={"pk": {"S": "RUN#1"}, "sk": {"S": "META"}})
         aws.secrets().create_secret(
@@ -107,11 +112,12 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(path.read_text())
     assert document["format"] == 1
-    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs", "s3", "scheduler"}
+    assert set(document["services"]) == {"dynamodb", "secretsmanager", "sqs", "s3", "scheduler", "kms"}
 
-    # When a fresh moto gets the template's tables and the state restored
+    # When a fresh moto gets the template's tables and keys (new material) and the state restored
     mock = fresh_stack()
     try:
+        create_keys(Template.from_file(ROOT / "template.yaml"))
         restored = LocalState(path)
         restored.read()
         restored.restore()
@@ -120,6 +126,9 @@ def test_state_round_trips_through_a_fresh_moto(fake_aws: None, tmp_path: Path):
         assert snapshot() == before
         assert aws.dynamodb().scan(TableName="RunsTable")["Count"] == 1
         assert restored.get("local_admin")["token"] == "t"
+        # And what was encrypted before the restart still decrypts (the key's material came back)
+        decrypted = aws.kms().decrypt(CiphertextBlob=blob, KeyId=key, EncryptionContext=context)
+        assert decrypted["Plaintext"] == b"whsec_x"
     finally:
         mock.stop()
 

@@ -15,6 +15,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+    from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_lambda.client import LambdaClient
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
@@ -64,6 +65,10 @@ def dynamodb() -> DynamoDBClient:
 
 def secrets() -> SecretsManagerClient:
     return client("secretsmanager")  # type: ignore[no-any-return]
+
+
+def kms() -> KMSClient:
+    return client("kms")  # type: ignore[no-any-return]
 
 
 def lambda_client(purpose: str = "control") -> LambdaClient:

@@ -62,6 +62,9 @@ class Settings(BaseModel):
     trigger_function_arn: str = Field(default="", description="ARN of the trigger function (schedule target)")
     scheduler_role_arn: str = Field(default="", description="Role Scheduler assumes to invoke the target")
     trigger_dlq_arn: str = Field(default="", description="Queue of schedule firings never delivered")
+    trigger_secrets_key: str = Field(
+        default="", description="KMS key (ARN) webhook triggers' signing secrets are encrypted under"
+    )
 
     @field_validator("egress_allow_list")
     @classmethod
@@ -101,6 +104,7 @@ _ENV_NAMES = {
     "trigger_function_arn": "TRIGGER_FUNCTION_ARN",
     "scheduler_role_arn": "SCHEDULER_ROLE_ARN",
     "trigger_dlq_arn": "TRIGGER_DLQ_ARN",
+    "trigger_secrets_key": "TRIGGER_SECRETS_KEY",
 }
 _OLDER_ENV_NAMES = {"allow_loopback_egress": "ALLOW_LOOPBACK_CALLBACKS"}
 """Still read when the current name is not set."""

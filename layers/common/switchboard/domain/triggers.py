@@ -56,7 +56,12 @@ class Trigger(Entity):
     user_id: str | None = Field(default=None, description="The end user its runs act for")
     enabled: bool = True
     schedule_name: str | None = Field(default=None, description="Its Scheduler schedule (schedules only)")
-    secret_name: str | None = Field(default=None, description="Its signing secret (webhooks only)")
+    encrypted_secret: str | None = Field(
+        default=None,
+        repr=False,
+        description="Its signing secret encrypted under the trigger secrets key (webhooks only; "
+        "runtime.trigger_secrets)",
+    )
     revision: int = 1
 
     @property

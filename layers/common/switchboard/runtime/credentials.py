@@ -15,11 +15,6 @@ A ``{"kind": "signing_secret", "app_id"}`` request is answered with the App's we
 item names the secret's current version, so the same version-keyed cache serves it and a rotation is read by
 the very next delivery.
 
-A ``{"kind": "trigger_secret", "trigger_id"}`` request is answered with a webhook trigger's signing secret
-(``{"trigger_id", "signing_secret"}``) for the trigger function to verify an event posted to it: only the
-secret the stack names for that trigger (``<prefix>apps/<app>/triggers/<trigger>``), read afresh each time
-(the trigger records no version to cache it by).
-
 ``config`` is the record's non-secret config merged with the secret's fields. Log lines, errors and
 resolution records carry ids and versions, never a value.
 """
@@ -47,7 +42,6 @@ from switchboard.domain.errors import (
 )
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Link, LinkStatus
-from switchboard.domain.triggers import TriggerType
 from switchboard.observability import logger, metrics
 from switchboard.runtime.credentials_contract import (
     REQUEST_ADAPTER,
@@ -57,10 +51,7 @@ from switchboard.runtime.credentials_contract import (
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
-    TriggerSecretDocument,
-    TriggerSecretRequest,
 )
-from switchboard.store import triggers
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_key
 from switchboard.store.links import CredentialRecords, read_credential_records
 
@@ -88,8 +79,6 @@ def answer(event: Any) -> dict[str, Any]:
         return _error_document("invalid_request", "invalid credentials request", details)
     if isinstance(request, SigningSecretRequest):
         return _answer_signing_secret(request)
-    if isinstance(request, TriggerSecretRequest):
-        return _answer_trigger_secret(request)
     try:
         document = resolve(request)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
@@ -103,7 +92,7 @@ def answer(event: Any) -> dict[str, Any]:
 
 def _without_kind_tag(loc: tuple[int | str, ...]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    return list(loc[1:] if loc and loc[0] in ("run", "signing_secret", "trigger_secret") else loc)
+    return list(loc[1:] if loc and loc[0] in ("run", "signing_secret") else loc)
 
 
 def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
@@ -136,35 +125,6 @@ def signing_secret(request: SigningSecretRequest) -> SigningSecretDocument:
     return SigningSecretDocument(
         app_id=request.app_id, signing_secret=value, secret_version=secret.version, cached=secret.cached
     )
-
-
-def _answer_trigger_secret(request: TriggerSecretRequest) -> dict[str, Any]:
-    try:
-        document = trigger_secret(request)
-    except (NotFound, Forbidden) as refused:
-        logger.info(
-            "trigger secret refused", extra={"trigger_id": request.trigger_id, "code": refused.error_code}
-        )
-        return _error_document(refused.error_code, refused.message, refused.details)
-    return document.model_dump(mode="json")
-
-
-def trigger_secret(request: TriggerSecretRequest) -> TriggerSecretDocument:
-    """A webhook trigger's signing secret: read only under the name the stack gives that trigger's secret, so
-    a record naming any other secret reads nothing."""
-    trigger = triggers.get_trigger(request.trigger_id)
-    if trigger is None or trigger.type is not TriggerType.webhook or trigger.secret_name is None:
-        raise NotFound("webhook trigger not found", details={"trigger_id": request.trigger_id})
-    name = triggers.trigger_secret_name(trigger.app_id, trigger.id)
-    if trigger.secret_name != name:
-        raise Forbidden("the trigger names a secret outside its own", details={"trigger_id": trigger.id})
-    version, values = _read_secrets([name])[name]
-    value = values.get(triggers.SIGNING_SECRET_FIELD)
-    if not isinstance(value, str) or not value:
-        raise SwitchboardError("the signing secret is malformed", code="invalid_secret", details=name)
-    metrics.add_metric(name="SecretsFetched", unit=MetricUnit.Count, value=1)
-    logger.info("trigger secret resolved", extra={"trigger_id": trigger.id, "secret_version": version})
-    return TriggerSecretDocument(trigger_id=trigger.id, signing_secret=value)
 
 
 def _error_document(code: str, message: str, details: Any) -> dict[str, Any]:

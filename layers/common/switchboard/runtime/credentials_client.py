@@ -1,5 +1,5 @@
 """The client of the credentials function (reached only through the function-invoker seam), for the executor
-and the trigger function: the only two roles its resource policy lets invoke it."""
+and the dispatcher: its resource policy lets no role but theirs (``ExecutorRole``) invoke it."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from switchboard.runtime.credentials_contract import (
     ErrorDocument,
     SigningSecretDocument,
     SigningSecretRequest,
-    TriggerSecretDocument,
-    TriggerSecretRequest,
 )
 from switchboard.settings import get_settings
 
@@ -63,7 +61,7 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
 }
 
 
-def _invoke(request: CredentialsRequest | SigningSecretRequest | TriggerSecretRequest) -> Any:
+def _invoke(request: CredentialsRequest | SigningSecretRequest) -> Any:
     """Invoke the credentials function; an error document becomes its typed domain error.
 
     ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
@@ -88,12 +86,6 @@ def signing_secret(app_id: str) -> str:
     """The App's current webhook signing secret (``whsec_…``), to sign one delivery; never log it."""
     reply = _invoke(SigningSecretRequest(kind="signing_secret", app_id=app_id))
     return SigningSecretDocument.model_validate(reply).signing_secret
-
-
-def trigger_secret(trigger_id: str) -> str:
-    """A webhook trigger's signing secret (``whsec_…``), to verify one event posted to it; never log it."""
-    reply = _invoke(TriggerSecretRequest(kind="trigger_secret", trigger_id=trigger_id))
-    return TriggerSecretDocument.model_validate(reply).signing_secret
 
 
 def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:

@@ -1,14 +1,12 @@
-"""The payloads between the credentials function and its callers (the executor, the trigger function):
-three kinds of request, told apart by ``kind`` (a request without one is a run request, as before the field
-existed).
+"""The payloads between the credentials function and its only caller, the executor role (the executor and the
+dispatcher): two kinds of request, told apart by ``kind`` (a request without one is a run request, as before
+the field existed).
 
 run:      {"kind"?: "run", "run_id", "app_id", "user_id"?, "connection_ids": [...], "requirement_ids": [...]}
 answer:   {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
            "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached", "last_used_at"}]}
 signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secret, to sign a delivery)
 answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
-trigger:  {"kind": "trigger_secret", "trigger_id"}  (a webhook trigger's secret, to verify an event posted)
-answer:   {"trigger_id", "signing_secret": "whsec_…"}
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -49,15 +47,6 @@ class SigningSecretRequest(BaseModel):
     app_id: AppId
 
 
-class TriggerSecretRequest(BaseModel):
-    """What the trigger function sends to verify the signature of an event posted to a webhook trigger."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    kind: Literal["trigger_secret"]
-    trigger_id: str = Field(pattern=r"^trg-[a-z0-9]{1,64}$")
-
-
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -66,14 +55,10 @@ def _request_kind(value: Any) -> str | None:
 
 
 AnyRequest = Annotated[
-    Annotated[CredentialsRequest, Tag("run")]
-    | Annotated[SigningSecretRequest, Tag("signing_secret")]
-    | Annotated[TriggerSecretRequest, Tag("trigger_secret")],
+    Annotated[CredentialsRequest, Tag("run")] | Annotated[SigningSecretRequest, Tag("signing_secret")],
     Discriminator(_request_kind),
 ]
-REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest | TriggerSecretRequest] = TypeAdapter(
-    AnyRequest
-)
+REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
 
@@ -89,13 +74,6 @@ class SigningSecretDocument(BaseModel):
     signing_secret: str = Field(repr=False)
     secret_version: str | None
     cached: bool
-
-
-class TriggerSecretDocument(BaseModel):
-    model_config = _TOLERANT
-
-    trigger_id: str
-    signing_secret: str = Field(repr=False)
 
 
 class CredentialDocument(BaseModel):

@@ -57,7 +57,7 @@ from switchboard.domain.triggers import (
     compile_input_transformer,
 )
 from switchboard.observability import logger, metrics
-from switchboard.runtime import credentials_client
+from switchboard.runtime import trigger_secrets
 from switchboard.runtime.runs.creation import RunRequest, create
 from switchboard.runtime.runs.ending import end_run
 from switchboard.runtime.runs.starting import enqueue
@@ -125,7 +125,7 @@ def receive_webhook(firing: WebhookFiring, now: float | None = None) -> TriggerE
     delivery = firing.webhook
     check_timestamp(str(delivery.timestamp), now)
     body = base64.b64decode(delivery.body_base64)
-    secret = credentials_client.trigger_secret(trigger.id)
+    secret = trigger_secrets.decrypt(trigger)
     try:
         verify_webhook(
             secret,

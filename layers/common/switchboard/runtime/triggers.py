@@ -6,9 +6,9 @@ stays: create the record then the schedule (the record is removed again when Sch
 schedule then the record (when the record write fails, a concurrent change for one, the schedule is put back
 in step with the record as it stands); delete the schedule then the record.
 
-A webhook trigger owns a Standard Webhooks signing secret in Secrets Manager, created with it and shown once
-in the creation response; this function can write it but never read it back (the trigger function obtains it
-from the credentials function).
+A webhook trigger owns a Standard Webhooks signing secret, created with it and shown once in the creation
+response, and kept only encrypted in its item (``runtime.trigger_secrets``): this function can encrypt it but
+never decrypt it; the trigger function decrypts it to verify the events posted to the trigger.
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from switchboard.domain.triggers import (
     compile_input_transformer,
 )
 from switchboard.observability import logger
-from switchboard.runtime import trigger_schedules
+from switchboard.runtime import trigger_schedules, trigger_secrets
 from switchboard.runtime.app_access import builder_app
 from switchboard.runtime.signing import new_signing_secret
 from switchboard.schedules import ScheduleConfig, parse_schedule_config
 from switchboard.settings import get_settings
-from switchboard.store import secrets, trigger_events, triggers
-from switchboard.store.triggers import SIGNING_SECRET_FIELD, trigger_secret_name
+from switchboard.store import trigger_events, triggers
 
 CHANGEABLE = frozenset({"enabled", "config", "input", "input_transformer", "user_id"})
 """What a PATCH may change; ``name`` and ``type`` are fixed at creation."""
@@ -47,7 +46,7 @@ REMOVABLE = frozenset({"input", "input_transformer", "user_id"})
 
 @dataclass(frozen=True)
 class NewTrigger:
-    """A trigger just created; a webhook's signing secret leaves Secrets Manager this once."""
+    """A trigger just created; a webhook's signing secret is shown this once."""
 
     trigger: Trigger
     signing_secret: str | None = field(default=None, repr=False)
@@ -122,6 +121,8 @@ def create_trigger(
     now = utcnow()
     trigger_id = new_id("trigger")
     is_schedule = trigger_type is TriggerType.schedule
+    signing_secret = None if is_schedule else new_signing_secret()
+    encrypted_secret = trigger_secrets.encrypt(app.id, trigger_id, signing_secret) if signing_secret else None
     trigger = Trigger(
         id=trigger_id,
         app_id=app.id,
@@ -135,39 +136,20 @@ def create_trigger(
         user_id=user_id,
         enabled=enabled,
         schedule_name=trigger_id if is_schedule else None,
-        secret_name=None if is_schedule else trigger_secret_name(app.id, trigger_id),
+        encrypted_secret=encrypted_secret,
         created_at=now,
         created_by=principal.actor,
         updated_at=now,
         updated_by=principal.actor,
     )
+    triggers.create_trigger(trigger)
     if is_schedule:
-        triggers.create_trigger(trigger)
         try:
             trigger_schedules.create_schedule(trigger)
         except Exception:
             triggers.delete_trigger(trigger)
             raise
-        return NewTrigger(trigger)
-    return NewTrigger(trigger, _create_with_secret(trigger))
-
-
-def _create_with_secret(trigger: Trigger) -> str:
-    assert trigger.secret_name is not None
-    secret = new_signing_secret()
-    tags = {
-        "switchboard:project": trigger.project_id,
-        "switchboard:app": trigger.app_id,
-        "switchboard:trigger": trigger.id,
-        "switchboard:purpose": "trigger-signing",
-    }
-    secrets.create_secret(trigger.secret_name, {SIGNING_SECRET_FIELD: secret}, tags)
-    try:
-        triggers.create_trigger(trigger)
-    except Exception:
-        secrets.delete_secret(trigger.secret_name)
-        raise
-    return secret
+    return NewTrigger(trigger, signing_secret)
 
 
 def get_trigger(principal: Principal, app_id: str, trigger_id: str) -> Trigger:
@@ -238,12 +220,11 @@ def _remove(trigger: Trigger) -> None:
     if trigger.type is TriggerType.schedule:
         trigger_schedules.delete_schedule(trigger)
     triggers.delete_trigger(trigger)
-    if trigger.secret_name:
-        secrets.delete_secret(trigger.secret_name)
 
 
 def remove_app_triggers(app: App) -> None:
-    """Delete every trigger of an App being deleted, schedules and secrets included."""
+    """Delete every trigger of an App being deleted, schedules included (a webhook's encrypted secret goes
+    with its item)."""
     for trigger in triggers.all_triggers(app.id):
         _remove(trigger)
 

@@ -11,19 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from switchboard.domain.triggers import Trigger
-from switchboard.settings import get_settings
 from switchboard.store import keys
 from switchboard.store.control import control, from_item, to_item
 from switchboard.store.table import delete_op, put_op
 
-SIGNING_SECRET_FIELD = "signing_secret"  # noqa: S105 (a field name)
-"""The field of a webhook trigger's secret (a JSON object) that holds its Standard Webhooks secret."""
-
 _CHANGED_CONCURRENTLY = "the trigger was changed concurrently; reload and retry"
-
-
-def trigger_secret_name(app_id: str, trigger_id: str) -> str:
-    return f"{get_settings().secret_prefix}apps/{app_id}/triggers/{trigger_id}"
 
 
 def _item(trigger: Trigger) -> dict[str, Any]:

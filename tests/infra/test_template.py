@@ -1161,7 +1161,8 @@ def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
 
     # Then it reads the control table without writing it, reads links and may only record a link's expiry
     # (put + update, never delete), writes runs and trigger events, sends to the run and delivery queues
-    # only, invokes no function, decrypts with the trigger secrets key only, and reads no secret
+    # and parks failed firings (nothing else), invokes no function, decrypts with the trigger secrets key
+    # only, and reads no secret
     assert all(allowed_on(f"dynamodb:{a}", control) for a in ("GetItem", "Query", "BatchGetItem"))
     assert all(allowed_on(f"dynamodb:{a}", links) for a in ("GetItem", "Query", "BatchGetItem"))
     writes = (*CONTROL_TABLE_WRITES, "dynamodb:UpdateItem")
@@ -1173,6 +1174,7 @@ def test_trigger_role_reaches_only_what_firing_needs(cfn: Template) -> None:
     assert _grants(cfn, "TriggerRole", "sqs") == {
         ("sqs:SendMessage", cfn.get_att("RunQueue", "Arn")),
         ("sqs:SendMessage", cfn.get_att("DeliveryQueue", "Arn")),
+        ("sqs:SendMessage", cfn.get_att("TriggerDeadLetterQueue", "Arn")),
     }
     assert _grants(cfn, "TriggerRole", "lambda") == set()
     assert _grants(cfn, "TriggerRole", "kms") == {("kms:Decrypt", cfn.get_att("TriggerSecretsKey", "Arn"))}

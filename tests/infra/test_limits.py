@@ -50,7 +50,7 @@ def _copy(cfn: Template) -> Template:
 
 def _stage(cfn: Template, api_id: str) -> dict[str, Any]:
     (stage,) = [
-        resource["Properties"]
+        dict(resource["Properties"])
         for resource in cfn.resources_of_type("AWS::ApiGatewayV2::Stage").values()
         if resource["Properties"]["ApiId"] == {"Ref": api_id}
     ]

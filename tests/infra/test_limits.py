@@ -300,3 +300,16 @@ def test_trigger_failures_are_retried_twice_within_an_hour_then_parked(cfn: Temp
     assert sweep["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]
     }
+
+
+def test_every_schedule_of_the_template_parks_undelivered_invocations(cfn: Template) -> None:
+    # Given the template's own schedules (the sweep) and what the Scheduler role may send to
+    schedules = cfn.resources_of_type("AWS::Scheduler::Schedule")
+    statements = role_statements(cfn.resources, "SchedulerRole")
+
+    # Then each names a dead-letter queue of the stack that its role may write to
+    assert set(schedules) == {"RunSweepSchedule"}
+    for logical_id, schedule in schedules.items():
+        dead_letters = schedule["Properties"]["Target"].get("DeadLetterConfig", {})
+        assert dead_letters == {"Arn": {"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}}, logical_id
+        assert allowed_on(cfn, statements, "sqs:SendMessage", cfn.resolve(dead_letters["Arn"]))

@@ -1107,12 +1107,13 @@ def test_scheduler_role_only_invokes_the_trigger_function_and_the_sweep_and_park
         for resource in statement_resources(statement, cfn)
     }
 
-    # Then it is exactly: invoke the trigger function and the sweep, send to the trigger dead-letter queue
+    # Then it is exactly: invoke the trigger function and the sweep, send to their dead-letter queues
     assert all("NotAction" not in s for s in role_statements(cfn.resources, "SchedulerRole"))
     assert granted == {
         (INVOKE, cfn.get_att("TriggerFunction", "Arn")),
         (INVOKE, cfn.get_att("DispatcherFunction", "Arn")),
         ("sqs:SendMessage", cfn.get_att("TriggerDeadLetterQueue", "Arn")),
+        ("sqs:SendMessage", cfn.get_att("SweepDeadLetterQueue", "Arn")),
     }
 
 

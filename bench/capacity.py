@@ -45,7 +45,7 @@ class RunFigures:
 
 
 def item_bytes(item: dict[str, Any]) -> int:
-    """A DynamoDB item's size in wire format: attribute names plus values (numbers about half their digits)."""
+    """A DynamoDB item's size in wire format: attribute names plus values (a number: half its digits)."""
     return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
 
 
@@ -67,7 +67,7 @@ def _value_bytes(value: dict[str, Any]) -> int:
 
 
 def _is_run_item(item: dict[str, Any]) -> bool:
-    pk, sk = item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S", "")
+    pk, sk = str(item.get("pk", {}).get("S", "")), str(item.get("sk", {}).get("S", ""))
     return pk.startswith("RUN#") and sk == "RUN"
 
 
@@ -88,7 +88,9 @@ def dynamodb_units(operation: str, body: dict[str, Any]) -> Counter[str]:
         written = [(body.get("Item") or body["Key"], 1)]
     elif operation == "BatchWriteItem":
         requests = [r for table in body["RequestItems"].values() for r in table]
-        written = [((r.get("PutRequest") or {}).get("Item") or r["DeleteRequest"]["Key"], 1) for r in requests]
+        written = [
+            ((r.get("PutRequest") or {}).get("Item") or r["DeleteRequest"]["Key"], 1) for r in requests
+        ]
     elif operation == "TransactWriteItems":  # a condition check is billed as a write too
         written = [(e.get("Item") or e["Key"], 2) for entry in body["TransactItems"] for e in entry.values()]
     units: Counter[str] = Counter()
@@ -111,8 +113,8 @@ def value(inputs: dict[str, Any], section: str, name: str) -> float:
 
 
 def write_units(units: dict[str, int], run_item_bytes: int) -> float:
-    """WRU of one run: the other items' units, plus each run item write: one WRU per KB of the run item (twice
-    in a transaction) in the table, as many in gsi1 (ALL projection) and one in gsi2 (sparse, keys and status)."""
+    """WRU of one run: the other items' units, plus each run item write: one WRU per KB of the run item
+    (twice in a transaction) in the table, as many in gsi1 (ALL projection), one in gsi2 (sparse, small)."""
     per_item = math.ceil(run_item_bytes / 1024)
     writes, transact = units.get("run_item_writes", 0), units.get("run_item_transact_writes", 0)
     return float(units.get("write_units", 0) + per_item * (writes + transact) + (per_item + 1) * writes)
@@ -149,7 +151,10 @@ def monthly_cost_of_links(users: int, design: str, link_item_bytes: int, inputs:
     customer-managed KMS key plus an envelope-encrypted DynamoDB item per link."""
     storage = value(inputs, "prices", "dynamodb_storage_gb_month")
     if design == DESIGNS[0]:
-        per_link = value(inputs, "prices", "secrets_manager_secret_month") + link_item_bytes / 1024 / KB_PER_GB * storage
+        per_link = (
+            value(inputs, "prices", "secrets_manager_secret_month")
+            + link_item_bytes / 1024 / KB_PER_GB * storage
+        )
         return round(users * per_link, 2)
     kb = value(inputs, "assumptions", "link_item_kb_envelope")
     return round(value(inputs, "prices", "kms_key_month") + users * kb / KB_PER_GB * storage, 2)
@@ -162,10 +167,13 @@ def app_runs_per_second(figures: RunFigures, shards: int, inputs: dict[str, Any]
     return round(shards * value(inputs, "quotas", "dynamodb_partition_wcu") / wcu_per_run, 1)
 
 
-def region_runs_per_second(figures: RunFigures, llm_seconds: float, inputs: dict[str, Any]) -> dict[str, float]:
+def region_runs_per_second(
+    figures: RunFigures, llm_seconds: float, inputs: dict[str, Any]
+) -> dict[str, float]:
     """Sync runs per second each regional quota allows (Lambda concurrency held for the run's billed time)."""
     concurrency_seconds = sum(
-        seconds + (llm_seconds if name in WAITING else 0.0) for name, seconds in figures.handler_seconds.items()
+        seconds + (llm_seconds if name in WAITING else 0.0)
+        for name, seconds in figures.handler_seconds.items()
     )
     return {
         "lambda_concurrency": round(value(inputs, "quotas", "lambda_concurrency") / concurrency_seconds, 1),
@@ -173,7 +181,9 @@ def region_runs_per_second(figures: RunFigures, llm_seconds: float, inputs: dict
     }
 
 
-def resolutions_per_second(design: str, credentials_seconds: float, inputs: dict[str, Any]) -> dict[str, float]:
+def resolutions_per_second(
+    design: str, credentials_seconds: float, inputs: dict[str, Any]
+) -> dict[str, float]:
     """Credential resolutions per second per region each quota allows (a resolution: one credentials
     invoke, one link read, one secret read or one KMS Decrypt on a cache miss)."""
     quota = lambda name: value(inputs, "quotas", name)  # noqa: E731
@@ -182,7 +192,9 @@ def resolutions_per_second(design: str, credentials_seconds: float, inputs: dict
         "dynamodb_table_rru_per_second": quota("dynamodb_table_rru_per_second"),
     }
     if design == DESIGNS[0]:
-        limits["secrets_manager_batch_get_secret_value_rps"] = quota("secrets_manager_batch_get_secret_value_rps")
+        limits["secrets_manager_batch_get_secret_value_rps"] = quota(
+            "secrets_manager_batch_get_secret_value_rps"
+        )
     else:
         limits["kms_symmetric_cryptographic_rps"] = quota("kms_symmetric_cryptographic_rps")
     return limits
@@ -224,10 +236,12 @@ def model(figures: RunFigures, link_item_bytes: int, inputs: dict[str, Any]) -> 
     today = inputs["credential_design"]
     shards = int(inputs["app_run_shards"])
     per_app = app_runs_per_second(figures, shards, inputs)
-    designs = {}
+    designs: dict[str, dict[str, Any]] = {}
     for design in DESIGNS:
         costs = {w: cost_per_million_runs(figures, inputs, s, design) for w, s in LLM_WORKLOADS.items()}
-        users = {str(n): monthly_cost_of_links(n, design, link_item_bytes, inputs) for n in (10_000, 1_000_000)}
+        users = {
+            str(n): monthly_cost_of_links(n, design, link_item_bytes, inputs) for n in (10_000, 1_000_000)
+        }
         limits = resolutions_per_second(design, figures.handler_seconds["credentials"], inputs)
         bound, resolutions = binding(limits)
         designs[design] = {

@@ -93,7 +93,7 @@ def test_units_of_a_transaction_count_the_run_item_apart_and_bill_twice() -> Non
     # Then the run item is one (transactional) run item write; the put and the check are 1 KB each, twice: 4
     assert units == {"run_item_writes": 1, "run_item_transact_writes": 1, "write_units": 4}
     # And a batch read of 3 keys reads 3 items, a query 1
-    batch = {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}
+    batch: dict[str, Any] = {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}
     assert capacity.dynamodb_units("BatchGetItem", batch) == {"read_items": 3}
     assert capacity.dynamodb_units("Query", {}) == {"read_items": 1}
 

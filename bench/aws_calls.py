@@ -28,6 +28,7 @@ from typing import Any
 
 from moto import mock_aws
 
+from bench.capacity import dynamodb_units, item_bytes
 from bench.support import TEMPLATE, LambdaContextStub, load_function
 from bench.target import Target
 from bench.workflows import REQUIREMENT_ID, Definition, http_chain, http_fan_out
@@ -71,6 +72,7 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[str]] = {}
+        self.units: Counter[str] = Counter()
         self._scope: contextvars.ContextVar[str] = contextvars.ContextVar("bench_scope", default="apps")
         self._lock = threading.Lock()
 
@@ -78,8 +80,12 @@ class CallCounter:
     def scope(self) -> str:
         return self._scope.get()
 
-    def hook(self, model: Any, **_: Any) -> None:
+    def hook(self, model: Any, params: dict[str, Any] | None = None, **_: Any) -> None:
         self.record(f"{model.service_model.service_name}.{model.name}")
+        if model.service_model.service_name == "dynamodb" and params and params.get("body"):
+            units = dynamodb_units(model.name, json.loads(params["body"]))
+            with self._lock:
+                self.units.update(units)
 
     def record(self, operation: str) -> None:
         with self._lock:
@@ -100,6 +106,13 @@ class CallCounter:
             self.counts = {}
         return taken
 
+    def take_units(self) -> dict[str, int]:
+        """DynamoDB items written and read so far (see ``dynamodb_units``); starts counting afresh."""
+        with self._lock:
+            taken = dict(sorted(self.units.items()))
+            self.units = Counter()
+        return taken
+
 
 class CountingInvoker:
     """Routes an invoke to ``functions/<directory>/app.py`` (JSON in, JSON out, like Lambda) and a durable
@@ -107,6 +120,8 @@ class CountingInvoker:
 
     def __init__(self, counter: CallCounter) -> None:
         self._counter = counter
+        self.handler_seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
         self.durable = DurableService(
             self._durable_invocation, execution_timeouts={"ExecutorFunction": 90_000}
         )
@@ -115,9 +130,26 @@ class CountingInvoker:
         self._counter.record("lambda.Invoke")
         directory = ROUTES[function_name]
         handler = load_function(directory).lambda_handler
-        with self._counter.within(directory):
+        with self._counter.within(directory), self.timed(directory):
             result = handler(json.loads(json.dumps(payload)), LambdaContextStub())
         return json.loads(json.dumps(result))
+
+    @contextmanager
+    def timed(self, directory: str) -> Iterator[None]:
+        """Adds the handler's wall time to ``handler_seconds[directory]`` (what Lambda would bill)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.handler_seconds[directory] = self.handler_seconds.get(directory, 0.0) + elapsed
+
+    def take_handler_ms(self) -> dict[str, float]:
+        with self._lock:
+            taken = {name: round(seconds * 1000, 1) for name, seconds in sorted(self.handler_seconds.items())}
+            self.handler_seconds = {}
+        return taken
 
     def start_execution(self, function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
         self._counter.record("lambda.Invoke")
@@ -136,7 +168,7 @@ class CountingInvoker:
         return self.durable.status(execution_arn)
 
     def _durable_invocation(self, function_id: str, invocation: Any) -> Any:
-        with self._counter.within(ROUTES[function_id]):
+        with self._counter.within(ROUTES[function_id]), self.timed(ROUTES[function_id]):
             return load_function(ROUTES[function_id]).lambda_handler(invocation, LambdaContextStub())
 
 
@@ -168,11 +200,18 @@ def measure() -> dict[str, Any]:
             }
             chain = http_chain(CHAIN_LENGTH, path="/ping", connection_id=world.connection.id)
             runs[CHAIN] = _runs_of(world, chain, CHAIN_LENGTH, counter, target, invoker)
+            link_bytes = _link_item_bytes()
         finally:
             invoker.durable.close()
             set_invoker(previous)
             aws.reset()
-    return _summary(runs)
+    return {**_summary(runs), "link_item_bytes": link_bytes}
+
+
+def _link_item_bytes() -> int:
+    """The largest stored item of the links table (the bench's links: one per App)."""
+    items = aws.client("dynamodb").scan(TableName=get_settings().links_table)["Items"]
+    return max(item_bytes(item) for item in items)
 
 
 class _World:
@@ -247,6 +286,8 @@ def _sync_run(
     """What a sync request costs: the Apps function creates the run, starts its execution and waits."""
 
     served = target.served
+    counter.take_units()
+    invoker.take_handler_ms()
     checkpoints_before = Counter(invoker.durable.client.calls)
     started = time.perf_counter()
     app = apps.get_app(app_id)
@@ -269,6 +310,13 @@ def _sync_run(
     by_operation: Counter[str] = Counter()
     for operations in by_function.values():
         by_operation.update(operations)
+    units = counter.take_units()
+    handler_ms = invoker.take_handler_ms()
+    handler_ms["apps"] = round(elapsed * 1000, 1)  # the Apps function waits for the run
+    run_item = aws.client("dynamodb").get_item(
+        TableName=get_settings().runs_table, Key={"pk": {"S": f"RUN#{run.id}"}, "sk": {"S": "RUN"}}
+    )["Item"]
+    counter.take()  # the read above is the bench's, not the run's
     return {
         "total": sum(by_operation.values()),
         "durable_operations": durable_operations,
@@ -276,6 +324,9 @@ def _sync_run(
         "by_operation": dict(sorted(by_operation.items())),
         "detail": by_function,
         "wall_ms": round(elapsed * 1000, 1),
+        "dynamodb_units": units,
+        "handler_ms": handler_ms,
+        "run_item_bytes": item_bytes(run_item),
     }
 
 

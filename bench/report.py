@@ -372,6 +372,58 @@ def _cross_caller(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _money(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def _capacity(results: dict[str, Any]) -> list[str]:
+    from bench.capacity import APP_RUNS_TARGET, RESOLUTIONS_TARGET, RUNS_TARGET_COST, USERS_TARGET_COST
+
+    inputs, figures, today = results["inputs"], results["figures"], results["credential_design"]
+    lines = [
+        f"10. Capacity and cost ({inputs['region']}, prices and quotas of {inputs['checked']} in bench/"
+        f"{inputs['path']}; a warm sync run of 3 http nodes: {figures['durable_operations']} durable"
+        f" operations, {figures['write_units']:.0f} WRU, {figures['read_units']:.0f} RRU, run item"
+        f" {figures['run_item_bytes']} B written {figures['run_item_writes']} times)"
+    ]
+    designs = results["designs"]
+    rows = []
+    for workload in designs[today]["cost_per_million_runs"]:
+        rows.append(
+            [f"per 1 M runs, {workload}"]
+            + [_money(designs[d]["cost_per_million_runs"][workload]["total"]) for d in designs]
+        )
+    for users in ("10000", "1000000"):
+        rows.append(
+            [f"a month, {int(users):,} linked users"]
+            + [_money(designs[d]["monthly_cost_of_links"][users]) for d in designs]
+        )
+    rows.append(
+        ["credential resolutions/s per region"]
+        + [f"{min(designs[d]['resolutions_per_second'].values()):,.0f}" for d in designs]
+    )
+    rows.append(["  bound by"] + [designs[d]["resolutions_binding"] for d in designs])
+    lines += _table(["", *designs], rows)
+    lines.append(
+        f"  runs/s for one App: {results['app_runs_per_second']:,.0f} by partition arithmetic"
+        f" ({figures['app_run_shards']} shard); the quota that binds first: {results['app_runs_binding']}"
+    )
+    no_llm = designs[today]["cost_per_million_runs"]["no LLM"]
+    lines.append(
+        "  per 1 M runs without LLM, by line: "
+        + ", ".join(f"{name} {_money(amount)}" for name, amount in no_llm.items() if name != "total")
+    )
+    verdicts = designs[today]["verdicts"]
+    lines.append(
+        f"  targets ({today}, today's credential design):"
+        f" <= {_money(RUNS_TARGET_COST)} per 1 M runs without LLM -> {verdict(verdicts['runs_cost'])};"
+        f" <= {_money(USERS_TARGET_COST)} a month for 1 M linked users -> {verdict(verdicts['users_cost'])};"
+        f" >= {APP_RUNS_TARGET:,.0f} runs/s per App -> {verdict(verdicts['app_runs'])};"
+        f" >= {RESOLUTIONS_TARGET:,.0f} resolutions/s per region -> {verdict(verdicts['resolutions'])}"
+    )
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     sections = [
         _aws(results["aws_calls"]),
@@ -387,6 +439,8 @@ def render(results: dict[str, Any]) -> str:
         sections.append(_recovery(results["recovery"]))
     if "cross_caller" in results:
         sections.append(_cross_caller(results["cross_caller"]))
+    if "capacity" in results:
+        sections.append(_capacity(results["capacity"]))
     summary = ", ".join(f"{name} {verdict(passed)}" for name, passed in results["summary"].items())
     footer = [f"summary: {summary}; {results['seconds']:.0f} s; results in {results['path']}"]
     return "\n\n".join("\n".join(section) for section in [*sections, footer])

@@ -20,6 +20,7 @@ def main() -> None:
     apply_env()
     from bench import (
         aws_calls,
+        capacity,
         cold_import,
         comparison,
         cross_caller,
@@ -53,6 +54,7 @@ def main() -> None:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         results[name] = measure()
     aws = results["aws_calls"]
+    results["capacity"] = capacity.measure(aws)
     durable = results["durable_engine"]
     durable["verdicts"] = durable_engine.verdicts(durable, results["engine"].get("rivals") or {})
     durable["pass"] = all(found["pass"] for found in durable["verdicts"].values())
@@ -67,6 +69,7 @@ def main() -> None:
         "durable_engine_overhead": durable["pass"],
         "recovery": results["recovery"]["pass"],
         "cross_caller_delay": results["cross_caller"]["pass"],
+        "capacity": results["capacity"]["pass"],
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["path"] = str(RESULTS.relative_to(ROOT))

@@ -163,6 +163,9 @@ def _forged(token: str, other_listing: str, shards: int) -> dict[str, str]:
         "a shard twice": encode({**cursor, "d": [1, 1]}),
         "a shard as text": encode({**cursor, "d": ["1"]}),
         "every shard finished": encode({**cursor, "d": list(range(shards + 1))}),
+        "a cursor of the listing before sharding": encode(
+            {"pk": "RUN#run-aaaaaaaaaaaaaaaaaaaa", "sk": "RUN", "gsi1pk": cursor["p"], "gsi1sk": cursor["b"]}
+        ),
         "not a document": encode([cursor]),
         "not base64 JSON": "not-a-cursor!",
         "too long": "A" * (MAX_CURSOR_CHARS + 1),

@@ -22,18 +22,20 @@ Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
 
 Runs table (pk, sk, gsi1, gsi2); every item carries ``expires_at`` (TTL). gsi2 holds only unfinished runs
 (``ACTIVE_SHARDS`` partitions), sorted by when the sweeper should look at them: a created run by when it should
-have started, a started one by its deadline; ending a run removes it.
+have started, a started one by its deadline; ending a run removes it. ``<n>`` is a listing shard
+(``shard_of``: ``RUN_SHARDS`` per App, ``EVENT_SHARDS`` per trigger); items written before sharding keep the
+unsharded partition (``APP#<app>#RUNS``, ``TRIGGER#<trg>#EVENTS``), which listings read as one shard more.
 
 | entity       | pk           | sk                | gsi1pk             | gsi1sk               |
 |--------------|--------------|-------------------|--------------------|----------------------|
-| run          | RUN#<run>    | RUN               | APP#<app>#RUNS     | <created>#<run>      |
+| run          | RUN#<run>    | RUN               | APP#<app>#RUNS#<n> | <created>#<run>      |
 |              |              |                   | gsi2pk: RUNS#ACTIVE#<shard>, gsi2sk: <due>#<run> (sparse) |
 | run event    | RUN#<run>    | EVENT#<seq:010>   |                    |                      |
 | trace        | RUN#<run>    | TRACE             |                    |                      |
 | delivery     | RUN#<run>    | DELIVERY#<dlv>    |                    |                      |
 | session      | SESSION#<app>#<session> | SESSION | APP#<app>#SESSIONS | <last run>#<session> |
 | session turn | SESSION#<app>#<session> | TURN#<created>#<run> |         |                      |
-| trigger event    | TRIGGER#<trg>#EVENTS | EVT#<received>#<tev> |       |                      |
+| trigger event    | TRIGGER#<trg>#EVENTS#<n> | EVT#<received>#<tev> |   |                      |
 | event by id      | TRIGGER#<trg>#EVENTS | ID#<tev>             |       |                      |
 | trigger firing   | TRIGGER#<trg>#FIRING | <firing key>         |       |                      |
 
@@ -62,10 +64,20 @@ GSI1 = "gsi1"
 GSI2 = "gsi2"
 ACTIVE_SHARDS = 8
 """Partitions of the unfinished-runs index: one partition takes 1,000 writes a second, each run writes two."""
+RUN_SHARDS = 16
+"""Listing partitions of one App's runs: each takes 1,000 WCU a second, a run writes about 6 WCU to its own."""
+EVENT_SHARDS = 8
+"""Listing partitions of one trigger's events."""
+TRIGGER_EVENT_PREFIX = "EVT#"
 
 
 def _key(pk: str, sk: str) -> Key:
     return {"pk": pk, "sk": sk}
+
+
+def shard_of(entity_id: str, shards: int) -> int:
+    """The entity's shard among ``shards``: stable (a hash of its id) and spread evenly."""
+    return int(hashlib.sha256(entity_id.encode()).hexdigest()[:8], 16) % shards
 
 
 def _sortable(created_at: datetime, entity_id: str) -> str:
@@ -206,13 +218,22 @@ def run(run_id: str) -> Key:
 
 
 def app_runs(app_id: str) -> str:
+    """The App's runs listing as a whole: the unsharded partition of runs written before sharding."""
     return f"APP#{app_id}#RUNS"
+
+
+def app_run_shard(app_id: str, run_id: str) -> str:
+    return f"{app_runs(app_id)}#{shard_of(run_id, RUN_SHARDS)}"
+
+
+def app_run_partitions(app_id: str) -> list[str]:
+    """Every partition that lists the App's runs: the shards, then the unsharded one."""
+    return [f"{app_runs(app_id)}#{n}" for n in range(RUN_SHARDS)] + [app_runs(app_id)]
 
 
 def active_run_index(run_id: str, due: datetime) -> Key:
     """The run's entry in the unfinished-runs index, due for the sweeper at ``due``."""
-    shard = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS
-    return {"gsi2pk": active_runs(shard), "gsi2sk": f"{iso(due)}#{run_id}"}
+    return {"gsi2pk": active_runs(shard_of(run_id, ACTIVE_SHARDS)), "gsi2sk": f"{iso(due)}#{run_id}"}
 
 
 def active_runs(shard: int) -> str:
@@ -296,17 +317,31 @@ def app_sessions(app_id: str) -> str:
     return f"APP#{app_id}#SESSIONS"
 
 
+def trigger_events(trigger_id: str) -> str:
+    """The trigger's events listing as a whole: the unsharded partition of events written before sharding."""
+    return f"TRIGGER#{trigger_id}#EVENTS"
+
+
 def trigger_event(trigger_id: str, received_at: datetime, event_id: str) -> Key:
-    return _key(f"TRIGGER#{trigger_id}#EVENTS", f"EVT#{iso(received_at)}#{event_id}")
+    shard = shard_of(event_id, EVENT_SHARDS)
+    return _key(
+        f"{trigger_events(trigger_id)}#{shard}", f"{TRIGGER_EVENT_PREFIX}{iso(received_at)}#{event_id}"
+    )
 
 
-def trigger_events_prefix(trigger_id: str) -> tuple[str, str]:
-    return f"TRIGGER#{trigger_id}#EVENTS", "EVT#"
+def unsharded_trigger_event(trigger_id: str, received_at: datetime, event_id: str) -> Key:
+    """Where an event recorded before sharding is."""
+    return _key(trigger_events(trigger_id), f"{TRIGGER_EVENT_PREFIX}{iso(received_at)}#{event_id}")
+
+
+def trigger_event_partitions(trigger_id: str) -> list[str]:
+    """Every partition that lists the trigger's events: the shards, then the unsharded one."""
+    return [f"{trigger_events(trigger_id)}#{n}" for n in range(EVENT_SHARDS)] + [trigger_events(trigger_id)]
 
 
 def trigger_event_id(trigger_id: str, event_id: str) -> Key:
     """Where an event is found by its id: the item names the event's own key."""
-    return _key(f"TRIGGER#{trigger_id}#EVENTS", f"ID#{event_id}")
+    return _key(trigger_events(trigger_id), f"ID#{event_id}")
 
 
 def trigger_firing(trigger_id: str, firing_key: str) -> Key:

@@ -1,29 +1,26 @@
-"""Runs of one App, newest first, optionally filtered (gsi1 ``APP#<app>#RUNS``).
+"""Runs of one App, newest first, optionally filtered (gsi1 ``APP#<app>#RUNS#<shard>``, merged).
 
 Filters are DynamoDB filter expressions, which apply after a page is read: a query may return fewer items
 than asked even though more match further on. So a listing keeps reading until the page is full or the
-partition ends (at most ``MAX_READS`` reads per request); the cursor is the key of the last item returned,
-or where reading stopped, so no match is ever skipped or repeated.
+shards end (a bounded number of reads per request, see ``store.sharded``); the cursor is the position of the
+last item returned, or where reading stopped, so no match is ever skipped or repeated.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from switchboard import aws
-from switchboard.domain.errors import BadRequest
 from switchboard.domain.ids import iso
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.store import keys
 from switchboard.store.control import from_item
 from switchboard.store.runs import runs_table
-from switchboard.store.table import decode_cursor, encode_cursor, from_dynamo, translate_errors
+from switchboard.store.sharded import ShardedListing, read_newest_first
 
-MAX_READS = 10
-READ_SIZE = 100
-_CURSOR_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk")
+_RUN_POSITION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#run-[a-z2-7]{20}")
 
 
 @dataclass(frozen=True)
@@ -61,40 +58,19 @@ class RunFilter:
 def list_runs(
     app_id: str, run_filter: RunFilter, limit: int, next_token: str | None
 ) -> tuple[list[Run], str | None]:
-    partition = keys.app_runs(app_id)
-    start: dict[str, Any] | None = decode_cursor(next_token, partition, index=True)
-    key_condition = "gsi1pk = :partition"
-    values: dict[str, Any] = {":partition": partition}
-    if run_filter.started_before:
-        # A run starts after it is created, so nothing created after the bound can have started before it.
-        values[":until"] = keys.listing_until(run_filter.started_before)
-        key_condition += " AND gsi1sk <= :until"
-        if start and start.get("gsi1sk", "") > values[":until"]:
-            raise BadRequest("next_token does not belong to these filters", code="invalid_cursor")
+    # A run starts after it is created: nothing created after ``started_before`` started before it.
+    until = run_filter.started_before
     filter_expression, filter_values = run_filter.expression()
-    params: dict[str, Any] = {
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": key_condition,
-        "ExpressionAttributeValues": {**values, **filter_values},
-        "ScanIndexForward": False,
-    }
-    if filter_expression:
-        params["FilterExpression"] = filter_expression
-        if ":status" in filter_values:
-            params["ExpressionAttributeNames"] = {"#status": "status"}
-    found: list[dict[str, Any]] = []
-    for _ in range(MAX_READS):
-        page_size = limit - len(found) if not filter_expression else READ_SIZE
-        request = {**params, "Limit": page_size, **({"ExclusiveStartKey": start} if start else {})}
-        with translate_errors():
-            response = aws.table(runs_table().name).query(**request)
-        found.extend(from_dynamo(item) for item in response.get("Items", []))
-        start = response.get("LastEvaluatedKey")
-        if len(found) >= limit:
-            more = len(found) > limit or start is not None
-            found = found[:limit]
-            start = {name: found[-1][name] for name in _CURSOR_ATTRIBUTES} if more else None
-            break
-        if not start:
-            break
-    return [from_item(Run, item) for item in found], encode_cursor(start)
+    listing = ShardedListing(
+        table=runs_table().name,
+        name=keys.app_runs(app_id),
+        partitions=keys.app_run_partitions(app_id),
+        shape=_RUN_POSITION,
+        high=keys.listing_until(until) if until else "\uffff",
+        index=keys.GSI1,
+        filter_expression=filter_expression,
+        filter_names={"#status": "status"} if ":status" in filter_values else {},
+        filter_values=filter_values,
+    )
+    found, cursor = read_newest_first(listing, limit, next_token)
+    return [from_item(Run, item) for item in found], cursor

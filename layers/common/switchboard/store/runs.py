@@ -47,7 +47,7 @@ START_GRACE = timedelta(seconds=60)
 def run_item(run: Run) -> Item:
     """A new run's item: listed under its App (gsi1) and in the unfinished-runs index (gsi2), due when it
     should have started; ``due_when_started`` is its index entry once started (its deadline)."""
-    listing = keys.listing_index(keys.app_runs(run.app_id), run.created_at, run.id)
+    listing = keys.listing_index(keys.app_run_shard(run.app_id, run.id), run.created_at, run.id)
     active = keys.active_run_index(run.id, run.created_at + START_GRACE)
     started = keys.active_run_index(run.id, run.deadline_at or run.created_at)["gsi2sk"]
     return to_item(run, keys.run(run.id), {**listing, **active}) | {"due_when_started": started}

@@ -78,18 +78,12 @@ def decode_cursor(
     and, with a sort key ``prefix``, within it. A cursor DynamoDB would refuse never reaches it."""
     if not token:
         return None
-    if len(token) > MAX_CURSOR_CHARS:
-        raise BadRequest(f"next_token is longer than {MAX_CURSOR_CHARS} characters", code="invalid_cursor")
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("next_token is not a valid cursor", code="invalid_cursor") from None
+    decoded = decode_token(token)
     partition_attribute, sort_attribute = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
     valid = (
         isinstance(decoded, dict)
         and set(decoded) == (_INDEX_KEY_ATTRIBUTES if index else _TABLE_KEY_ATTRIBUTES)
-        and all(_key_value(name, value) for name, value in decoded.items())
+        and all(is_key_value(name, value) for name, value in decoded.items())
         and decoded[partition_attribute] == partition
         and (prefix is None or decoded[sort_attribute].startswith(prefix))
     )
@@ -98,7 +92,19 @@ def decode_cursor(
     return {str(k): str(v) for k, v in decoded.items()}
 
 
-def _key_value(name: str, value: Any) -> bool:
+def decode_token(token: str) -> Any:
+    """The JSON document a ``next_token`` encodes (400 ``invalid_cursor`` when it is too long or none)."""
+    if len(token) > MAX_CURSOR_CHARS:
+        raise BadRequest(f"next_token is longer than {MAX_CURSOR_CHARS} characters", code="invalid_cursor")
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("next_token is not a valid cursor", code="invalid_cursor") from None
+
+
+def is_key_value(name: str, value: Any) -> bool:
+    """A non-empty string DynamoDB accepts as the value of key attribute ``name``."""
     if not isinstance(value, str):
         return False
     try:

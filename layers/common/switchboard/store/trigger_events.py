@@ -2,7 +2,8 @@
 
 Recording an event writes three items in one transaction, each conditional on not existing yet:
 
-- the event (``TRIGGER#<trg>#EVENTS`` / ``EVT#<received_at>#<tev>``), listed newest first;
+- the event (``TRIGGER#<trg>#EVENTS#<shard>`` / ``EVT#<received_at>#<tev>``), listed newest first across
+  the shards (and the unsharded ``TRIGGER#<trg>#EVENTS`` of events recorded before sharding);
 - its id reference (same partition, ``ID#<tev>``), which names when it was received, to read it by id;
 - the firing's claim (``TRIGGER#<trg>#FIRING`` / ``<firing key>``) naming the event: a second recording of
   the same firing (a duplicate delivery, a replayed webhook-id) writes nothing and gets the first event.
@@ -14,6 +15,7 @@ Every item expires with the runs (``expires_at``, the table's TTL). The payload 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +25,11 @@ from switchboard.domain.ids import iso
 from switchboard.domain.triggers import TriggerEvent
 from switchboard.store import keys
 from switchboard.store.runs import runs_table
+from switchboard.store.sharded import ShardedListing, read_newest_first
 from switchboard.store.table import Item, put_op
 
 _PAYLOAD = "payload_json"
+_EVENT_POSITION = re.compile(r"EVT#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#tev-[a-z2-7]{20}")
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,20 @@ def get_event(trigger_id: str, event_id: str) -> TriggerEvent | None:
         return None
     received_at = datetime.fromisoformat(str(reference["received_at"]))
     item = runs_table().get(keys.trigger_event(trigger_id, received_at, event_id))
+    if item is None:  # recorded before events were sharded
+        item = runs_table().get(keys.unsharded_trigger_event(trigger_id, received_at, event_id))
     return _event(item) if item else None
 
 
 def list_events(trigger_id: str, limit: int, next_token: str | None) -> tuple[list[TriggerEvent], str | None]:
-    """The trigger's events, newest first."""
-    partition, prefix = keys.trigger_events_prefix(trigger_id)
-    page = runs_table().query(partition, prefix=prefix, limit=limit, next_token=next_token, newest_first=True)
-    return [_event(item) for item in page.items], page.next_token
+    """The trigger's events, newest first, merged from its shards (``store.sharded``)."""
+    listing = ShardedListing(
+        table=runs_table().name,
+        name=keys.trigger_events(trigger_id),
+        partitions=keys.trigger_event_partitions(trigger_id),
+        shape=_EVENT_POSITION,
+        low=keys.TRIGGER_EVENT_PREFIX,
+        high=keys.TRIGGER_EVENT_PREFIX + "\uffff",
+    )
+    found, cursor = read_newest_first(listing, limit, next_token)
+    return [_event(item) for item in found], cursor

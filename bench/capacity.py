@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from switchboard.store.keys import RUN_SHARDS
+
 PRICES = Path(__file__).with_name("prices.json")
 DESIGNS = ("secrets_manager_per_link", "dynamodb_kms_envelope")
 LLM_WORKLOADS = {"no LLM": 0.0, "3 s LLM call": 3.0, "15 s LLM call": 15.0}
@@ -104,7 +106,9 @@ def dynamodb_units(operation: str, body: dict[str, Any]) -> Counter[str]:
 
 
 def load_inputs(path: Path = PRICES) -> dict[str, Any]:
+    """The prices file, with the runs listing's shard count from its one home (``store/keys.py``)."""
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    loaded.setdefault("app_run_shards", RUN_SHARDS)
     return loaded
 
 

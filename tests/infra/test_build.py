@@ -32,9 +32,8 @@ def _make_targets() -> list[str]:
 
 
 def _has_target(logical_id: str) -> bool:
-    return any(
-        re.fullmatch(re.escape(target).replace("%", r"\w+"), f"build-{logical_id}") for target in _make_targets()
-    )
+    patterns = [re.escape(target).replace("%", r"\w+") for target in _make_targets()]
+    return any(re.fullmatch(pattern, f"build-{logical_id}") for pattern in patterns)
 
 
 @pytest.mark.parametrize("logical_id", PACKAGED)
@@ -56,9 +55,12 @@ def test_the_makefile_compiles_bytecode_with_the_runtimes_python_for_its_platfor
     # Then it compiles with the runtime's interpreter, bytecode valid whatever the zip's timestamps,
     # and installs wheels for the runtime's version and architecture
     assert f"RUNTIME_PYTHON ?= {RUNTIME}\n" in text
-    assert "$(RUNTIME_PYTHON) -m compileall" in text and "--invalidation-mode unchecked-hash" in text
+    assert "$(RUNTIME_PYTHON) -m compileall" in text
+    assert "--invalidation-mode unchecked-hash" in text
     assert f"--python-version {RUNTIME.removeprefix('python')}" in text
-    assert architectures == ["arm64"] and "aarch64" in text and "x86_64" not in text
+    assert architectures == ["arm64"]
+    assert "aarch64" in text
+    assert "x86_64" not in text
 
 
 def test_a_make_target_that_names_no_resource_is_caught() -> None:
@@ -66,7 +68,8 @@ def test_a_make_target_that_names_no_resource_is_caught() -> None:
     # When the target lookup runs
     # Then only the real one has a target (the pattern is not a catch-all)
     assert not _has_target("ControlTable")
-    assert _has_target("CommonLayer") and _has_target("ManagementFunction")
+    assert _has_target("CommonLayer")
+    assert _has_target("ManagementFunction")
 
 
 def _built(logical_id: str) -> Path:

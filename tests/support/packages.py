@@ -1,5 +1,5 @@
-"""What a built Lambda package holds: the distributions (``*.dist-info``) in the directories a function imports
-from, and the rule that they carry exactly one botocore, with the boto3 that botocore was released for."""
+"""What a built Lambda package holds: the distributions (``*.dist-info``) in the directories a function
+imports from, and the rule that they carry exactly one botocore, with the boto3 it was released for."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def distributions(directory: Path) -> dict[str, tuple[Version, list[Requirement]
 
 
 def sdk_problems(directories: list[Path]) -> list[str]:
-    """Why the AWS SDK a function imports from ``directories`` (its code, then its layers) is not one consistent
-    boto3/botocore pair; empty when it is (or when none of them ships botocore: the runtime's pair is used)."""
+    """Why the AWS SDK a function imports from ``directories`` (its code, then its layers) is not one
+    consistent boto3/botocore pair; empty when it is (or when none ships botocore)."""
     problems: list[str] = []
     botocores = [(d, found["botocore"][0]) for d in directories if "botocore" in (found := distributions(d))]
     boto3s = [(d, found["boto3"]) for d in directories if "boto3" in (found := distributions(d))]
@@ -37,5 +37,6 @@ def sdk_problems(directories: list[Path]) -> list[str]:
             if requirement.name == "botocore" and requirement.marker is None:
                 for _, botocore in botocores:
                     if botocore not in requirement.specifier:
-                        problems.append(f"boto3 {version} needs botocore{requirement.specifier}, not {botocore}")
+                        needed = requirement.specifier
+                        problems.append(f"boto3 {version} needs botocore{needed}, not {botocore}")
     return problems

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install serve test lint format typecheck validate unit openapi build bench clean
+.PHONY: install serve test lint format typecheck validate unit openapi build build-check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -50,8 +50,13 @@ unit: install $(SAM_VENV)/bin/.installed
 openapi: install
 	$(BIN)/python -m switchboard_cli.openapi --write
 
+# packaging/Makefile builds each function and the layer with python3.13 (the runtime's version) on PATH.
 build: $(SAM_VENV)/bin/.installed
 	$(SAM_VENV)/bin/sam build
+
+# Builds, then checks the output: bytecode for the runtime beside every module, one boto3/botocore pair.
+build-check: install build
+	$(BIN)/pytest -q tests/infra/test_build.py tests/infra/test_layer_dependencies.py
 
 # dynamiq pins pydantic and (through litellm) openai below what .venv resolves, so the comparison engines
 # get their own environment with this project installed in it; bench.run runs the comparison there.

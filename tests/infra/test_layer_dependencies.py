@@ -1,18 +1,25 @@
 """What `sam build` installs: the common layer's and the executor's requirements files cover every
-third-party package the layer imports, with the same ranges as pyproject.toml."""
+third-party package the layer imports, with the same ranges as pyproject.toml, and every function gets one
+boto3/botocore pair (the layer's), never a botocore that shadows the runtime's under the runtime's boto3."""
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+
+from tests.support.packages import sdk_problems
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "common"
 RUNTIME_PROVIDED = {"boto3", "botocore"}
-"""The Lambda Python runtime ships these."""
+"""The Lambda Python runtime ships these (the layer ships its own pair, which takes precedence)."""
 DISTRIBUTION_OF = {
     "aws_lambda_powertools": "aws-lambda-powertools",
     "pydantic_core": "pydantic",
@@ -80,3 +87,93 @@ def test_requirement_ranges_match_pyproject() -> None:
     for path in (LAYER / "requirements.txt", ROOT / "functions" / "executor" / "requirements.txt"):
         for name, spec in _requirements(path).items():
             assert declared.get(name) == spec, f"{path.name}: {spec!r} differs from pyproject.toml"
+
+
+def _closure(names: set[str]) -> set[str]:
+    """The distributions pip installs for ``names``, read from this environment's installed metadata."""
+    seen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in importlib.metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": "tracer"}):
+                pending.append(requirement.name.lower().replace("_", "-"))
+    return seen
+
+
+def test_the_layer_ships_boto3_with_the_botocore_its_dependencies_pull_in() -> None:
+    # Given what the layer's requirements install (the X-Ray SDK and the durable execution SDK need botocore)
+    layer = _closure(set(_requirements(LAYER / "requirements.txt")))
+    # When a layer ships botocore, it shadows the runtime's for every function
+    # Then boto3 is installed beside it, resolved together by pip
+    assert "botocore" in layer
+    assert "boto3" in _requirements(LAYER / "requirements.txt")
+
+
+def test_no_function_ships_a_second_botocore_of_its_own() -> None:
+    # Given the executor's own requirements (the only function with any)
+    executor = _closure(set(_requirements(ROOT / "functions" / "executor" / "requirements.txt")))
+    # When they are installed into /var/task, which comes before the layer on sys.path
+    # Then they bring no boto3/botocore that would differ from the layer's
+    assert not executor & {"boto3", "botocore", "s3transfer"}
+
+
+def _install(directory: Path, name: str, version: str, *requires: str) -> None:
+    info = directory / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {spec}" for spec in requires)]
+    (info / "METADATA").write_text("\n".join(["Metadata-Version: 2.1", *lines]) + "\n")
+
+
+@pytest.fixture
+def task_and_layer(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "task").mkdir()
+    (tmp_path / "layer").mkdir()
+    return tmp_path / "task", tmp_path / "layer"
+
+
+def test_a_matching_pair_in_the_layer_passes(task_and_layer: tuple[Path, Path]) -> None:
+    # Given a layer with boto3 and the botocore it requires
+    task, layer = task_and_layer
+    _install(layer, "boto3", "1.44.18", "botocore (<1.45.0,>=1.44.18)")
+    _install(layer, "botocore", "1.44.18")
+    # When the package is checked
+    # Then nothing is wrong
+    assert sdk_problems([task, layer]) == []
+
+
+def test_a_layer_with_botocore_but_no_boto3_fails(task_and_layer: tuple[Path, Path]) -> None:
+    # Given a layer that ships botocore (pulled in by aws-xray-sdk) and leaves boto3 to the runtime
+    task, layer = task_and_layer
+    _install(layer, "aws-xray-sdk", "2.15.0", "botocore>=1.11.3")
+    _install(layer, "botocore", "1.44.18")
+    # When the package is checked
+    # Then it is reported: the runtime's boto3 would run on the layer's botocore
+    assert sdk_problems([task, layer]) == [
+        "botocore without boto3: it shadows the runtime's botocore under the runtime's boto3"
+    ]
+
+
+def test_two_botocores_fail(task_and_layer: tuple[Path, Path]) -> None:
+    # Given a function that ships its own boto3/botocore over the layer's
+    task, layer = task_and_layer
+    for directory in (task, layer):
+        _install(directory, "boto3", "1.44.18", "botocore (<1.45.0,>=1.44.18)")
+        _install(directory, "botocore", "1.44.18")
+    # When the package is checked
+    # Then two botocores are reported
+    assert sdk_problems([task, layer]) == ["2 botocores: ['task 1.44.18', 'layer 1.44.18']"]
+
+
+def test_a_boto3_on_a_botocore_it_was_not_released_for_fails(task_and_layer: tuple[Path, Path]) -> None:
+    # Given a layer whose boto3 requires a newer botocore than the one shipped
+    task, layer = task_and_layer
+    _install(layer, "boto3", "1.44.18", "botocore (<1.45.0,>=1.44.18)")
+    _install(layer, "botocore", "1.35.0")
+    # When the package is checked
+    # Then the mismatch is reported
+    assert sdk_problems([task, layer]) == ["boto3 1.44.18 needs botocore<1.45.0,>=1.44.18, not 1.35.0"]

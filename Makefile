@@ -50,7 +50,10 @@ unit: install $(SAM_VENV)/bin/.installed
 openapi: install
 	$(BIN)/python -m switchboard_cli.openapi --write
 
-# packaging/Makefile builds each function and the layer with python3.13 (the runtime's version) on PATH.
+# packaging/Makefile builds each function and the layer with python3.13 (the runtime's version) on PATH;
+# under pyenv with another version active, its 3.13 is selected for the build.
+RUNTIME_PYENV := $(shell python3.13 -V >/dev/null 2>&1 || pyenv versions --bare 2>/dev/null | grep -m1 '^3\.13')
+build: export PYENV_VERSION := $(or $(RUNTIME_PYENV),$(PYENV_VERSION))
 build: $(SAM_VENV)/bin/.installed
 	$(SAM_VENV)/bin/sam build
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -51,6 +52,7 @@ from switchboard.store import apps
 from switchboard.store.links import put_link
 from switchboard_cli.local.aws_backend import create_tables
 from switchboard_cli.local.durable import DurableService
+from switchboard_cli.local.kms import create_keys
 from switchboard_cli.local.moto_dynamodb import guard_writes
 from switchboard_cli.local.template import Template
 
@@ -180,6 +182,15 @@ def _instrument(counter: CallCounter) -> None:
         events.register("before-call", counter.hook, unique_id="bench-call-counter")
 
 
+def create_stack() -> None:
+    """The template's tables and KMS keys in moto; end users' links are sealed under its link secrets key,
+    as deployed."""
+    template = Template.from_file(TEMPLATE)
+    create_tables(template)
+    os.environ["LINK_SECRETS_KEY"] = create_keys(template)["LinkSecretsKey"]
+    get_settings.cache_clear()
+
+
 def measure() -> dict[str, Any]:
 
     get_settings.cache_clear()
@@ -188,7 +199,7 @@ def measure() -> dict[str, Any]:
     with mock_aws(), Target() as target:
         aws.reset()
         guard_writes()  # the executor's threads and the caller's read and write the tables together
-        create_tables(Template.from_file(TEMPLATE))
+        create_stack()
         _instrument(counter)
         invoker = CountingInvoker(counter)
         set_invoker(invoker)
@@ -246,7 +257,6 @@ class _World:
             status_changed_at=now,
             config={"url": self.target_url},
             secret_fields=["api_key"],
-            secret_name="pending",
             linked_at=now,
         )
         put_link(link, {"api_key": USER_KEY})

@@ -25,8 +25,8 @@ from typing import Any
 
 from moto import mock_aws
 
-from bench.aws_calls import _World
-from bench.support import TEMPLATE, LambdaContextStub, load_function, median
+from bench.aws_calls import _World, create_stack
+from bench.support import LambdaContextStub, load_function, median
 from bench.workflows import Definition, chain, fan_out
 from switchboard import aws
 from switchboard.invoker import get_invoker, set_invoker
@@ -34,10 +34,8 @@ from switchboard.runtime.runs import program
 from switchboard.runtime.runs.creation import RunRequest, create
 from switchboard.settings import get_settings
 from switchboard.store import apps
-from switchboard_cli.local.aws_backend import create_tables
 from switchboard_cli.local.durable import DurableService
 from switchboard_cli.local.moto_dynamodb import guard_writes
-from switchboard_cli.local.template import Template
 
 SHAPES: dict[str, tuple[int, Any]] = {"chain_500": (500, chain), "fan_out_100": (100, fan_out)}
 REPETITIONS = 5
@@ -168,7 +166,7 @@ def measure() -> dict[str, Any]:
     with mock_aws():
         aws.reset()
         guard_writes()  # the executor's threads and the caller's read and write the tables together
-        create_tables(Template.from_file(TEMPLATE))
+        create_stack()
         aws.client("s3").create_bucket(Bucket=FILES_BUCKET)
         for service in SERVICES:
             events = aws.client(service).meta.events

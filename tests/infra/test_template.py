@@ -290,26 +290,24 @@ def test_management_role_cannot_read_secret_values_and_denies_it_explicitly(cfn:
         assert denying, f"the management role has no unconditional Deny of {action} on *"
 
 
-def test_apps_role_writes_only_link_secrets_and_denies_reading_any(cfn: Template) -> None:
+def test_apps_role_only_deletes_old_link_secrets_and_denies_reading_any(cfn: Template) -> None:
     # Given the Apps function's role
     statements = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
     link_secrets = f"{SECRET_PREFIX_ARN}apps/*/links/*"
 
-    # Then it creates (tagged) and deletes secrets only under apps/<app>/links/ of this stack's prefix
+    # Then it deletes secrets only under apps/<app>/links/ of this stack's prefix (links made before sealed
+    # secrets, when they are linked again or revoked)
+    granted = [
+        resource
+        for statement in statements
+        if allows(statement, "secretsmanager:DeleteSecret")
+        for resource in statement_resources(statement, cfn)
+    ]
+    assert granted == [link_secrets]
+    # And it creates no secret, cannot change one's value or settings in place, nor tag, describe or list one
     for action in (
         "secretsmanager:CreateSecret",
         "secretsmanager:TagResource",
-        "secretsmanager:DeleteSecret",
-    ):
-        granted = [
-            resource
-            for statement in statements
-            if allows(statement, action)
-            for resource in statement_resources(statement, cfn)
-        ]
-        assert granted == [link_secrets], action
-    # And it cannot change a secret's value or settings in place, nor untag, describe or list one
-    for action in (
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecret",
         "secretsmanager:UntagResource",
@@ -1201,9 +1199,9 @@ def test_the_trigger_secrets_key_is_rotated_retained_and_named_to_its_users(cfn:
     keys = cfn.resources_of_type("AWS::KMS::Key")
     key = keys["TriggerSecretsKey"]
 
-    # Then there is this one symmetric key, rotated yearly, kept when the stack goes (the items it encrypted
-    # are kept too), and the management and trigger functions name it
-    assert list(keys) == ["TriggerSecretsKey"]
+    # Then it is a symmetric key (next to the link secrets key), rotated yearly, kept when the stack goes
+    # (the items it encrypted are kept too), and the management and trigger functions name it
+    assert sorted(keys) == ["LinkSecretsKey", "TriggerSecretsKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
     assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")

@@ -5,7 +5,6 @@ allowed return URL. Every answer is HTML with the page's security headers and ne
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,13 +12,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from switchboard import aws
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
 from switchboard.runtime import connect_tokens
 from switchboard.runtime.connect_tokens import csrf_token
 from switchboard.runtime.requirements import requirement_status
-from switchboard.store import apps
+from switchboard.store import apps, link_secrets
 from switchboard.store import links as link_store
 from tests.integration.apps_runtime import new_app
 from tests.integration.conftest import SECRET_KEY, Reply, World
@@ -246,14 +244,13 @@ def test_submitting_the_form_links_the_connection_and_shows_the_new_state(
     form = crm_form(page)
     assert form.status == "Connected"
     assert form.values["api_key"] == ""
-    # ... the link is active with the non-secret fields, the key in its secret, and the user is complete
+    # ... the link is active with the non-secret fields, the key sealed in its item, and the user is complete
     link = link_store.get_link(scene.app_id, "user-42", "crm")
     assert link is not None
     assert link.status is LinkStatus.active
     assert link.config == {"url": f"{scene.target.url}/", "header": "X-Api-Key", "scheme": "Bearer"}
     assert link.secret_fields == ["api_key"]
-    stored = aws.client("secretsmanager").get_secret_value(SecretId=link.secret_name)["SecretString"]
-    assert json.loads(stored) == {"api_key": user_key()}
+    assert link_secrets.open_values(link) == {"api_key": user_key()}
     assert requirement_status(scene.app(), "user-42", connect_url_for=None).status == "complete"
 
 

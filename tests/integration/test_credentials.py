@@ -16,19 +16,20 @@ from typing import Any
 import pytest
 
 from switchboard import aws
-from switchboard.domain.errors import Forbidden, NotFound, RequirementNotSatisfied
+from switchboard.domain.errors import Forbidden, NotFound, RequirementNotSatisfied, SwitchboardError
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus, Run
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.observability import logger
 from switchboard.runtime import credentials
+from switchboard.runtime import links as links_runtime
 from switchboard.runtime.credentials_client import resolve_credentials, resolve_for_run
 from switchboard.runtime.credentials_contract import CredentialsRequest
 from switchboard.settings import get_settings
-from switchboard.store import keys, links
+from switchboard.store import apps, keys, link_secrets, links, secrets
 from switchboard.store.control import to_item
-from switchboard.store.table import Table, put_op
+from switchboard.store.table import Table, put_op, update_op
 from tests.integration.conftest import SECRET_KEY, World, definition
 from tests.support.invokers import HandlerInvoker
 from tests.support.stack import LambdaContextStub, load_function
@@ -90,7 +91,7 @@ def aws_calls(world: World) -> Iterator[Counter[str]]:
     def count(model: Any, **kwargs: Any) -> None:
         calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
-    clients = [aws.dynamodb(), aws.dynamodb_resource().meta.client, aws.secrets()]
+    clients = [aws.dynamodb(), aws.dynamodb_resource().meta.client, aws.secrets(), aws.kms()]
     for client in clients:
         client.meta.events.register("before-call.*.*", count)
     yield calls
@@ -166,7 +167,6 @@ def link_requirement(
             status_changed_at=now,
             config={"url": "https://crm.example.test/", "header": "X-Api-Key", "scheme": ""},
             secret_fields=["api_key"],
-            secret_name="set-by-put-link",
             linked_at=now,
             expires_at=now + expires_in if expires_in is not None else None,
         ),
@@ -552,9 +552,12 @@ def test_one_batch_get_item_and_one_batch_get_secret_value_whatever_the_number_o
         request(scene, run_id=run.id, connection_ids=connection_ids, requirement_ids=["crm", "billing"])
     )
 
-    # Then everything came from one BatchGetItem and one BatchGetSecretValue, and nothing else
+    # Then everything came from one BatchGetItem, one BatchGetSecretValue (the connections) and one KMS
+    # Decrypt per link (its sealed secret's data key), and nothing else
     assert len(answer["credentials"]) == 7
-    assert aws_calls == Counter({"dynamodb.BatchGetItem": 1, "secretsmanager.BatchGetSecretValue": 1})
+    assert aws_calls == Counter(
+        {"dynamodb.BatchGetItem": 1, "secretsmanager.BatchGetSecretValue": 1, "kms.Decrypt": 2}
+    )
 
     # When the same run asks again on the warm instance
     aws_calls.clear()
@@ -562,7 +565,7 @@ def test_one_batch_get_item_and_one_batch_get_secret_value_whatever_the_number_o
         request(scene, run_id=run.id, connection_ids=connection_ids, requirement_ids=["crm", "billing"])
     )
 
-    # Then the secrets come from the cache: no Secrets Manager call at all
+    # Then the secrets come from the cache: no Secrets Manager or KMS call at all
     assert again["credentials"] == answer["credentials"]
     assert all(resolution["cached"] for resolution in again["resolutions"])
     assert aws_calls == Counter({"dynamodb.BatchGetItem": 1})
@@ -656,31 +659,39 @@ def test_a_failed_invocation_is_service_unavailable(scene: Scene):
 # ---------------------------------------------------------------- the links store
 
 
-def test_put_link_stores_the_secret_apart_and_records_its_version(world: World):
+def test_put_link_seals_the_secret_into_the_item_and_records_its_version(world: World):
     # When a link is put
     link = link_requirement(world)
 
-    # Then its secret lives under the App's prefix, the item records the version, and reads give it back
-    assert link.secret_name == f"{get_settings().secret_prefix}apps/{world.app_id}/links/{link.id}"
-    secret = aws.secrets().get_secret_value(SecretId=link.secret_name)
-    assert json.loads(secret["SecretString"]) == {"api_key": USER_KEY}
-    assert link.secret_version == secret["VersionId"]
+    # Then its secret is sealed into its item (no Secrets Manager secret), under a version of its own
+    item = links.links_table().get(keys.link(world.app_id, END_USER, "crm"))
+    assert item is not None
+    assert link.secret_name is None
+    assert item["sealed_secret"] == link.sealed_secret
+    assert link.secret_version is not None
+    assert link.secret_version.startswith("sealed-")
+    assert link_secrets.open_values(link) == {"api_key": USER_KEY}
     assert links.get_link(world.app_id, END_USER, "crm") == link
-    assert USER_KEY not in link.model_dump_json()
+    assert USER_KEY not in json.dumps(item, default=str)
+    assert not [s for s in aws.secrets().list_secrets()["SecretList"] if "/links/" in s["Name"]]
 
 
-def test_a_second_link_for_the_same_requirement_is_a_conflict_and_leaves_no_secret(world: World):
+def test_a_second_link_for_the_same_requirement_is_a_conflict_and_leaves_the_first(world: World):
     from switchboard.domain.errors import Conflict
 
-    link_requirement(world)
-    before = {s["Name"] for s in aws.secrets().list_secrets()["SecretList"]}
+    # Given a link
+    first = link_requirement(world)
+
+    # When a second link is put for the same requirement without replacing it
     with pytest.raises(Conflict):
-        link_requirement(world)
-    after = {s["Name"] for s in aws.secrets().list_secrets()["SecretList"] if "DeletedDate" not in s}
-    assert after == before
+        link_requirement(world, key="second-SECRET-key")
+
+    # Then the first link and its sealed secret are untouched
+    assert links.get_link(world.app_id, END_USER, "crm") == first
+    assert link_secrets.open_values(first) == {"api_key": USER_KEY}
 
 
-def test_replacing_a_link_moves_to_the_new_secret_and_deletes_the_old(world: World):
+def test_replacing_a_link_seals_the_new_secret_for_the_new_link_only(world: World):
     # Given a link, replaced by a new link for the same requirement
     old = link_requirement(world)
     now = utcnow()
@@ -690,11 +701,14 @@ def test_replacing_a_link_moves_to_the_new_secret_and_deletes_the_old(world: Wor
         replacing=old,
     )
 
-    # Then the item is the new link at the next revision, and the old secret is scheduled for deletion
+    # Then the item is the new link at the next revision, with the new secret sealed for it
     assert links.get_link(world.app_id, END_USER, "crm") == new
     assert new.revision == old.revision + 1
-    described = aws.secrets().describe_secret(SecretId=old.secret_name)
-    assert "DeletedDate" in described
+    assert link_secrets.open_values(new) == {"api_key": "replacement-SECRET-key"}
+    # And the old link's sealed secret, copied onto the new link's record, does not open there
+    with pytest.raises(SwitchboardError) as refused:
+        link_secrets.open_values(new.model_copy(update={"sealed_secret": old.sealed_secret}))
+    assert refused.value.error_code == "invalid_secret"
 
 
 def test_set_link_status_is_conditional_on_the_revision(scene: Scene):
@@ -720,3 +734,114 @@ def _recorded_version(connection_id: str) -> str | None:
     connection = connections.get_connection(connection_id)
     assert connection is not None
     return connection.secret_version
+
+
+# ---------------------------------------------------------------- links made before sealed secrets
+
+
+def links_request(world: World, run: Run, user_id: str = END_USER) -> dict[str, Any]:
+    """The run's request for the user's ``crm`` link only."""
+    return {
+        "run_id": run.id,
+        "app_id": world.app_id,
+        "user_id": user_id,
+        "connection_ids": [],
+        "requirement_ids": ["crm"],
+    }
+
+
+def legacy_link(world: World, key: str = USER_KEY) -> Link:
+    """A link as stored before sealed secrets: its secret in Secrets Manager, named on its item."""
+    link = link_requirement(world, key="replaced-by-the-legacy-SECRET")
+    name = links.link_secret_name(world.app_id, link.id)
+    version = secrets.create_secret(name, {"api_key": key}, {"switchboard:app": world.app_id})
+    links.links_table().write(
+        update_op(
+            links.links_table().name,
+            keys.link(world.app_id, END_USER, "crm"),
+            "SET secret_name = :name, secret_version = :version REMOVE sealed_secret",
+            "attribute_exists(pk)",
+            {":name": name, ":version": version},
+        )
+    )
+    stored = links.get_link(world.app_id, END_USER, "crm")
+    assert stored is not None
+    assert (stored.sealed_secret, stored.secret_name) == (None, name)
+    return stored
+
+
+def test_a_link_made_before_sealed_secrets_resolves_from_its_old_secret(world: World, aws_calls):
+    # Given a run and a link whose secret is still in Secrets Manager (no sealed secret on its item)
+    run = write_run(world)
+    legacy_link(world)
+    aws_calls.clear()
+
+    # When the run's credentials are resolved
+    answer = invoke(links_request(world, run))
+
+    # Then the link's value comes from its Secrets Manager secret, without any KMS call
+    assert answer["credentials"]["requirement:crm"]["config"]["api_key"] == USER_KEY
+    assert aws_calls["secretsmanager.BatchGetSecretValue"] == 1
+    assert aws_calls["kms.Decrypt"] == 0
+
+
+def test_relinking_a_link_made_before_sealed_secrets_seals_it_and_deletes_the_old_secret(world: World):
+    # Given a link whose secret is still in Secrets Manager, and a run
+    old = legacy_link(world)
+    run = write_run(world)
+
+    # When the user links again (a new link replacing it)
+    now = utcnow()
+    new = links.put_link(
+        old.model_copy(update={"id": new_id("link"), "linked_at": now, "status_changed_at": now}),
+        {"api_key": "relinked-SECRET-key"},
+        replacing=old,
+    )
+
+    # Then the new secret is sealed in the item, the old secret is scheduled for deletion, and runs resolve
+    # the new value
+    assert new.secret_name is None
+    assert link_secrets.open_values(new) == {"api_key": "relinked-SECRET-key"}
+    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=str(old.secret_name))
+    answer = invoke(links_request(world, run))
+    assert answer["credentials"]["requirement:crm"]["config"]["api_key"] == "relinked-SECRET-key"
+
+
+def test_revoking_a_link_made_before_sealed_secrets_deletes_its_old_secret(world: World):
+    # Given a link whose secret is still in Secrets Manager
+    old = legacy_link(world)
+
+    # When it is revoked
+    app = apps.get_app(world.app_id)
+    assert app is not None
+    revoked = links_runtime.revoke_link(app, old, "test")
+
+    # Then it is revoked and its secret is scheduled for deletion
+    assert revoked.status is LinkStatus.revoked
+    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=str(old.secret_name))
+
+
+def test_a_sealed_secret_copied_to_another_users_link_does_not_resolve(world: World):
+    # Given two users' links, and a run of the second user
+    mine = link_requirement(world)
+    theirs = link_requirement(world, user_id="end-user-2", key="other-SECRET-key")
+    run = write_run(world, user_id="end-user-2")
+
+    # When the first user's sealed secret is copied into the second user's item
+    links.links_table().write(
+        update_op(
+            links.links_table().name,
+            keys.link(world.app_id, "end-user-2", "crm"),
+            "SET sealed_secret = :sealed",
+            "attribute_exists(pk)",
+            {":sealed": mine.sealed_secret},
+        )
+    )
+    # And the second user's run asks for its credentials
+    with pytest.raises(SwitchboardError) as refused:
+        invoke(links_request(world, run, "end-user-2"))
+
+    # Then the run gets no credential (the ciphertext is bound to the first user's record), and the error
+    # names the link, never a value
+    assert (refused.value.error_code, refused.value.details) == ("invalid_secret", theirs.id)
+    assert USER_KEY not in str(refused.value)

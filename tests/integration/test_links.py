@@ -31,7 +31,7 @@ from switchboard.engine.definition import WorkflowDefinition
 from switchboard.runtime import connect_tokens, links, requirements
 from switchboard.runtime.requirements import requirement_status
 from switchboard.settings import get_settings
-from switchboard.store import apps, keys
+from switchboard.store import apps, keys, link_secrets
 from switchboard.store import links as link_store
 from switchboard.store.connect_tokens import get_connect_token
 from tests.integration.apps_runtime import deploy, new_app, runtime_definition
@@ -325,9 +325,11 @@ def test_linking_stores_the_secret_apart_and_records_the_activation(scene: Links
     )
     assert link.config == {"url": "https://crm.example.test/", "header": "X-Key", "scheme": "Bearer"}
     assert link.secret_fields == ["api_key"]
-    assert link.secret_name == f"{get_settings().secret_prefix}apps/{scene.app_id}/links/{link.id}"
-    secret = aws.secrets().get_secret_value(SecretId=link.secret_name)
-    assert json.loads(secret["SecretString"]) == {"api_key": USER_KEYS["user-42"]}
+    # The secret is sealed into the link's item, never in clear, and no Secrets Manager secret is made
+    assert link.secret_name is None
+    assert link_secrets.open_values(link) == {"api_key": USER_KEYS["user-42"]}
+    assert USER_KEYS["user-42"] not in json.dumps(_links_table_items(), default=str)
+    assert not [s for s in aws.secrets().list_secrets()["SecretList"] if "/links/" in s["Name"]]
     assert link_store.get_link(scene.app_id, "user-42", "crm") == link
     assert link_store.get_link_by_id(link.id) == link
     (transition,) = link_store.list_transitions(link.id)
@@ -344,16 +346,15 @@ def test_linking_stores_the_secret_apart_and_records_the_activation(scene: Links
     assert transition.at == link.linked_at
 
 
-def test_relinking_replaces_the_link_and_deletes_the_old_secret(scene: LinksWorld) -> None:
+def test_relinking_replaces_the_link_and_its_sealed_secret(scene: LinksWorld) -> None:
     old = scene.link("user-42")
     new = scene.link("user-42", key="user-42-SECRET-key-rotated")
 
     assert new.id != old.id
     assert new.revision == old.revision + 1
     assert link_store.get_link(scene.app_id, "user-42", "crm") == new
-    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=old.secret_name)
-    secret = aws.secrets().get_secret_value(SecretId=new.secret_name)
-    assert json.loads(secret["SecretString"]) == {"api_key": "user-42-SECRET-key-rotated"}
+    assert link_secrets.open_values(new) == {"api_key": "user-42-SECRET-key-rotated"}
+    assert str(old.sealed_secret) not in json.dumps(_links_table_items(), default=str)
     # And both links' histories say what happened, and the old id no longer addresses a current link
     assert [(t.from_status, t.to_status, t.reason) for t in link_store.list_transitions(old.id)] == [
         (None, LinkStatus.active, None),
@@ -413,7 +414,9 @@ def test_a_requirements_max_age_caps_the_links_expiry(scene: LinksWorld) -> None
 # ---------------------------------------------------------------- revoking
 
 
-def test_revoking_deletes_the_secret_records_the_transition_and_is_idempotent(scene: LinksWorld) -> None:
+def test_revoking_deletes_the_sealed_secret_records_the_transition_and_is_idempotent(
+    scene: LinksWorld,
+) -> None:
     link = scene.link("user-42")
     grant = scene.grant("user-42")
 
@@ -423,7 +426,11 @@ def test_revoking_deletes_the_secret_records_the_transition_and_is_idempotent(sc
     assert (revoked.status, revoked.status_reason) == (LinkStatus.revoked, "revoked by the user")
     assert again == revoked
     assert link_store.get_link(scene.app_id, "user-42", "crm") == revoked
-    assert "DeletedDate" in aws.secrets().describe_secret(SecretId=link.secret_name)
+    assert revoked.sealed_secret is None
+    item = link_store.links_table().get(keys.link(scene.app_id, "user-42", "crm"))
+    assert item is not None
+    assert "sealed_secret" not in item
+    assert str(link.sealed_secret) not in json.dumps(_links_table_items(), default=str)
     assert [(t.to_status, t.by) for t in link_store.list_transitions(link.id)] == [
         (LinkStatus.active, link_store.list_transitions(link.id)[0].by),
         (LinkStatus.revoked, grant.token_id),

@@ -298,6 +298,7 @@ def test_a_connect_token_lists_links_and_revokes_its_users_requirement(scene: Li
         ["api_key"],
     )
     assert "secret_name" not in view
+    assert "sealed_secret" not in view  # not even the ciphertext leaves the store
     assert view["id"].startswith("lnk-")
     # And the App's caller sees the user complete
     status = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
@@ -544,6 +545,7 @@ def test_builders_list_links_without_secret_values_page_by_page(scene: LinksWorl
     shown = everyone.body["data"][0]
     assert (shown["user_id"], shown["status"], shown["secret_fields"]) == ("user-42", "active", ["api_key"])
     assert "secret_name" not in shown
+    assert "sealed_secret" not in shown
     for reply in (everyone, only, page_one, page_two):
         assert all(key not in reply.raw for key in USER_KEYS.values())
 

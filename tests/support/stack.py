@@ -52,6 +52,7 @@ SETTINGS_ENV = {
     "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/SchedulerRole",
     "TRIGGER_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:TriggerDeadLetterQueue",
     "TRIGGER_SECRETS_KEY": local_key_arn(StackContext(), "TriggerSecretsKey"),
+    "LINK_SECRETS_KEY": local_key_arn(StackContext(), "LinkSecretsKey"),
 }
 
 

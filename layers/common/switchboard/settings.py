@@ -65,6 +65,9 @@ class Settings(BaseModel):
     trigger_secrets_key: str = Field(
         default="", description="KMS key (ARN) webhook triggers' signing secrets are encrypted under"
     )
+    link_secrets_key: str = Field(
+        default="", description="KMS key (ARN) end users' link secrets are sealed under"
+    )
 
     @field_validator("egress_allow_list")
     @classmethod
@@ -105,6 +108,7 @@ _ENV_NAMES = {
     "scheduler_role_arn": "SCHEDULER_ROLE_ARN",
     "trigger_dlq_arn": "TRIGGER_DLQ_ARN",
     "trigger_secrets_key": "TRIGGER_SECRETS_KEY",
+    "link_secrets_key": "LINK_SECRETS_KEY",
 }
 _OLDER_ENV_NAMES = {"allow_loopback_egress": "ALLOW_LOOPBACK_CALLBACKS"}
 """Still read when the current name is not set."""

@@ -89,7 +89,8 @@ class LinkStatus(StrEnum):
 
 
 class Link(Record):
-    """An end user's connection for one requirement of one App. Secret fields live in Secrets Manager."""
+    """An end user's connection for one requirement of one App. Its secret fields are sealed in its item
+    (``switchboard.store.link_secrets``); a link made before that, until linked again, in Secrets Manager."""
 
     id: str
     app_id: str
@@ -103,7 +104,12 @@ class Link(Record):
     status_changed_at: datetime
     config: dict[str, Any] = Field(default_factory=dict, description="Non-secret fields only")
     secret_fields: list[str] = Field(default_factory=list)
-    secret_name: str
+    sealed_secret: str | None = Field(
+        default=None, description="The secret fields sealed under the link secrets key (store.link_secrets)"
+    )
+    secret_name: str | None = Field(
+        default=None, description="Only a link made before sealed secrets: its Secrets Manager secret"
+    )
     secret_version: str | None = None
     linked_at: datetime
     expires_at: datetime | None = None

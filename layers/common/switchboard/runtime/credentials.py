@@ -1,9 +1,11 @@
 """Resolving a run's credentials: the credentials function's use case.
 
-The credentials function is the only reader of Secrets Manager, and only the executor role may invoke it.
-It checks the request against the records (one BatchGetItem across the runs, control and links tables)
-before it reads any secret, then reads every secret it does not hold in memory in one BatchGetSecretValue
-(per 20 secrets, the API's limit; per 100 keys for the BatchGetItem).
+The credentials function is the only reader of Secrets Manager and the only role that may decrypt end users'
+sealed link secrets, and only the executor role may invoke it. It checks the request against the records
+(one BatchGetItem across the runs, control and links tables) before it reads any secret, then opens each
+link's sealed secret with one KMS Decrypt (``switchboard.store.link_secrets``) and reads every Secrets
+Manager secret (connections; links made before sealed secrets) it does not hold in memory in one
+BatchGetSecretValue (per 20 secrets, the API's limit; per 100 keys for the BatchGetItem).
 Its answer is a credentials document or an error document (never a Lambda error for a refused request):
 
     {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "config", "secret_fields"}},
@@ -52,6 +54,7 @@ from switchboard.runtime.credentials_contract import (
     SigningSecretDocument,
     SigningSecretRequest,
 )
+from switchboard.store import link_secrets
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_key
 from switchboard.store.links import CredentialRecords, read_credential_records
 
@@ -145,6 +148,8 @@ class _Source:
     secret_name: str | None
     secret_version: str | None
     last_used_at: datetime | None = None
+    sealed_in: Link | None = None
+    """The link whose item holds its secret sealed (``secret_name`` is then only the cache's key)."""
 
 
 @dataclass(frozen=True)
@@ -254,9 +259,10 @@ def _authorized_sources(
             connection_type=link.connection_type,
             config=link.config,
             secret_fields=link.secret_fields,
-            secret_name=link.secret_name,
+            secret_name=link.secret_name if link.sealed_secret is None else _sealed_key(link),
             secret_version=link.secret_version,
             last_used_at=link.last_used_at,
+            sealed_in=link if link.sealed_secret is not None else None,
         )
         for link in (records.links[requirement_id] for requirement_id in requirement_ids)
     ]
@@ -300,7 +306,33 @@ secret_cache = SecretCache()
 
 
 def _secret_values(sources: Iterable[_Source]) -> dict[str, _SecretValues]:
-    return _read_recorded({s.secret_name: s.secret_version for s in sources if s.secret_name})
+    """Secret values by the sources' ``secret_name``: sealed links opened with KMS, the others read from
+    Secrets Manager (connections, and links made before sealed secrets)."""
+    listed = list(sources)
+    resolved = _open_sealed([s.sealed_in for s in listed if s.sealed_in is not None])
+    stored = {s.secret_name: s.secret_version for s in listed if s.secret_name and s.sealed_in is None}
+    return {**resolved, **_read_recorded(stored)}
+
+
+def _sealed_key(link: Link) -> str:
+    """The cache's key for a link's sealed secret (no Secrets Manager name can take this form)."""
+    return f"sealed:{link.id}"
+
+
+def _open_sealed(links: list[Link]) -> dict[str, _SecretValues]:
+    """Each sealed link's values, from the cache when it holds the link's current seal (its version)."""
+    resolved: dict[str, _SecretValues] = {}
+    for link in links:
+        key, version = _sealed_key(link), link.secret_version
+        values = secret_cache.get(key, version)
+        if values is None:
+            values = link_secrets.open_values(link)
+            if version is not None:
+                secret_cache.put(key, version, values)
+            resolved[key] = _SecretValues(version, values, cached=False)
+        else:
+            resolved[key] = _SecretValues(version, values, cached=True)
+    return resolved
 
 
 def _read_recorded(recorded: dict[str, str | None]) -> dict[str, _SecretValues]:

@@ -82,8 +82,8 @@ def link_credentials(
     config: Any,
     expires_at: datetime | None = None,
 ) -> Link:
-    """Link the grant's user's connection for the requirement: its secret fields go to Secrets Manager, the
-    rest onto the link, which becomes ``active``; an existing link is replaced (new id, old secret deleted).
+    """Link the grant's user's connection for the requirement: its secret fields are sealed into the link's
+    item, the rest is on the link, which becomes ``active``; an existing link is replaced (new id).
 
     404 for a requirement the deployed version does not declare; 422 for another connection type, a config
     the type's model refuses (with details) or an ``expires_at`` in the past."""
@@ -121,7 +121,6 @@ def link_credentials(
         status_changed_at=now,
         config=parsed.public_part(),
         secret_fields=parsed.secret_field_names(),
-        secret_name=links.link_secret_name(app.id, link_id),
         linked_at=now,
         expires_at=expires_at,
     )
@@ -137,7 +136,8 @@ def revoke_link(app: App, link: Link, by: str, reason: str | None = None) -> Lin
         return link
     why = reason or f"revoked by {by}"
     revoked = links.set_link_status(link, LinkStatus.revoked, why, utcnow(), by=by)
-    secrets.delete_secret(link.secret_name)
+    if link.secret_name:  # a link made before sealed secrets (the sealed one left with the status change)
+        secrets.delete_secret(link.secret_name)
     link_events.emit(app, "link.revoked", revoked, why)
     return revoked
 

@@ -1,9 +1,11 @@
 """End users' links (links table), and the one read the credentials function makes across tables.
 
-A link's non-secret config is on its item; its secret fields are one Secrets Manager secret named
-``<prefix>apps/<app>/links/<link>``, whose VersionId the item records (``secret_version``) so a reader can
-tell a cached value from a rotated one. Creating a link is conditional on there being none; replacing one
-and changing its status are conditional on its ``revision``.
+A link's non-secret config is on its item, and so are its secret fields, sealed under the link secrets key
+(``sealed_secret``, see ``switchboard.store.link_secrets``); each seal gets a new ``secret_version`` so a
+reader can tell a cached value from a rotated one. A link made before sealed secrets has, instead, one
+Secrets Manager secret named ``<prefix>apps/<app>/links/<link>`` (``secret_name``, its VersionId in
+``secret_version``), read until the link is linked again, which deletes it. Creating a link is conditional
+on there being none; replacing one and changing its status are conditional on its ``revision``.
 
 Every creation, replacement and status change writes, in the same transaction, a transition record
 (``LINKLOG#<link>``: from, to, reason, at, by); a new link also gets its reference by id (``LINKREF#<link>``:
@@ -20,11 +22,11 @@ from typing import Any
 
 from switchboard import aws
 from switchboard.domain.errors import Conflict, ServiceUnavailable
-from switchboard.domain.ids import iso
+from switchboard.domain.ids import iso, random_body
 from switchboard.domain.models import App, Connection
 from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition, Run
 from switchboard.settings import get_settings
-from switchboard.store import keys, secrets
+from switchboard.store import keys, link_secrets, secrets
 from switchboard.store.control import from_item, to_item
 from switchboard.store.table import Item, Table, from_dynamo, put_op, translate_errors, update_op
 
@@ -39,6 +41,7 @@ def links_table() -> Table:
 
 
 def link_secret_name(app_id: str, link_id: str) -> str:
+    """Where a link made before sealed secrets keeps its secret (read until it is linked again)."""
     return f"{get_settings().secret_prefix}apps/{app_id}/links/{link_id}"
 
 
@@ -84,26 +87,21 @@ def put_link(
     by: str = SYSTEM_ACTOR,
     reason: str | None = None,
 ) -> Link:
-    """Store the secret fields, then the item with its transition (and, for a new link id, its reference by
-    id) in one transaction; return the link as stored (secret name, version, revision).
+    """Seal the secret fields into the item (``switchboard.store.link_secrets``), then write it with its
+    transition (and, for a new link id, its reference by id) in one transaction; return the link as stored
+    (sealed secret, version, revision).
 
     Without ``replacing`` there must be no link for the (App, user, requirement) yet. With it, the stored
     link must still be at ``replacing.revision``; the new one gets the next revision and, when it is a
-    different link, the old link's history records it ``revoked`` (replaced) and its secret is deleted once
-    the item points at the new one.
+    different link, the old link's history records it ``revoked`` (replaced). A Secrets Manager secret the
+    replaced link still had (a link made before sealed secrets) is deleted once the item no longer needs it.
     """
-    name = link_secret_name(link.app_id, link.id)
     same_link = replacing is not None and replacing.id == link.id
-    if same_link:
-        version = secrets.put_secret(name, secret_values)
-    else:
-        version = secrets.create_secret(
-            name, secret_values, {"switchboard:app": link.app_id, "switchboard:link": link.id}
-        )
     stored = link.model_copy(
         update={
-            "secret_name": name,
-            "secret_version": version,
+            "sealed_secret": link_secrets.seal_values(link, secret_values),
+            "secret_name": None,
+            "secret_version": f"sealed-{random_body()}",
             "revision": replacing.revision + 1 if replacing else 1,
         }
     )
@@ -137,13 +135,8 @@ def put_link(
                 revision=replacing.revision + 1,
             )
         )
-    try:
-        links_table().transact(ops, conflict)
-    except Exception:
-        if not same_link:
-            secrets.delete_secret(name)
-        raise
-    if replacing is not None and not same_link:
+    links_table().transact(ops, conflict)
+    if replacing is not None and replacing.secret_name:
         secrets.delete_secret(replacing.secret_name)
     return stored
 
@@ -157,7 +150,7 @@ def set_link_status(
     link: Link, status: LinkStatus, reason: str | None, at: datetime, *, by: str = SYSTEM_ACTOR
 ) -> Link:
     """Change the status, and record the transition, if nobody changed the link since ``link.revision`` was
-    read (409 otherwise)."""
+    read (409 otherwise). A revoked link's sealed secret is removed from its item."""
     revision = link.revision + 1
     values: Item = {
         ":status": status.value,
@@ -166,11 +159,16 @@ def set_link_status(
         ":next": revision,
     }
     expression = "SET #status = :status, status_changed_at = :at, #revision = :next"
+    removed = []
     if reason is None:
-        expression += " REMOVE status_reason"
+        removed.append("status_reason")
     else:
         expression += ", status_reason = :reason"
         values[":reason"] = reason
+    if status is LinkStatus.revoked:
+        removed.append("sealed_secret")  # a revoked link's secret is deleted, wherever it was kept
+    if removed:
+        expression += " REMOVE " + ", ".join(removed)
     table = links_table().name
     links_table().transact(
         [
@@ -187,9 +185,15 @@ def set_link_status(
         ],
         "the link was changed concurrently; retry",
     )
-    return link.model_copy(
-        update={"status": status, "status_reason": reason, "status_changed_at": at, "revision": revision}
-    )
+    changes: dict[str, object] = {
+        "status": status,
+        "status_reason": reason,
+        "status_changed_at": at,
+        "revision": revision,
+    }
+    if status is LinkStatus.revoked:
+        changes["sealed_secret"] = None
+    return link.model_copy(update=changes)
 
 
 TOUCH_INTERVAL = timedelta(hours=1)

@@ -40,6 +40,11 @@ def _on_run(rt: Runtime, method: str, suffix: str, run_id: str, **kwargs: Any) -
     return rt.call(method, f"/v1/runs/{run_id}{suffix}", body=body, **kwargs)
 
 
+def _altered(token: str) -> str:
+    """The token with its last character changed (never to itself)."""
+    return token[:-1] + ("B" if token.endswith("A") else "A")
+
+
 def _refused(reply: Reply, code: str) -> None:
     assert (reply.status, reply.body["error"]["code"]) == (401, code), reply.body
     assert set(reply.body) == {"error"}
@@ -99,7 +104,7 @@ def test_an_anonymous_run_opens_with_its_token_shown_once_and_kept_as_a_hash(rt:
         _allowed(_on_run(rt, method, suffix, run_id, token=None, headers={"X-Run-Token": run_token}), suffix)
         _refused(_on_run(rt, method, suffix, run_id, token=None), "missing_token")
         _refused(
-            _on_run(rt, method, suffix, run_id, token=None, headers={"X-Run-Token": run_token[:-1] + "A"}),
+            _on_run(rt, method, suffix, run_id, token=None, headers={"X-Run-Token": _altered(run_token)}),
             "invalid_run_token",
         )
     # And reading the run never shows the token again

@@ -133,15 +133,16 @@ def test_filters_hold_across_shards_and_pages(rt: Runtime, spread: list[Run]) ->
 def test_a_listing_that_runs_out_of_reads_goes_on_where_it_stopped(
     rt: Runtime, spread: list[Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given reads of two items per shard and one round of reads per request
+    # Given reads of two items per query and one round of reads per request (17 queries for 17 partitions)
     monkeypatch.setattr(sharded, "READ_SIZE", 1)
     monkeypatch.setattr(sharded, "MAX_ROUNDS", 1)
-    # When a filtered listing is followed to its end (pages may be short or empty)
+    # When a filtered listing is followed to its end, 3 at a time (a request that runs out of reads returns
+    # what it has, possibly a short or empty page, and a cursor where every shard was read to; how often that
+    # happens depends on how the random run ids fell over the shards)
     failed = [r for r in spread if r.status is RunStatus.failed]
-    seen, sizes = _all_pages(rt, {"status": "failed"}, 3)
-    # Then it is every match once, newest first, though some pages stopped short of full
+    seen, _ = _all_pages(rt, {"status": "failed"}, 3)
+    # Then it is every match once, newest first: nothing skipped or repeated across the stops
     assert seen == _newest_first(failed)
-    assert min(sizes) < 3
 
 
 def _forged(token: str, other_listing: str, shards: int) -> dict[str, str]:

@@ -22,6 +22,13 @@ class Reply:
 Call = Callable[..., Reply]
 
 
+def error_of(reply: Reply, status: int, code: str) -> dict[str, Any]:
+    """The error of ``reply``, asserted to be ``status`` with ``code`` in the envelope and nothing else."""
+    assert (reply.status, reply.body["error"]["code"]) == (status, code), reply.body
+    assert set(reply.body) == {"error"}
+    return reply.body["error"]  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with moto_stack(monkeypatch):

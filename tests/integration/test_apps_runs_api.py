@@ -28,7 +28,7 @@ from tests.integration.apps_runtime import (
     point_connection,
     set_limits,
 )
-from tests.integration.conftest import Reply, World
+from tests.integration.conftest import Reply, World, error_of
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
 from tests.support.invokers import wait_for_run
@@ -38,12 +38,6 @@ from tests.support.invokers import wait_for_run
 def rt(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     with app_runtime(world, monkeypatch) as runtime:
         yield runtime
-
-
-def _error(reply: Reply, status: int, code: str) -> dict[str, Any]:
-    assert (reply.status, reply.body["error"]["code"]) == (status, code), reply.body
-    assert set(reply.body) == {"error"}
-    return reply.body["error"]  # type: ignore[no-any-return]
 
 
 def _created(rt: Runtime, body: dict[str, Any], **kwargs: Any) -> Reply:
@@ -245,23 +239,23 @@ def test_a_replayed_stream_is_marked_as_a_replay(rt: Runtime) -> None:
 def test_malformed_requests_are_400(
     rt: Runtime, body: dict[str, Any], code: str, loc: list[str] | None
 ) -> None:
-    error = _error(_created(rt, body), 400, code)
+    error = error_of(_created(rt, body), 400, code)
     if loc:
         assert error["details"] == [{"loc": loc, "code": "unknown_field", "message": "unknown field"}]
     assert rt.invoker.calls == []
 
 
 def test_malformed_json_and_content_types(rt: Runtime) -> None:
-    _error(rt.call("POST", "/v1/runs", raw_body='{"input": '), 400, "malformed_json")
-    _error(rt.call("POST", "/v1/runs", raw_body="[1]"), 400, "malformed_json")
-    _error(rt.call("POST", "/v1/runs", raw_body='{"input": {"question": NaN}}'), 400, "malformed_json")
-    _error(
+    error_of(rt.call("POST", "/v1/runs", raw_body='{"input": '), 400, "malformed_json")
+    error_of(rt.call("POST", "/v1/runs", raw_body="[1]"), 400, "malformed_json")
+    error_of(rt.call("POST", "/v1/runs", raw_body='{"input": {"question": NaN}}'), 400, "malformed_json")
+    error_of(
         rt.call("POST", "/v1/runs", raw_body="input=x", headers={"content-type": "text/plain"}),
         415,
         "unsupported_media_type",
     )
     multipart = b'--b\r\nContent-Disposition: form-data; name="input"\r\n\r\n{}\r\n--b--\r\n'
-    _error(
+    error_of(
         rt.call(
             "POST",
             "/v1/runs",
@@ -286,7 +280,7 @@ def test_input_is_validated_against_the_deployed_input_node(rt: Runtime) -> None
         },
     )
     # Then 422 names each field, without echoing values, and no run exists
-    error = _error(reply, 422, "validation_failed")
+    error = error_of(reply, 422, "validation_failed")
     assert sorted((d["loc"][1], d["code"]) for d in error["details"]) == [
         ("count", "invalid_type"),
         ("doc", "invalid_file"),
@@ -296,16 +290,16 @@ def test_input_is_validated_against_the_deployed_input_node(rt: Runtime) -> None
     assert "three" not in reply.raw
     assert rt.call("GET", "/v1/runs").body["data"] == []
     # And a body that is not even shaped right is 422 too
-    _error(_created(rt, {"input": "text"}), 422, "validation_failed")
+    error_of(_created(rt, {"input": "text"}), 422, "validation_failed")
 
 
 def test_an_input_too_large_for_a_run_record_is_413(rt: Runtime) -> None:
-    _error(_created(rt, {"input": {"question": "x" * 100_001}}), 413, "payload_too_large")
+    error_of(_created(rt, {"input": {"question": "x" * 100_001}}), 413, "payload_too_large")
 
 
 def test_an_app_without_deployment_is_409(rt: Runtime) -> None:
     other = new_app(rt.world)
-    _error(rt.call("POST", "/v1/runs", app_id=other, body={"input": {}}), 409, "app_not_deployed")
+    error_of(rt.call("POST", "/v1/runs", app_id=other, body={"input": {}}), 409, "app_not_deployed")
 
 
 def test_a_run_of_another_app_is_404(rt: Runtime) -> None:
@@ -318,7 +312,7 @@ def test_a_run_of_another_app_is_404(rt: Runtime) -> None:
         ("POST", f"/v1/runs/{run_id}/cancel"),
         ("GET", f"/v1/runs/{run_id}/events"),
     ]:
-        _error(rt.call(method, path), 404, "not_found")
+        error_of(rt.call(method, path), 404, "not_found")
     assert rt.call("GET", "/v1/runs").body["data"] == []
 
 
@@ -339,7 +333,7 @@ def test_the_same_key_and_body_replay_the_first_response(rt: Runtime) -> None:
     assert "idempotent-replayed" not in first.headers
     assert len(rt.queued_run_ids()) == 1
     # When the key is reused with another body / Then 409, and nothing was created
-    _error(_created(rt, {"input": {"question": "other"}}, headers=headers), 409, "idempotency_key_reused")
+    error_of(_created(rt, {"input": {"question": "other"}}, headers=headers), 409, "idempotency_key_reused")
     # And the key belongs to this App only
     other = new_app(rt.world, deploy_version=2)
     elsewhere = rt.call("POST", "/v1/runs", app_id=other, body=body, headers=headers)
@@ -370,23 +364,23 @@ def test_a_request_in_progress_holds_its_key(rt: Runtime) -> None:
     )
     assert claimed is None
     # When the same request arrives again / Then 409 in progress, and nothing ran
-    _error(_created(rt, body, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_in_progress")
+    error_of(_created(rt, body, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_in_progress")
     assert rt.invoker.started == []
     # And another body with that key is a reuse
     other = {"input": {"question": "other"}}
-    _error(_created(rt, other, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_reused")
+    error_of(_created(rt, other, headers={"Idempotency-Key": "busy"}), 409, "idempotency_key_reused")
 
 
 def test_a_request_that_created_nothing_frees_its_key(rt: Runtime) -> None:
     headers = {"Idempotency-Key": "fix-and-retry"}
-    _error(_created(rt, {"input": {}}, headers=headers), 422, "validation_failed")
+    error_of(_created(rt, {"input": {}}, headers=headers), 422, "validation_failed")
     assert _created(rt, {"input": {"question": "fixed"}}, headers=headers).status == 200
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "é"])
 def test_a_malformed_idempotency_key_is_400(rt: Runtime, key: str) -> None:
     reply = _created(rt, {"input": {"question": "q"}}, headers={"Idempotency-Key": key})
-    _error(reply, 400, "invalid_idempotency_key")
+    error_of(reply, 400, "invalid_idempotency_key")
 
 
 # ------------------------------------------------------------------------------------------- cancel
@@ -488,8 +482,8 @@ def test_runs_are_listed_newest_first_with_filters_and_pages(rt: Runtime) -> Non
     assert questions({"status": "failed"}) == (["x"], None)
     assert questions({"status": "completed", "user_id": "u-2", "limit": "1"})[0] == ["d"]
     # And a cursor of another listing is refused
-    _error(rt.call("GET", "/v1/runs", query={"next_token": "garbage"}), 400, "invalid_cursor")
-    _error(rt.call("GET", "/v1/runs", query={"status": "sleeping"}), 422, "validation_failed")
+    error_of(rt.call("GET", "/v1/runs", query={"next_token": "garbage"}), 400, "invalid_cursor")
+    error_of(rt.call("GET", "/v1/runs", query={"status": "sleeping"}), 422, "validation_failed")
 
 
 def test_events_are_read_after_a_sequence(rt: Runtime) -> None:
@@ -545,12 +539,12 @@ def test_a_public_app_runs_without_a_key_but_only_keys_act_for_users_or_list(rt:
     run_id = created.body["data"]["id"]
     run_token = created.body["data"]["run_token"]
     assert rt.call("GET", f"/v1/runs/{run_id}", token=None, headers={"X-Run-Token": run_token}).status == 200
-    _error(
+    error_of(
         rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "q"}, "user_id": "u-1"}),
         401,
         "missing_token",
     )
-    _error(rt.call("GET", "/v1/runs", token=None), 401, "missing_token")
-    _error(
+    error_of(rt.call("GET", "/v1/runs", token=None), 401, "missing_token")
+    error_of(
         rt.call("POST", "/v1/runs", token=rt.world.admin.token, body={"input": {}}), 403, "wrong_token_type"
     )

@@ -15,19 +15,13 @@ import pytest
 from switchboard.json_limits import MAX_JSON_DEPTH
 from switchboard.store.table import MAX_CURSOR_CHARS
 from tests.integration.apps_runtime import Runtime, app_runtime
-from tests.integration.conftest import Reply, World, definition
+from tests.integration.conftest import World, definition, error_of
 
 
 @pytest.fixture
 def rt(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     with app_runtime(world, monkeypatch) as runtime:
         yield runtime
-
-
-def _error(reply: Reply, status: int, code: str) -> dict[str, Any]:
-    assert (reply.status, reply.body["error"]["code"]) == (status, code), reply.body
-    assert set(reply.body) == {"error"}
-    return reply.body["error"]  # type: ignore[no-any-return]
 
 
 def _nested(depth: int) -> str:
@@ -45,14 +39,14 @@ def test_json_nested_deeper_than_the_limit_is_400_on_the_management_api(world: W
     at_limit = _project_body(world, MAX_JSON_DEPTH - 1)
     # When each is posted
     # Then the one at the limit is parsed and validated (422: tags is no field of a project)
-    _error(
+    error_of(
         world.call("POST", "/v1/projects", token=world.admin.token, raw_body=at_limit),
         422,
         "validation_failed",
     )
     # And the deeper ones are refused before parsing, with no 5xx
     for deeper in (_project_body(world, MAX_JSON_DEPTH), _nested(10_000)):
-        _error(
+        error_of(
             world.call("POST", "/v1/projects", token=world.admin.token, raw_body=deeper), 400, "json_too_deep"
         )
     # And brackets inside strings do not count
@@ -67,7 +61,7 @@ def test_a_definition_5000_deep_is_400_and_a_normal_one_saves(world: World) -> N
     deep = '{"definition": {"nodes": ' + _nested(5_000) + "}}"
     # When it is saved / Then it is refused before parsing
     reply = world.call("PUT", f"/v1/workflows/{world.workflow_id}", token=world.admin.token, raw_body=deep)
-    _error(reply, 400, "json_too_deep")
+    error_of(reply, 400, "json_too_deep")
     # And the real definition saves as a new version
     saved = world.call(
         "PUT",
@@ -83,7 +77,7 @@ def test_json_nested_too_deep_is_400_on_the_apps_api(rt: Runtime) -> None:
     deep = '{"input": {"question": ' + _nested(10_000) + "}}"
     for path in ("/v1/runs", "/"):
         # When each is posted / Then it is 400 and no run is started
-        _error(rt.call("POST", path, raw_body=deep), 400, "json_too_deep")
+        error_of(rt.call("POST", path, raw_body=deep), 400, "json_too_deep")
     assert rt.invoker.started == []
     # And a normal input runs
     reply = rt.call("POST", "/v1/runs", body={"input": {"question": "shallow"}})
@@ -94,7 +88,7 @@ def test_an_expiry_without_a_time_zone_is_422(world: World) -> None:
     # Given an access key whose expires_at has no time zone
     body = {"org_id": world.org_id, "name": "naive", "expires_at": "2099-01-01T00:00:00"}
     # When it is created / Then it is 422 naming the field, without echoing the value
-    error = _error(
+    error = error_of(
         world.call("POST", "/v1/access-keys", token=world.admin.token, body=body), 422, "validation_failed"
     )
     assert [(detail["loc"][-1], detail["code"]) for detail in error["details"]] == [
@@ -116,7 +110,7 @@ def test_types_are_strict_a_string_is_not_a_version_number(world: World) -> None
     # Given a deployment asked with the version as text
     path = f"/v1/apps/{world.app_id}/deployments"
     # When it is posted / Then it is 422: "1" is not 1
-    error = _error(
+    error = error_of(
         world.call("POST", path, token=world.admin.token, body={"version": "1"}), 422, "validation_failed"
     )
     assert [detail["loc"][-1] for detail in error["details"]] == ["version"]
@@ -166,13 +160,13 @@ def test_cursors_are_checked_completely(world: World) -> None:
         reply = world.call(
             "GET", "/v1/projects", token=world.admin.token, query={**query, "next_token": cursor}
         )
-        _error(reply, 400, "invalid_cursor")
+        error_of(reply, 400, "invalid_cursor")
 
 
 def test_a_too_long_cursor_is_400_on_the_apps_api(rt: Runtime) -> None:
     # Given a next_token longer than any cursor / When runs are listed with it / Then it is 400
     reply = rt.call("GET", "/v1/runs", query={"next_token": "A" * (MAX_CURSOR_CHARS + 1)})
-    _error(reply, 400, "invalid_cursor")
+    error_of(reply, 400, "invalid_cursor")
     # And without it the listing answers
     listed = rt.call("GET", "/v1/runs")
     assert (listed.status, listed.body["data"]) == (200, []), listed.body

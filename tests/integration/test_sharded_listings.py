@@ -22,7 +22,7 @@ from switchboard.store.control import to_item
 from switchboard.store.runs import runs_table
 from switchboard.store.table import MAX_CURSOR_CHARS, delete_op, put_op
 from tests.integration.apps_runtime import Runtime, app_runtime, new_app
-from tests.integration.conftest import Reply, World
+from tests.integration.conftest import World, error_of
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -31,11 +31,6 @@ START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 def rt(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     with app_runtime(world, monkeypatch) as runtime:
         yield runtime
-
-
-def _error(reply: Reply, status: int, code: str) -> None:
-    assert (reply.status, reply.body["error"]["code"]) == (status, code), reply.body
-    assert set(reply.body) == {"error"}
 
 
 def _run(world: World, app_id: str, n: int, *, unsharded: bool = False) -> Run:
@@ -186,7 +181,7 @@ def test_a_tampered_cursor_is_400_next_to_the_real_one(rt: Runtime, spread: list
     for why, forged in _forged(token, other, keys.RUN_SHARDS).items():
         reply = rt.call("GET", "/v1/runs", query={"limit": "5", "next_token": forged})
         assert reply.status == 400, why
-        _error(reply, 400, "invalid_cursor")
+        error_of(reply, 400, "invalid_cursor")
 
 
 # ---------------------------------------------------------------- trigger events
@@ -263,4 +258,4 @@ def test_trigger_events_are_sharded_listed_across_pages_and_read_by_id(world: Wo
     for why, cursor in _forged(first_token, other, keys.EVENT_SHARDS).items():
         reply = world.call("GET", base, token=world.admin.token, query={"next_token": cursor})
         assert reply.status == 400, why
-        _error(reply, 400, "invalid_cursor")
+        error_of(reply, 400, "invalid_cursor")

@@ -30,6 +30,8 @@ RUNS_TARGET_COST = 40.0  # dollars per 1 M runs without LLM
 USERS_TARGET_COST = 100.0  # dollars a month for 1 M linked users
 APP_RUNS_TARGET = 1000.0  # runs per second for one App
 RESOLUTIONS_TARGET = 10000.0  # credential resolutions per second per region
+CALLING_NODES = 3  # the measured run's nodes that call out (http): each is checkpointed when it ends
+FLOOR_RUN_ITEM_WRITES = 2  # created, ended: the least a run that is listed and read back can be written
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,28 @@ def cost_per_million_runs(
     return {name: round(amount, 2) for name, amount in {**lines, "total": sum(lines.values())}.items()}
 
 
+def floor_per_million_runs(
+    inputs: dict[str, Any], design: str, calling_nodes: int = CALLING_NODES
+) -> dict[str, float]:
+    """The least 1 M runs of the measured shape can cost in this design, whatever our code does: the
+    execution's start and one checkpoint per node that calls out (so a finished call is never made again
+    after a crash, the guarantee of durable runs), a request to each of the three functions, the HTTP API
+    request, the run's credential resolution, and the run item written twice (created, ended) at 1 KB at most,
+    each write with its two index entries. No compute, no events, no trace: a floor, not an estimate."""
+    price = lambda name: value(inputs, "prices", name)  # noqa: E731
+    credentials = (
+        price("secrets_manager_api_calls_per_10k") if design == DESIGNS[0] else price("kms_requests_per_10k")
+    )
+    lines = {
+        "durable_operations": (1 + calling_nodes) * price("lambda_durable_operations_per_million"),
+        "lambda_requests": len(FUNCTIONS) * price("lambda_requests_per_million"),
+        "http_api": price("http_api_requests_per_million"),
+        "credentials": credentials * 100,
+        "dynamodb": FLOOR_RUN_ITEM_WRITES * 3 * price("dynamodb_write_request_units_per_million"),
+    }
+    return {name: round(amount, 2) for name, amount in {**lines, "total": sum(lines.values())}.items()}
+
+
 def monthly_cost_of_links(users: int, design: str, link_item_bytes: int, inputs: dict[str, Any]) -> float:
     """Dollars a month to keep ``users`` links: one secret per link plus its DynamoDB item (today), or one
     customer-managed KMS key plus an envelope-encrypted DynamoDB item per link."""
@@ -248,8 +272,10 @@ def model(figures: RunFigures, link_item_bytes: int, inputs: dict[str, Any]) -> 
         }
         limits = resolutions_per_second(design, figures.handler_seconds["credentials"], inputs)
         bound, resolutions = binding(limits)
+        floor = floor_per_million_runs(inputs, design)
         designs[design] = {
             "cost_per_million_runs": costs,
+            "floor_per_million_runs": floor,
             "monthly_cost_of_links": users,
             "resolutions_per_second": limits,
             "resolutions_binding": bound,

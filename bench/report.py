@@ -416,10 +416,17 @@ def _capacity(results: dict[str, Any]) -> list[str]:
         "  per 1 M runs without LLM, by line: "
         + ", ".join(f"{name} {_money(amount)}" for name, amount in no_llm.items() if name != "total")
     )
+    floor = designs[today]["floor_per_million_runs"]
+    lines.append(
+        f"  the least 1 M such runs can cost with a checkpoint per calling node: {_money(floor['total'])} ("
+        + ", ".join(f"{name} {_money(amount)}" for name, amount in floor.items() if name != "total")
+        + ")"
+    )
     verdicts = designs[today]["verdicts"]
     lines.append(
         f"  targets ({today}, today's credential design):"
-        f" <= {_money(RUNS_TARGET_COST)} per 1 M runs without LLM -> {verdict(verdicts['runs_cost'])};"
+        f" <= {_money(RUNS_TARGET_COST)} per 1 M runs without LLM -> {verdict(verdicts['runs_cost'])}"
+        f" (reachable: {'yes' if floor['total'] <= RUNS_TARGET_COST else 'no, it is below the floor'});"
         f" <= {_money(USERS_TARGET_COST)} a month for 1 M linked users -> {verdict(verdicts['users_cost'])};"
         f" >= {APP_RUNS_TARGET:,.0f} runs/s per App -> {verdict(verdicts['app_runs'])};"
         f" >= {RESOLUTIONS_TARGET:,.0f} resolutions/s per region -> {verdict(verdicts['resolutions'])}"

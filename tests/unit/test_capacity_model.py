@@ -133,6 +133,26 @@ def test_cost_per_million_runs_by_workload_and_design() -> None:
     assert (envelope["credentials"], envelope["total"]) == (3.0, 78.4)
 
 
+def test_the_floor_of_a_run_with_a_checkpoint_per_calling_node() -> None:
+    # Given the round prices above and a run of 3 nodes that call out
+    # When the least 1 M such runs can cost is computed, for the envelope design
+    floor = capacity.floor_per_million_runs(INPUTS, "dynamodb_kms_envelope")
+    # Then durable (1 start + 3 checkpoints) x $8 = 32; 3 functions x $0.20 = 0.60; HTTP API 1; one KMS call
+    # per run 1 M / 10k x $0.03 = 3; the run item written twice, 3 WRU each (table, gsi1, gsi2) x $0.625 =
+    # 3.75: 40.35, above the $40 target before any compute, event or trace
+    assert floor == {
+        "durable_operations": 32.0,
+        "lambda_requests": 0.6,
+        "http_api": 1.0,
+        "credentials": 3.0,
+        "dynamodb": 3.75,
+        "total": 40.35,
+    }
+    assert floor["total"] > capacity.RUNS_TARGET_COST
+    # And a run with one calling node has 16 of durable operations: 24.35, under it
+    assert capacity.floor_per_million_runs(INPUTS, "dynamodb_kms_envelope", calling_nodes=1)["total"] == 24.35
+
+
 def test_monthly_cost_of_links_per_design() -> None:
     # Given 1 M linked users with 1 KB link items
     # When a month of their links is priced

@@ -259,6 +259,7 @@ def app_runtime(
         "RUN_QUEUE_URL": queue_url,
         "FILES_BUCKET": FILES_BUCKET,
         "EXECUTOR_FUNCTION": "ExecutorFunction:live",
+        "BACKGROUND_EXECUTOR_FUNCTION": "BackgroundExecutorFunction:live",
         "CREDENTIALS_FUNCTION": "CredentialsFunction",
         # The upstreams of these runs are loopback targets: allowed by the local switch, as a public host.
         "ALLOW_LOOPBACK_EGRESS": "true",

@@ -42,7 +42,8 @@ def _executor_of(rt: Runtime, run_id: str) -> str:
 
 
 def _throttling(rt: Runtime, function_id: str) -> Start:
-    """The invoker's start, refused for ``function_id`` as Lambda refuses a function at its concurrency."""
+    """The invoker's start, refused for ``function_id`` as Lambda's Invoke API refuses a start it cannot
+    take now (``TooManyRequestsException``)."""
     real = rt.invoker.start_execution
 
     def start_execution(function_name: str, execution_name: str, payload: dict[str, Any]) -> str:
@@ -114,8 +115,8 @@ def test_a_background_run_the_queue_refuses_starts_on_the_background_executor(
 def test_a_saturated_background_executor_neither_delays_nor_refuses_a_sync_run(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a background executor at its reserved concurrency (Lambda throttles every start on it) and a
-    # background run waiting in the queue for it
+    # Given a background executor that takes no start now (saturated: Lambda throttles every start on it)
+    # and a background run waiting in the queue for it
     with monkeypatch.context() as patched:
         patched.setattr(rt.invoker, "start_execution", _throttling(rt, BACKGROUND_EXECUTOR))
         queued = rt.call("POST", "/v1/runs", body={"input": {"question": "waits"}, "background": True})

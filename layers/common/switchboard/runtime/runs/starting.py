@@ -11,7 +11,7 @@ runs start on the sync executor (``executor_function``, the account's unreserved
 started from the background (the dispatcher's queue, the sweeper, a queue that refused a background run) on
 the background executor (``background_executor_function``, its own reserved concurrency). A sync run handed
 to the queue because the sync executor was throttled therefore runs on the background one. Should a run be
-started on both, only one execution claims it (the ``begin`` step's conditional claim); the other ends at once.
+started on both, one execution claims it (the ``begin`` step's conditional claim); the other ends at once.
 
 No orphans: when the executor cannot be started (throttled), a synchronous run takes the background path;
 when neither path takes the run, it is deleted (with its claim on its session) and the request fails 503

@@ -155,6 +155,7 @@ def test_the_template_declares_the_api_and_runtime_functions() -> None:
         "ManagementFunction",
         "AppsFunction",
         "ExecutorFunction",
+        "BackgroundExecutorFunction",
         "CredentialsFunction",
         "TriggerFunction",
     } <= set(FUNCTIONS)

@@ -34,7 +34,9 @@ def rt(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
 
 
 def _executor_of(rt: Runtime, run_id: str) -> str:
-    """The durable function whose execution the run records as its own."""
+    """The durable function whose execution the run records as its own, once that execution has ended
+    (after its run's end and all that follows it)."""
+    assert rt.invoker.wait_for_execution(run_id) == "SUCCEEDED"
     run = store_runs.get_run(run_id)
     assert run is not None
     assert run.execution_arn, run

@@ -27,6 +27,7 @@ SETTINGS_ENV = {
     "APPS_BASE_URL": "https://apps-api.example.test",
     "CREDENTIALS_FUNCTION": "CredentialsFunction",
     "EXECUTOR_FUNCTION": "ExecutorFunction:live",
+    "BACKGROUND_EXECUTOR_FUNCTION": "BackgroundExecutorFunction:live",
     # Every measure's upstream is a loopback target, which the egress guard allows only when told to.
     "ALLOW_LOOPBACK_EGRESS": "true",
     "AWS_DEFAULT_REGION": "us-east-1",

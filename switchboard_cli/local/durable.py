@@ -6,7 +6,10 @@ waits, callbacks and their timeouts, invocation retries after a failed invocatio
 the local stack adds:
 
 - **names**: an execution is started by name (``DurableExecutionName``, the run's id), and starting a name
-  again answers the execution that has it, as the Lambda API does;
+  again answers the execution that has it, as the Lambda API does. The stack's durable functions (the sync
+  and the background executor) share one name index, where Lambda keeps one per function: a run started on
+  one executor and then asked of the other answers its execution, where AWS would start a second one that
+  finds the run claimed and ends at once (``runtime.runs.program``), so either way one execution runs it;
 - **persistence**: every execution (its operations and checkpoints) lives in a store the state file saves
   (``dump``/``restore``), with the name index;
 - **restart**: after a restart on the same state file, ``resume`` invokes every execution that had not ended
@@ -295,6 +298,10 @@ class DurableService:
             return self._store.load(execution_arn).current_status().value
         except ResourceNotFoundException:
             return None
+
+    def function_of(self, execution_arn: str) -> str:
+        """The logical id of the durable function the execution runs on."""
+        return str(self._store.load(execution_arn).start_input.function_name)
 
     def running_or_ended(self, execution_name: str) -> str | None:
         """The ARN of the execution that has that name, if one was started."""

@@ -83,6 +83,39 @@ def test_a_background_run_is_polled_to_completion(world: AppWorld) -> None:
     assert finished["ended_at"] is not None
 
 
+def executor_of(stack: LocalStackProcess, run_id: str) -> str:
+    """The durable function that ran the run's execution, as the stack's state file (saved within a second
+    of a change) records it."""
+
+    def recorded() -> str | None:
+        try:
+            durable = json.loads(stack.state_file.read_text())["services"]["lambda_durable"]
+        except (OSError, ValueError, KeyError):
+            return None
+        arn = durable["names"].get(run_id)
+        return None if arn is None else str(durable["executions"][arn]["StartInput"]["FunctionName"])
+
+    return wait_until(recorded, timeout_s=10, what="the run's execution in the state file")
+
+
+def test_sync_and_background_runs_execute_on_their_own_durable_functions(
+    world: AppWorld, local_stack: LocalStackProcess
+) -> None:
+    # When a synchronous run and a background run are created
+    sync = created(world.call("POST", "/v1/runs", json_body={"input": {"question": "now"}}), 200)
+    background = created(
+        world.call("POST", "/v1/runs", json_body={"input": {"question": "later"}, "background": True}), 202
+    )
+    finished = world.wait_for_status(background["id"], *TERMINAL)
+
+    # Then both complete, the sync run on the stack's sync executor and the background run (from the run
+    # queue) on its background executor: the local stack hosts both durable functions of the template
+    assert (sync["status"], sync["output"]["answer"]) == ("completed", "now!")
+    assert (finished["status"], finished["output"]["answer"]) == ("completed", "later!")
+    assert executor_of(local_stack, sync["id"]) == "ExecutorFunction"
+    assert executor_of(local_stack, background["id"]) == "BackgroundExecutorFunction"
+
+
 def test_a_streamed_run_sends_its_events_live_and_ends_with_run_completed(world: AppWorld) -> None:
     # Given a run that waits on the slow upstream for a while
     seen_while_running: list[str] = []

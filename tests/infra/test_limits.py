@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from switchboard_cli.local.template import Template, references
-from tests.infra.conftest import ROOT, STACK, transform
+from switchboard_cli.local.template import Template, load_template, references
+from tests.infra.conftest import ROOT, STACK, TEMPLATE, transform
 from tests.support.iam import allowed_on, as_list, function_role, role_statements
 
 INVOKE = "lambda:InvokeFunction"
@@ -23,6 +23,7 @@ LIMITS = {
     "AppsApiBurstLimit": "2300",
     "CredentialsReservedConcurrency": "120",
     "BackgroundMaximumConcurrency": "25",
+    "BackgroundExecutorReservedConcurrency": "150",
 }
 """Parameter values unlike every default, so each one is seen to reach its resource."""
 
@@ -113,6 +114,120 @@ def test_credentials_reservation_zero_reserves_nothing_rather_than_throttling_ev
     assert "ReservedConcurrentExecutions" not in properties
 
 
+def test_background_executor_has_reserved_concurrency_from_its_parameter(
+    cfn: Template, cfn_with_limits: Template
+) -> None:
+    # Given the background executor deployed with the default and with another reservation
+    default = cfn.resolve(cfn.resources["BackgroundExecutorFunction"]["Properties"])
+    chosen = cfn_with_limits.resolve(cfn_with_limits.resources["BackgroundExecutorFunction"]["Properties"])
+
+    # Then it reserves 100 by default and what the parameter says otherwise, while the sync executor
+    # reserves nothing (it draws from the account's unreserved pool)
+    assert default["ReservedConcurrentExecutions"] == "100"
+    assert chosen["ReservedConcurrentExecutions"] == "150"
+    assert "ReservedConcurrentExecutions" not in cfn.resolve(cfn.resources["ExecutorFunction"]["Properties"])
+
+
+def test_background_executor_reservation_zero_reserves_nothing() -> None:
+    # Given an account too small for the reservation (the parameter set to 0)
+    parameters = {"BackgroundExecutorReservedConcurrency": "0"}
+    cfn = Template(transform(parameters), ROOT, parameters, STACK)
+
+    # Then the property is left out (0 would throttle every background run), the function stays
+    properties = cfn.resolve(cfn.resources["BackgroundExecutorFunction"]["Properties"])
+    assert "ReservedConcurrentExecutions" not in properties
+    assert properties["DurableConfig"]["ExecutionTimeout"] == 90000
+
+
+def test_background_executor_is_the_executor_again_under_the_same_role(cfn: Template) -> None:
+    # Given both executors as written (code, build) and as transformed (everything else)
+    written = load_template(TEMPLATE)["Resources"]
+    sync = cfn.resolve(cfn.resources["ExecutorFunction"]["Properties"])
+    background = cfn.resolve(cfn.resources["BackgroundExecutorFunction"]["Properties"])
+
+    # Then it is built from the same code the same way, runs under ExecutorRole (the only principal the
+    # credentials function admits), as the same durable function with the same settings, on a "live" alias
+    for key in ("CodeUri", "Handler"):
+        assert (
+            written["BackgroundExecutorFunction"]["Properties"][key]
+            == written["ExecutorFunction"]["Properties"][key]
+        )
+    assert written["BackgroundExecutorFunction"]["Metadata"] == written["ExecutorFunction"]["Metadata"]
+    assert function_role(cfn.resources, "BackgroundExecutorFunction") == "ExecutorRole"
+    assert function_role(cfn.resources, "ExecutorFunction") == "ExecutorRole"
+    for key in (
+        "DurableConfig",
+        "Environment",
+        "Timeout",
+        "MemorySize",
+        "Runtime",
+        "Layers",
+        "Architectures",
+    ):
+        assert background[key] == sync[key], key
+    assert cfn.resources["BackgroundExecutorFunctionAliaslive"]["Type"] == "AWS::Lambda::Alias"
+    assert background["LoggingConfig"]["LogGroup"] != sync["LoggingConfig"]["LogGroup"]
+
+
+def test_sync_runs_start_on_the_sync_executor_and_background_runs_on_the_background_one(
+    cfn: Template,
+) -> None:
+    # Given the Apps function's and the dispatcher's environments and roles
+    def variables(function_id: str) -> dict[str, Any]:
+        return dict(cfn.resources[function_id]["Properties"]["Environment"]["Variables"])
+
+    sync_alias = cfn.get_att("ExecutorFunction", "Arn") + ":live"
+    background_alias = cfn.get_att("BackgroundExecutorFunction", "Arn") + ":live"
+    apps = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
+    dispatcher = role_statements(cfn.resources, function_role(cfn.resources, "DispatcherFunction"))
+
+    # Then the Apps function starts sync and stream runs on the sync alias (and a background run the
+    # queue refused on the background alias); it may start both
+    assert variables("AppsFunction")["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}
+    assert variables("AppsFunction")["BACKGROUND_EXECUTOR_FUNCTION"] == {
+        "Ref": "BackgroundExecutorFunctionAliaslive"
+    }
+    assert allowed_on(cfn, apps, INVOKE, sync_alias)
+    assert allowed_on(cfn, apps, INVOKE, background_alias)
+    # And the dispatcher (queued runs, the sweeper) knows the background alias only and may start runs there
+    # only: background work cannot take the sync executor's concurrency
+    assert variables("DispatcherFunction")["BACKGROUND_EXECUTOR_FUNCTION"] == {
+        "Ref": "BackgroundExecutorFunctionAliaslive"
+    }
+    assert "EXECUTOR_FUNCTION" not in variables("DispatcherFunction")
+    assert allowed_on(cfn, dispatcher, INVOKE, background_alias)
+    assert not allowed_on(cfn, dispatcher, INVOKE, sync_alias)
+    # And no function under another role starts runs
+    starters = {function_role(cfn.resources, f) for f in ("AppsFunction", "DispatcherFunction")}
+    for function_id in cfn.resources_of_type("AWS::Lambda::Function"):
+        role_id = function_role(cfn.resources, function_id)
+        if role_id in starters:
+            continue
+        statements = role_statements(cfn.resources, role_id)
+        assert not allowed_on(cfn, statements, INVOKE, sync_alias), function_id
+        assert not allowed_on(cfn, statements, INVOKE, background_alias), function_id
+
+
+def test_the_credentials_function_still_admits_the_executor_role_only(cfn: Template) -> None:
+    # Given the credentials function's resource policy
+    (policy,) = [
+        resource["Properties"]
+        for resource in cfn.resources_of_type("AWS::Lambda::ResourcePolicy").values()
+        if references(resource["Properties"]["ResourceArn"]) == {"CredentialsFunction"}
+    ]
+
+    # Then it names one role, ExecutorRole, which both executors (and their dispatcher) run under: a second
+    # executor added no principal
+    roles = set(cfn.resources_of_type("AWS::IAM::Role"))
+    assert references(policy["PolicyDocument"]) & roles == {"ExecutorRole"}
+    callers = {
+        function_id
+        for function_id in cfn.resources_of_type("AWS::Lambda::Function")
+        if function_role(cfn.resources, function_id) == "ExecutorRole"
+    }
+    assert callers == {"ExecutorFunction", "BackgroundExecutorFunction", "DispatcherFunction"}
+
+
 def test_both_dispatcher_queues_are_read_at_the_parameters_maximum_concurrency(
     cfn: Template, cfn_with_limits: Template
 ) -> None:
@@ -128,19 +243,22 @@ def test_both_dispatcher_queues_are_read_at_the_parameters_maximum_concurrency(
 
 
 def test_default_reservations_leave_the_sync_path_most_of_the_account(cfn: Template) -> None:
-    # Given the defaults: what the credentials function reserves and what the dispatcher may take
-    reserved = int(
-        cfn.resolve(cfn.resources["CredentialsFunction"]["Properties"]["ReservedConcurrentExecutions"])
+    # Given the defaults: what the credentials function and the background executor reserve, and what the
+    # dispatcher may take
+    reserved = sum(
+        int(cfn.resolve(cfn.resources[function_id]["Properties"]["ReservedConcurrentExecutions"]))
+        for function_id in ("CredentialsFunction", "BackgroundExecutorFunction")
     )
     background = sum(
         int(cfn.resolve(m["ScalingConfig"]["MaximumConcurrency"])) for m in _queue_mappings(cfn).values()
     )
 
-    # Then the reservation fits the default account quota (Lambda keeps 100 unreserved), and background
-    # dispatching takes at most 20: the sync path (Apps function + executor) keeps at least 930 of 1000
+    # Then the reservations (50 + 100) fit the default account quota (Lambda keeps 100 unreserved), and
+    # background dispatching takes at most 20: the sync path (Apps function + sync executor) keeps 830 of 1000
+    assert reserved == 150
     assert ACCOUNT_CONCURRENCY - reserved >= UNRESERVED_MINIMUM
     assert background == 20
-    assert ACCOUNT_CONCURRENCY - reserved - background == 930
+    assert ACCOUNT_CONCURRENCY - reserved - background == 830
 
 
 # ---------------------------------------------------------------- nothing dropped: queues

@@ -155,6 +155,7 @@ def test_the_template_declares_the_api_and_runtime_functions() -> None:
         "ManagementFunction",
         "AppsFunction",
         "ExecutorFunction",
+        "BackgroundExecutorFunction",
         "CredentialsFunction",
         "TriggerFunction",
     } <= set(FUNCTIONS)
@@ -786,14 +787,17 @@ def test_the_executor_is_a_durable_function_on_an_alias_and_outlives_the_longest
             assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}, caller
 
 
-def test_durable_execution_apis_are_granted_on_the_executor_only(cfn: Template) -> None:
-    # Given the executor role's statements, the Apps role's, and the executor's versions
-    executor_versions = cfn.get_att("ExecutorFunction", "Arn") + ":live"
+def test_durable_execution_apis_are_granted_on_the_executors_only(cfn: Template) -> None:
+    # Given the executor role's statements, the Apps role's, and both executors' versions (a run's execution
+    # is on the sync or on the background executor)
+    executors_versions = [
+        cfn.get_att(f, "Arn") + ":live" for f in ("ExecutorFunction", "BackgroundExecutorFunction")
+    ]
     elsewhere = cfn.get_att("CredentialsFunction", "Arn") + ":live"
     executor = role_statements(cfn.resources, "ExecutorRole")
     apps = role_statements(cfn.resources, function_role(cfn.resources, "AppsFunction"))
-    # Then the executor checkpoints and reads its own executions, and the dispatcher (same role) may stop
-    # them and fail their callbacks (the sweeper), on the executor's versions only
+    # Then each executor checkpoints and reads its own executions, and the dispatcher (same role) may stop
+    # them and fail their callbacks (the sweeper), on the executors' versions only
     for action in (
         "lambda:CheckpointDurableExecution",
         "lambda:GetDurableExecutionState",
@@ -801,17 +805,20 @@ def test_durable_execution_apis_are_granted_on_the_executor_only(cfn: Template) 
         "lambda:StopDurableExecution",
         "lambda:SendDurableExecutionCallbackFailure",
     ):
-        assert _allowed_on(cfn, executor, action, executor_versions), action
+        for versions in executors_versions:
+            assert _allowed_on(cfn, executor, action, versions), (action, versions)
         assert not _allowed_on(cfn, executor, action, elsewhere), action
-    # And the Apps function answers input requests (callback success or failure), nothing more durable
+    # And the Apps function answers input requests (callback success or failure) of either, nothing more
     for action in (
         "lambda:SendDurableExecutionCallbackSuccess",
         "lambda:SendDurableExecutionCallbackFailure",
     ):
-        assert _allowed_on(cfn, apps, action, executor_versions), action
+        for versions in executors_versions:
+            assert _allowed_on(cfn, apps, action, versions), (action, versions)
         assert not _allowed_on(cfn, apps, action, elsewhere), action
     for action in ("lambda:CheckpointDurableExecution", "lambda:StopDurableExecution"):
-        assert not _allowed_on(cfn, apps, action, executor_versions), action
+        for versions in executors_versions:
+            assert not _allowed_on(cfn, apps, action, versions), (action, versions)
 
 
 def test_unfinished_runs_are_indexed_for_the_sweeper_which_runs_every_minute(cfn: Template) -> None:
@@ -946,7 +953,7 @@ def test_management_function_enqueues_link_events_only(cfn: Template) -> None:
     assert _sends_to(cfn, "ManagementFunction") == [cfn.get_att("DeliveryQueue", "Arn")]
 
 
-def test_apps_function_starts_runs_on_the_executors_alias_and_invokes_the_trigger_function_for_webhooks(
+def test_apps_function_starts_runs_on_the_executors_aliases_and_invokes_the_trigger_function_for_webhooks(
     cfn: Template,
 ) -> None:
     # Given the Apps function's environment and role
@@ -961,12 +968,18 @@ def test_apps_function_starts_runs_on_the_executors_alias_and_invokes_the_trigge
         for resource in statement_resources(statement, cfn)
     ]
 
-    # Then it knows the executor's alias (durable executions start on a qualified ARN) and the trigger
-    # function's name, and may invoke those two only
+    # Then it knows both executors' aliases (durable executions start on a qualified ARN: sync and stream
+    # runs on the sync executor, a background run the queue refused on the background one) and the trigger
+    # function's name, and may invoke those three only
     assert variables["EXECUTOR_FUNCTION"] == {"Ref": "ExecutorFunctionAliaslive"}
+    assert variables["BACKGROUND_EXECUTOR_FUNCTION"] == {"Ref": "BackgroundExecutorFunctionAliaslive"}
     assert variables["TRIGGER_FUNCTION"] == {"Ref": "TriggerFunction"}
     assert sorted(resources) == sorted(
-        [cfn.get_att("ExecutorFunction", "Arn") + ":live", cfn.get_att("TriggerFunction", "Arn")]
+        [
+            cfn.get_att("ExecutorFunction", "Arn") + ":live",
+            cfn.get_att("BackgroundExecutorFunction", "Arn") + ":live",
+            cfn.get_att("TriggerFunction", "Arn"),
+        ]
     )
 
 

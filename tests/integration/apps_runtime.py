@@ -138,6 +138,20 @@ class Runtime:
         """Receive (and keep) what the run queue holds: the run IDs, in order."""
         return [json.loads(message["Body"])["run_id"] for message in self._receive(visibility=0)]
 
+    def queued_messages(self) -> list[dict[str, Any]]:
+        """Receive (and keep) what the run queue holds: its messages, in order."""
+        return self._receive(visibility=0)
+
+    def dispatch_once(self) -> dict[str, Any]:
+        """Hand what the run queue holds to the dispatcher handler once, as its event source would, and keep
+        the messages: its answer lists those that failed (they stay); when every one failed it raises, and
+        the event source leaves them all."""
+        records = [_record(message) for message in self.queued_messages()]
+        result: dict[str, Any] = load_function("dispatcher").lambda_handler(
+            {"Records": records}, LambdaContextStub()
+        )
+        return result
+
     def drain(self) -> list[dict[str, Any]]:
         """Start every queued run through the dispatcher handler, as its SQS event source would, and wait for
         each to end (or to wait for input)."""
@@ -259,6 +273,7 @@ def app_runtime(
         "RUN_QUEUE_URL": queue_url,
         "FILES_BUCKET": FILES_BUCKET,
         "EXECUTOR_FUNCTION": "ExecutorFunction:live",
+        "BACKGROUND_EXECUTOR_FUNCTION": "BackgroundExecutorFunction:live",
         "CREDENTIALS_FUNCTION": "CredentialsFunction",
         # The upstreams of these runs are loopback targets: allowed by the local switch, as a public host.
         "ALLOW_LOOPBACK_EGRESS": "true",

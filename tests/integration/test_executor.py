@@ -46,6 +46,7 @@ def target() -> Iterator[HttpTarget]:
 def invoker(monkeypatch: pytest.MonkeyPatch, stack: None) -> Iterator[HandlerInvoker]:
     monkeypatch.setenv("CREDENTIALS_FUNCTION", "CredentialsFunction")
     monkeypatch.setenv("EXECUTOR_FUNCTION", "ExecutorFunction:live")
+    monkeypatch.setenv("BACKGROUND_EXECUTOR_FUNCTION", "BackgroundExecutorFunction:live")
     # The connections and links point at a loopback target: allowed by the local switch, as a public host.
     monkeypatch.setenv("ALLOW_LOOPBACK_EGRESS", "true")
     get_settings.cache_clear()

@@ -77,12 +77,13 @@ def running(function_id: str) -> Iterator[None]:
 
 
 def function_ids_by_directory(template: Mapping[str, Any]) -> dict[str, str]:
-    """``functions/<directory>/`` → the logical id of the function whose code it is."""
+    """``functions/<directory>/`` → the logical id of the function whose code it is: the first declared, when
+    two share it (the sync and the background executor: one code, one role, one environment)."""
     found: dict[str, str] = {}
     for logical_id, resource in template["Resources"].items():
         code = str((resource.get("Properties") or {}).get("CodeUri", ""))
         if resource["Type"] == "AWS::Serverless::Function" and code.startswith("functions/"):
-            found[code.removeprefix("functions/").strip("/")] = logical_id
+            found.setdefault(code.removeprefix("functions/").strip("/"), logical_id)
     return found
 
 

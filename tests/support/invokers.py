@@ -15,12 +15,13 @@ from tests.support.aws_calls import CHECK
 from tests.support.stack import LambdaContextStub, load_function
 
 EXECUTOR = "ExecutorFunction"
-DEFAULT_ROUTES = {"CredentialsFunction": "credentials", EXECUTOR: "executor"}
+BACKGROUND_EXECUTOR = "BackgroundExecutorFunction"
+DEFAULT_ROUTES = {"CredentialsFunction": "credentials", EXECUTOR: "executor", BACKGROUND_EXECUTOR: "executor"}
 
 
 class HandlerInvoker:
     """Calls ``functions/<directory>/app.py`` for a function name, JSON in and JSON out like Lambda; starts
-    the executor's durable executions by name. ``close()`` stops the durable service."""
+    the executors' (sync and background) durable executions by name. ``close()`` stops the durable service."""
 
     def __init__(
         self,
@@ -42,7 +43,7 @@ class HandlerInvoker:
         if self._durable is None:
             self._durable = DurableService(
                 self._durable_invocation,
-                execution_timeouts={EXECUTOR: 90_000},
+                execution_timeouts={EXECUTOR: 90_000, BACKGROUND_EXECUTOR: 90_000},
                 invocation_timeout_s=self._invocation_timeout_s,
                 retry_backoff_s=self._retry_backoff_s,
             )

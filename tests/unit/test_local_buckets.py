@@ -48,7 +48,13 @@ def test_the_files_bucket_is_created_under_its_ref_with_its_settings(moto: None)
         for logical_id, spec in function_specs(template).items()
         if "FILES_BUCKET" in spec.environment
     }
-    readers_of_files = ("AppsFunction", "DispatcherFunction", "ExecutorFunction", "ManagementFunction")
+    readers_of_files = (
+        "AppsFunction",
+        "BackgroundExecutorFunction",
+        "DispatcherFunction",
+        "ExecutorFunction",
+        "ManagementFunction",
+    )
     assert readers == dict.fromkeys(readers_of_files, name)
     # And ARNs in policies name the same bucket
     assert template.resolve({"Fn::Sub": "${FilesBucket.Arn}/apps/*"}) == f"arn:aws:s3:::{name}/apps/*"

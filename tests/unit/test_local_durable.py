@@ -98,6 +98,7 @@ def test_a_name_starts_one_execution_and_another_input_is_refused(
     assert _ended(service, arn) == "SUCCEEDED"
     assert worker.ran == Counter({"first": 1, "slow": 1, "last": 1})
     assert service.running_or_ended("run-1") == arn
+    assert service.function_of(arn) == FUNCTION
     assert service.running_or_ended("run-2") is None
     # Billed: the start, then each of the three steps once
     assert service.billed_operations(arn) == 4

@@ -121,10 +121,11 @@ def test_the_real_template_lets_only_the_executor_roles_functions_call_the_crede
     # When the allow-list is derived from its resource policies
     allowed = derive_allowed_callers(template, function_specs(template))
 
-    # Then the credentials function is the one restricted callee, and the executor role's two functions (the
-    # durable executor: runs; its dispatcher: deliveries' signing secrets) its only callers: not the trigger
-    # function (it decrypts webhook secrets itself), nor any API function
-    assert allowed == {"CredentialsFunction": {"DispatcherFunction", "ExecutorFunction"}}
+    # Then the credentials function is the one restricted callee, and the executor role's three functions (the
+    # sync and background durable executors: runs; their dispatcher: deliveries' signing secrets) its only
+    # callers: not the trigger function (it decrypts webhook secrets itself), nor any API function
+    executor_role = {"BackgroundExecutorFunction", "DispatcherFunction", "ExecutorFunction"}
+    assert allowed == {"CredentialsFunction": executor_role}
 
 
 def test_the_permitted_caller_reaches_the_callee(invoker: LocalInvoker):

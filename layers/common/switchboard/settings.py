@@ -33,7 +33,13 @@ class Settings(BaseModel):
     run_queue_url: str = Field(default="", description="Background-run queue")
     run_retention_days: int = Field(default=30, gt=0, le=3650)
     executor_function: str = Field(
-        default="", description="The executor (a durable function): its alias ARN, which starts executions"
+        default="",
+        description="The sync executor (a durable function) for sync and stream runs: its alias ARN",
+    )
+    background_executor_function: str = Field(
+        default="",
+        description="The background executor (a durable function with its own reserved concurrency) for "
+        "background runs: its alias ARN",
     )
     executor_invocation_seconds: int = Field(
         default=840,
@@ -95,6 +101,7 @@ _ENV_NAMES = {
     "run_queue_url": "RUN_QUEUE_URL",
     "run_retention_days": "RUN_RETENTION_DAYS",
     "executor_function": "EXECUTOR_FUNCTION",
+    "background_executor_function": "BACKGROUND_EXECUTOR_FUNCTION",
     "executor_invocation_seconds": "EXECUTOR_INVOCATION_SECONDS",
     "delivery_queue_url": "DELIVERY_QUEUE_URL",
     "files_bucket": "FILES_BUCKET",

@@ -47,7 +47,8 @@ class QueueMessage(BaseModel):
 
 
 def handle_message(message: QueueMessage) -> dict[str, Any]:
-    """Start the run (a throttled start raises: the message stays, and is retried), or make the attempt."""
+    """Start the run on the background executor (a throttled start raises: the message stays, and is
+    retried), or make the attempt."""
     if message.delivery is not None:
         outcome = deliver(message.delivery)
         metrics.add_metric(name=f"Deliveries{outcome.capitalize()}", unit="Count", value=1)
@@ -55,7 +56,7 @@ def handle_message(message: QueueMessage) -> dict[str, Any]:
     assert message.run is not None
     from switchboard.runtime.runs import start_execution
 
-    return {"run_id": message.run.run_id, "execution_arn": start_execution(message.run.run_id)}
+    return {"run_id": message.run.run_id, "execution_arn": start_execution(message.run.run_id, "background")}
 
 
 def sweep(request: SweepRequest) -> dict[str, Any]:

@@ -1,10 +1,17 @@
 """Starting a run and waiting for it.
 
-Every run starts as a durable execution of the executor named after it (``invoker.start_execution``): asked
+Every run starts as a durable execution of an executor named after it (``invoker.start_execution``): asked
 twice, it starts once. A synchronous request starts it and waits at most the App's ``sync_wait_seconds``
 (never past what its own Lambda invocation has left), then answers with the run as it is: finished, or still
 going (the route answers 202 with it and where to poll it). A background run goes through the run queue; the
 dispatcher starts it.
+
+Two executors run the same code, so that sync and background work cannot starve each other: sync and stream
+runs start on the sync executor (``executor_function``, the account's unreserved concurrency), everything
+started from the background (the dispatcher's queue, the sweeper, a queue that refused a background run) on
+the background executor (``background_executor_function``, its own reserved concurrency). A sync run handed
+to the queue because the sync executor was throttled therefore runs on the background one. Should a run be
+started on both, one execution claims it (the ``begin`` step's conditional claim); the other ends at once.
 
 No orphans: when the executor cannot be started (throttled), a synchronous run takes the background path;
 when neither path takes the run, it is deleted (with its claim on its session) and the request fails 503
@@ -38,6 +45,7 @@ from switchboard.settings import get_settings
 from switchboard.store import runs
 
 StartMode = Literal["sync", "background", "stream"]
+Executor = Literal["sync", "background"]
 RETRY_AFTER_SECONDS = 2
 FIRST_POLL_SECONDS = 0.1
 """A run is not done before its execution has started, checkpointed and ended: the first look waits a bit."""
@@ -75,27 +83,30 @@ def start(
 def launch(run: Run) -> None:
     """Start the run's execution now; when the executor is throttled, hand the run to the run queue."""
     try:
-        start_execution(run.id)
+        start_execution(run.id, "sync")
     except InvokeThrottled:
         logger.warning("the executor is throttled: the run goes to the queue", extra={"run_id": run.id})
         _enqueue_or_drop(run)
 
 
-def start_execution(run_id: str) -> str:
-    """The run's durable execution, started (or found started): its ARN."""
-    function = get_settings().executor_function
+def start_execution(run_id: str, executor: Executor) -> str:
+    """The run's durable execution on the ``sync`` or the ``background`` executor, started (or found started
+    there): its ARN."""
+    settings = get_settings()
+    function = settings.executor_function if executor == "sync" else settings.background_executor_function
     if not function:
-        raise ServiceUnavailable("the executor is not configured")
+        raise ServiceUnavailable(f"the {executor} executor is not configured")
     return get_invoker().start_execution(function, run_id, {"run_id": run_id})
 
 
 def enqueue_or_launch(run: Run) -> None:
-    """A background run: to the run queue, or, when the queue refuses it, straight to the executor."""
+    """A background run: to the run queue, or, when the queue refuses it, straight to the background
+    executor."""
     try:
         enqueue(run)
     except ServiceUnavailable:
         try:
-            start_execution(run.id)
+            start_execution(run.id, "background")
         except (InvokeThrottled, ServiceUnavailable):
             _drop(run)
 

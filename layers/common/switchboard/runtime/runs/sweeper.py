@@ -2,7 +2,9 @@
 schedule on the dispatcher) and reads the unfinished-runs index (gsi2) for the entries that are due:
 
 - a ``created`` run that has not started within a minute of its creation (its starter crashed, its queue
-  message was lost): its execution is started (a no-op when one already runs); one canceled meanwhile ends
+  message was lost): its execution is started on the background executor (a sync caller has had its 202 by
+  then; should one already run on the sync executor, the first to claim the run runs it, the other ends at
+  once); one canceled meanwhile ends
   ``canceled``; one still not started after ``GIVE_UP_STARTING`` ends ``failed`` (``not_started``);
 - a run ``awaiting_input`` whose open request is past its time (the service times a callback out itself; after
   the local stack restarts, nothing else does): the callback is failed ``input_timeout``, which wakes the run;
@@ -82,7 +84,7 @@ def _unstarted(run: Run, now: datetime) -> str:
         end_run(run, RunStatus.failed, result={"error": error}, from_statuses={RunStatus.created})
         return "not_started"
     try:
-        start_execution(run.id)
+        start_execution(run.id, "background")
     except InvokeThrottled:
         return "start_throttled"
     return "started"

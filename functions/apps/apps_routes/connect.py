@@ -30,10 +30,10 @@ router = APIGatewayHttpRouter()
 _NEEDS_CONNECT_TOKEN = "Needs `Authorization: Bearer sb_ct_…` (a connect token of this App); "  # noqa: S105
 
 
-def _connect_route(status: int, model: Any = None) -> dict[str, Any]:
+def _connect_route(status: int, model: Any = None, item: Any = None) -> dict[str, Any]:
     """Route arguments of a connect route: also 409 (the App is not deployed, or the link changed meanwhile)
     and 410 (the connect token expired)."""
-    route = documented(status, model, writes=True)
+    route = documented(status, model, item, writes=True)
     route["responses"][409] = ERROR_RESPONSES[409]
     route["responses"][410] = {
         "description": "The connect token expired (token_expired): ask the App for a new link",
@@ -59,7 +59,7 @@ class ConnectStatusOut(RequirementsStatus):
     summary="Mint a connect token for an end user (access key only): its hosted page URL and expiry",
     description="The token acts for user_id on this App until it expires (one hour by default, at most "
     "24 h). A return_url must be on the App's connect_return_urls (422 otherwise).",
-    **documented(201, Data[ConnectTokenOut]),
+    **documented(201, Data, ConnectTokenOut),
 )
 def create_connect_token(principal: OptionalPrincipal) -> Response[Data[ConnectTokenOut]]:
     app = addressed_app(router, principal)
@@ -77,7 +77,7 @@ def create_connect_token(principal: OptionalPrincipal) -> Response[Data[ConnectT
     tags=["connect"],
     summary="The connect token's user: each requirement of the App and its status",
     description=_NEEDS_CONNECT_TOKEN + "409 app_not_deployed before the App's first deployment.",
-    **_connect_route(200, Data[ConnectStatusOut]),
+    **_connect_route(200, Data, ConnectStatusOut),
 )
 def list_connect_requirements(grant: CurrentGrant) -> Response[Data[ConnectStatusOut]]:
     status = requirement_status(_granted_app(grant), grant.user_id, connect_url_for=None)
@@ -93,7 +93,7 @@ def list_connect_requirements(grant: CurrentGrant) -> Response[Data[ConnectStatu
     description=_NEEDS_CONNECT_TOKEN
     + "type must be the requirement's connection_type and config valid for it "
     "(422 with details). Secret fields go to the secret store and are never shown again.",
-    **_connect_route(201, Data[LinkView]),
+    **_connect_route(201, Data, LinkView),
 )
 def link_requirement(requirement_id: str, grant: CurrentGrant) -> Response[Data[LinkView]]:
     app = _granted_app(grant)

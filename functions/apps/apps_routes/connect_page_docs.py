@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from switchboard.api.envelopes import ErrorEnvelope
-from switchboard.connect_page import HTML_CONTENT_TYPE
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -34,7 +34,7 @@ def _page_headers(*, redirect: bool = False) -> dict[str, Any]:
     return headers
 
 
-_HTML = {HTML_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}
+_HTML = {content_types.TEXT_HTML: {"schema": {"type": "string"}}}
 
 
 def _html_response(description: str) -> dict[str, Any]:

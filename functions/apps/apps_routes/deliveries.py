@@ -65,7 +65,7 @@ class DeliveryOut(Model):
     "/v1/runs/<run_id>/deliveries",
     tags=["runs"],
     summary="The run's callback deliveries with every attempt",
-    **documented(200, Page[DeliveryOut]),
+    **documented(200, Page, DeliveryOut),
 )
 def list_deliveries(
     run_id: str, principal: OptionalPrincipal, run_token: RunToken = None

@@ -24,7 +24,7 @@ class AppInfoOut(Model):
     )
 
 
-@router.get("/", tags=["app"], summary="Describe the addressed App", **documented(200, Data[AppInfoOut]))
+@router.get("/", tags=["app"], summary="Describe the addressed App", **documented(200, Data, AppInfoOut))
 def get_app_info(principal: OptionalPrincipal) -> Response[Data[AppInfoOut]]:
     event = router.current_event
     app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))

@@ -34,7 +34,7 @@ def _with_conflict(route: dict[str, Any]) -> dict[str, Any]:
         "carry a connect_url (the hosted connect page for this user). 409 app_not_deployed before the App's "
         "first deployment."
     ),
-    **_with_conflict(documented(200, Data[RequirementsStatus])),
+    **_with_conflict(documented(200, Data, RequirementsStatus)),
 )
 def get_requirement_status(
     principal: OptionalPrincipal,

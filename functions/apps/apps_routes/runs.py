@@ -103,7 +103,7 @@ def create_run(
     "/v1/runs",
     tags=["runs"],
     summary="Runs of this App, newest first (needs an access key, even on a public App)",
-    **documented(200, Page[RunOut]),
+    **documented(200, Page, RunOut),
 )
 def list_runs(
     principal: OptionalPrincipal,
@@ -126,7 +126,7 @@ def list_runs(
     "/v1/runs/<run_id>",
     tags=["runs"],
     summary="One run: its output whole when it fits a response, else referenced with download URLs",
-    **documented(200, Data[RunOut]),
+    **documented(200, Data, RunOut),
 )
 def get_run(run_id: str, principal: OptionalPrincipal, run_token: RunToken = None) -> Response[Data[RunOut]]:
     app = addressed_app(router, principal)
@@ -138,7 +138,7 @@ def get_run(run_id: str, principal: OptionalPrincipal, run_token: RunToken = Non
     tags=["runs"],
     summary="Cancel a run: created or awaiting input, it ends canceled at once; started, at its next "
     "checkpoint; a finished run is returned unchanged",
-    **documented(200, Data[RunOut], writes=True),
+    **documented(200, Data, RunOut, writes=True),
 )
 def cancel_run(
     run_id: str, principal: OptionalPrincipal, run_token: RunToken = None
@@ -152,7 +152,7 @@ def cancel_run(
     tags=["runs"],
     summary="Answer the run's open human input request: the run goes on (409 when it is not awaiting "
     "input, 422 for an unknown request_id or data that does not fit the request)",
-    **documented(200, Data[RunOut], writes=True),
+    **documented(200, Data, RunOut, writes=True),
 )
 def answer_input(
     run_id: str, principal: OptionalPrincipal, run_token: RunToken = None
@@ -169,7 +169,7 @@ def answer_input(
     tags=["runs"],
     summary="The run's stored events after a sequence number, oldest first",
     description="next_token, when present, is the last sequence of a full page: pass it as after_sequence.",
-    **documented(200, Page[EventOut]),
+    **documented(200, Page, EventOut),
 )
 def list_events(
     run_id: str,

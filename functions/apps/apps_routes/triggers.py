@@ -51,7 +51,7 @@ class TriggerEventOut(Model):
     "/v1/triggers/<trigger_id>/events",
     tags=["triggers"],
     summary="Post an event to a webhook trigger (signed, no access key): 202 with the event it recorded",
-    **documented(202, Data[TriggerEventOut]),
+    **documented(202, Data, TriggerEventOut),
 )
 def post_trigger_event(
     trigger_id: str,

@@ -30,7 +30,7 @@ def _app_id(principal: CurrentPrincipal, app_id: str) -> str:
     "/v1/apps/<app_id>/runs",
     tags=["app runs"],
     summary="The App's runs, newest first",
-    **documented(200, Page[RunOut]),
+    **documented(200, Page, RunOut),
 )
 def list_runs(
     app_id: str,
@@ -48,7 +48,7 @@ def list_runs(
 
 
 @router.get(
-    "/v1/apps/<app_id>/runs/<run_id>", tags=["app runs"], summary="One run", **documented(200, Data[RunOut])
+    "/v1/apps/<app_id>/runs/<run_id>", tags=["app runs"], summary="One run", **documented(200, Data, RunOut)
 )
 def get_run(app_id: str, run_id: str, principal: CurrentPrincipal) -> Response[Data[RunOut]]:
     return one(run_queries.view(run_queries.run_of_app(_app_id(principal, app_id), run_id)))
@@ -58,7 +58,7 @@ def get_run(app_id: str, run_id: str, principal: CurrentPrincipal) -> Response[D
     "/v1/apps/<app_id>/traces",
     tags=["app runs"],
     summary="Trace summaries of the App's started runs, newest first",
-    **documented(200, Page[TraceSummaryOut]),
+    **documented(200, Page, TraceSummaryOut),
 )
 def list_traces(
     app_id: str,
@@ -88,7 +88,7 @@ def list_traces(
     "/v1/apps/<app_id>/traces/<trace_id>",
     tags=["app runs"],
     summary="One trace: the span tree and the credential resolution records (a trace's ID is its run's)",
-    **documented(200, Data[TraceOut]),
+    **documented(200, Data, TraceOut),
 )
 def get_trace(app_id: str, trace_id: str, principal: CurrentPrincipal) -> Response[Data[TraceOut]]:
     return one(run_queries.trace(_app_id(principal, app_id), trace_id))
@@ -98,7 +98,7 @@ def get_trace(app_id: str, trace_id: str, principal: CurrentPrincipal) -> Respon
     "/v1/apps/<app_id>/sessions",
     tags=["app runs"],
     summary="The App's sessions, most recently used first",
-    **documented(200, Page[SessionOut]),
+    **documented(200, Page, SessionOut),
 )
 def list_sessions(
     app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -112,7 +112,7 @@ def list_sessions(
     tags=["app runs"],
     summary="A session's messages, oldest first: each completed run's input (user) and output (assistant)",
     description="limit counts turns; each turn is two messages.",
-    **documented(200, Page[MessageOut]),
+    **documented(200, Page, MessageOut),
 )
 def list_messages(
     app_id: str,

@@ -77,7 +77,7 @@ def _deployed(result: tuple[App, Deployment]) -> Response[Data[AppDeploymentOut]
     "/v1/apps",
     tags=["apps"],
     summary="Create an App for a workflow (editor); the response shows its signing secret once",
-    **documented(201, Data[CreatedAppOut]),
+    **documented(201, Data, CreatedAppOut),
 )
 def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[CreatedAppOut]]:
     created = apps.create_app(
@@ -97,7 +97,7 @@ def create_app(body: CreateAppIn, principal: CurrentPrincipal) -> Response[Data[
     "/v1/apps/<app_id>/signing-secret",
     tags=["apps"],
     summary="Rotate the App's webhook signing secret (editor); the new secret is shown once",
-    **documented(201, Data[SigningSecretOut]),
+    **documented(201, Data, SigningSecretOut),
 )
 def rotate_signing_secret(app_id: str, principal: CurrentPrincipal) -> Response[Data[SigningSecretOut]]:
     rotated = apps.rotate_signing_secret(principal, app_id)
@@ -109,7 +109,7 @@ def rotate_signing_secret(app_id: str, principal: CurrentPrincipal) -> Response[
     )
 
 
-@router.get("/v1/apps", tags=["apps"], summary="Apps of a project", **documented(200, Page[AppOut]))
+@router.get("/v1/apps", tags=["apps"], summary="Apps of a project", **documented(200, Page, AppOut))
 def list_apps(
     principal: CurrentPrincipal,
     project_id: Annotated[str, Query(min_length=1, max_length=64)],
@@ -124,7 +124,7 @@ def list_apps(
     "/v1/apps/<app_id>",
     tags=["apps"],
     summary="One App with its endpoints and current deployment",
-    **documented(200, Data[AppOut]),
+    **documented(200, Data, AppOut),
 )
 def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     return one(AppOut.of(apps.get_app(principal, app_id)))
@@ -134,7 +134,7 @@ def get_app(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     "/v1/apps/<app_id>",
     tags=["apps"],
     summary="Rename an App, change its access, its event URL or its connect return URLs",
-    **documented(200, Data[AppOut], writes=True),
+    **documented(200, Data, AppOut, writes=True),
 )
 def update_app(app_id: str, body: UpdateAppIn, principal: CurrentPrincipal) -> Response[Data[AppOut]]:
     updated = apps.update_app(
@@ -153,7 +153,7 @@ def delete_app(app_id: str, principal: CurrentPrincipal) -> Response[None]:
     "/v1/apps/<app_id>/deployments",
     tags=["apps"],
     summary="Deploy a workflow version",
-    **documented(201, Data[AppDeploymentOut]),
+    **documented(201, Data, AppDeploymentOut),
 )
 def deploy(app_id: str, body: DeployIn, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
     return _deployed(apps.deploy(principal, app_id, body.version))
@@ -163,7 +163,7 @@ def deploy(app_id: str, body: DeployIn, principal: CurrentPrincipal) -> Response
     "/v1/apps/<app_id>/deployments",
     tags=["apps"],
     summary="Deployment history, newest first",
-    **documented(200, Page[DeploymentOut]),
+    **documented(200, Page, DeploymentOut),
 )
 def list_deployments(
     app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -178,7 +178,7 @@ def list_deployments(
     "/v1/apps/<app_id>/rollback",
     tags=["apps"],
     summary="Deploy the previous deployment's version",
-    **documented(201, Data[AppDeploymentOut]),
+    **documented(201, Data, AppDeploymentOut),
 )
 def rollback(app_id: str, principal: CurrentPrincipal) -> Response[Data[AppDeploymentOut]]:
     return _deployed(apps.rollback(principal, app_id))

@@ -38,7 +38,7 @@ class UpdateConnectionIn(RequestModel):
     "/v1/connections",
     tags=["connections"],
     summary="Create a connection (project editor)",
-    **documented(201, Data[ConnectionOut]),
+    **documented(201, Data, ConnectionOut),
 )
 def create_connection(body: CreateConnectionIn, principal: CurrentPrincipal) -> Response[Data[ConnectionOut]]:
     created = connections.create_connection(principal, body.project_id, body.name, body.type, body.config)
@@ -49,7 +49,7 @@ def create_connection(body: CreateConnectionIn, principal: CurrentPrincipal) -> 
     "/v1/connections",
     tags=["connections"],
     summary="Connections of a project",
-    **documented(200, Page[ConnectionOut]),
+    **documented(200, Page, ConnectionOut),
 )
 def list_connections(
     principal: CurrentPrincipal,
@@ -65,7 +65,7 @@ def list_connections(
     "/v1/connections/<connection_id>",
     tags=["connections"],
     summary="One connection",
-    **documented(200, Data[ConnectionOut]),
+    **documented(200, Data, ConnectionOut),
 )
 def get_connection(connection_id: str, principal: CurrentPrincipal) -> Response[Data[ConnectionOut]]:
     return one(ConnectionOut.of(connections.get_connection(principal, connection_id)))
@@ -75,7 +75,7 @@ def get_connection(connection_id: str, principal: CurrentPrincipal) -> Response[
     "/v1/connections/<connection_id>",
     tags=["connections"],
     summary="Rename or rotate a connection",
-    **documented(200, Data[ConnectionOut], writes=True),
+    **documented(200, Data, ConnectionOut, writes=True),
 )
 def update_connection(
     connection_id: str, body: UpdateConnectionIn, principal: CurrentPrincipal

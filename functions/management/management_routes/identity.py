@@ -34,7 +34,7 @@ class CreateAccessKeyIn(RequestModel):
     )
 
 
-@router.get("/v1/me", tags=["identity"], summary="The calling user", **documented(200, Data[UserOut]))
+@router.get("/v1/me", tags=["identity"], summary="The calling user", **documented(200, Data, UserOut))
 def get_me(principal: CurrentPrincipal) -> Response[Data[UserOut]]:
     return one(UserOut.of(identity.me(principal)))
 
@@ -43,7 +43,7 @@ def get_me(principal: CurrentPrincipal) -> Response[Data[UserOut]]:
     "/v1/tokens",
     tags=["identity"],
     summary="Create a personal access token (shown once)",
-    **documented(201, Data[CreatedTokenOut]),
+    **documented(201, Data, CreatedTokenOut),
 )
 def create_token(body: CreateTokenIn, principal: CurrentPrincipal) -> Response[Data[CreatedTokenOut]]:
     created = identity.create_pat(principal, body.name, body.expires_at)
@@ -54,7 +54,7 @@ def create_token(body: CreateTokenIn, principal: CurrentPrincipal) -> Response[D
     "/v1/tokens",
     tags=["identity"],
     summary="List your personal access tokens",
-    **documented(200, Page[TokenOut]),
+    **documented(200, Page, TokenOut),
 )
 def list_tokens(
     principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -67,7 +67,7 @@ def list_tokens(
     "/v1/tokens/<token_id>",
     tags=["identity"],
     summary="Revoke one of your personal access tokens",
-    **documented(200, Data[TokenOut], writes=True),
+    **documented(200, Data, TokenOut, writes=True),
 )
 def revoke_token(token_id: str, principal: CurrentPrincipal) -> Response[Data[TokenOut]]:
     return one(TokenOut.of(identity.revoke_pat(principal, token_id)))
@@ -77,7 +77,7 @@ def revoke_token(token_id: str, principal: CurrentPrincipal) -> Response[Data[To
     "/v1/access-keys",
     tags=["access keys"],
     summary="Create an access key for calling Apps (shown once)",
-    **documented(201, Data[CreatedAccessKeyOut]),
+    **documented(201, Data, CreatedAccessKeyOut),
 )
 def create_access_key(
     body: CreateAccessKeyIn, principal: CurrentPrincipal
@@ -90,7 +90,7 @@ def create_access_key(
     "/v1/access-keys",
     tags=["access keys"],
     summary="List an organization's access keys",
-    **documented(200, Page[AccessKeyOut]),
+    **documented(200, Page, AccessKeyOut),
 )
 def list_access_keys(
     principal: CurrentPrincipal,
@@ -106,7 +106,7 @@ def list_access_keys(
     "/v1/access-keys/<key_id>",
     tags=["access keys"],
     summary="Revoke an access key",
-    **documented(200, Data[AccessKeyOut], writes=True),
+    **documented(200, Data, AccessKeyOut, writes=True),
 )
 def revoke_access_key(key_id: str, principal: CurrentPrincipal) -> Response[Data[AccessKeyOut]]:
     return one(AccessKeyOut.of(identity.revoke_access_key(principal, key_id)))

@@ -23,7 +23,7 @@ router = APIGatewayHttpRouter()
     "/v1/apps/<app_id>/links",
     tags=["links"],
     summary="The App's end-user links, by user then requirement (no secret values)",
-    **documented(200, Page[LinkView]),
+    **documented(200, Page, LinkView),
 )
 def list_links(
     app_id: str,
@@ -42,7 +42,7 @@ def list_links(
     "/v1/apps/<app_id>/links/<link_id>/transitions",
     tags=["links"],
     summary="A link's status changes, oldest first: from, to, reason, when and by whom",
-    **documented(200, Page[LinkTransition]),
+    **documented(200, Page, LinkTransition),
 )
 def list_link_transitions(app_id: str, link_id: str, principal: CurrentPrincipal) -> Page[LinkTransition]:
     return page(links.link_transitions(principal, app_id, link_id), None)

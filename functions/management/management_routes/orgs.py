@@ -33,21 +33,21 @@ class ChangeRoleIn(RequestModel):
     "/v1/orgs",
     tags=["organizations"],
     summary="Create an organization (you become its owner)",
-    **documented(201, Data[OrgOut]),
+    **documented(201, Data, OrgOut),
 )
 def create_org(body: OrgIn, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
     return one(OrgOut.of(orgs.create_org(principal, body.name), OrgRole.owner), 201)
 
 
 @router.get(
-    "/v1/orgs", tags=["organizations"], summary="Organizations you belong to", **documented(200, Page[OrgOut])
+    "/v1/orgs", tags=["organizations"], summary="Organizations you belong to", **documented(200, Page, OrgOut)
 )
 def list_orgs(principal: CurrentPrincipal) -> Page[OrgOut]:
     return page([OrgOut.of(org, role) for org, role in orgs.list_orgs(principal)], None)
 
 
 @router.get(
-    "/v1/orgs/<org_id>", tags=["organizations"], summary="One organization", **documented(200, Data[OrgOut])
+    "/v1/orgs/<org_id>", tags=["organizations"], summary="One organization", **documented(200, Data, OrgOut)
 )
 def get_org(org_id: str, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
     return one(OrgOut.of(*orgs.get_org(principal, org_id)))
@@ -57,7 +57,7 @@ def get_org(org_id: str, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
     "/v1/orgs/<org_id>",
     tags=["organizations"],
     summary="Rename an organization (admin)",
-    **documented(200, Data[OrgOut], writes=True),
+    **documented(200, Data, OrgOut, writes=True),
 )
 def rename_org(org_id: str, body: OrgIn, principal: CurrentPrincipal) -> Response[Data[OrgOut]]:
     return one(OrgOut.of(*orgs.rename_org(principal, org_id, body.name)))
@@ -67,7 +67,7 @@ def rename_org(org_id: str, body: OrgIn, principal: CurrentPrincipal) -> Respons
     "/v1/orgs/<org_id>/members",
     tags=["organizations"],
     summary="Members of an organization",
-    **documented(200, Page[OrgMemberOut]),
+    **documented(200, Page, OrgMemberOut),
 )
 def list_members(
     org_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -80,7 +80,7 @@ def list_members(
     "/v1/orgs/<org_id>/members",
     tags=["organizations"],
     summary="Add a member by email (admin)",
-    **documented(201, Data[OrgMemberOut]),
+    **documented(201, Data, OrgMemberOut),
 )
 def add_member(org_id: str, body: AddMemberIn, principal: CurrentPrincipal) -> Response[Data[OrgMemberOut]]:
     return one(OrgMemberOut.of(orgs.add_member(principal, org_id, body.email, body.role)), 201)
@@ -90,7 +90,7 @@ def add_member(org_id: str, body: AddMemberIn, principal: CurrentPrincipal) -> R
     "/v1/orgs/<org_id>/members/<user_id>",
     tags=["organizations"],
     summary="Change a member's role",
-    **documented(200, Data[OrgMemberOut], writes=True),
+    **documented(200, Data, OrgMemberOut, writes=True),
 )
 def change_member(
     org_id: str, user_id: str, body: ChangeRoleIn, principal: CurrentPrincipal

@@ -43,7 +43,7 @@ class ChangeProjectRoleIn(RequestModel):
     "/v1/projects",
     tags=["projects"],
     summary="Create a project (org admin)",
-    **documented(201, Data[ProjectOut]),
+    **documented(201, Data, ProjectOut),
 )
 def create_project(body: CreateProjectIn, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
     return one(
@@ -55,7 +55,7 @@ def create_project(body: CreateProjectIn, principal: CurrentPrincipal) -> Respon
     "/v1/projects",
     tags=["projects"],
     summary="Projects of an organization visible to you",
-    **documented(200, Page[ProjectOut]),
+    **documented(200, Page, ProjectOut),
 )
 def list_projects(
     principal: CurrentPrincipal,
@@ -68,7 +68,7 @@ def list_projects(
 
 
 @router.get(
-    "/v1/projects/<project_id>", tags=["projects"], summary="One project", **documented(200, Data[ProjectOut])
+    "/v1/projects/<project_id>", tags=["projects"], summary="One project", **documented(200, Data, ProjectOut)
 )
 def get_project(project_id: str, principal: CurrentPrincipal) -> Response[Data[ProjectOut]]:
     project, _ = projects.get_project(principal, project_id)
@@ -79,7 +79,7 @@ def get_project(project_id: str, principal: CurrentPrincipal) -> Response[Data[P
     "/v1/projects/<project_id>",
     tags=["projects"],
     summary="Rename or describe a project (admin)",
-    **documented(200, Data[ProjectOut], writes=True),
+    **documented(200, Data, ProjectOut, writes=True),
 )
 def update_project(
     project_id: str, body: UpdateProjectIn, principal: CurrentPrincipal
@@ -103,7 +103,7 @@ def delete_project(project_id: str, principal: CurrentPrincipal) -> Response[Non
     "/v1/projects/<project_id>/members",
     tags=["projects"],
     summary="Members of a project",
-    **documented(200, Page[ProjectMemberOut]),
+    **documented(200, Page, ProjectMemberOut),
 )
 def list_members(
     project_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -116,7 +116,7 @@ def list_members(
     "/v1/projects/<project_id>/members",
     tags=["projects"],
     summary="Add an org member to a project",
-    **documented(201, Data[ProjectMemberOut]),
+    **documented(201, Data, ProjectMemberOut),
 )
 def add_member(
     project_id: str, body: AddProjectMemberIn, principal: CurrentPrincipal
@@ -128,7 +128,7 @@ def add_member(
     "/v1/projects/<project_id>/members/<user_id>",
     tags=["projects"],
     summary="Change a project role",
-    **documented(200, Data[ProjectMemberOut], writes=True),
+    **documented(200, Data, ProjectMemberOut, writes=True),
 )
 def change_member(
     project_id: str, user_id: str, body: ChangeProjectRoleIn, principal: CurrentPrincipal

@@ -96,7 +96,7 @@ class UpdateTriggerIn(RequestModel):
     "/v1/apps/<app_id>/triggers",
     tags=["triggers"],
     summary="Create a schedule or webhook trigger (editor); a webhook's signing secret is shown once",
-    **documented(201, Data[CreatedTriggerOut]),
+    **documented(201, Data, CreatedTriggerOut),
 )
 def create_trigger(
     app_id: str, body: CreateTriggerIn, principal: CurrentPrincipal
@@ -119,7 +119,7 @@ def create_trigger(
     "/v1/apps/<app_id>/triggers",
     tags=["triggers"],
     summary="The App's triggers, by name",
-    **documented(200, Page[TriggerOut]),
+    **documented(200, Page, TriggerOut),
 )
 def list_triggers(
     app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -132,7 +132,7 @@ def list_triggers(
     "/v1/apps/<app_id>/triggers/<trigger_id>",
     tags=["triggers"],
     summary="One trigger",
-    **documented(200, Data[TriggerOut]),
+    **documented(200, Data, TriggerOut),
 )
 def get_trigger(app_id: str, trigger_id: str, principal: CurrentPrincipal) -> Response[Data[TriggerOut]]:
     return one(TriggerOut.of(triggers.get_trigger(principal, app_id, trigger_id)))
@@ -142,7 +142,7 @@ def get_trigger(app_id: str, trigger_id: str, principal: CurrentPrincipal) -> Re
     "/v1/apps/<app_id>/triggers/<trigger_id>",
     tags=["triggers"],
     summary="Enable or disable a trigger, or change its config, input, input_transformer or user_id",
-    **documented(200, Data[TriggerOut], writes=True),
+    **documented(200, Data, TriggerOut, writes=True),
 )
 def update_trigger(
     app_id: str, trigger_id: str, body: UpdateTriggerIn, principal: CurrentPrincipal
@@ -166,7 +166,7 @@ def delete_trigger(app_id: str, trigger_id: str, principal: CurrentPrincipal) ->
     "/v1/apps/<app_id>/triggers/<trigger_id>/events",
     tags=["triggers"],
     summary="The trigger's events, newest first: what arrived, whether it started a run, and which",
-    **documented(200, Page[TriggerEventOut]),
+    **documented(200, Page, TriggerEventOut),
 )
 def list_events(
     app_id: str, trigger_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -179,7 +179,7 @@ def list_events(
     "/v1/apps/<app_id>/triggers/<trigger_id>/events/<event_id>",
     tags=["triggers"],
     summary="One trigger event with its raw payload",
-    **documented(200, Data[TriggerEventDetailOut]),
+    **documented(200, Data, TriggerEventDetailOut),
 )
 def get_event(
     app_id: str, trigger_id: str, event_id: str, principal: CurrentPrincipal

@@ -34,7 +34,7 @@ class SaveVersionIn(RequestModel):
     "/v1/workflows",
     tags=["workflows"],
     summary="Create a workflow with its version 1 (editor)",
-    **documented(201, Data[WorkflowWithVersionOut]),
+    **documented(201, Data, WorkflowWithVersionOut),
 )
 def create_workflow(
     body: CreateWorkflowIn, principal: CurrentPrincipal
@@ -51,7 +51,7 @@ def create_workflow(
     "/v1/workflows",
     tags=["workflows"],
     summary="Workflows of a project",
-    **documented(200, Page[WorkflowOut]),
+    **documented(200, Page, WorkflowOut),
 )
 def list_workflows(
     principal: CurrentPrincipal,
@@ -67,7 +67,7 @@ def list_workflows(
     "/v1/workflows/<workflow_id>",
     tags=["workflows"],
     summary="One workflow",
-    **documented(200, Data[WorkflowOut]),
+    **documented(200, Data, WorkflowOut),
 )
 def get_workflow(workflow_id: str, principal: CurrentPrincipal) -> Response[Data[WorkflowOut]]:
     return one(WorkflowOut.of(workflows.get_workflow(principal, workflow_id)))
@@ -77,7 +77,7 @@ def get_workflow(workflow_id: str, principal: CurrentPrincipal) -> Response[Data
     "/v1/workflows/<workflow_id>",
     tags=["workflows"],
     summary="Save a new immutable version (editor)",
-    **documented(201, Data[WorkflowWithVersionOut]),
+    **documented(201, Data, WorkflowWithVersionOut),
 )
 def save_version(
     workflow_id: str, body: SaveVersionIn, principal: CurrentPrincipal
@@ -103,7 +103,7 @@ def delete_workflow(workflow_id: str, principal: CurrentPrincipal) -> Response[N
     "/v1/workflows/<workflow_id>/versions",
     tags=["workflows"],
     summary="Versions, newest first",
-    **documented(200, Page[VersionOut]),
+    **documented(200, Page, VersionOut),
 )
 def list_versions(
     workflow_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
@@ -116,7 +116,7 @@ def list_versions(
     "/v1/workflows/<workflow_id>/versions/<number>",
     tags=["workflows"],
     summary="One version",
-    **documented(200, Data[VersionOut]),
+    **documented(200, Data, VersionOut),
 )
 def get_version(
     workflow_id: str, number: Annotated[int, Path(ge=1, le=10**9)], principal: CurrentPrincipal

@@ -43,38 +43,3 @@ def test_a_schema_check_imports_jsonschema_when_it_runs() -> None:
     imported = _imported_after("from switchboard.engine.schemas import check\ncheck({'type': 'object'}, {})")
     # Then jsonschema was imported for it, and openai still was not
     assert imported == {"openai": False, "jsonschema": True}
-
-
-API_HEAVY = ("jinja2", "jsonschema", "re2", "openai", "httpx")
-"""What the API functions never need at cold start: the executor's engine libraries."""
-
-
-def _handler_imports(function: str) -> dict[str, bool]:
-    from bench.cold_import import _environment, functions
-
-    found = functions()[function]
-    paths = [str(found.directory), str(LAYER)]
-    code = (
-        f"import json, sys; sys.path[:0] = {paths!r}\nimport app\n"
-        f"print(json.dumps({{name: name in sys.modules for name in {API_HEAVY!r}}}))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=_environment(found.environment),
-        cwd=LAYER.parents[1],
-    )
-    result: dict[str, bool] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def test_the_api_handlers_import_none_of_the_engines_heavy_libraries() -> None:
-    # Given a fresh interpreter with each API function's handler directory and the layer, as on Lambda
-    for function in ("management", "apps"):
-        # When it imports the handler (what a cold start does before the first request)
-        imported = _handler_imports(function)
-        # Then none of the engine's heavy libraries came with it
-        assert imported == dict.fromkeys(API_HEAVY, False), function

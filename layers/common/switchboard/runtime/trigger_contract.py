@@ -48,7 +48,7 @@ REFUSAL_CODES: frozenset[str] = frozenset(get_args(RefusalCode))
 class ScheduledFiring(BaseModel):
     """What the Scheduler schedule of a trigger sends."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     trigger_id: TriggerId
     scheduled_time: datetime = Field(description="<aws.scheduler.scheduled-time>: the firing's planned time")
@@ -58,7 +58,7 @@ class ScheduledFiring(BaseModel):
 class WebhookDelivery(BaseModel):
     """The Standard Webhooks headers of one request, and its body exactly as it arrived (base64)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(min_length=1, max_length=MAX_WEBHOOK_ID_LENGTH)
     timestamp: int
@@ -76,20 +76,22 @@ class WebhookDelivery(BaseModel):
 class WebhookFiring(BaseModel):
     """What the Apps function sends for ``POST /v1/triggers/{trigger_id}/events`` of an App."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     trigger_id: TriggerId
     app_id: AppId
     webhook: WebhookDelivery
 
 
-REQUEST_ADAPTER: TypeAdapter[WebhookFiring | ScheduledFiring] = TypeAdapter(WebhookFiring | ScheduledFiring)
+REQUEST_ADAPTER: TypeAdapter[WebhookFiring | ScheduledFiring] = TypeAdapter(
+    WebhookFiring | ScheduledFiring, config=ConfigDict(defer_build=True)
+)
 
 
 class EventSummary(BaseModel):
     """A recorded trigger event without its payload."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str
     trigger_id: str
@@ -111,13 +113,13 @@ class EventSummary(BaseModel):
 
 
 class EventAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     event: EventSummary
 
 
 class Refusal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     code: RefusalCode
     message: str
@@ -125,7 +127,7 @@ class Refusal(BaseModel):
 
 
 class RefusalDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     error: Refusal
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -65,6 +64,8 @@ def check_upload_size(size: int) -> None:
 
 def parse_form(content_type: str, body: bytes) -> FormData:
     """Split a ``multipart/form-data`` body into text fields and files (a part with a filename is a file)."""
+    from email import policy  # its header registry is a few ms of a cold start; only multipart bodies need it
+
     check_upload_size(len(body))
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = BytesParser(policy=policy.HTTP).parsebytes(head + body)

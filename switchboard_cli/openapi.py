@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
 
 from switchboard.api.openapi import openapi_document
+from switchboard.api.routers import OnDemandResolver
 from switchboard.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +101,8 @@ def _load_app(directory: Path, module_name: str) -> tuple[ModuleType, APIGateway
     app = getattr(module, "app", None)
     if not isinstance(app, APIGatewayHttpResolver):
         raise TypeError(f"{directory / 'app.py'} has no module-level APIGatewayHttpResolver `app`")
+    if isinstance(app, OnDemandResolver):
+        app.load_all()
     return module, app
 
 

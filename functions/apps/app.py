@@ -1,12 +1,12 @@
-"""Apps API handler: access keys (or none for public Apps); addressed by host or /apps/{app_id} prefix."""
+"""Apps API handler: access keys (or none for public Apps); addressed by host or /apps/{app_id} prefix.
+Routes live in apps_routes, included as requests need them (apps_routes.resolver.ROUTERS)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from apps_routes import connect, connect_page, deliveries, info, invoke, requirements, runs, streams, triggers
-from apps_routes.resolver import AppsResolver
+from apps_routes.resolver import ROUTERS, AppsResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,16 +23,8 @@ app = AppsResolver(
     strip_prefixes=[re.compile(r"^/apps/[^/]+")],
     connect_paths=("/v1/connect/requirements",),
     page_paths=frozenset({"/connect"}),
+    routers=ROUTERS,
 )
-app.include_router(info.router)
-app.include_router(invoke.router)
-app.include_router(runs.router)
-app.include_router(streams.router)
-app.include_router(deliveries.router)
-app.include_router(requirements.router)
-app.include_router(connect.router)
-app.include_router(connect_page.router)
-app.include_router(triggers.router)
 errors.register(app)
 
 

@@ -1,4 +1,5 @@
-"""Management API handler: personal access tokens only; routes live in management_routes."""
+"""Management API handler: personal access tokens only; routes live in management_routes, included as requests
+need them (management_routes.resolver.ROUTERS)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from management_routes import (
-    app_runs,
-    apps,
-    connections,
-    identity,
-    links,
-    orgs,
-    projects,
-    triggers,
-    workflows,
-)
+from management_routes.resolver import ROUTERS
 
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
@@ -27,9 +18,9 @@ from switchboard.observability import logger, metrics, tracer
 from switchboard.settings import get_settings
 
 get_settings()
-app = GuardedResolver(token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}))
-for router in (identity, orgs, projects, connections, workflows, apps, app_runs, links, triggers):
-    app.include_router(router.router)
+app = GuardedResolver(
+    token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}), routers=ROUTERS
+)
 errors.register(app)
 
 

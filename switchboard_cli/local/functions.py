@@ -39,6 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from switchboard import streaming
+from switchboard.api.routers import OnDemandResolver
 from switchboard.streaming import StreamTransport
 from switchboard_cli.local.template import Template, references
 
@@ -287,6 +288,8 @@ def _load_handler(spec: FunctionSpec, environment: int = 1) -> Handler:
 
     The first environment's modules stay in ``sys.modules`` (as a lone Lambda's would); a later
     environment's own copies are reachable only from its handler module, and ``sys.modules`` is restored.
+    So a later environment's API resolver includes all its routers now, while its own modules are in place,
+    instead of importing them on demand (``switchboard.api.routers``) from the first environment's.
     """
     module_path, _, attribute = spec.handler.rpartition(".")
     source = spec.code_dir / (module_path.replace(".", "/") + ".py")
@@ -304,6 +307,9 @@ def _load_handler(spec: FunctionSpec, environment: int = 1) -> Handler:
         sys.modules[module_name] = module
         try:
             module_spec.loader.exec_module(module)
+            resolver = getattr(module, "app", None)
+            if environment != 1 and isinstance(resolver, OnDemandResolver):
+                resolver.load_all()
         except BaseException:
             sys.modules.pop(module_name, None)
             raise

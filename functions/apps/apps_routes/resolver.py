@@ -13,6 +13,9 @@ own header there is not an access key to check).
 
 Connect URLs minted while a request is served point at the URL it came to when the stack gives the function
 no ``APPS_BASE_URL`` (as on AWS: ``connect_tokens.serving_at``).
+
+``ROUTERS`` is the function's route modules and the paths each owns (after the ``/apps/{app_id}`` prefix): a
+request includes only the routers its path needs (``switchboard.api.routers``).
 """
 
 from __future__ import annotations
@@ -27,11 +30,32 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.api.guards import GuardedResolver, error_result
+from switchboard.api.routers import RouterTable
 from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError
 from switchboard.runtime.connect_tokens import serving_at
 from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
 from switchboard.runtime.uploads import MULTIPART, check_upload_size, media_type
 
+ROUTERS = RouterTable(
+    "apps_routes",
+    {
+        "info": ("/",),
+        "invoke": ("/",),
+        "runs": (
+            "/v1/runs",
+            "/v1/runs/<run_id>",
+            "/v1/runs/<run_id>/events",
+            "/v1/runs/<run_id>/cancel",
+            "/v1/runs/<run_id>/input",
+        ),
+        "streams": ("/v1/runs/<run_id>/stream",),
+        "deliveries": ("/v1/runs/<run_id>/deliveries",),
+        "requirements": ("/v1/requirements/*",),
+        "connect": ("/v1/connect/*",),
+        "connect_page": ("/connect",),
+        "triggers": ("/v1/triggers/*",),
+    },
+)
 _WEBHOOK_PATH = re.compile(r"^(?:/apps/[^/]+)?/v1/triggers/[^/]+/events/?$")
 
 

@@ -24,13 +24,13 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard import json_limits
+from switchboard.api.routers import OnDemandResolver
 from switchboard.auth.authenticate import authenticate, bearer_token
 from switchboard.auth.principal import Principal
 from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError, UnsupportedMediaType
@@ -116,8 +116,9 @@ def error_result(error: SwitchboardError) -> dict[str, Any]:
     }
 
 
-class GuardedResolver(APIGatewayHttpResolver):
-    """An HTTP API resolver with validation on, that checks body and token before routing."""
+class GuardedResolver(OnDemandResolver):
+    """An HTTP API resolver with validation on, that checks body and token before routing (and first includes
+    the routers the request's path needs: ``routers``)."""
 
     def __init__(
         self,
@@ -139,6 +140,7 @@ class GuardedResolver(APIGatewayHttpResolver):
         self._page_paths = page_paths
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.load_routers_for(event)
         path = self._remove_prefix(str(event.get("rawPath") or "/"))
         try:
             if path in self._page_paths:

@@ -12,6 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+from switchboard.api.routers import OnDemandResolver
+
 OPENAPI_PATH = "/v1/openapi.json"
 SWAGGER_PATH = "/v1/docs"
 
@@ -21,6 +23,8 @@ def openapi_document(
 ) -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    if isinstance(app, OnDemandResolver):
+        app.load_all()
     document = app.get_openapi_json_schema(
         title=title,
         version="1.0.0",

@@ -1,0 +1,31 @@
+"""The management function's route modules and the paths each owns: a request includes only the routers its
+path needs (``switchboard.api.routers``)."""
+
+from __future__ import annotations
+
+from switchboard.api.routers import RouterTable
+
+ROUTERS = RouterTable(
+    "management_routes",
+    {
+        "identity": ("/v1/me", "/v1/tokens/*", "/v1/access-keys/*"),
+        "orgs": ("/v1/orgs/*",),
+        "projects": ("/v1/projects/*",),
+        "connections": ("/v1/connections/*",),
+        "workflows": ("/v1/workflows/*",),
+        "apps": (
+            "/v1/apps",
+            "/v1/apps/<app_id>",
+            "/v1/apps/<app_id>/deployments",
+            "/v1/apps/<app_id>/rollback",
+            "/v1/apps/<app_id>/signing-secret",
+        ),
+        "app_runs": (
+            "/v1/apps/<app_id>/runs/*",
+            "/v1/apps/<app_id>/sessions/*",
+            "/v1/apps/<app_id>/traces/*",
+        ),
+        "links": ("/v1/apps/<app_id>/links/*",),
+        "triggers": ("/v1/apps/<app_id>/triggers/*",),
+    },
+)

@@ -88,8 +88,9 @@ def test_the_connect_page_route_imports_its_flow_when_it_is_requested() -> None:
 def test_the_api_handlers_build_no_response_envelope_when_their_routers_are_included() -> None:
     # Given a fresh interpreter with each API function's handler directory and the layer
     expression = (
-        "app.app.load_all() or sorted(cls.__name__ for envelope in (sys.modules['switchboard.api.envelopes'].Data, "
-        "sys.modules['switchboard.api.envelopes'].Page) for cls in envelope.__subclasses__())"
+        "app.app.load_all() or sorted(cls.__name__ for envelope in "
+        "(sys.modules['switchboard.api.envelopes'].Data, sys.modules['switchboard.api.envelopes'].Page) "
+        "for cls in envelope.__subclasses__())"
     )
     # When it imports the management handler and includes every router, whose routes document 41 Data/Page
     # responses (what a request for a path no router owns does)

@@ -288,8 +288,9 @@ def _load_handler(spec: FunctionSpec, environment: int = 1) -> Handler:
 
     The first environment's modules stay in ``sys.modules`` (as a lone Lambda's would); a later
     environment's own copies are reachable only from its handler module, and ``sys.modules`` is restored.
-    So a later environment's API resolver includes all its routers now, while its own modules are in place,
-    instead of importing them on demand (``switchboard.api.routers``) from the first environment's.
+    So an API resolver includes all its routers now, while the environment's own modules are in place, rather
+    than on demand (``switchboard.api.routers``): a later environment's would import the first one's, and
+    what its models resolve by module name later (pydantic) must be in ``sys.modules`` by the first one.
     """
     module_path, _, attribute = spec.handler.rpartition(".")
     source = spec.code_dir / (module_path.replace(".", "/") + ".py")
@@ -308,7 +309,7 @@ def _load_handler(spec: FunctionSpec, environment: int = 1) -> Handler:
         try:
             module_spec.loader.exec_module(module)
             resolver = getattr(module, "app", None)
-            if environment != 1 and isinstance(resolver, OnDemandResolver):
+            if isinstance(resolver, OnDemandResolver):
                 resolver.load_all()
         except BaseException:
             sys.modules.pop(module_name, None)

@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench.cold_import import _environment, functions
-from switchboard.api.routers import RouterTable
+from switchboard.api.routers import OnDemandResolver, RouterTable
 from tests.support.stack import http_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +218,49 @@ def test_a_router_table_gives_the_modules_owning_a_path_or_all_of_them() -> None
     assert table.modules_for("/v1/things/") == ("a", "b", "c")
     assert table.modules_for("/v1/things/x1/partsx") == ("a", "b", "c")
     assert table.modules_for(None) == ("a", "b", "c")
+
+
+ORDER_ROUTES = """
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/things/<{module}_id>")
+def thing(**ids: str) -> dict[str, str]:
+    return {{"answered_by": "{module}"}}
+
+
+@router.get("/only-{module}")
+def only() -> dict[str, str]:
+    return {{"answered_by": "{module}"}}
+"""
+
+
+def test_routers_included_late_keep_the_tables_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two route modules that both route GET /things/<id>, the first one in the table ahead
+    package = tmp_path / "order_probe_routes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module in ("first", "second"):
+        (package / f"{module}.py").write_text(ORDER_ROUTES.format(module=module))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    table = RouterTable(
+        "order_probe_routes",
+        {"first": ("/things/<first_id>", "/only-first"), "second": ("/things/<second_id>", "/only-second")},
+    )
+    app = OnDemandResolver(routers=table)
+    # When a request the second module alone owns comes first, then one both own
+    alone = http_event("GET", "/only-second")
+    both = http_event("GET", "/things/t1")
+    app.load_routers_for(alone)
+    first_answer = app.resolve(alone, None)  # type: ignore[arg-type]
+    app.load_routers_for(both)
+    second_answer = app.resolve(both, None)  # type: ignore[arg-type]
+    # Then each is answered, the shared path by the first module's route, as with every router included
+    assert (first_answer["statusCode"], json.loads(first_answer["body"])) == (200, {"answered_by": "second"})
+    assert (second_answer["statusCode"], json.loads(second_answer["body"])) == (200, {"answered_by": "first"})
+    everything = OnDemandResolver(routers=table)
+    everything.load_all()
+    answer = everything.resolve(both, None)  # type: ignore[arg-type]
+    assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"answered_by": "first"})

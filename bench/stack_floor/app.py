@@ -3,7 +3,7 @@ next to the real handlers.
 
 boto3 (the cached client factory imports it), Powertools' logger and metrics, a module-level
 ``APIGatewayHttpResolver(enable_validation=True)`` with one route split into a ``Router``, returning a
-pydantic model, and the handler decorators of ARCHITECTURE.md. No tracer (the API functions keep the X-Ray
+pydantic model, and the handler decorators every API function has. No tracer (the API functions keep the X-Ray
 SDK out anyway) and none of Switchboard's own code: whatever a real handler takes beyond this is ours.
 """
 

@@ -21,12 +21,33 @@ SpanKind = Literal["run", "node", "attempt", "agent_loop", "tool_call", "llm_req
 
 REDACTED = "[REDACTED]"
 
+_CONNECTION_REFERENCE = "connection:"
+_REQUIREMENT_REFERENCE = "requirement:"
+
+
+def connection_reference(connection_id: str) -> str:
+    """A project connection's credential reference (``connection:<id>``): its key in
+    ``RunContext.credentials`` and in the credentials function's answer."""
+    return f"{_CONNECTION_REFERENCE}{connection_id}"
+
+
+def requirement_reference(requirement_id: str) -> str:
+    """An App requirement's credential reference (``requirement:<id>``), resolved to the end user's link."""
+    return f"{_REQUIREMENT_REFERENCE}{requirement_id}"
+
+
+def requirement_of(reference: str) -> str | None:
+    """The requirement a credential reference names; None when it names a project connection."""
+    if not reference.startswith(_REQUIREMENT_REFERENCE):
+        return None
+    return reference.removeprefix(_REQUIREMENT_REFERENCE)
+
 
 def credential_key(ref: ConnectionRef) -> str:
     """How a node's connection reference is looked up in ``RunContext.credentials``."""
     if ref.connection_id is not None:
-        return f"connection:{ref.connection_id}"
-    return f"requirement:{ref.requirement}"
+        return connection_reference(ref.connection_id)
+    return requirement_reference(str(ref.requirement))
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from switchboard.domain.errors import (
 )
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Link, LinkStatus
+from switchboard.engine.contracts import connection_reference, requirement_reference
 from switchboard.observability import logger, metrics
 from switchboard.runtime.credentials_contract import (
     REQUEST_ADAPTER,
@@ -240,7 +241,7 @@ def _authorized_sources(
         raise RequirementNotSatisfied("the user has not linked every connection the run needs", details=unmet)
     sources = [
         _Source(
-            reference=f"connection:{c.id}",
+            reference=connection_reference(c.id),
             kind="connection",
             id=c.id,
             connection_type=c.type,
@@ -253,7 +254,7 @@ def _authorized_sources(
     ]
     sources += [
         _Source(
-            reference=f"requirement:{link.requirement_id}",
+            reference=requirement_reference(link.requirement_id),
             kind="link",
             id=link.id,
             connection_type=link.connection_type,

@@ -12,21 +12,19 @@ from typing import Any
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import SYSTEM_ACTOR, LinkStatus, Run
-from switchboard.engine.contracts import AuthorizationFailure
+from switchboard.engine.contracts import AuthorizationFailure, requirement_of
 from switchboard.observability import logger
 from switchboard.runtime import link_events
 from switchboard.store import apps, links
-
-REQUIREMENT_PREFIX = "requirement:"
 
 
 def record_authorization_failures(run: Run, failures: list[AuthorizationFailure]) -> None:
     if run.user_id is None:
         return
     requirement_ids = {
-        f.credential_key.removeprefix(REQUIREMENT_PREFIX): f
-        for f in failures
-        if f.credential_key.startswith(REQUIREMENT_PREFIX)
+        requirement_id: failure
+        for failure in failures
+        if (requirement_id := requirement_of(failure.credential_key)) is not None
     }
     app = apps.get_app(run.app_id) if requirement_ids else None
     for requirement_id, failure in requirement_ids.items():
@@ -52,8 +50,8 @@ def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> Non
         return
     now = utcnow()
     for resolution in resolutions:
-        reference = str(resolution.get("reference", ""))
-        if resolution.get("kind") != "link" or not reference.startswith(REQUIREMENT_PREFIX):
+        requirement_id = requirement_of(str(resolution.get("reference", "")))
+        if resolution.get("kind") != "link" or requirement_id is None:
             continue
         if not links.touch_is_due(_last_used_at(resolution), now):
             continue
@@ -61,7 +59,7 @@ def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> Non
             links.touch_link(
                 run.app_id,
                 run.user_id,
-                reference.removeprefix(REQUIREMENT_PREFIX),
+                requirement_id,
                 str(resolution["id"]),
                 now,
             )

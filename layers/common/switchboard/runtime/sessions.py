@@ -8,12 +8,13 @@ and LLM nodes get the earlier turns as history.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from switchboard.domain.errors import BadRequest, Conflict, Forbidden, NotFound
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run
 from switchboard.runtime.runs.views import MessageOut, SessionOut
-from switchboard.store import runs, sessions
+from switchboard.store import keys, runs, sessions
 
 
 def canonical_id(session_id: str) -> str:
@@ -81,7 +82,8 @@ def messages(
     page = sessions.turns_page(app_id, session_id, limit, next_token)
     found: list[MessageOut] = []
     for turn in page.items:
-        asked = turn.get("created_at") or turn["sk"].split("#")[1]
+        # ISO text, which the model parses
+        asked: Any = turn.get("created_at") or keys.session_turn_created_at(turn["sk"])
         found.append(
             MessageOut(run_id=turn["run_id"], role="user", content=turn.get("input"), created_at=asked)
         )

@@ -55,6 +55,7 @@ Links table (pk, sk, gsi1); connect tokens and link-event deliveries carry ``ttl
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 
 from switchboard.domain.ids import iso
@@ -69,6 +70,11 @@ RUN_SHARDS = 16
 EVENT_SHARDS = 8
 """Listing partitions of one trigger's events."""
 TRIGGER_EVENT_PREFIX = "EVT#"
+_MOMENT = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+RUN_LISTING_POSITION = re.compile(rf"{_MOMENT}#run-[a-z2-7]{{20}}")
+"""The shape of a run's listing sort key (gsi1sk ``<created>#<run>``): where a listing cursor may point."""
+TRIGGER_EVENT_POSITION = re.compile(rf"{TRIGGER_EVENT_PREFIX}{_MOMENT}#tev-[a-z2-7]{{20}}")
+"""The shape of a trigger event's sort key (``EVT#<received>#<tev>``): where a listing cursor may point."""
 
 
 def _key(pk: str, sk: str) -> Key:
@@ -217,6 +223,11 @@ def run(run_id: str) -> Key:
     return _key(f"RUN#{run_id}", "RUN")
 
 
+def run_id_of(partition: str) -> str:
+    """The run id in a run item's partition key (``RUN#<run>``)."""
+    return partition.removeprefix("RUN#")
+
+
 def app_runs(app_id: str) -> str:
     """The App's runs listing as a whole: the unsharded partition of runs written before sharding."""
     return f"APP#{app_id}#RUNS"
@@ -303,6 +314,11 @@ def link_event_delivery(event_id: str, delivery_id: str) -> Key:
 
 def session_turn(app_id: str, session_id: str, created_at: datetime, run_id: str) -> Key:
     return _key(f"SESSION#{app_id}#{session_id}", f"TURN#{iso(created_at)}#{run_id}")
+
+
+def session_turn_created_at(sort_key: str) -> str:
+    """When a session turn was created, read from its sort key (``TURN#<created>#<run>``)."""
+    return sort_key.split("#")[1]
 
 
 def session_turns_prefix(app_id: str, session_id: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ last item returned, or where reading stopped, so no match is ever skipped or rep
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +18,6 @@ from switchboard.store import keys
 from switchboard.store.control import from_item
 from switchboard.store.runs import runs_table
 from switchboard.store.sharded import ShardedListing, read_newest_first
-
-_RUN_POSITION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#run-[a-z2-7]{20}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ def list_runs(
         table=runs_table().name,
         name=keys.app_runs(app_id),
         partitions=keys.app_run_partitions(app_id),
-        shape=_RUN_POSITION,
+        shape=keys.RUN_LISTING_POSITION,
         high=keys.listing_until(until) if until else "\uffff",
         index=keys.GSI1,
         filter_expression=filter_expression,

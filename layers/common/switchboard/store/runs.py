@@ -280,9 +280,7 @@ def due_runs(shard: int, until: datetime, limit: int = 100) -> list[tuple[str, R
             },
             Limit=limit,
         )
-    return [
-        (str(item["pk"]).removeprefix("RUN#"), RunStatus(str(item["status"]))) for item in response["Items"]
-    ]
+    return [(keys.run_id_of(str(item["pk"])), RunStatus(str(item["status"]))) for item in response["Items"]]
 
 
 def last_event_sequence(run_id: str) -> int:

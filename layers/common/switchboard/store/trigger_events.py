@@ -15,7 +15,6 @@ Every item expires with the runs (``expires_at``, the table's TTL). The payload 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,6 @@ from switchboard.store.sharded import ShardedListing, read_newest_first
 from switchboard.store.table import Item, put_op
 
 _PAYLOAD = "payload_json"
-_EVENT_POSITION = re.compile(r"EVT#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#tev-[a-z2-7]{20}")
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def list_events(trigger_id: str, limit: int, next_token: str | None) -> tuple[li
         table=runs_table().name,
         name=keys.trigger_events(trigger_id),
         partitions=keys.trigger_event_partitions(trigger_id),
-        shape=_EVENT_POSITION,
+        shape=keys.TRIGGER_EVENT_POSITION,
         low=keys.TRIGGER_EVENT_PREFIX,
         high=keys.TRIGGER_EVENT_PREFIX + "\uffff",
     )

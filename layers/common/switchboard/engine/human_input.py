@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from switchboard.domain.errors import validation_details
 from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import Span
 from switchboard.engine.drivers import Ask
@@ -106,9 +107,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
 
 
 def _refused(error: ValidationError, prefix: tuple[str, ...] = ()) -> AnswerRefused:
-    problems = error.errors(include_input=False, include_url=False, include_context=False)
-    details = [{"loc": [*prefix, *p["loc"]], "code": p["type"], "message": p["msg"]} for p in problems]
-    return AnswerRefused("the answer does not fit the request", details)
+    return AnswerRefused("the answer does not fit the request", validation_details(error, prefix=prefix))
 
 
 def build_request(services: Services, node: HumanInputNode) -> dict[str, Any]:

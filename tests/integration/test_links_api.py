@@ -344,7 +344,11 @@ def test_linking_checks_the_requirement_the_type_the_config_and_the_expiry(scene
     mismatch = scene.runtime.call("POST", CREDENTIALS, token=token, body={**good, "type": "openai"})
     _error(mismatch, 422, "connection_type_mismatch")
     assert mismatch.body["error"]["details"] == [
-        {"loc": ["type"], "code": "connection_type_mismatch", "expected": "http_api_key"}
+        {
+            "loc": ["type"],
+            "code": "connection_type_mismatch",
+            "message": "expected a 'http_api_key' connection",
+        }
     ]
 
     incomplete = scene.runtime.call(

@@ -132,7 +132,11 @@ def config_model(connection_type: str) -> type[ConnectionConfig]:
         raise ValidationFailed(
             f"unknown connection type '{connection_type}'",
             details=[
-                {"loc": ["type"], "code": "unknown_connection_type", "allowed": sorted(CONNECTION_TYPES)}
+                problem(
+                    ["type"],
+                    "unknown_connection_type",
+                    f"expected one of: {', '.join(sorted(CONNECTION_TYPES))}",
+                )
             ],
         ) from None
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from switchboard.domain.errors import validation_details
+from switchboard.domain.errors import problem, validation_details
 from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import Span
 from switchboard.engine.drivers import Ask
@@ -79,7 +79,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
     if parsed.type != request["type"]:
         raise AnswerRefused(
             f"this request asks for {request['type']}",
-            [{"loc": ["type"], "code": "wrong_type", "message": f"expected {request['type']}"}],
+            [problem(["type"], "wrong_type", f"expected {request['type']}")],
         )
     if parsed.type == "feedback":
         try:
@@ -95,11 +95,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
     locked = sorted(set(edits) - set(request.get("editable_params") or []))
     if locked:
         details = [
-            {
-                "loc": ["data", "params", name],
-                "code": "not_editable",
-                "message": "this param cannot be edited",
-            }
+            problem(["data", "params", name], "not_editable", "this param cannot be edited")
             for name in locked
         ]
         raise AnswerRefused("only editable_params may be changed", details)

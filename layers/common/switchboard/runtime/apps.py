@@ -93,7 +93,7 @@ def create_app(
     if workflow is None or workflow.project_id != project.id:
         raise ValidationFailed(
             "the workflow does not exist in this project",
-            details=[{"loc": ["workflow_id"], "code": "unknown_workflow"}],
+            details=[problem(["workflow_id"], "unknown_workflow", "no such workflow in the project")],
         )
     now = utcnow()
     app = App(
@@ -226,7 +226,7 @@ def deploy(principal: Principal, app_id: str, version: int) -> tuple[App, Deploy
     except NotFound:
         raise ValidationFailed(
             f"workflow version {version} does not exist",
-            details=[{"loc": ["version"], "code": "unknown_version"}],
+            details=[problem(["version"], "unknown_version", "no such version of the workflow")],
         ) from None
 
 

@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from switchboard.domain.errors import error_body
 from switchboard_cli.local.events import HttpRequest, HttpResponse, json_response
 
 DOWNLOAD_PREFIX = "/_local/s3/"
@@ -86,4 +87,4 @@ def _credentials() -> Credentials:
 
 
 def _s3_error(status: int, code: str, message: str) -> HttpResponse:
-    return json_response(status, {"error": {"code": code, "message": message}})
+    return json_response(status, error_body(code, message))

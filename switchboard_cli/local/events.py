@@ -84,9 +84,17 @@ def json_response(status: int, document: Any, function_id: str | None = None) ->
     )
 
 
+RETRY_AFTER_SECONDS = 1
+"""What the local gateway's own 429 and 503 tell a client to wait, like the functions' ``Retry-After``."""
+
+
 def gateway_error(status: int, message: str) -> HttpResponse:
-    """An error API Gateway itself answers with (no function involved)."""
-    return json_response(status, {"message": message})
+    """An error API Gateway itself answers with (no function involved), in its own ``{"message"}`` shape; a
+    429 or 503 carries ``Retry-After`` as every one the APIs answer does."""
+    response = json_response(status, {"message": message})
+    if status in (429, 503):
+        response.headers.append(("retry-after", str(RETRY_AFTER_SECONDS)))
+    return response
 
 
 def internal_server_error(function_id: str | None = None) -> HttpResponse:

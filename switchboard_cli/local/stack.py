@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from switchboard.domain.errors import SwitchboardError, error_body
 from switchboard.invoker import set_invoker
 from switchboard_cli.local import environment
 from switchboard_cli.local.aws_backend import (
@@ -308,8 +309,6 @@ class LocalStack:
                 raise TypeError("email and org must be strings")
         except (ValueError, KeyError, TypeError) as error:
             return _error(400, "bad_request", f"expected a JSON body {{email, org}}: {error}")
-        from switchboard.domain.errors import SwitchboardError
-
         try:
             admin = self.bootstrap(email, org)
         except SwitchboardError as error:
@@ -350,7 +349,7 @@ class LocalStack:
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> HttpResponse:
-    return json_response(status, {"error": {"code": code, "message": message, "details": details}})
+    return json_response(status, error_body(code, message, details))
 
 
 def _is_loopback(address: str) -> bool:

@@ -135,10 +135,10 @@ def test_callbacks_are_kept_on_async_runs_only(rt: Runtime, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"input": {"question": "q"}, "session_id": "u-1"}, 400, "unknown_field"),
+        ({"input": {"question": "q"}, "session_id": "u-1"}, 422, "validation_failed"),
         ({"input": {"question": "q"}, "user_id": ""}, 422, "validation_failed"),
         ({"input": {"question": "q"}, "stream": True, "execution_mode": "async"}, 400, "invalid_options"),
-        ({"question": "q"}, 400, "unknown_field"),
+        ({"question": "q"}, 422, "validation_failed"),
         ({"input": {"question": "q"}, "execution_mode": "later"}, 422, "validation_failed"),
         ({"input": {"question": 1}}, 422, "validation_failed"),
     ],
@@ -218,7 +218,9 @@ def test_multipart_limits_and_malformed_bodies(rt: Runtime) -> None:
     _error(rt.call("POST", "/", raw_body=oversized, headers=MULTIPART), 413, "payload_too_large")
     _error(rt.call("POST", "/", raw_body=b"no parts here", headers=MULTIPART), 400, "malformed_multipart")
     unknown = _multipart([("input", None, None, b'{"question": "q"}'), ("surprise", None, None, b"1")])
-    _error(rt.call("POST", "/", raw_body=unknown, headers=MULTIPART), 400, "unknown_field")
+    assert _error(rt.call("POST", "/", raw_body=unknown, headers=MULTIPART), 422, "validation_failed")[
+        "details"
+    ] == [{"loc": ["surprise"], "code": "extra_forbidden", "message": "Extra inputs are not permitted"}]
     bad_json = _multipart([("input", None, None, b"{")])
     _error(rt.call("POST", "/", raw_body=bad_json, headers=MULTIPART), 400, "malformed_json")
     # A file reference to another App's file is refused

@@ -229,19 +229,41 @@ def test_a_replayed_stream_is_marked_as_a_replay(rt: Runtime) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "code", "loc"),
+    ("body", "code"),
     [
-        ({"input": {"question": "q"}, "surprise": 1}, "unknown_field", ["surprise"]),
-        ({"input": {"question": "q"}, "session_id": "not-a-uuid"}, "invalid_session_id", None),
-        ({"input": {"question": "q"}, "stream": True, "background": True}, "invalid_options", None),
+        ({"input": {"question": "q"}, "session_id": "not-a-uuid"}, "invalid_session_id"),
+        ({"input": {"question": "q"}, "stream": True, "background": True}, "invalid_options"),
     ],
 )
-def test_malformed_requests_are_400(
-    rt: Runtime, body: dict[str, Any], code: str, loc: list[str] | None
+def test_malformed_requests_are_400(rt: Runtime, body: dict[str, Any], code: str) -> None:
+    error_of(_created(rt, body), 400, code)
+    assert rt.invoker.calls == []
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            {"input": {"question": "q"}, "surprise": 1},
+            {"loc": ["surprise"], "code": "extra_forbidden", "message": "Extra inputs are not permitted"},
+        ),
+        (
+            {"input": {"question": "q"}, "background": "yes"},
+            {"loc": ["background"], "code": "bool_type", "message": "Input should be a valid boolean"},
+        ),
+    ],
+)
+def test_an_unknown_field_or_a_bad_value_is_422_as_on_the_management_api(
+    rt: Runtime, body: dict[str, Any], detail: dict[str, Any]
 ) -> None:
-    error = error_of(_created(rt, body), 400, code)
-    if loc:
-        assert error["details"] == [{"loc": loc, "code": "unknown_field", "message": "unknown field"}]
+    # Given a deployed App
+    # When a run is created with a field the body does not have, or a value of the wrong type
+    reply = _created(rt, body)
+    # Then 422 validation_failed names the field (the management API's rule), and nothing starts
+    assert (reply.status, reply.body) == (
+        422,
+        {"error": {"code": "validation_failed", "message": "the request is invalid", "details": [detail]}},
+    )
     assert rt.invoker.calls == []
 
 

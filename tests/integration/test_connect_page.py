@@ -23,6 +23,7 @@ from tests.integration.apps_runtime import new_app
 from tests.integration.conftest import SECRET_KEY, Reply, World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world
 from tests.support.connect_forms import ConnectPage, PageForm, read_page
+from tests.support.throttled_aws import throttled_dynamodb
 
 RETURN_URL = "https://builder.example.test/connected"
 FORM_TYPE = {"content-type": "application/x-www-form-urlencoded"}
@@ -162,6 +163,19 @@ def test_unknown_malformed_missing_and_foreign_tokens_get_a_401_page(scene: Link
         assert page.title == "This link is not valid"
         assert page.forms == {}
         assert "<form" not in reply.raw
+
+
+def test_a_throttled_store_gets_a_503_page_that_says_when_to_retry(
+    scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a valid connect token, and DynamoDB throttling every request
+    issued = scene.connect_token("user-42")
+    with throttled_dynamodb(monkeypatch):
+        # When the page is opened
+        reply = open_page(scene, issued.token)
+    # Then the 503 page, with Retry-After like every 503, and no form
+    page = read_page(html(reply, 503))
+    assert (page.title, page.forms, reply.headers["retry-after"]) == ("Error", {}, "1")
 
 
 def test_an_access_key_in_place_of_a_connect_token_is_refused(scene: LinksWorld) -> None:

@@ -379,7 +379,11 @@ def test_linking_checks_the_requirement_the_type_and_the_config(scene: LinksWorl
         links.link_credentials(app, grant, "crm", "openai", {"api_key": USER_KEYS["user-42"]})
     assert mismatch.value.error_code == "connection_type_mismatch"
     assert mismatch.value.details == [
-        {"loc": ["type"], "code": "connection_type_mismatch", "expected": "http_api_key"}
+        {
+            "loc": ["type"],
+            "code": "connection_type_mismatch",
+            "message": "expected a 'http_api_key' connection",
+        }
     ]
 
     with pytest.raises(ValidationFailed) as invalid:

@@ -244,7 +244,11 @@ def test_a_connect_token_request_is_validated(scene: LinksWorld) -> None:
         reply = scene.runtime.call("POST", TOKENS, body=body)
         _error(reply, 422, "validation_failed")
         assert [detail["loc"] for detail in reply.body["error"]["details"]] == [loc], body
-    _error(scene.runtime.call("POST", TOKENS, body={"user_id": "u", "scope": "all"}), 400, "unknown_field")
+    unknown = scene.runtime.call("POST", TOKENS, body={"user_id": "u", "scope": "all"})
+    _error(unknown, 422, "validation_failed")
+    assert unknown.body["error"]["details"] == [
+        {"loc": ["scope"], "code": "extra_forbidden", "message": "Extra inputs are not permitted"}
+    ]
     _error(scene.runtime.call("POST", TOKENS, raw_body="[1]"), 400, "malformed_json")
     form = {"content-type": "application/x-www-form-urlencoded"}
     _error(
@@ -340,7 +344,11 @@ def test_linking_checks_the_requirement_the_type_the_config_and_the_expiry(scene
     mismatch = scene.runtime.call("POST", CREDENTIALS, token=token, body={**good, "type": "openai"})
     _error(mismatch, 422, "connection_type_mismatch")
     assert mismatch.body["error"]["details"] == [
-        {"loc": ["type"], "code": "connection_type_mismatch", "expected": "http_api_key"}
+        {
+            "loc": ["type"],
+            "code": "connection_type_mismatch",
+            "message": "expected a 'http_api_key' connection",
+        }
     ]
 
     incomplete = scene.runtime.call(
@@ -360,7 +368,9 @@ def test_linking_checks_the_requirement_the_type_the_config_and_the_expiry(scene
     )
     _error(naive, 422, "validation_failed")
     assert [d["loc"] for d in naive.body["error"]["details"]] == [["expires_at"]]
-    _error(scene.runtime.call("POST", CREDENTIALS, token=token, body={**good, "x": 1}), 400, "unknown_field")
+    unknown = scene.runtime.call("POST", CREDENTIALS, token=token, body={**good, "x": 1})
+    _error(unknown, 422, "validation_failed")
+    assert [d["code"] for d in unknown.body["error"]["details"]] == ["extra_forbidden"]
     _error(
         scene.runtime.call("POST", CREDENTIALS, token=token, body={"type": "http_api_key"}),
         422,

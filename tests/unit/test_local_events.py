@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from switchboard_cli.local.events import HttpRequest, build_event, is_textual, response_from_result
+from switchboard_cli.local.events import (
+    HttpRequest,
+    build_event,
+    gateway_error,
+    is_textual,
+    response_from_result,
+)
 from switchboard_cli.local.routing import Route, RouteMatch
 
 MATCH = RouteMatch(
@@ -154,3 +160,20 @@ def test_a_result_without_status_code_is_json_200():
 def test_malformed_status_code_is_an_error(status):
     with pytest.raises(ValueError, match="statusCode"):
         response_from_result({"statusCode": status})
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "retry_after"),
+    [
+        (429, "Too Many Requests", [("retry-after", "1")]),
+        (503, "Service Unavailable", [("retry-after", "1")]),
+        (404, "Not Found", []),
+    ],
+)
+def test_the_gateways_own_429_and_503_say_when_to_retry(status, message, retry_after):
+    # Given an error the local gateway answers itself (no function involved)
+    # When it is built
+    response = gateway_error(status, message)
+    # Then it has API Gateway's own body, and Retry-After exactly when the client should retry
+    assert (response.status, json.loads(response.body)) == (status, {"message": message})
+    assert response.headers == [("content-type", "application/json"), *retry_after]

@@ -35,10 +35,10 @@ from switchboard.domain.errors import (
     Forbidden,
     NotFound,
     SwitchboardError,
-    Throttled,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
+    retry_headers,
 )
 from switchboard.domain.models import App
 from switchboard.runtime.app_access import addressed_app_id, granted_app
@@ -214,8 +214,8 @@ def _action(router: APIGatewayHttpRouter) -> str:
 
 def _error_page(error: SwitchboardError, nonce: str) -> Response[str]:
     title, message = error_wording(error.error_code, error.status, error.message)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Throttled) else None
-    return _html(error.status, render_error(error.status, title, message, nonce=nonce), nonce, None, headers)
+    page = render_error(error.status, title, message, nonce=nonce)
+    return _html(error.status, page, nonce, None, retry_headers(error))
 
 
 def _html(

@@ -1,8 +1,8 @@
 """Request bodies in and replies out, for the routes that create runs, and who may act on a run.
 
-Bodies are parsed here rather than by the resolver's validation: a direct invoke may be multipart, and both
-creating routes answer an unknown top-level field with 400 ``unknown_field`` (a malformed request), keeping
-422 for values that do not fit.
+Bodies are parsed here rather than by the resolver's validation (a direct invoke may be multipart), under the
+management API's rule: an unknown field or a value that does not fit is 422 ``validation_failed`` with a
+detail per field (``extra_forbidden`` for an unknown one); a body that is not a JSON object is 400.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from apps_routes.resolver import Upload
 from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
 from switchboard.auth.tokens import IssuedRunToken
-from switchboard.domain.errors import BadRequest, SwitchboardError, UnsupportedMediaType, ValidationFailed
+from switchboard.domain.errors import BadRequest, UnsupportedMediaType, ValidationFailed, validation_details
 from switchboard.domain.models import App
 from switchboard.runtime import runs
 from switchboard.runtime.app_access import addressed_app_id, callable_app
@@ -59,24 +59,12 @@ def _no_constant(name: str) -> Any:
 
 
 def validated(model: type[ModelT], document: Mapping[str, Any], *, strict: bool | None = None) -> ModelT:
-    """The body as ``model`` (``strict``: overrides the model's own strictness): an unknown top-level field is
-    400, any other problem 422 with details."""
+    """The body as ``model`` (``strict``: overrides the model's own strictness); 422 with a detail per field
+    otherwise."""
     try:
         return model.model_validate(document, strict=strict)
     except ValidationError as error:
-        raise body_error(error) from None
-
-
-def body_error(error: ValidationError) -> SwitchboardError:
-    problems = error.errors(include_input=False, include_url=False, include_context=False)
-    unknown = [p for p in problems if p["type"] == "extra_forbidden" and len(p["loc"]) == 1]
-    if unknown:
-        details = [
-            {"loc": list(p["loc"]), "code": "unknown_field", "message": "unknown field"} for p in unknown
-        ]
-        return BadRequest("the request has unknown fields", code="unknown_field", details=details)
-    details = [{"loc": list(p["loc"]), "code": p["type"], "message": p["msg"]} for p in problems]
-    return ValidationFailed("the request is invalid", details=details)
+        raise ValidationFailed("the request is invalid", details=validation_details(error)) from None
 
 
 def addressed_app(router: APIGatewayHttpRouter, principal: Principal | None) -> App:
@@ -151,7 +139,3 @@ def json_reply(response: StoredResponse, shown: Mapping[str, str] | None = None)
         body=json.dumps(body, default=str),
         headers={"Cache-Control": "no-store", **dict(response.headers), **(shown or {})},
     )
-
-
-def error_body(error: SwitchboardError) -> dict[str, Any]:
-    return {"error": {"code": error.error_code, "message": error.message, "details": error.details}}

@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from apps_routes.http_io import (
     RunToken,
     addressed_app,
-    error_body,
     issued_run_token,
     json_object,
     location,
@@ -26,7 +25,7 @@ from switchboard import json_limits
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.auth.tokens import IssuedRunToken
-from switchboard.domain.errors import BadRequest
+from switchboard.domain.errors import BadRequest, error_document
 from switchboard.domain.runs import TERMINAL, Run
 from switchboard.runtime import runs, uploads
 from switchboard.runtime.callbacks import validate_callbacks
@@ -57,10 +56,7 @@ def _form_document(form: uploads.FormData) -> tuple[dict[str, Any], bool]:
     document |= {name: text for name, text in form.fields.items() if name in _OPTION_PARTS}
     rest = {name: text for name, text in form.fields.items() if name not in document}
     if "input" in document:
-        if rest:
-            details = [{"loc": [name], "code": "unknown_field", "message": "unknown field"} for name in rest]
-            raise BadRequest("the request has unknown fields", code="unknown_field", details=details)
-        return document, False
+        return document | rest, False
     return document | {"input": rest}, True
 
 
@@ -130,7 +126,7 @@ def invoke(
             return StoredResponse(202, _json(data), {"Location": location(router, run.id)}, run_id=run.id)
         failure = runs.failure_of(run) if body.error_on_node_failure else None
         if failure is not None:
-            return StoredResponse(failure.status, error_body(failure))
+            return StoredResponse(failure.status, error_document(failure))
         data = {"data": runs.view(run, invoked=True, last_node_output=body.last_node_output)}
         return StoredResponse(200, _json(data), run_id=run.id)
 

@@ -1,8 +1,8 @@
 """Request models of the Apps API and the request bodies its OpenAPI document describes.
 
-Bodies are parsed by the routes themselves (a direct invoke may be multipart), so an unknown top-level field
-is 400 ``unknown_field`` rather than a 422, and ``session_id`` that is not a UUID is 400
-``invalid_session_id``; everything else invalid is 422 with per-field details.
+Bodies are parsed by the routes themselves (a direct invoke may be multipart), under the management API's
+rule: an unknown field or a value that does not fit is 422 with per-field details (``extra_forbidden`` for an
+unknown field); a ``session_id`` that is not a UUID is 400 ``invalid_session_id``.
 """
 
 from __future__ import annotations

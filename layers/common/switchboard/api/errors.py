@@ -13,7 +13,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from switchboard.domain.errors import ServiceUnavailable, SwitchboardError, Throttled
+from switchboard.domain.errors import (
+    ServiceUnavailable,
+    SwitchboardError,
+    error_body,
+    retry_headers,
+    validation_details,
+)
 from switchboard.observability import logger
 
 _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
@@ -22,40 +28,32 @@ _THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", 
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response[Any]:
-    body = {"error": {"code": code, "message": message, "details": details}}
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, default=str),
+        body=json.dumps(error_body(code, message, details), default=str),
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
-def _validation_details(error: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
-    details: list[dict[str, Any]] = []
-    malformed = False
-    for item in error.errors():
-        code = str(item.get("type", "invalid"))
-        malformed = malformed or code == "json_invalid"
-        loc = [part for part in item.get("loc", ()) if part != "body" or len(item.get("loc", ())) == 1]
-        details.append({"loc": loc, "code": code, "message": str(item.get("msg", ""))})
-    return malformed, details
+def _without_body(loc: list[str | int]) -> list[str | int]:
+    """A body field's location as the client wrote it (Powertools puts ``body`` first)."""
+    return loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
+
+
+def _error_response(error: SwitchboardError) -> Response[Any]:
+    return error_response(error.status, error.error_code, error.message, error.details, retry_headers(error))
 
 
 def register(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(SwitchboardError)
     def domain_error(error: SwitchboardError) -> Response[Any]:
-        headers = (
-            {"Retry-After": str(error.retry_after)}
-            if isinstance(error, Throttled | ServiceUnavailable)
-            else None
-        )
-        return error_response(error.status, error.error_code, error.message, error.details, headers)
+        return _error_response(error)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[Any]:
-        malformed, details = _validation_details(error)
-        if malformed:
+        details = validation_details(error.errors(), relocate=_without_body)
+        if any(detail["code"] == "json_invalid" for detail in details):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         return error_response(422, "validation_failed", "the request is invalid", details)
 
@@ -71,21 +69,14 @@ def register(app: APIGatewayHttpResolver) -> None:
     def aws_error(error: ClientError) -> Response[Any]:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _THROTTLING:
-            return error_response(
-                503, "service_unavailable", "the service is busy, retry shortly", headers={"Retry-After": "1"}
-            )
+            return _error_response(ServiceUnavailable("the service is busy, retry shortly"))
         logger.exception("unexpected AWS error", extra={"aws_error_code": code})
         return error_response(500, "internal_error", "internal error")
 
     @app.exception_handler(BotoCoreError)
     def aws_unreachable(_: BotoCoreError) -> Response[Any]:
         logger.exception("AWS unreachable")
-        return error_response(
-            503,
-            "service_unavailable",
-            "a dependency is unavailable, retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        return _error_response(ServiceUnavailable("a dependency is unavailable, retry shortly"))
 
     @app.exception_handler(Exception)
     def unexpected(_: Exception) -> Response[Any]:

@@ -33,7 +33,14 @@ from switchboard import json_limits
 from switchboard.api.routers import OnDemandResolver
 from switchboard.auth.authenticate import authenticate, bearer_token
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError, UnsupportedMediaType
+from switchboard.domain.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    SwitchboardError,
+    UnsupportedMediaType,
+    error_document,
+    retry_headers,
+)
 from switchboard.domain.models import TokenKind
 from switchboard.runtime.app_access import addressed_app_id
 from switchboard.runtime.connect_tokens import ConnectGrant, grant_for
@@ -108,10 +115,8 @@ def error_result(error: SwitchboardError) -> dict[str, Any]:
     """An API Gateway result carrying the error envelope (used before the resolver runs)."""
     return {
         "statusCode": error.status,
-        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-        "body": json.dumps(
-            {"error": {"code": error.error_code, "message": error.message, "details": error.details}}
-        ),
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store", **retry_headers(error)},
+        "body": json.dumps(error_document(error), default=str),
         "isBase64Encoded": False,
     }
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from switchboard import json_limits
 from switchboard.connect_page.fields import form_fields
 from switchboard.connect_page.views import FieldKind, FormField
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 
 Form = Mapping[str, Sequence[str]]
 
@@ -42,7 +42,7 @@ def form_config(model: type[BaseModel], form: Form) -> dict[str, Any]:
         try:
             config[field.name] = _parsed(field, raw)
         except _FieldError as error:
-            problems.append({"loc": ["config", field.name], "code": error.code, "message": error.message})
+            problems.append(problem(["config", field.name], error.code, error.message))
     if problems:
         raise ValidationFailed("invalid connection config", details=problems)
     return config

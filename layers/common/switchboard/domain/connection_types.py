@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem, validation_details
 from switchboard.egress import EgressPolicy, EgressRefused, check_saved_url
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -66,7 +66,7 @@ class ConnectionConfig(BaseModel):
             try:
                 check_saved_url(str(url), policy)
             except EgressRefused as refused:
-                problems.append({"loc": ["config", name], "code": refused.code, "message": refused.message})
+                problems.append(problem(["config", name], refused.code, refused.message))
         if problems:
             raise ValidationFailed("invalid connection config", details=problems)
 
@@ -132,7 +132,11 @@ def config_model(connection_type: str) -> type[ConnectionConfig]:
         raise ValidationFailed(
             f"unknown connection type '{connection_type}'",
             details=[
-                {"loc": ["type"], "code": "unknown_connection_type", "allowed": sorted(CONNECTION_TYPES)}
+                problem(
+                    ["type"],
+                    "unknown_connection_type",
+                    f"expected one of: {', '.join(sorted(CONNECTION_TYPES))}",
+                )
             ],
         ) from None
 
@@ -144,8 +148,5 @@ def parse_config(connection_type: str, raw: Any) -> ConnectionConfig:
     except ValidationError as error:
         raise ValidationFailed(
             "invalid connection config",
-            details=[
-                {"loc": ["config", *e["loc"]], "code": e["type"], "message": e["msg"]}
-                for e in error.errors(include_input=False, include_url=False)
-            ],
+            details=validation_details(error, prefix=["config"]),
         ) from None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
+
+from pydantic import ValidationError
 
 
 class SwitchboardError(Exception):
@@ -84,3 +87,48 @@ class RequirementNotSatisfied(ValidationFailed):
     """A run needs an end user's link that is missing or not active; ``details`` names each requirement."""
 
     code = "requirement_not_satisfied"
+
+
+Loc = Sequence[str | int]
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The error envelope, the one spelling of it: API responses, the credentials and trigger functions'
+    refusals and the local stack's own errors are all built here."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_document(error: SwitchboardError) -> dict[str, Any]:
+    return error_body(error.error_code, error.message, error.details)
+
+
+def retry_headers(error: SwitchboardError) -> dict[str, str]:
+    """``Retry-After`` for an error a client should retry (429, 503); nothing for the others."""
+    retry_after = getattr(error, "retry_after", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
+
+def problem(loc: Loc, code: str, message: str) -> dict[str, Any]:
+    """One validation detail ``{"loc", "code", "message"}``: the one shape of ``ValidationFailed.details``."""
+    return {"loc": list(loc), "code": code, "message": message}
+
+
+def validation_details(
+    error: ValidationError | Iterable[Mapping[str, Any]],
+    *,
+    prefix: Loc = (),
+    relocate: Callable[[list[str | int]], list[str | int]] | None = None,
+) -> list[dict[str, Any]]:
+    """Pydantic's errors (a ``ValidationError`` or its ``errors()``) as validation details: ``loc`` under
+    ``prefix`` (``relocate`` first rewrites it as the client wrote it), no submitted value ever echoed."""
+    items = (
+        error.errors(include_input=False, include_url=False, include_context=False)
+        if isinstance(error, ValidationError)
+        else error
+    )
+    details = []
+    for item in items:
+        loc = list(item.get("loc", ()))
+        loc = [*prefix, *(relocate(loc) if relocate else loc)]
+        details.append(problem(loc, str(item.get("type")), str(item.get("msg"))))
+    return details

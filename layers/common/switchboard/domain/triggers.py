@@ -13,7 +13,7 @@ from jmespath.parser import ParsedResult
 from pydantic import ConfigDict, Field
 
 from switchboard.domain.base import Model, Record
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 from switchboard.domain.models import Entity
 from switchboard.schedules import ScheduleConfig
 
@@ -102,5 +102,5 @@ def compile_input_transformer(
         message = f"not a valid JMESPath expression{where}"
         raise ValidationFailed(
             f"input_transformer is {message}",
-            details=[{"loc": list(location), "code": "invalid_jmespath", "message": message}],
+            details=[problem(location, "invalid_jmespath", message)],
         ) from None

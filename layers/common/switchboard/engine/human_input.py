@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from switchboard.domain.errors import problem, validation_details
 from switchboard.engine.bounded import pool
 from switchboard.engine.contracts import Span
 from switchboard.engine.drivers import Ask
@@ -78,7 +79,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
     if parsed.type != request["type"]:
         raise AnswerRefused(
             f"this request asks for {request['type']}",
-            [{"loc": ["type"], "code": "wrong_type", "message": f"expected {request['type']}"}],
+            [problem(["type"], "wrong_type", f"expected {request['type']}")],
         )
     if parsed.type == "feedback":
         try:
@@ -94,11 +95,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
     locked = sorted(set(edits) - set(request.get("editable_params") or []))
     if locked:
         details = [
-            {
-                "loc": ["data", "params", name],
-                "code": "not_editable",
-                "message": "this param cannot be edited",
-            }
+            problem(["data", "params", name], "not_editable", "this param cannot be edited")
             for name in locked
         ]
         raise AnswerRefused("only editable_params may be changed", details)
@@ -106,9 +103,7 @@ def checked_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str,
 
 
 def _refused(error: ValidationError, prefix: tuple[str, ...] = ()) -> AnswerRefused:
-    problems = error.errors(include_input=False, include_url=False, include_context=False)
-    details = [{"loc": [*prefix, *p["loc"]], "code": p["type"], "message": p["msg"]} for p in problems]
-    return AnswerRefused("the answer does not fit the request", details)
+    return AnswerRefused("the answer does not fit the request", validation_details(error, prefix=prefix))
 
 
 def build_request(services: Services, node: HumanInputNode) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 from switchboard.egress import EgressPolicy, EgressRefused, check_saved_url
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.nodes import (
@@ -81,10 +81,6 @@ def _failed(problems: list[dict[str, Any]]) -> ValidationFailed:
     return ValidationFailed("invalid workflow definition", details=problems)
 
 
-def _problem(loc: Loc, code: str, message: str) -> dict[str, Any]:
-    return {"loc": loc, "code": code, "message": message}
-
-
 def _json_problems(raw: object) -> list[dict[str, Any]]:
     """Reject what JSON cannot carry and bound depth and size before pydantic or any walk recurses."""
     problems: list[dict[str, Any]] = []
@@ -94,20 +90,20 @@ def _json_problems(raw: object) -> list[dict[str, Any]]:
         loc, value = pending.pop()
         seen += 1
         if seen > MAX_VALUES:
-            return [_problem([], "too_large", f"a definition holds at most {MAX_VALUES} values")]
+            return [problem([], "too_large", f"a definition holds at most {MAX_VALUES} values")]
         if len(loc) > MAX_DEPTH:
-            problems.append(_problem(loc, "too_deep", f"values nest at most {MAX_DEPTH} levels deep"))
+            problems.append(problem(loc, "too_deep", f"values nest at most {MAX_DEPTH} levels deep"))
         elif isinstance(value, dict):
             if not all(isinstance(key, str) for key in value):
-                problems.append(_problem(loc, "invalid_json_value", "object keys must be strings"))
+                problems.append(problem(loc, "invalid_json_value", "object keys must be strings"))
                 continue
             pending.extend(([*loc, key], item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend(([*loc, index], item) for index, item in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            problems.append(_problem(loc, "invalid_json_value", "numbers must be finite"))
+            problems.append(problem(loc, "invalid_json_value", "numbers must be finite"))
         elif value is not None and not isinstance(value, str | int | float | bool):
-            problems.append(_problem(loc, "invalid_json_value", "not a JSON value"))
+            problems.append(problem(loc, "invalid_json_value", "not a JSON value"))
     return problems
 
 
@@ -130,7 +126,7 @@ def _pydantic_problems(error: ValidationError) -> list[dict[str, Any]]:
             loc.append("type")
         elif code == "extra_forbidden":
             code, message = "unknown_field", "unknown field"
-        problems.append(_problem(loc, code, message))
+        problems.append(problem(loc, code, message))
     return problems
 
 
@@ -169,7 +165,7 @@ class _GraphCheck:
         return self.problems
 
     def _add(self, loc: Loc, code: str, message: str) -> None:
-        self.problems.append(_problem(loc, code, message))
+        self.problems.append(problem(loc, code, message))
 
     def _node(self, node_id: str) -> Node | None:
         index = self.index.get(node_id)
@@ -433,7 +429,7 @@ def _destination_problems(definition: WorkflowDefinition, policy: EgressPolicy) 
             try:
                 check_saved_url(node.config.url, policy)
             except EgressRefused as refused:
-                problems.append(_problem(["nodes", i, "config", "url"], refused.code, refused.message))
+                problems.append(problem(["nodes", i, "config", "url"], refused.code, refused.message))
     return problems
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from switchboard import egress
 from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import Conflict, NotFound, ValidationFailed
+from switchboard.domain.errors import Conflict, NotFound, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole, RunLimits
 from switchboard.runtime import triggers
@@ -61,13 +61,7 @@ def _checked_urls(event_url: str | None, connect_return_urls: Sequence[str] | No
         named += [(["connect_return_urls", i], url) for i, url in enumerate(connect_return_urls)]
     problems: list[dict[str, object]] = []
     if connect_return_urls is not None and len(connect_return_urls) > MAX_RETURN_URLS:
-        problems.append(
-            {
-                "loc": ["connect_return_urls"],
-                "code": "too_many",
-                "message": f"at most {MAX_RETURN_URLS} URLs",
-            }
-        )
+        problems.append(problem(["connect_return_urls"], "too_many", f"at most {MAX_RETURN_URLS} URLs"))
     for loc, url in named:
         try:
             if loc == ["event_url"]:
@@ -75,7 +69,7 @@ def _checked_urls(event_url: str | None, connect_return_urls: Sequence[str] | No
             else:
                 egress.check_url_form(url, policy, https_only=True)
         except egress.EgressRefused as rejected:
-            problems.append({"loc": loc, "code": rejected.code, "message": rejected.message})
+            problems.append(problem(loc, rejected.code, rejected.message))
     if problems:
         raise ValidationFailed("invalid URLs", details=problems)
 
@@ -99,7 +93,7 @@ def create_app(
     if workflow is None or workflow.project_id != project.id:
         raise ValidationFailed(
             "the workflow does not exist in this project",
-            details=[{"loc": ["workflow_id"], "code": "unknown_workflow"}],
+            details=[problem(["workflow_id"], "unknown_workflow", "no such workflow in the project")],
         )
     now = utcnow()
     app = App(
@@ -232,7 +226,7 @@ def deploy(principal: Principal, app_id: str, version: int) -> tuple[App, Deploy
     except NotFound:
         raise ValidationFailed(
             f"workflow version {version} does not exist",
-            details=[{"loc": ["version"], "code": "unknown_version"}],
+            details=[problem(["version"], "unknown_version", "no such version of the workflow")],
         ) from None
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from switchboard.domain.base import Model
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem, validation_details
 from switchboard.egress import MAX_URL_LENGTH, EgressRefused, check_url, current_policy
 
 MAX_CALLBACKS = 5
@@ -99,20 +99,14 @@ def validate_callbacks(raw: Any) -> list[Callback]:
     try:
         callbacks = _Callbacks.model_validate({"callbacks": raw}).callbacks
     except ValidationError as error:
-        details = [
-            {"loc": list(e["loc"]), "code": e["type"], "message": e["msg"]}
-            for e in error.errors(include_input=False, include_url=False, include_context=False)
-        ]
-        raise ValidationFailed("the callbacks are invalid", details=details) from None
+        raise ValidationFailed("the callbacks are invalid", details=validation_details(error)) from None
     policy = current_policy()
     problems: list[dict[str, Any]] = []
     for index, callback in enumerate(callbacks):
         try:
             check_url(callback.url, policy, https_only=True)
         except EgressRefused as rejected:
-            problems.append(
-                {"loc": ["callbacks", index, "url"], "code": rejected.code, "message": rejected.message}
-            )
+            problems.append(problem(["callbacks", index, "url"], rejected.code, rejected.message))
     if problems:
         raise ValidationFailed("the callbacks are invalid", details=problems)
     return callbacks

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from switchboard import egress
 from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import Forbidden, Gone, Unauthorized, ValidationFailed
+from switchboard.domain.errors import Forbidden, Gone, Unauthorized, ValidationFailed, problem
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App, TokenKind
 from switchboard.domain.runs import ConnectToken
@@ -133,27 +133,17 @@ def issue_connect_token(
     problems: list[dict[str, object]] = []
     if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
         problems.append(
-            {
-                "loc": ["ttl_seconds"],
-                "code": "out_of_range",
-                "message": f"between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds",
-            }
+            problem(
+                ["ttl_seconds"], "out_of_range", f"between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds"
+            )
         )
     if not 1 <= len(user_id) <= MAX_USER_ID_LENGTH:
-        problems.append(
-            {
-                "loc": ["user_id"],
-                "code": "invalid_user_id",
-                "message": f"1 to {MAX_USER_ID_LENGTH} characters",
-            }
-        )
+        problems.append(problem(["user_id"], "invalid_user_id", f"1 to {MAX_USER_ID_LENGTH} characters"))
     if return_url is not None and not _acceptable_return_url(app, return_url):
         problems.append(
-            {
-                "loc": ["return_url"],
-                "code": "return_url_not_allowed",
-                "message": "the URL is not on the App's connect_return_urls",
-            }
+            problem(
+                ["return_url"], "return_url_not_allowed", "the URL is not on the App's connect_return_urls"
+            )
         )
     if problems:
         raise ValidationFailed("the connect token request is invalid", details=problems)

@@ -41,6 +41,8 @@ from switchboard.domain.errors import (
     RequirementNotSatisfied,
     ServiceUnavailable,
     SwitchboardError,
+    error_body,
+    validation_details,
 )
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Link, LinkStatus
@@ -76,11 +78,8 @@ def answer(event: Any) -> dict[str, Any]:
     try:
         request = REQUEST_ADAPTER.validate_python(event)
     except ValidationError as error:
-        details = [
-            {"loc": _without_kind_tag(e["loc"]), "code": e["type"], "message": e["msg"]}
-            for e in error.errors(include_input=False, include_url=False)
-        ]
-        return _error_document("invalid_request", "invalid credentials request", details)
+        details = validation_details(error, relocate=_without_kind_tag)
+        return _refused("invalid_request", "invalid credentials request", details)
     if isinstance(request, SigningSecretRequest):
         return _answer_signing_secret(request)
     try:
@@ -90,13 +89,13 @@ def answer(event: Any) -> dict[str, Any]:
             "credentials refused",
             extra={"run_id": request.run_id, "app_id": request.app_id, "code": refused.error_code},
         )
-        return _error_document(refused.error_code, refused.message, refused.details)
+        return _refused(refused.error_code, refused.message, refused.details)
     return document.model_dump(mode="json")
 
 
-def _without_kind_tag(loc: tuple[int | str, ...]) -> list[int | str]:
+def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    return list(loc[1:] if loc and loc[0] in ("run", "signing_secret") else loc)
+    return loc[1:] if loc and loc[0] in ("run", "signing_secret") else loc
 
 
 def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
@@ -104,7 +103,7 @@ def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
         document = signing_secret(request)
     except NotFound as refused:
         logger.info("signing secret refused", extra={"app_id": request.app_id, "code": refused.error_code})
-        return _error_document(refused.error_code, refused.message, refused.details)
+        return _refused(refused.error_code, refused.message, refused.details)
     return document.model_dump(mode="json")
 
 
@@ -131,9 +130,9 @@ def signing_secret(request: SigningSecretRequest) -> SigningSecretDocument:
     )
 
 
-def _error_document(code: str, message: str, details: Any) -> dict[str, Any]:
+def _refused(code: str, message: str, details: Any) -> dict[str, Any]:
     metrics.add_metric(name="CredentialsRefused", unit=MetricUnit.Count, value=1)
-    return {"error": {"code": code, "message": message, "details": details}}
+    return error_body(code, message, details)
 
 
 @dataclass(frozen=True)

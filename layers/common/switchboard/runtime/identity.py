@@ -9,7 +9,7 @@ from datetime import datetime
 from switchboard.auth import tokens
 from switchboard.auth.access import require_org_role, require_project
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import NotFound, ValidationFailed
+from switchboard.domain.errors import NotFound, ValidationFailed, problem
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import ApiToken, OrgRole, ProjectRole, TokenKind, User
 from switchboard.store import identity, keys
@@ -20,7 +20,9 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 def normalize_email(email: str) -> str:
     normalized = email.strip().lower()
     if len(normalized) > 254 or not _EMAIL.match(normalized):
-        raise ValidationFailed("invalid email address", details=[{"loc": ["email"], "code": "invalid_email"}])
+        raise ValidationFailed(
+            "invalid email address", details=[problem(["email"], "invalid_email", "not an email address")]
+        )
     return normalized
 
 
@@ -40,7 +42,8 @@ def me(principal: Principal) -> User:
 def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed(
-            "expires_at must be in the future", details=[{"loc": ["expires_at"], "code": "expiry_in_past"}]
+            "expires_at must be in the future",
+            details=[problem(["expires_at"], "expiry_in_past", "must be in the future")],
         )
 
 

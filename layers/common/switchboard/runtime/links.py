@@ -20,7 +20,7 @@ from pydantic import Field
 from switchboard.auth.principal import Principal
 from switchboard.domain.base import Model
 from switchboard.domain.connection_types import parse_config
-from switchboard.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from switchboard.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed, problem
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App, ProjectRole
 from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition
@@ -94,7 +94,11 @@ def link_credentials(
             f"the requirement needs a '{requirement.connection_type}' connection",
             code="connection_type_mismatch",
             details=[
-                {"loc": ["type"], "code": "connection_type_mismatch", "expected": requirement.connection_type}
+                problem(
+                    ["type"],
+                    "connection_type_mismatch",
+                    f"expected a '{requirement.connection_type}' connection",
+                )
             ],
         )
     parsed = parse_config(connection_type, config)
@@ -102,7 +106,8 @@ def link_credentials(
     now = utcnow()
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed(
-            "expires_at must be in the future", details=[{"loc": ["expires_at"], "code": "expiry_in_past"}]
+            "expires_at must be in the future",
+            details=[problem(["expires_at"], "expiry_in_past", "must be in the future")],
         )
     if requirement.max_age_seconds is not None:
         oldest = now + timedelta(seconds=requirement.max_age_seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from switchboard.auth.access import org_role, project_role, require_org_role, require_project
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import NotFound, ValidationFailed
+from switchboard.domain.errors import NotFound, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import OrgRole, Project, ProjectMembership, ProjectRole
 from switchboard.runtime import cleanup
@@ -69,7 +69,7 @@ def add_member(principal: Principal, project_id: str, email: str, role: ProjectR
     if user is None or orgs.get_membership(project.org_id, user.id) is None:
         raise ValidationFailed(
             "only members of the project's organization can join it",
-            details=[{"loc": ["email"], "code": "not_an_org_member"}],
+            details=[problem(["email"], "not_an_org_member", "not a member of the organization")],
         )
     now = utcnow()
     member = ProjectMembership(

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from switchboard import json_limits
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 from switchboard.engine.nodes import InputField, InputNode
 from switchboard.runtime.uploads import FileReference, UploadedFile, app_prefix
 
@@ -27,14 +27,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _problem(loc: list[str | int], code: str, message: str) -> dict[str, Any]:
-    return {"loc": loc, "code": code, "message": message}
-
-
 def check_input(input_node: InputNode, given: Mapping[str, Any], app_id: str, bucket: str) -> None:
     declared = {f.name: f for f in input_node.fields}
     problems = [
-        _problem(["input", name], "unknown_field", "the input node declares no such field")
+        problem(["input", name], "unknown_field", "the input node declares no such field")
         for name in given
         if name not in declared
     ]
@@ -42,11 +38,11 @@ def check_input(input_node: InputNode, given: Mapping[str, Any], app_id: str, bu
         value = given.get(name)
         if value is None:
             if input_field.required:
-                problems.append(_problem(["input", name], "missing", "the field is required"))
+                problems.append(problem(["input", name], "missing", "the field is required"))
             continue
-        problem = _type_problem(input_field, value, app_id, bucket)
-        if problem:
-            problems.append(_problem(["input", name], *problem))
+        mismatch = _type_problem(input_field, value, app_id, bucket)
+        if mismatch:
+            problems.append(problem(["input", name], *mismatch))
     if problems:
         raise ValidationFailed("the input does not match the App's input fields", details=problems)
 
@@ -74,7 +70,7 @@ def is_app_file(value: Any, app_id: str, bucket: str) -> bool:
 
 def check_file_references(references: Sequence[FileReference], app_id: str, bucket: str) -> None:
     problems = [
-        _problem(["files", index], "invalid_file", _FILE_MESSAGE)
+        problem(["files", index], "invalid_file", _FILE_MESSAGE)
         for index, reference in enumerate(references)
         if not is_app_file(reference.model_dump(), app_id, bucket)
     ]
@@ -92,7 +88,7 @@ def coerce_form_fields(input_node: InputNode, fields: Mapping[str, Any]) -> dict
         try:
             converted[name] = _converted(field_type, text) if isinstance(text, str) else text
         except ValueError:
-            problems.append(_problem(["input", name], "invalid_type", f"must be of type {field_type}"))
+            problems.append(problem(["input", name], "invalid_type", f"must be of type {field_type}"))
     if problems:
         raise ValidationFailed("the input does not match the App's input fields", details=problems)
     return converted
@@ -143,7 +139,7 @@ def place_files(
             run_input[target].append(document)
         else:
             problems.append(
-                _problem(["files", name], "unplaceable_file", "no free file or array input field takes it")
+                problem(["files", name], "unplaceable_file", "no free file or array input field takes it")
             )
     if problems:
         raise ValidationFailed("the files do not match the App's input fields", details=problems)

@@ -45,6 +45,9 @@ from switchboard.domain.errors import (
     SwitchboardError,
     Unauthorized,
     ValidationFailed,
+    error_body,
+    error_document,
+    validation_details,
 )
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import TokenKind
@@ -87,25 +90,17 @@ def answer(request_document: Any) -> dict[str, Any]:
     try:
         request = REQUEST_ADAPTER.validate_python(request_document)
     except ValidationError as error:
-        details = [
-            {"loc": list(problem["loc"]), "code": problem["type"], "message": problem["msg"]}
-            for problem in error.errors(include_input=False, include_url=False)
-        ]
-        return _refusal("invalid_request", "not a trigger firing", details)
+        return error_body("invalid_request", "not a trigger firing", validation_details(error))
     try:
         event = receive_webhook(request) if isinstance(request, WebhookFiring) else fire_scheduled(request)
     except SwitchboardError as refused:
         if refused.error_code not in REFUSAL_CODES:
             raise
-        return _refusal(refused.error_code, refused.message, refused.details)
+        return error_document(refused)
     if event is None:
-        return _refusal("not_found", "trigger not found", {"trigger_id": request.trigger_id})
+        return error_body("not_found", "trigger not found", {"trigger_id": request.trigger_id})
     metrics.add_metric(name=f"TriggerEvents{event.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
     return EventAnswer(event=EventSummary.of(event)).model_dump(mode="json")
-
-
-def _refusal(code: str, message: str, details: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
 
 
 def fire_scheduled(firing: ScheduledFiring) -> TriggerEvent | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from switchboard import aws
-from switchboard.domain.errors import ServiceUnavailable, ValidationFailed
+from switchboard.domain.errors import ServiceUnavailable, ValidationFailed, problem
 from switchboard.domain.triggers import Trigger
 from switchboard.observability import logger
 from switchboard.schedules import scheduler_expression
@@ -139,7 +139,7 @@ def _translated(trigger: Trigger) -> Iterator[None]:
             message = str(error.response.get("Error", {}).get("Message", "")) or "invalid schedule"
             raise ValidationFailed(
                 f"EventBridge Scheduler refused the schedule: {message}",
-                details=[{"loc": ["config"], "code": "schedule_refused", "message": message}],
+                details=[problem(["config"], "schedule_refused", message)],
             ) from None
         logger.warning(
             "EventBridge Scheduler failed", extra={"trigger_id": trigger.id, "aws_error_code": code}

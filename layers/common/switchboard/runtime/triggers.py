@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.auth.principal import Principal
-from switchboard.domain.errors import BadRequest, NotFound, SwitchboardError, ValidationFailed
+from switchboard.domain.errors import BadRequest, NotFound, SwitchboardError, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, ProjectRole
 from switchboard.domain.triggers import (
@@ -78,9 +78,7 @@ def _config(trigger_type: TriggerType, raw: Any) -> ScheduleConfig | WebhookConf
     if raw:
         raise ValidationFailed(
             "a webhook trigger takes no config",
-            details=[
-                {"loc": ["config"], "code": "webhook_config", "message": "a webhook trigger's config is {}"}
-            ],
+            details=[problem(["config"], "webhook_config", "a webhook trigger's config is {}")],
         )
     return WebhookConfig()
 
@@ -90,7 +88,7 @@ def _static_input(value: dict[str, Any] | None) -> dict[str, Any] | None:
         message = f"at most {MAX_INPUT_BYTES} bytes as JSON"
         raise ValidationFailed(
             f"input is too large: {message}",
-            details=[{"loc": ["input"], "code": "input_too_large", "message": message}],
+            details=[problem(["input"], "input_too_large", message)],
         )
     return value
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem, validation_details
 from switchboard.domain.ids import utcnow
 from switchboard.schedules.cron import scheduler_cron
 from switchboard.schedules.expressions import at_expression, rate_expression, rate_period
@@ -123,14 +123,10 @@ def parse_schedule_config(
     try:
         config = ScheduleConfig.model_validate(raw)
     except ValidationError as error:
-        problems = [
-            {"loc": [*location, *item["loc"]], "code": item["type"], "message": item["msg"]}
-            for item in error.errors(include_input=False, include_url=False, include_context=False)
-        ]
-        raise _invalid(problems) from None
+        raise _invalid(validation_details(error, prefix=location)) from None
     current = now or utcnow()
     problems = [
-        {"loc": [*location, name], "code": f"{name}_in_past", "message": f"{name} must be in the future"}
+        problem([*location, name], f"{name}_in_past", f"{name} must be in the future")
         for name, moment in (("run_at", config.run_at), ("ends_at", config.ends_at))
         if moment is not None and moment <= current
     ]

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 
 UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 # Scheduler documents no maximum; this one keeps every period and its firings representable datetimes.
@@ -17,7 +17,7 @@ _AT_EXPRESSION = re.compile(r"at\(([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:
 
 
 def rate_error(message: str) -> ValidationFailed:
-    return ValidationFailed(message, details=[{"loc": ["rate"], "code": "invalid_rate", "message": message}])
+    return ValidationFailed(message, details=[problem(["rate"], "invalid_rate", message)])
 
 
 def rate_expression(rate: str) -> str:

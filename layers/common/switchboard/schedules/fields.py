@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from types import MappingProxyType
 
-from switchboard.domain.errors import ValidationFailed
+from switchboard.domain.errors import ValidationFailed, problem
 
 _NUMBER = re.compile(r"[0-9]+")
 _SHORTEST_RANGE = 3
@@ -52,7 +52,7 @@ YEAR = CronField("year", 1970, 2199)
 
 
 def cron_error(message: str) -> ValidationFailed:
-    return ValidationFailed(message, details=[{"loc": ["cron"], "code": "invalid_cron", "message": message}])
+    return ValidationFailed(message, details=[problem(["cron"], "invalid_cron", message)])
 
 
 def field_error(cron_field: CronField, text: str, reason: str) -> ValidationFailed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.domain.errors import Conflict, ValidationFailed
+from switchboard.domain.errors import Conflict, ValidationFailed, problem
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.engine.human_input import AnswerRefused, checked_answer
@@ -35,7 +35,7 @@ def answer(app_id: str, run_id: str, document: dict[str, Any], by: str) -> Run:
         raise ValidationFailed(
             "the run does not wait on that input request",
             code="unknown_input_request",
-            details=[{"loc": ["data", "request_id"], "code": "unknown_input_request", "message": "not open"}],
+            details=[problem(["data", "request_id"], "unknown_input_request", "not open")],
         )
     try:
         checked_answer(request, document)

@@ -18,7 +18,7 @@ from typing import Any
 from bench.support import median
 from tests.e2e.app_world import ManagementApi, wait_until
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import request
+from tests.support.http import request
 
 HEAVY_TEMPLATE = "{{ (3**30000000) % 7 }}"
 TIMEOUT_S = 4

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 CONNECTION_KEY = "sk-contract-SECRET-7311"
 """Marked like every test secret (tests/conftest.py): a response or printed report that held it fails."""

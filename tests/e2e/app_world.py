@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as Answer
+from tests.support.http import Reply, request
 
 UPSTREAM_API_KEY = "sk-upstream-E2E-SECRET-7031"
 """The connection's secret: it must reach the upstream and never come back in a response."""
@@ -321,15 +321,3 @@ def build_app_world(stack: LocalStackProcess, upstream_url: str, *, name: str = 
         key=key["token"],
         key_id=key["id"],
     )
-
-
-def multipart(boundary: str, parts: list[tuple[str, str | None, str | None, bytes]]) -> bytes:
-    """``(name, filename, content type, content)`` parts as a ``multipart/form-data`` body."""
-    chunks: list[bytes] = []
-    for name, filename, content_type, content in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        if content_type:
-            head += f"Content-Type: {content_type}\r\n"
-        chunks.append(head.encode() + b"\r\n" + content + b"\r\n")
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode()

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 REQUIREMENT_ID = "crm"
 REQUIREMENT_NAME = "CRM"

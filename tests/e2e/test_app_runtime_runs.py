@@ -18,9 +18,9 @@ import pytest
 
 from tests.e2e.app_world import AppWorld, SseMessage, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 

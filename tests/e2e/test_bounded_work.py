@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 

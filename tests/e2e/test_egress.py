@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess, running_stack
-from tests.e2e.http import request
 from tests.support.fakes import HttpTarget
+from tests.support.http import request
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
 from tests.e2e.requirement_world import REQUIREMENT_ID, RequirementApp, build_requirement_app
 from tests.support.connect_forms import read_page
 from tests.support.fakes import HttpTarget, Recorded
 from tests.support.fakes import Reply as Answer
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 

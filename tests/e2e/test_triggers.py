@@ -20,9 +20,9 @@ import pytest
 from switchboard.runtime.signing import signature_headers
 from tests.e2e.app_world import AppWorld, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import ROOT, LocalStackProcess
-from tests.e2e.http import Reply
 from tests.e2e.requirement_world import requirement_definition
 from tests.support.fakes import HttpTarget
+from tests.support.http import Reply
 
 pytestmark = pytest.mark.e2e
 

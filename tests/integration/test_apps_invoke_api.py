@@ -15,6 +15,7 @@ from switchboard.settings import get_settings
 from switchboard.store import runs
 from tests.integration.apps_runtime import FILES_BUCKET, Runtime, app_runtime, new_app
 from tests.integration.conftest import Reply, World
+from tests.support.multipart import CONTENT_TYPE, multipart
 
 
 @pytest.fixture
@@ -32,22 +33,7 @@ def _invoke(rt: Runtime, body: dict[str, Any], **kwargs: Any) -> Reply:
     return rt.call("POST", "/", body=body, **kwargs)
 
 
-BOUNDARY = "sb-test-boundary"
-
-
-def _multipart(parts: list[tuple[str, str | None, str | None, bytes]]) -> bytes:
-    """(name, filename, content type, content) parts as a multipart/form-data body."""
-    chunks: list[bytes] = []
-    for name, filename, content_type, content in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
-        if content_type:
-            head += f"Content-Type: {content_type}\r\n"
-        chunks.append(head.encode() + b"\r\n" + content + b"\r\n")
-    return b"".join(chunks) + f"--{BOUNDARY}--\r\n".encode()
-
-
-MULTIPART = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+MULTIPART = {"content-type": CONTENT_TYPE}
 
 
 # --------------------------------------------------------------------------------------------- sync
@@ -163,7 +149,7 @@ def test_an_app_without_deployment_is_409(rt: Runtime) -> None:
 
 def test_a_multipart_file_reaches_the_run_as_a_stored_reference(rt: Runtime) -> None:
     content = b"%PDF-1.7\r\n\x00\x01binary\r\n--not-a-boundary\xff"
-    body = _multipart(
+    body = multipart(
         [
             ("input", None, "application/json", json.dumps({"question": "read it"}).encode()),
             ("last_node_output", None, None, b"true"),
@@ -195,7 +181,7 @@ def test_a_multipart_file_reaches_the_run_as_a_stored_reference(rt: Runtime) -> 
 
 
 def test_form_fields_become_the_input_and_options_keep_their_names(rt: Runtime) -> None:
-    body = _multipart(
+    body = multipart(
         [
             ("question", None, None, "déjà".encode()),
             ("count", None, None, b"3"),
@@ -207,19 +193,19 @@ def test_form_fields_become_the_input_and_options_keep_their_names(rt: Runtime) 
     run = runs.get_run(reply.body["data"]["id"])
     assert run is not None
     assert run.input == {"question": "déjà", "count": 3}
-    bad = _multipart([("question", None, None, b"q"), ("count", None, None, b"three")])
+    bad = multipart([("question", None, None, b"q"), ("count", None, None, b"three")])
     assert _error(rt.call("POST", "/", raw_body=bad, headers=MULTIPART), 422, "validation_failed")[
         "details"
     ] == [{"loc": ["input", "count"], "code": "invalid_type", "message": "must be of type integer"}]
 
 
 def test_multipart_limits_and_malformed_bodies(rt: Runtime) -> None:
-    oversized = _multipart([("doc", "big.bin", "application/octet-stream", b"\x00" * (MAX_UPLOAD_BYTES + 1))])
+    oversized = multipart([("doc", "big.bin", "application/octet-stream", b"\x00" * (MAX_UPLOAD_BYTES + 1))])
     _error(rt.call("POST", "/", raw_body=oversized, headers=MULTIPART), 413, "payload_too_large")
     _error(rt.call("POST", "/", raw_body=b"no parts here", headers=MULTIPART), 400, "malformed_multipart")
-    unknown = _multipart([("input", None, None, b'{"question": "q"}'), ("surprise", None, None, b"1")])
+    unknown = multipart([("input", None, None, b'{"question": "q"}'), ("surprise", None, None, b"1")])
     _error(rt.call("POST", "/", raw_body=unknown, headers=MULTIPART), 400, "unknown_field")
-    bad_json = _multipart([("input", None, None, b"{")])
+    bad_json = multipart([("input", None, None, b"{")])
     _error(rt.call("POST", "/", raw_body=bad_json, headers=MULTIPART), 400, "malformed_json")
     # A file reference to another App's file is refused
     foreign = {
@@ -235,12 +221,12 @@ def test_multipart_limits_and_malformed_bodies(rt: Runtime) -> None:
 
 def test_a_multipart_invoke_is_idempotent_by_content(rt: Runtime) -> None:
     headers = {**MULTIPART, "Idempotency-Key": "upload-1"}
-    body = _multipart([("question", None, None, b"q"), ("doc", "a.txt", "text/plain", b"one")])
+    body = multipart([("question", None, None, b"q"), ("doc", "a.txt", "text/plain", b"one")])
     first = rt.call("POST", "/", raw_body=body, headers=headers)
     second = rt.call("POST", "/", raw_body=body, headers=headers)
     assert first.status == second.status == 200
     assert first.body == second.body
-    changed = _multipart([("question", None, None, b"q"), ("doc", "a.txt", "text/plain", b"two")])
+    changed = multipart([("question", None, None, b"q"), ("doc", "a.txt", "text/plain", b"two")])
     _error(rt.call("POST", "/", raw_body=changed, headers=headers), 409, "idempotency_key_reused")
 
 

@@ -34,10 +34,11 @@ from switchboard.settings import get_settings
 from switchboard.store import apps, keys, link_secrets
 from switchboard.store import links as link_store
 from switchboard.store.connect_tokens import get_connect_token
-from tests.integration.apps_runtime import deploy, new_app, runtime_definition
+from tests.integration.apps_runtime import deploy, new_app
 from tests.integration.conftest import World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world, requirement_definition
 from tests.support.fakes import Reply as Answer
+from tests.support.workflows import files_workflow
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def test_a_link_of_a_type_the_requirement_no_longer_takes_counts_as_missing(scen
 def test_an_app_without_requirements_is_complete_and_an_undeployed_one_is_a_conflict(
     scene: LinksWorld,
 ) -> None:
-    deploy(scene.world, runtime_definition())
+    deploy(scene.world, files_workflow())
     assert requirement_status(scene.app(), "user-42", connect_url_for=scene.key_principal) == (
         requirements.RequirementsStatus(status="complete", requirements=[], unsatisfied=[])
     )
@@ -594,7 +595,7 @@ def test_check_requirements_makes_no_aws_call_without_requirements(
 
     monkeypatch.setattr(link_store, "list_user_links", no_query)
     requirements.check_requirements(
-        scene.app(), WorkflowDefinition.model_validate(runtime_definition()), None, scene.key_principal
+        scene.app(), WorkflowDefinition.model_validate(files_workflow()), None, scene.key_principal
     )
     with pytest.raises(RequirementNotSatisfied):
         requirements.check_requirements(

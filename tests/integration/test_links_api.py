@@ -19,10 +19,11 @@ from switchboard.runtime.bootstrap import bootstrap_admin
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from switchboard.store import links as link_store
-from tests.integration.apps_runtime import access_key, deploy, new_app, runtime_definition
+from tests.integration.apps_runtime import access_key, deploy, new_app
 from tests.integration.conftest import Reply, World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world
 from tests.support.fakes import Reply as Answer
+from tests.support.workflows import files_workflow
 
 STATUS = "/v1/requirements/status"
 TOKENS = "/v1/connect/tokens"
@@ -622,7 +623,7 @@ def test_a_connect_token_cannot_call_the_builders_link_routes(scene: LinksWorld)
 
 
 def test_an_app_whose_deployed_version_has_no_requirements_is_complete(scene: LinksWorld) -> None:
-    deploy(scene.world, runtime_definition())
+    deploy(scene.world, files_workflow())
     reply = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
     assert reply.status == 200, reply.body
     assert reply.body["data"] == {"status": "complete", "requirements": [], "unsatisfied": []}

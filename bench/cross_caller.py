@@ -40,10 +40,10 @@ def measure() -> dict[str, Any]:
 def _measure(stack: LocalStackProcess) -> dict[str, Any]:
     api = ManagementApi(stack)
     project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": "Heavy"}, expect=201)
-    _, app = api.deployed_app(project["id"], "Heavy", _definition())
-    key = api.access_key(stack.org_id)["token"]
+    app = api.builder.deployed_app(project["id"], "Heavy", _definition())
+    key = api.access_key(stack.org_id).token
     baseline = [_me(stack) for _ in range(BASELINE_CALLS)]
-    runs_url = f"{stack.base_url}/apps/{app['id']}/v1/runs"
+    runs_url = f"{stack.base_url}/apps/{app.id}/v1/runs"
     accepted = request("POST", runs_url, token=key, json_body={"input": {}, "background": True})
     assert accepted.status == 202, accepted.text
     run_url = f"{runs_url}/{accepted.body['data']['id']}"

@@ -54,6 +54,7 @@ def error_of(reply: Reply, status: int, code: str) -> dict[str, Any]:
 
 
 def test_a_background_run_is_polled_to_completion(world: AppWorld) -> None:
+    # Given the deployed App
     # When a background run is created through the host form
     reply = world.call(
         "POST", "/v1/runs", form="host", json_body={"input": {"question": "poll"}, "background": True}
@@ -101,6 +102,7 @@ def executor_of(stack: LocalStackProcess, run_id: str) -> str:
 def test_sync_and_background_runs_execute_on_their_own_durable_functions(
     world: AppWorld, local_stack: LocalStackProcess
 ) -> None:
+    # Given the deployed App on a stack hosting both executors of the template
     # When a synchronous run and a background run are created
     sync = created(world.call("POST", "/v1/runs", json_body={"input": {"question": "now"}}), 200)
     background = created(
@@ -238,10 +240,11 @@ def test_cancel_tells_the_truth_for_a_running_run(world: AppWorld, upstream: Htt
 def test_a_run_cancelled_as_it_is_created_ends_canceled_with_one_terminal_event(
     world: AppWorld, upstream: HttpTarget
 ) -> None:
-    # Given a background run, cancelled right after it was created (before or just as it starts)
+    # Given a background run
     queued = created(
         world.call("POST", "/v1/runs", json_body={"input": {"question": "queued"}, "background": True}), 202
     )
+    # When it is cancelled right after it was created (before or just as it starts)
     answer = created(world.call("POST", f"/v1/runs/{queued['id']}/cancel"), 200)
     # Then the answer is the truth: canceled at once when it had not started, else still started
     assert answer["status"] in ("canceled", "started")
@@ -261,6 +264,7 @@ def test_a_run_cancelled_as_it_is_created_ends_canceled_with_one_terminal_event(
 def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
     world: AppWorld, upstream: HttpTarget
 ) -> None:
+    # Given an idempotency key and a background request
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     body = {"input": {"question": "once"}, "background": True}
     # When the same background request is sent twice with the same key (keys in another order)
@@ -280,8 +284,9 @@ def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
     world.wait_for_status(first.body["data"]["id"], *TERMINAL)
     listed = world.call("GET", "/v1/runs?limit=100").body["data"]
     assert [r["id"] for r in listed if r["input"] == {"question": "once"}] == [first.body["data"]["id"]]
-    # When the key comes back with another body / Then 409 idempotency_key_reused, and nothing is created
+    # When the key comes back with another body
     reused = world.call("POST", "/v1/runs", json_body={"input": {"question": "other"}}, headers=key)
+    # Then 409 idempotency_key_reused, and nothing is created
     error_of(reused, 409, "idempotency_key_reused")
     assert all(
         r["input"] != {"question": "other"} for r in world.call("GET", "/v1/runs?limit=100").body["data"]
@@ -310,8 +315,9 @@ def test_a_session_belongs_to_its_first_user_and_runs_one_run_at_a_time(world: A
         202,
     )
     assert (first["user_id"], first["session_id"]) == ("u-1", session)
-    # When u-1 creates another run in the session meanwhile / Then 409 session_busy naming the unfinished run
+    # When u-1 creates another run in the session meanwhile
     busy = world.call("POST", "/v1/runs", json_body={"input": {"question": "two"}, **mine})
+    # Then 409 session_busy naming the unfinished run
     assert error_of(busy, 409, "session_busy")["details"] == {"active_run_id": first["id"]}
     # When another user uses the session / Then 403 session_forbidden
     stranger = world.call(

@@ -20,9 +20,9 @@ import pytest
 from switchboard.runtime.signing import signature_headers
 from tests.e2e.app_world import AppWorld, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import ROOT, LocalStackProcess
-from tests.e2e.requirement_world import requirement_definition
 from tests.support.fakes import HttpTarget
 from tests.support.http import Reply
+from tests.support.workflows import requirement_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -127,6 +127,7 @@ def test_switchboard_local_fire_fires_a_schedule_trigger_now(world: AppWorld) ->
 
 
 def test_switchboard_local_fire_refuses_a_trigger_without_schedule(world: AppWorld) -> None:
+    # Given the stack's App and a trigger ID that has no schedule
     # When a trigger id with no schedule is fired from the command line
     fired = local_fire(world.stack, "trg-doesnotexist")
     # Then the command fails and says why
@@ -181,7 +182,7 @@ def test_a_webhook_trigger_accepts_a_signed_event_and_refuses_forgeries_and_repl
 
 def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_rejected(world: AppWorld) -> None:
     # Given an App whose workflow needs each end user's CRM link, and a trigger acting for a user who has none
-    _, app = world.api.deployed_app(world.project_id, "Per user", requirement_definition())
+    app = world.api.builder.deployed_app(world.project_id, "Per user", requirement_workflow())
     trigger = create_trigger(
         world,
         {
@@ -191,7 +192,7 @@ def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_reje
             "input": {"question": "q"},
             "user_id": "ada",
         },
-        app_id=app["id"],
+        app_id=app.id,
     )
     # When it fires
     fired = local_fire(world.stack, trigger["id"])
@@ -201,8 +202,8 @@ def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_reje
     assert (event["status"], event["run_id"]) == ("rejected", None)
     assert event["reason"].startswith("requirement_not_satisfied: ")
     assert event["reason"].endswith("(crm)")
-    (listed,) = events_of(world, trigger["id"], app_id=app["id"])
+    (listed,) = events_of(world, trigger["id"], app_id=app.id)
     assert (listed["id"], listed["status"], listed["reason"]) == (event["id"], "rejected", event["reason"])
-    runs = world.call("GET", "/v1/runs", app_id=app["id"])
+    runs = world.call("GET", "/v1/runs", app_id=app.id)
     assert runs.status == 200, runs.text
     assert runs.body["data"] == []

@@ -11,6 +11,9 @@ from tests.support.stack import moto_stack
 from tests.support.workflows import echo_workflow as definition
 from tests.support.world import Builder, HandlerCall, Reply, handler_transport
 
+__all__ = ["SECRET_KEY", "Call", "Reply", "World", "definition", "error_of", "mint_pat"]
+"""``Reply`` and ``definition`` (the echo workflow) live in ``tests.support``; tests import them here too."""
+
 Call = HandlerCall
 
 

@@ -261,9 +261,7 @@ def test_a_run_cancelled_as_it_is_created_ends_canceled_with_one_terminal_event(
         assert [event["type"] for event in events] == ["run.canceled"]
 
 
-def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
-    world: AppWorld, upstream: HttpTarget
-) -> None:
+def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(world: AppWorld) -> None:
     # Given an idempotency key and a background request
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     body = {"input": {"question": "once"}, "background": True}
@@ -291,11 +289,18 @@ def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
     assert all(
         r["input"] != {"question": "other"} for r in world.call("GET", "/v1/runs?limit=100").body["data"]
     )
-    # And a sync direct invoke (host form) with a key is replayed without running again
+
+
+def test_a_sync_direct_invoke_with_an_idempotency_key_is_replayed_without_running_again(
+    world: AppWorld, upstream: HttpTarget
+) -> None:
+    # Given a sync direct invoke (host form) and an idempotency key
     invoke_key = {"Idempotency-Key": f"invoke-{uuid.uuid4()}"}
     invoke = {"input": {"question": "just once"}}
+    # When it is sent twice
     answered = world.call("POST", "/", form="host", json_body=invoke, headers=invoke_key)
     replayed = world.call("POST", "/", form="host", json_body=invoke, headers=invoke_key)
+    # Then the second answer replays the first and the upstream was called once
     assert (answered.status, replayed.status) == (200, 200), (answered.text, replayed.text)
     assert replayed.body == answered.body
     assert replayed.headers["idempotent-replayed"] == "true"

@@ -18,7 +18,7 @@ from typing import Any
 from bench.support import median
 from tests.e2e.app_world import ManagementApi, wait_until
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import request
+from tests.support.http import request
 
 HEAVY_TEMPLATE = "{{ (3**30000000) % 7 }}"
 TIMEOUT_S = 4
@@ -40,10 +40,10 @@ def measure() -> dict[str, Any]:
 def _measure(stack: LocalStackProcess) -> dict[str, Any]:
     api = ManagementApi(stack)
     project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": "Heavy"}, expect=201)
-    _, app = api.deployed_app(project["id"], "Heavy", _definition())
-    key = api.access_key(stack.org_id)["token"]
+    app = api.builder.deployed_app(project["id"], "Heavy", _definition())
+    key = api.access_key(stack.org_id).token
     baseline = [_me(stack) for _ in range(BASELINE_CALLS)]
-    runs_url = f"{stack.base_url}/apps/{app['id']}/v1/runs"
+    runs_url = f"{stack.base_url}/apps/{app.id}/v1/runs"
     accepted = request("POST", runs_url, token=key, json_body={"input": {}, "background": True})
     assert accepted.status == 202, accepted.text
     run_url = f"{runs_url}/{accepted.body['data']['id']}"

@@ -14,7 +14,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.chromium import Screenshot, console_errors
 from tests.e2e.conftest import LocalStackProcess, running_stack
-from tests.e2e.requirement_world import REQUIREMENT_ID, build_requirement_app
+from tests.e2e.requirement_world import build_requirement_app
+from tests.support.workflows import REQUIREMENT_ID
 
 pytestmark = pytest.mark.e2e
 

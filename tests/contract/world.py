@@ -11,54 +11,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import request
+from tests.support.workflows import lookup_workflow
+from tests.support.world import Builder, HttpTransport
 
 CONNECTION_KEY = "sk-contract-SECRET-7311"
 """Marked like every test secret (tests/conftest.py): a response or printed report that held it fails."""
 SPARE_CONNECTION_KEY = "sk-contract-spare-SECRET-7312"
 END_USER = "contract-end-user"
-
-
-def definition(connection_id: str) -> dict[str, Any]:
-    """input → an http node (the shared connection, the loopback target) → a transform → output; the input
-    also takes a file and a list of files, so multipart parts have somewhere to go."""
-    return {
-        "nodes": [
-            {
-                "id": "start",
-                "type": "input",
-                "fields": [
-                    {"name": "question", "type": "string", "required": True},
-                    {"name": "count", "type": "integer"},
-                    {"name": "doc", "type": "file"},
-                    {"name": "files", "type": "array"},
-                ],
-            },
-            {
-                "id": "lookup",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"connection_id": connection_id},
-                "config": {"method": "GET", "path": "/search", "params": {"q": "$.input.question"}},
-            },
-            {
-                "id": "shout",
-                "type": "transform",
-                "depends": ["lookup"],
-                "inputs": {"question": "$.input.question"},
-                "config": {"template": "{{ question }}!"},
-            },
-            {
-                "id": "finish",
-                "type": "output",
-                "depends": ["shout"],
-                "mappings": {"answer": "$.shout.output", "hits": "$.lookup.output"},
-            },
-        ]
-    }
 
 
 @dataclass(frozen=True)
@@ -119,87 +81,54 @@ class World:
         return {"run_id": self.run_id, "session_id": self.session_id, "user_id": END_USER}
 
 
-class _Builder:
-    def __init__(self, stack: LocalStackProcess) -> None:
-        self.base_url = stack.base_url
-        self.pat = stack.pat
-
-    def __call__(self, method: str, path: str, body: Any) -> Any:
-        reply = request(method, f"{self.base_url}{path}", token=self.pat, json_body=body)
-        return _data(reply, 201, method, path)
-
-
-def _data(reply: Reply, expect: int, method: str, path: str) -> Any:
-    assert reply.status == expect, f"{method} {path}: {reply.status} {reply.text[:500]}"
-    return reply.body["data"]
-
-
 def build_world(stack: LocalStackProcess, target_url: str) -> World:
-    call = _Builder(stack)
-    org_id = stack.org_id
-    project = call("POST", "/v1/projects", {"org_id": org_id, "name": "Contract"})
-    spare_project = call("POST", "/v1/projects", {"org_id": org_id, "name": "Contract spare"})
-
-    def connection(name: str, key: str) -> Any:
-        config = {"url": target_url, "api_key": key}
-        body = {"project_id": project["id"], "name": name, "type": "http_api_key", "config": config}
-        return call("POST", "/v1/connections", body)
-
-    shared = connection("target", CONNECTION_KEY)
-    spare_connection = connection("spare", SPARE_CONNECTION_KEY)
-    workflow = call(
-        "POST",
-        "/v1/workflows",
-        {"project_id": project["id"], "name": "lookup", "definition": definition(shared["id"])},
-    )
-    spare_workflow = call(
-        "POST",
-        "/v1/workflows",
-        {"project_id": project["id"], "name": "spare", "definition": definition(shared["id"])},
-    )
-
-    def deployed_app(name: str) -> Any:
-        app = call(
-            "POST", "/v1/apps", {"project_id": project["id"], "name": name, "workflow_id": workflow["id"]}
-        )
-        call("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1})
-        return app
-
-    app = deployed_app("Contract")
-    spare_app = deployed_app("Contract spare")
-    key = call("POST", "/v1/access-keys", {"org_id": org_id, "name": "contract"})
-    spare_key = call("POST", "/v1/access-keys", {"org_id": org_id, "name": "contract spare"})
-    spare_token = call("POST", "/v1/tokens", {"name": "contract spare"})
-    member = call("POST", f"/v1/orgs/{org_id}/members", {"email": "member@contract.test", "role": "member"})
-    call("POST", f"/v1/projects/{project['id']}/members", {"email": "member@contract.test", "role": "viewer"})
+    builder = Builder(HttpTransport(stack.base_url), stack.pat, stack.org_id)
+    project_id = builder.project("Contract")
+    spare_project_id = builder.project("Contract spare")
+    shared_id = builder.connection(project_id, "target", target_url, CONNECTION_KEY)
+    spare_connection_id = builder.connection(project_id, "spare", target_url, SPARE_CONNECTION_KEY)
+    workflow_id = builder.workflow(project_id, "lookup", lookup_workflow(shared_id))
+    spare_workflow_id = builder.workflow(project_id, "spare", lookup_workflow(shared_id))
+    app = builder.app(project_id, "Contract", workflow_id)
+    builder.deploy(app.id)
+    spare_app = builder.app(project_id, "Contract spare", workflow_id)
+    builder.deploy(spare_app.id)
+    key = builder.access_key("contract")
+    spare_key = builder.access_key("contract spare")
+    spare_token = builder.data("POST", "/v1/tokens", {"name": "contract spare"})
+    member = {"email": "member@contract.test", "role": "member"}
+    member_id = builder.data("POST", f"/v1/orgs/{stack.org_id}/members", member)["user_id"]
+    viewer = {"email": "member@contract.test", "role": "viewer"}
+    builder.data("POST", f"/v1/projects/{project_id}/members", viewer)
 
     # A finished run of an end user in a session, so runs, events, traces and sessions have something real.
     session_id = str(uuid.uuid4())
     run = request(
         "POST",
-        f"{stack.base_url}/apps/{app['id']}/v1/runs",
-        token=key["token"],
+        f"{stack.base_url}/apps/{app.id}/v1/runs",
+        token=key.token,
         json_body={"input": {"question": "ping"}, "user_id": END_USER, "session_id": session_id},
     )
-    finished = _data(run, 200, "POST", "/v1/runs")
+    assert run.status == 200, f"POST /v1/runs: {run.status} {run.text[:500]}"
+    finished = run.body["data"]
     assert finished["status"] == "completed", finished
     return World(
         base_url=stack.base_url,
         pat=stack.pat,
-        org_id=org_id,
-        project_id=project["id"],
-        connection_id=shared["id"],
-        workflow_id=workflow["id"],
-        app_id=app["id"],
-        access_key=key["token"],
-        access_key_id=key["id"],
+        org_id=stack.org_id,
+        project_id=project_id,
+        connection_id=shared_id,
+        workflow_id=workflow_id,
+        app_id=app.id,
+        access_key=key.token,
+        access_key_id=key.id,
         run_id=finished["id"],
         session_id=session_id,
-        spare_project_id=spare_project["id"],
-        spare_connection_id=spare_connection["id"],
-        spare_workflow_id=spare_workflow["id"],
-        spare_app_id=spare_app["id"],
-        spare_access_key_id=spare_key["id"],
+        spare_project_id=spare_project_id,
+        spare_connection_id=spare_connection_id,
+        spare_workflow_id=spare_workflow_id,
+        spare_app_id=spare_app.id,
+        spare_access_key_id=spare_key.id,
         spare_token_id=spare_token["id"],
-        member_id=member["user_id"],
+        member_id=member_id,
     )

@@ -1,7 +1,7 @@
 """A deployed App on the local stack, built over HTTP only, and the client side of its runtime API.
 
 ``build_app_world`` creates, with the stack's bootstrap PAT: a project, an ``http_api_key`` connection to a
-loopback upstream, a workflow (``runtime_definition``), an App (keeping the signing secret it shows once), a
+loopback upstream, a workflow (``upstream_workflow``), an App (keeping the signing secret it shows once), a
 deployment of version 1 and an org-wide access key. ``AppWorld.call`` then calls the App by path
 (``/apps/<id>/…``) or by host (``Host: <id>.apps.localhost:<port>``); ``stream`` reads an event stream
 message by message as it arrives. Every wait is bounded.
@@ -14,13 +14,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as Answer
+from tests.support.http import Reply, request
+from tests.support.workflows import upstream_workflow
+from tests.support.world import Builder, HttpTransport, KeyHandle
 
 UPSTREAM_API_KEY = "sk-upstream-E2E-SECRET-7031"
 """The connection's secret: it must reach the upstream and never come back in a response."""
@@ -33,109 +35,23 @@ Form = Literal["path", "host"]
 T = TypeVar("T")
 
 
-def runtime_definition(connection_id: str) -> dict[str, Any]:
-    """``question`` (required) is shouted back; a question containing 'x' fails the ``check`` validator;
-    ``call`` POSTs the question and the ``doc`` file reference to the upstream path ``/<route>`` (``fast``
-    unless the input says ``slow``), with the connection's key; the output node maps all of it."""
-    return {
-        "nodes": [
-            {
-                "id": "start",
-                "type": "input",
-                "fields": [
-                    {"name": "question", "type": "string", "required": True},
-                    {"name": "route", "type": "string", "default": "fast"},
-                    {"name": "doc", "type": "file"},
-                ],
-            },
-            {
-                "id": "shout",
-                "type": "transform",
-                "depends": ["start"],
-                "inputs": {"question": "$.input.question"},
-                "config": {"template": "{{ question }}!"},
-            },
-            {
-                "id": "check",
-                "type": "validator",
-                "depends": ["start"],
-                "config": {"input": "$.input.question", "regex": "[^x]*"},
-            },
-            {
-                "id": "call",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"connection_id": connection_id},
-                "inputs": {"route": "$.input.route"},
-                "config": {
-                    "method": "POST",
-                    "path": "/{{ route }}",
-                    "body": {"question": "$.input.question", "doc": "$.input.doc"},
-                },
-            },
-            {
-                "id": "finish",
-                "type": "output",
-                "depends": ["shout", "check", "call"],
-                "mappings": {
-                    "answer": "$.shout.output",
-                    "upstream": "$.call.output.body",
-                    "file": "$.input.doc.name",
-                },
-            },
-        ]
-    }
-
-
 class ManagementApi:
-    """The management API with the stack's bootstrap PAT; each call states the status it expects."""
+    """The management API with the stack's bootstrap PAT; each call states the status it expects. ``builder``
+    creates a world's resources (``tests.support.world``)."""
 
     def __init__(self, stack: LocalStackProcess) -> None:
         self.stack = stack
+        self.builder = Builder(HttpTransport(stack.base_url), stack.pat, stack.org_id)
 
     def __call__(self, method: str, path: str, body: Any = None, *, expect: int) -> Any:
-        reply = request(method, f"{self.stack.base_url}{path}", token=self.stack.pat, json_body=body)
-        assert reply.status == expect, (method, path, reply.text)
-        return reply.body["data"] if reply.body else None
+        return self.builder.data(method, path, body, expect=expect)
 
-    def access_key(self, org_id: str, *, project_id: str | None = None, expires_at: str | None = None) -> Any:
-        body: dict[str, Any] = {"org_id": org_id, "name": f"key-{uuid.uuid4().hex[:8]}"}
-        if project_id is not None:
-            body["project_id"] = project_id
-        if expires_at is not None:
-            body["expires_at"] = expires_at
-        return self("POST", "/v1/access-keys", body, expect=201)
-
-    def http_api_key_connection(self, project_id: str, name: str, url: str, api_key: str) -> Any:
-        return self(
-            "POST",
-            "/v1/connections",
-            {
-                "project_id": project_id,
-                "name": name,
-                "type": "http_api_key",
-                "config": {"url": url, "api_key": api_key},
-            },
-            expect=201,
-        )
-
-    def deployed_app(self, project_id: str, name: str, definition: dict[str, Any]) -> tuple[Any, Any]:
-        """A workflow of ``definition`` in the project and an App of it with version 1 deployed: the workflow
-        and the App as created (with the signing secret it shows once)."""
-        workflow = self(
-            "POST",
-            "/v1/workflows",
-            {"project_id": project_id, "name": name, "definition": definition},
-            expect=201,
-        )
-        app = self(
-            "POST",
-            "/v1/apps",
-            {"project_id": project_id, "name": name, "workflow_id": workflow["id"]},
-            expect=201,
-        )
-        self("POST", f"/v1/apps/{app['id']}/deployments", {"version": 1}, expect=201)
-        return workflow, app
+    def access_key(
+        self, org_id: str, *, project_id: str | None = None, expires_at: str | None = None
+    ) -> KeyHandle:
+        """A new access key of the org ``org_id`` (scoped to ``project_id`` when given)."""
+        builder = replace(self.builder, org_id=org_id)
+        return builder.access_key(f"key-{uuid.uuid4().hex[:8]}", project_id=project_id, expires_at=expires_at)
 
 
 @dataclass(frozen=True)
@@ -302,34 +218,22 @@ def scripted_upstream() -> HttpTarget:
 
 
 def build_app_world(stack: LocalStackProcess, upstream_url: str, *, name: str = "Runtime") -> AppWorld:
-    """A project of the bootstrap org with a deployed App of ``runtime_definition`` calling
-    ``upstream_url``, and an org-wide access key."""
+    """A project of the bootstrap org with a deployed App of ``upstream_workflow`` calling ``upstream_url``,
+    and an org-wide access key."""
     api = ManagementApi(stack)
-    project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": name}, expect=201)
-    connection = api.http_api_key_connection(project["id"], "upstream", upstream_url, UPSTREAM_API_KEY)
-    workflow, app = api.deployed_app(project["id"], name, runtime_definition(connection["id"]))
-    assert app["signing_secret"].startswith("whsec_")
+    project_id = api.builder.project(name)
+    connection_id = api.builder.connection(project_id, "upstream", upstream_url, UPSTREAM_API_KEY)
+    app = api.builder.deployed_app(project_id, name, upstream_workflow(connection_id))
+    assert app.signing_secret.startswith("whsec_")
     key = api.access_key(stack.org_id)
     return AppWorld(
         stack=stack,
         api=api,
-        project_id=project["id"],
-        connection_id=connection["id"],
-        workflow_id=workflow["id"],
-        app_id=app["id"],
-        signing_secret=app["signing_secret"],
-        key=key["token"],
-        key_id=key["id"],
+        project_id=project_id,
+        connection_id=connection_id,
+        workflow_id=app.workflow_id,
+        app_id=app.id,
+        signing_secret=app.signing_secret,
+        key=key.token,
+        key_id=key.id,
     )
-
-
-def multipart(boundary: str, parts: list[tuple[str, str | None, str | None, bytes]]) -> bytes:
-    """``(name, filename, content type, content)`` parts as a ``multipart/form-data`` body."""
-    chunks: list[bytes] = []
-    for name, filename, content_type, content in parts:
-        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        if content_type:
-            head += f"Content-Type: {content_type}\r\n"
-        chunks.append(head.encode() + b"\r\n" + content + b"\r\n")
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode()

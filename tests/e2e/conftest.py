@@ -115,6 +115,22 @@ class LocalStackProcess:
         self.start()
 
 
+class Story:
+    """The phases of one story told in one module, one test function each, in file order, over a module-scoped
+    world: each phase ``finished`` names itself at its end, and a phase that ``needs`` one that did not finish
+    is skipped, naming it, so the first failure names its own phase and hides nothing after it."""
+
+    def __init__(self) -> None:
+        self.done: set[str] = set()
+
+    def needs(self, phase: str) -> None:
+        if phase not in self.done:
+            pytest.skip(f"the phase {phase!r} this one follows did not finish")
+
+    def finished(self, phase: str) -> None:
+        self.done.add(phase)
+
+
 def running_stack(
     tmp_path_factory: pytest.TempPathFactory, extra_args: Sequence[str] = (ALLOW_LOOPBACK,)
 ) -> Iterator[LocalStackProcess]:

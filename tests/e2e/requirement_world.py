@@ -14,55 +14,8 @@ from typing import Any
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
-
-REQUIREMENT_ID = "crm"
-REQUIREMENT_NAME = "CRM"
-REQUIREMENT_TITLE = "Connect your CRM"
-
-
-def requirement_definition(shared_connection_id: str | None = None) -> dict[str, Any]:
-    nodes: list[dict[str, Any]] = [
-        {
-            "id": "start",
-            "type": "input",
-            "fields": [{"name": "question", "type": "string", "required": True}],
-        },
-        {
-            "id": "personal",
-            "type": "http",
-            "depends": ["start"],
-            "connection": {"requirement": REQUIREMENT_ID},
-            "config": {"method": "POST", "path": "/personal", "body": {"question": "$.input.question"}},
-        },
-    ]
-    mappings = {"personal": "$.personal.output.body"}
-    if shared_connection_id is not None:
-        nodes.append(
-            {
-                "id": "shared",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"connection_id": shared_connection_id},
-                "config": {"method": "POST", "path": "/shared", "body": {"question": "$.input.question"}},
-            }
-        )
-        mappings["shared"] = "$.shared.output.body"
-    nodes.append({"id": "finish", "type": "output", "depends": list(mappings), "mappings": mappings})
-    return {
-        "requirements": [
-            {
-                "id": REQUIREMENT_ID,
-                "name": REQUIREMENT_NAME,
-                "type": "connection",
-                "connection_type": "http_api_key",
-                "title": REQUIREMENT_TITLE,
-                "description": "The API key of your own CRM account: the App looks up your customers "
-                "with it.",
-            }
-        ],
-        "nodes": nodes,
-    }
+from tests.support.http import Reply, request
+from tests.support.workflows import requirement_workflow
 
 
 @dataclass
@@ -106,11 +59,11 @@ def build_requirement_app(
     """A project with the workflow deployed as an App and an org-wide access key; ``shared`` is the
     ``(url, api_key)`` of a concrete ``http_api_key`` connection for the ``shared`` node."""
     api = ManagementApi(stack)
-    project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": name}, expect=201)
+    project_id = api.builder.project(name)
     connection_id = None
     if shared is not None:
         url, api_key = shared
-        connection_id = api.http_api_key_connection(project["id"], "shared", url, api_key)["id"]
-    _, app = api.deployed_app(project["id"], name, requirement_definition(connection_id))
+        connection_id = api.builder.connection(project_id, "shared", url, api_key)
+    app = api.builder.deployed_app(project_id, name, requirement_workflow(connection_id))
     key = api.access_key(stack.org_id)
-    return RequirementApp(stack=stack, app_id=app["id"], name=name, key=key["token"])
+    return RequirementApp(stack=stack, app_id=app.id, name=name, key=key.token)

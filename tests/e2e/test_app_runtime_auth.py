@@ -62,7 +62,7 @@ def test_every_auth_failure_on_every_app_route(world: AppWorld, upstream: HttpTa
     # And credentials of every wrong kind: a revoked key, a key about to expire, a PAT, a key scoped to
     # another project of the org, and a key of another organization
     revoked = api.access_key(stack.org_id)
-    api("DELETE", f"/v1/access-keys/{revoked['id']}", expect=200)
+    api("DELETE", f"/v1/access-keys/{revoked.id}", expect=200)
     expiry = datetime.now(UTC) + timedelta(seconds=EXPIRES_IN_S)
     expiring = api.access_key(stack.org_id, expires_at=expiry.isoformat())
     other_project = api("POST", "/v1/projects", {"org_id": stack.org_id, "name": "Elsewhere"}, expect=201)
@@ -70,7 +70,7 @@ def test_every_auth_failure_on_every_app_route(world: AppWorld, upstream: HttpTa
     other_org = api("POST", "/v1/orgs", {"name": "Other Org"}, expect=201)
     other_org_key = api.access_key(other_org["id"])
     # And the expiring key worked while it was valid
-    assert world.call("GET", "/", token=expiring["token"]).status == 200
+    assert world.call("GET", "/", token=expiring.token).status == 200
     time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds() + 0.5))
     upstream_calls = len(upstream.requests)
     wrong_secret = world.key[:-4] + ("AAAA" if not world.key.endswith("AAAA") else "BBBB")
@@ -80,11 +80,11 @@ def test_every_auth_failure_on_every_app_route(world: AppWorld, upstream: HttpTa
         (bearer("not-a-switchboard-token"), 401, "malformed_token"),
         (bearer(UNKNOWN_KEY), 401, "invalid_token"),
         (bearer(wrong_secret), 401, "invalid_token"),
-        (bearer(revoked["token"]), 401, "token_revoked"),
-        (bearer(expiring["token"]), 401, "token_expired"),
+        (bearer(revoked.token), 401, "token_revoked"),
+        (bearer(expiring.token), 401, "token_expired"),
         (bearer(stack.pat), 403, "wrong_token_type"),
-        (bearer(other_project_key["token"]), 403, "wrong_project"),
-        (bearer(other_org_key["token"]), 404, "not_found"),
+        (bearer(other_project_key.token), 403, "wrong_project"),
+        (bearer(other_org_key.token), 404, "not_found"),
     ]
     for credential, status, code in cases:
         # Every route by path, and the direct invoke by host as well
@@ -111,7 +111,7 @@ def test_every_auth_failure_on_every_app_route(world: AppWorld, upstream: HttpTa
     # And a key scoped to the App's own project may call it
     scoped = api.access_key(stack.org_id, project_id=world.project_id)
     allowed = world.call(
-        "POST", "/v1/runs", form="host", token=scoped["token"], json_body={"input": {"question": "scoped"}}
+        "POST", "/v1/runs", form="host", token=scoped.token, json_body={"input": {"question": "scoped"}}
     )
     assert allowed.status == 200, allowed.text
     assert allowed.body["data"]["status"] == "completed"

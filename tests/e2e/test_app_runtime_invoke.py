@@ -19,13 +19,13 @@ from tests.e2e.app_world import (
     UPSTREAM_API_KEY,
     AppWorld,
     build_app_world,
-    multipart,
     scripted_upstream,
     wait_until,
 )
 from tests.e2e.conftest import LocalStackProcess
 from tests.support.fakes import HttpTarget, Recorded
 from tests.support.fakes import Reply as Answer
+from tests.support.multipart import multipart
 
 pytestmark = pytest.mark.e2e
 
@@ -125,12 +125,12 @@ def test_a_multipart_file_reaches_the_http_node_as_a_stored_reference(
     # Given a file with binary content and a boundary-like line
     content = b"%PDF-1.7\r\n\x00\x01binary\r\n--not-the-boundary\xff"
     body = multipart(
-        BOUNDARY,
         [
             ("input", None, "application/json", json.dumps({"question": "read it"}).encode()),
             ("last_node_output", None, None, b"true"),
             ("doc", "report 2024.pdf", "application/pdf", content),
         ],
+        BOUNDARY,
     )
     # When the App is invoked with it as multipart/form-data
     reply = world.call(

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.app_world import AppWorld, SseMessage, build_app_world, scripted_upstream, wait_until
-from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.e2e.conftest import LocalStackProcess, Story
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +54,7 @@ def error_of(reply: Reply, status: int, code: str) -> dict[str, Any]:
 
 
 def test_a_background_run_is_polled_to_completion(world: AppWorld) -> None:
+    # Given the deployed App
     # When a background run is created through the host form
     reply = world.call(
         "POST", "/v1/runs", form="host", json_body={"input": {"question": "poll"}, "background": True}
@@ -101,6 +102,7 @@ def executor_of(stack: LocalStackProcess, run_id: str) -> str:
 def test_sync_and_background_runs_execute_on_their_own_durable_functions(
     world: AppWorld, local_stack: LocalStackProcess
 ) -> None:
+    # Given the deployed App on a stack hosting both executors of the template
     # When a synchronous run and a background run are created
     sync = created(world.call("POST", "/v1/runs", json_body={"input": {"question": "now"}}), 200)
     background = created(
@@ -238,10 +240,11 @@ def test_cancel_tells_the_truth_for_a_running_run(world: AppWorld, upstream: Htt
 def test_a_run_cancelled_as_it_is_created_ends_canceled_with_one_terminal_event(
     world: AppWorld, upstream: HttpTarget
 ) -> None:
-    # Given a background run, cancelled right after it was created (before or just as it starts)
+    # Given a background run
     queued = created(
         world.call("POST", "/v1/runs", json_body={"input": {"question": "queued"}, "background": True}), 202
     )
+    # When it is cancelled right after it was created (before or just as it starts)
     answer = created(world.call("POST", f"/v1/runs/{queued['id']}/cancel"), 200)
     # Then the answer is the truth: canceled at once when it had not started, else still started
     assert answer["status"] in ("canceled", "started")
@@ -258,9 +261,8 @@ def test_a_run_cancelled_as_it_is_created_ends_canceled_with_one_terminal_event(
         assert [event["type"] for event in events] == ["run.canceled"]
 
 
-def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
-    world: AppWorld, upstream: HttpTarget
-) -> None:
+def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(world: AppWorld) -> None:
+    # Given an idempotency key and a background request
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     body = {"input": {"question": "once"}, "background": True}
     # When the same background request is sent twice with the same key (keys in another order)
@@ -280,26 +282,48 @@ def test_an_idempotency_key_replays_the_first_response_and_refuses_another_body(
     world.wait_for_status(first.body["data"]["id"], *TERMINAL)
     listed = world.call("GET", "/v1/runs?limit=100").body["data"]
     assert [r["id"] for r in listed if r["input"] == {"question": "once"}] == [first.body["data"]["id"]]
-    # When the key comes back with another body / Then 409 idempotency_key_reused, and nothing is created
+    # When the key comes back with another body
     reused = world.call("POST", "/v1/runs", json_body={"input": {"question": "other"}}, headers=key)
+    # Then 409 idempotency_key_reused, and nothing is created
     error_of(reused, 409, "idempotency_key_reused")
     assert all(
         r["input"] != {"question": "other"} for r in world.call("GET", "/v1/runs?limit=100").body["data"]
     )
-    # And a sync direct invoke (host form) with a key is replayed without running again
+
+
+def test_a_sync_direct_invoke_with_an_idempotency_key_is_replayed_without_running_again(
+    world: AppWorld, upstream: HttpTarget
+) -> None:
+    # Given a sync direct invoke (host form) and an idempotency key
     invoke_key = {"Idempotency-Key": f"invoke-{uuid.uuid4()}"}
     invoke = {"input": {"question": "just once"}}
+    # When it is sent twice
     answered = world.call("POST", "/", form="host", json_body=invoke, headers=invoke_key)
     replayed = world.call("POST", "/", form="host", json_body=invoke, headers=invoke_key)
+    # Then the second answer replays the first and the upstream was called once
     assert (answered.status, replayed.status) == (200, 200), (answered.text, replayed.text)
     assert replayed.body == answered.body
     assert replayed.headers["idempotent-replayed"] == "true"
     assert len([r for r in upstream.requests_to("/fast") if r.json()["question"] == "just once"]) == 1
 
 
-def test_a_session_belongs_to_its_first_user_and_runs_one_run_at_a_time(world: AppWorld) -> None:
-    session = str(uuid.uuid4())
-    mine = {"user_id": "u-1", "session_id": session}
+class SessionStory(Story):
+    """A session started by u-1, and the runs made in it so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = str(uuid.uuid4())
+        self.mine = {"user_id": "u-1", "session_id": self.session}
+        self.runs: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="module")
+def session_story() -> SessionStory:
+    return SessionStory()
+
+
+def test_a_session_runs_one_run_at_a_time(world: AppWorld, session_story: SessionStory) -> None:
+    story, mine = session_story, session_story.mine
     # Given a session started by u-1 with a background run still unfinished (slow upstream)
     first = created(
         world.call(
@@ -309,32 +333,63 @@ def test_a_session_belongs_to_its_first_user_and_runs_one_run_at_a_time(world: A
         ),
         202,
     )
-    assert (first["user_id"], first["session_id"]) == ("u-1", session)
-    # When u-1 creates another run in the session meanwhile / Then 409 session_busy naming the unfinished run
+    assert (first["user_id"], first["session_id"]) == ("u-1", story.session)
+    story.runs["first"] = first
+    # When u-1 creates another run in the session meanwhile
     busy = world.call("POST", "/v1/runs", json_body={"input": {"question": "two"}, **mine})
+    # Then 409 session_busy naming the unfinished run
     assert error_of(busy, 409, "session_busy")["details"] == {"active_run_id": first["id"]}
-    # When another user uses the session / Then 403 session_forbidden
+    story.finished("busy")
+
+
+def test_a_session_belongs_to_its_first_user(world: AppWorld, session_story: SessionStory) -> None:
+    # Given u-1's session, its first run unfinished
+    session_story.needs("busy")
+    # When another user uses the session
     stranger = world.call(
         "POST",
         "/v1/runs",
-        json_body={"input": {"question": "mine?"}, "user_id": "u-2", "session_id": session},
+        json_body={"input": {"question": "mine?"}, "user_id": "u-2", "session_id": session_story.session},
     )
+    # Then 403 session_forbidden
     error_of(stranger, 403, "session_forbidden")
-    # When the first run has ended / Then u-1 goes on in the session, and u-2 is still refused
+    session_story.finished("forbidden")
+
+
+def test_once_its_run_ended_the_first_user_goes_on_in_the_session_and_no_other(
+    world: AppWorld, session_story: SessionStory
+) -> None:
+    story, mine = session_story, session_story.mine
+    # Given u-1's session, refused to u-2
+    story.needs("forbidden")
+    first = story.runs["first"]
+    # When the first run has ended and u-1 runs again in the session
     assert world.wait_for_status(first["id"], *TERMINAL)["status"] == "completed"
     second = created(world.call("POST", "/v1/runs", json_body={"input": {"question": "two"}, **mine}), 200)
-    assert (second["status"], second["session_id"]) == ("completed", session)
+    # Then u-1's run completes in the session, and u-2 is still refused
+    assert (second["status"], second["session_id"]) == ("completed", story.session)
     error_of(
         world.call(
             "POST",
             "/v1/runs",
-            json_body={"input": {"question": "q"}, "user_id": "u-2", "session_id": session},
+            json_body={"input": {"question": "q"}, "user_id": "u-2", "session_id": story.session},
         ),
         403,
         "session_forbidden",
     )
-    # And the session's runs are exactly the two of u-1, newest first
-    listed = world.call("GET", f"/v1/runs?session_id={session}")
+    story.runs["second"] = second
+    story.finished("went on")
+
+
+def test_a_sessions_runs_are_its_first_users_newest_first(
+    world: AppWorld, session_story: SessionStory
+) -> None:
+    # Given u-1's two runs in the session
+    session_story.needs("went on")
+    first, second = session_story.runs["first"], session_story.runs["second"]
+    # When the session's runs are listed
+    listed = world.call("GET", f"/v1/runs?session_id={session_story.session}")
+    # Then they are exactly the two of u-1, newest first
     assert [(r["id"], r["user_id"]) for r in listed.body["data"]] == [
         (second["id"], "u-1"),
         (first["id"], "u-1"),

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +37,7 @@ def _app(stack: LocalStackProcess, name: str, template: str) -> str:
             {"id": "finish", "type": "output", "depends": ["work"], "mappings": {"text": "$.work.output"}},
         ]
     }
-    _, app = api.deployed_app(project["id"], name, definition)
-    app_id: str = app["id"]
-    return app_id
+    return api.builder.deployed_app(project["id"], name, definition).id
 
 
 def _sync_run(stack: LocalStackProcess, app_id: str, key: str, run_input: dict[str, Any]) -> Reply:
@@ -51,7 +49,7 @@ def test_a_heavy_template_ends_timeout_while_another_caller_is_served(local_stac
     # Given an App whose template would hold a CPU for many seconds, and one with an everyday template
     heavy = _app(local_stack, "Heavy", "{{ (3**30000000) % 7 }}")
     normal = _app(local_stack, "Normal", "Hello {{ who }}!")
-    key = ManagementApi(local_stack).access_key(local_stack.org_id)["token"]
+    key = ManagementApi(local_stack).access_key(local_stack.org_id).token
     # When the heavy App runs synchronously while another caller asks GET /v1/me
     served: list[int] = []
 

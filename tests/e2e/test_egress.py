@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess, running_stack
-from tests.e2e.http import request
 from tests.support.fakes import HttpTarget
+from tests.support.http import request
 
 pytestmark = pytest.mark.e2e
 
@@ -69,10 +69,11 @@ def test_the_access_log_redacts_token_query_parameters(public_only: LocalStackPr
     reply = request("GET", f"{public_only.base_url}/v1/me?token=sb_ct_E2ESECRET0042&view=full")
     assert reply.status == 401
 
-    # When the access log is read / Then its line shows the path and the parameter names, never the token
+    # When the access log is read
     deadline = time.monotonic() + 5
     while "/v1/me?" not in public_only.stderr() and time.monotonic() < deadline:
         time.sleep(0.05)
     [line] = [line for line in public_only.stderr().splitlines() if "/v1/me?" in line]
+    # Then its line shows the path and the parameter names, never the token
     assert '"GET /v1/me?token=[REDACTED]&view=full" 401' in line
     assert "E2ESECRET" not in public_only.stderr()

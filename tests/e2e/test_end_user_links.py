@@ -13,12 +13,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
-from tests.e2e.requirement_world import REQUIREMENT_ID, RequirementApp, build_requirement_app
+from tests.e2e.conftest import LocalStackProcess, Story
+from tests.e2e.requirement_world import RequirementApp, build_requirement_app
 from tests.support.connect_forms import read_page
 from tests.support.fakes import HttpTarget, Recorded
 from tests.support.fakes import Reply as Answer
+from tests.support.http import Reply, request
+from tests.support.workflows import REQUIREMENT_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -111,16 +112,30 @@ def completed(reply: Reply) -> dict[str, Any]:
     return run
 
 
-def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rejected(
-    app: RequirementApp, upstream: HttpTarget
+@pytest.fixture(scope="module")
+def story() -> Story:
+    return Story()
+
+
+def test_a_user_who_linked_nothing_is_incomplete_with_a_connect_url(
+    app: RequirementApp, story: Story
 ) -> None:
-    # Given the deployed App: user-42 has linked nothing yet
+    # Given the deployed App, and user-42 who has linked nothing yet
+    # When the builder's backend asks for user-42's requirement status
     before = app.status("user-42")
+    # Then user-42 is incomplete, the requirement missing, with a connect URL
     assert before["status"] == "incomplete"
     [unsatisfied] = before["unsatisfied"]
     assert (unsatisfied["id"], unsatisfied["status"]) == (REQUIREMENT_ID, "missing")
     assert unsatisfied["connect_url"].startswith(f"{app.url('/connect')}?token=sb_ct_")
+    story.finished("nothing linked")
 
+
+def test_users_link_through_the_connect_api_and_the_hosted_page(
+    app: RequirementApp, upstream: HttpTarget, story: Story
+) -> None:
+    # Given the App's users, incomplete
+    story.needs("nothing linked")
     # When user-42 links through the connect API and user-43 through the hosted page
     link = link_through_the_api(app, "user-42", KEYS["user-42"], upstream)
     notice = link_through_the_page(app, "user-43", KEYS["user-43"], upstream)
@@ -130,7 +145,14 @@ def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rej
     assert notice == "CRM is connected."
     for user_id in KEYS:
         assert statuses(app, user_id) == ("complete", [(REQUIREMENT_ID, "active")])
+    story.finished("linked")
 
+
+def test_runs_that_differ_only_in_user_id_send_each_users_own_key(
+    app: RequirementApp, upstream: HttpTarget, story: Story
+) -> None:
+    # Given both users linked
+    story.needs("linked")
     # When the same version runs for each user, the input identical, only user_id differs
     seen_personal, seen_shared = len(upstream.requests_to("/personal")), len(upstream.requests_to("/shared"))
     runs = [completed(app.run(user_id, "who is my customer?")) for user_id in KEYS]
@@ -143,7 +165,14 @@ def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rej
     ]
     assert [bearer(r) for r in sent_since(upstream, "/shared", seen_shared)] == [f"Bearer {SHARED_KEY}"] * 2
     assert [run["output"] for run in runs] == [{"personal": {"crm": "ok"}, "shared": {"audit": "ok"}}] * 2
+    story.finished("ran for each")
 
+
+def test_a_key_the_upstream_rejects_makes_that_link_unauthorized(
+    app: RequirementApp, upstream: HttpTarget, story: Story
+) -> None:
+    # Given both users' runs completed
+    story.needs("ran for each")
     # When the upstream rejects user-43's key once
     upstream.respond("/personal", Answer(status=401, body={"error": "bad key"}), Answer(body={"crm": "ok"}))
     rejected = app.run("user-43", "who is my customer?")
@@ -159,7 +188,14 @@ def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rej
     assert entry["connect_url"].startswith(f"{app.url('/connect')}?token=sb_ct_")
     # ... user-42 is untouched
     assert statuses(app, "user-42") == ("complete", [(REQUIREMENT_ID, "active")])
+    story.finished("rejected")
 
+
+def test_the_pre_flight_refuses_the_next_run_of_the_unauthorized_user(
+    app: RequirementApp, story: Story
+) -> None:
+    # Given user-43's link is unauthorized
+    story.needs("rejected")
     # When user-43's next run is asked for
     runs_before = app.call("GET", "/v1/runs?user_id=user-43")
     refused = app.run("user-43", "and now?")
@@ -173,7 +209,14 @@ def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rej
     assert (detail["id"], detail["status"]) == (REQUIREMENT_ID, "unauthorized")
     assert detail["connect_url"].startswith(f"{app.url('/connect')}?token=sb_ct_")
     assert app.call("GET", "/v1/runs?user_id=user-43").body == runs_before.body
+    story.finished("refused")
 
+
+def test_linking_again_with_a_new_key_completes_the_user_and_runs_use_it(
+    app: RequirementApp, upstream: HttpTarget, story: Story
+) -> None:
+    # Given user-43's run was refused for the unauthorized link
+    story.needs("refused")
     # When user-43 links again on the page, with a new key
     assert link_through_the_page(app, "user-43", RELINKED_KEY, upstream) == "CRM is connected."
 
@@ -182,7 +225,15 @@ def test_end_users_link_their_own_connections_and_runs_use_them_until_one_is_rej
     seen_personal = len(upstream.requests_to("/personal"))
     completed(app.run("user-43", "who is my customer?"))
     assert [bearer(r) for r in sent_since(upstream, "/personal", seen_personal)] == [f"Bearer {RELINKED_KEY}"]
+    story.finished("linked again")
 
-    # And no answer of the whole story held a secret value
-    for reply in app.replies:
-        assert not any(secret in reply.text for secret in SECRETS)
+
+def test_no_answer_of_the_whole_story_held_a_secret_value(app: RequirementApp, story: Story) -> None:
+    # Given the whole story told
+    story.needs("linked again")
+    # When every answer of the Apps API it got is read
+    answers = [reply.text for reply in app.replies]
+    # Then none holds a secret value
+    assert answers
+    for text in answers:
+        assert not any(secret in text for secret in SECRETS)

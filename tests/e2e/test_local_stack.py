@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ROOT, LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 
@@ -76,19 +76,26 @@ def test_the_printed_curl_line_works(local_stack: LocalStackProcess):
 
 
 def test_the_banner_names_the_addresses(local_stack: LocalStackProcess):
+    # Given a started local stack
+    # When its output is read
     out = local_stack.stdout()
+    # Then the banner names the management API and both App addressing forms
     assert f"{local_stack.base_url}/v1" in out
     assert f"http://<app_id>.apps.localhost:{local_stack.port}/" in out
     assert f"{local_stack.base_url}/apps/<app_id>/" in out
 
 
 def test_the_management_api_wants_a_pat(local_stack: LocalStackProcess):
+    # Given a started local stack
+    # When the management API is called without a PAT
     reply = request("GET", f"{local_stack.base_url}/v1/me")
+    # Then 401 with the error envelope
     assert reply.status == 401
     assert set(reply.body["error"]) == {"code", "message", "details"}
 
 
 def test_admin_bootstrap_against_the_local_stack_returns_a_working_pat(local_stack: LocalStackProcess):
+    # Given a started local stack, already bootstrapped
     # When a second admin is bootstrapped through the CLI
     arguments = [
         "admin",
@@ -117,6 +124,7 @@ def test_admin_bootstrap_against_the_local_stack_returns_a_working_pat(local_sta
 
 @pytest.mark.parametrize("form", ["host", "path"])
 def test_an_unknown_app_is_the_apps_functions_404_in_both_forms(local_stack: LocalStackProcess, form: str):
+    # Given a started local stack with no App "app-nope"
     # When an App that does not exist is addressed by host or by path
     if form == "host":
         reply = request(

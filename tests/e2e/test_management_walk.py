@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.http import Reply, request
+from tests.e2e.conftest import LocalStackProcess, Story
+from tests.support import workflows
+from tests.support.http import Reply, request
 
 pytestmark = pytest.mark.e2e
 
@@ -16,11 +17,14 @@ ROTATED_KEY = "sk-walk-ROTATED-SECRET-9797"
 
 
 class Walk:
-    """Calls the stack with the bootstrap PAT and keeps every response for the final secret scan."""
+    """Calls the stack with the bootstrap PAT, keeps every response for the final secret scan and what each
+    phase built for the phases after it."""
 
     def __init__(self, stack: LocalStackProcess) -> None:
         self.stack = stack
         self.replies: list[Reply] = []
+        self.built: dict[str, Any] = {}
+        self.story = Story()
 
     def __call__(self, method: str, path: str, body: Any = None, *, expect: int) -> Any:
         reply = request(method, f"{self.stack.base_url}{path}", token=self.stack.pat, json_body=body)
@@ -29,31 +33,31 @@ class Walk:
         return reply.body["data"] if reply.body else {}
 
 
+@pytest.fixture(scope="module")
+def call(local_stack: LocalStackProcess) -> Walk:
+    return Walk(local_stack)
+
+
 def _definition(connection_id: str, answer_from: str) -> dict[str, Any]:
-    return {
-        "nodes": [
-            {
-                "id": "start",
-                "type": "input",
-                "fields": [{"name": "question", "type": "string", "required": True}],
-            },
-            {
-                "id": "lookup",
-                "type": "http",
-                "depends": ["start"],
-                "connection": {"connection_id": connection_id},
-                "config": {"method": "GET", "path": "/search", "params": {"q": "$.input.question"}},
-            },
-            {"id": "finish", "type": "output", "depends": ["lookup"], "mappings": {"answer": answer_from}},
-        ]
-    }
+    """input → ``lookup`` (GET /search?q=question through the connection) → output ``answer``."""
+    params = {"q": "$.input.question"}
+    connection = workflows.connection_ref(connection_id)
+    lookup = workflows.http("lookup", ["start"], connection, method="GET", path="/search", params=params)
+    return {"nodes": [workflows.start(), lookup, workflows.finish(["lookup"], {"answer": answer_from})]}
 
 
-def test_bootstrap_to_rollback_without_leaking_secrets(local_stack: LocalStackProcess) -> None:
-    call = Walk(local_stack)
+def test_the_bootstrapped_admin_is_who_the_pat_names(call: Walk) -> None:
     # Given the bootstrapped admin (the stack printed its PAT)
+    # When they ask who they are
     me = call("GET", "/v1/me", expect=200)
+    # Then the PAT is the admin's
     assert me["email"] == "admin@switchboard.local"
+    call.story.finished("bootstrap")
+
+
+def test_a_connections_key_is_rotated_in_place(call: Walk) -> None:
+    # Given the admin
+    call.story.needs("bootstrap")
     # When they build an org, a project and a connection, then rotate the connection's key
     org = call("POST", "/v1/orgs", {"name": "Walk Org"}, expect=201)
     project = call("POST", "/v1/projects", {"org_id": org["id"], "name": "Walk"}, expect=201)
@@ -74,9 +78,18 @@ def test_bootstrap_to_rollback_without_leaking_secrets(local_stack: LocalStackPr
         {"config": {"url": "https://search.example.com", "api_key": ROTATED_KEY}},
         expect=200,
     )
+    # Then the connection keeps its ID and shows only which fields are secret
     assert rotated["id"] == connection["id"]
     assert rotated["secret_fields"] == ["api_key"]
-    # And save workflow v1 and v2, create an App, deploy v1, deploy v2 and roll back
+    call.built |= {"org": org, "project": project, "connection": connection}
+    call.story.finished("connection")
+
+
+def test_an_app_deploys_v1_then_v2_and_rolls_back_to_v1(call: Walk, local_stack: LocalStackProcess) -> None:
+    # Given the walk's project and connection
+    call.story.needs("connection")
+    project, connection = call.built["project"], call.built["connection"]
+    # When they save workflow v1 and v2, create an App, deploy v1, deploy v2 and roll back
     workflow = call(
         "POST",
         "/v1/workflows",
@@ -117,7 +130,17 @@ def test_bootstrap_to_rollback_without_leaking_secrets(local_stack: LocalStackPr
         (2, 2, "deploy"),
         (1, 1, "deploy"),
     ]
-    # And an access key is created, calls the App by path and by host, is revoked and is refused
+    call.built["app"] = app
+    call.story.finished("rollback")
+
+
+def test_an_access_key_calls_the_app_in_both_forms_until_it_is_revoked(
+    call: Walk, local_stack: LocalStackProcess
+) -> None:
+    # Given the walk's App, v1 deployed
+    call.story.needs("rollback")
+    org, app = call.built["org"], call.built["app"]
+    # When an access key is created, calls the App by path and by host, is revoked and calls again
     key = call("POST", "/v1/access-keys", {"org_id": org["id"], "name": "walk"}, expect=201)
     by_path = request("GET", f"{local_stack.base_url}/apps/{app['id']}/", token=key["token"])
     by_host = request(
@@ -126,21 +149,32 @@ def test_bootstrap_to_rollback_without_leaking_secrets(local_stack: LocalStackPr
         token=key["token"],
         headers={"Host": f"{app['id']}.apps.localhost:{local_stack.port}"},
     )
+    call.replies += [by_path, by_host]
+    revoked = call("DELETE", f"/v1/access-keys/{key['id']}", expect=200)
+    refused = request("GET", f"{local_stack.base_url}/apps/{app['id']}/", token=key["token"])
+    call.replies.append(refused)
+    # Then both forms served v1 while the key was valid, and the revoked key is refused
     assert by_path.status == 200, by_path.text
     assert by_host.status == 200, by_host.text
     assert by_path.body["data"]["deployed_version"] == 1
-    revoked = call("DELETE", f"/v1/access-keys/{key['id']}", expect=200)
     assert revoked["revoked_at"] is not None
-    refused = request("GET", f"{local_stack.base_url}/apps/{app['id']}/", token=key["token"])
     assert refused.status == 401
     assert refused.body["error"]["code"] == "token_revoked"
-    # And no response in the whole walk contains the connection's secret values
-    everything = "\n".join(r.text for r in [*call.replies, by_path, by_host, refused])
+    call.story.finished("access key")
+
+
+def test_no_response_of_the_walk_contains_a_connection_secret(call: Walk) -> None:
+    # Given the whole walk
+    call.story.needs("access key")
+    # When every response it got is read
+    everything = "\n".join(r.text for r in call.replies)
+    # Then none contains the connection's secret values
     assert API_KEY not in everything
     assert ROTATED_KEY not in everything
 
 
 def test_bad_input_never_answers_500(local_stack: LocalStackProcess) -> None:
+    # Given the bootstrap PAT, and requests malformed, unknown, mistyped, oversized or naming unknown IDs
     json_type = {"Content-Type": "application/json"}
     cases: list[tuple[str, str, bytes | None, dict[str, str]]] = [
         ("POST", "/v1/projects", b"{not json", json_type),

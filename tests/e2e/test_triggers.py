@@ -19,10 +19,10 @@ import pytest
 
 from switchboard.runtime.signing import signature_headers
 from tests.e2e.app_world import AppWorld, build_app_world, scripted_upstream, wait_until
-from tests.e2e.conftest import ROOT, LocalStackProcess
-from tests.e2e.http import Reply
-from tests.e2e.requirement_world import requirement_definition
+from tests.e2e.conftest import ROOT, LocalStackProcess, Story
 from tests.support.fakes import HttpTarget
+from tests.support.http import Reply
+from tests.support.workflows import requirement_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -127,6 +127,7 @@ def test_switchboard_local_fire_fires_a_schedule_trigger_now(world: AppWorld) ->
 
 
 def test_switchboard_local_fire_refuses_a_trigger_without_schedule(world: AppWorld) -> None:
+    # Given the stack's App and a trigger ID that has no schedule
     # When a trigger id with no schedule is fired from the command line
     fired = local_fire(world.stack, "trg-doesnotexist")
     # Then the command fails and says why
@@ -134,9 +135,29 @@ def test_switchboard_local_fire_refuses_a_trigger_without_schedule(world: AppWor
     assert "has no schedule" in fired.stderr
 
 
-def test_a_webhook_trigger_accepts_a_signed_event_and_refuses_forgeries_and_replays(world: AppWorld) -> None:
+class WebhookStory(Story):
+    """A webhook trigger of the App, the event it is sent, and what the phases so far got back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = json.dumps(EVENT).encode()
+        self.now = int(time.time())
+        self.trigger: dict[str, Any] = {}
+        self.accepted: dict[str, Any] = {}
+
+    @property
+    def secret(self) -> str:
+        return str(self.trigger["signing_secret"])
+
+
+@pytest.fixture(scope="module")
+def webhook() -> WebhookStory:
+    return WebhookStory()
+
+
+def test_a_webhook_trigger_accepts_a_signed_event(world: AppWorld, webhook: WebhookStory) -> None:
     # Given a webhook trigger mapping the event into the App's input; its URL and secret are shown once
-    trigger = create_trigger(
+    webhook.trigger = trigger = create_trigger(
         world,
         {
             "name": "billing",
@@ -145,43 +166,63 @@ def test_a_webhook_trigger_accepts_a_signed_event_and_refuses_forgeries_and_repl
             "input_transformer": "{question: join(' ', [type, data.invoice_id])}",
         },
     )
-    secret = trigger["signing_secret"]
     assert trigger["webhook_url"] == (
         f"http://{world.app_id}.apps.localhost:{world.stack.port}/v1/triggers/{trigger['id']}/events"
     )
-    body = json.dumps(EVENT).encode()
-    now = int(time.time())
+    body, secret, now = webhook.body, webhook.secret, webhook.now
     # When the sender posts a correctly signed event, without any access key
     accepted = post_event(world, trigger["id"], body, signature_headers(secret, "msg_1", now, body))
     # Then it is accepted, and the run it started completes with the mapped input
     assert accepted.status == 202, accepted.text
-    data = accepted.body["data"]
+    webhook.accepted = data = accepted.body["data"]
     assert data["status"] == "accepted"
     run = world.wait_for_status(data["run_id"], "completed", "failed")
     assert run["status"] == "completed", run
     assert run["input"]["question"] == "invoice.paid inv_1042"
+    webhook.finished("accepted")
+
+
+def test_a_webhook_trigger_refuses_a_forged_or_stale_event(world: AppWorld, webhook: WebhookStory) -> None:
+    # Given the webhook trigger that accepted a signed event
+    webhook.needs("accepted")
+    trigger_id, body, now = webhook.trigger["id"], webhook.body, webhook.now
     # When an event is signed with another secret, or correctly signed six minutes ago
-    forged = post_event(
-        world, trigger["id"], body, signature_headers(world.signing_secret, "msg_2", now, body)
-    )
-    stale = post_event(world, trigger["id"], body, signature_headers(secret, "msg_3", now - 360, body))
+    forged = post_event(world, trigger_id, body, signature_headers(world.signing_secret, "msg_2", now, body))
+    stale = post_event(world, trigger_id, body, signature_headers(webhook.secret, "msg_3", now - 360, body))
     # Then both are 401, for their own reason
     assert (forged.status, forged.body["error"]["code"]) == (401, "invalid_signature"), forged.text
     assert (stale.status, stale.body["error"]["code"]) == (401, "stale_timestamp"), stale.text
+    webhook.finished("refused")
+
+
+def test_a_webhook_trigger_refuses_a_replayed_event(world: AppWorld, webhook: WebhookStory) -> None:
+    # Given the webhook trigger that accepted one event and refused the forged and stale ones
+    webhook.needs("refused")
+    trigger_id, body, now = webhook.trigger["id"], webhook.body, webhook.now
     # When the first event's webhook-id comes again, freshly signed
-    replayed = post_event(world, trigger["id"], body, signature_headers(secret, "msg_1", now + 1, body))
+    replayed = post_event(world, trigger_id, body, signature_headers(webhook.secret, "msg_1", now + 1, body))
     # Then it is 409 and starts nothing: the trigger recorded exactly the one accepted event
     assert (replayed.status, replayed.body["error"]["code"]) == (409, "duplicate_event"), replayed.text
-    assert [(event["id"], event["status"]) for event in events_of(world, trigger["id"])] == [
-        (data["event_id"], "accepted")
+    assert [(event["id"], event["status"]) for event in events_of(world, trigger_id)] == [
+        (webhook.accepted["event_id"], "accepted")
     ]
-    # And the signing secret never reached the stack's output
-    assert secret not in world.stack.stdout() + world.stack.stderr()
+    webhook.finished("replayed")
+
+
+def test_a_webhook_triggers_signing_secret_never_reaches_the_output(
+    world: AppWorld, webhook: WebhookStory
+) -> None:
+    # Given the webhook story told
+    webhook.needs("replayed")
+    # When the stack's output is read
+    output = world.stack.stdout() + world.stack.stderr()
+    # Then the signing secret is not in it
+    assert webhook.secret not in output
 
 
 def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_rejected(world: AppWorld) -> None:
     # Given an App whose workflow needs each end user's CRM link, and a trigger acting for a user who has none
-    _, app = world.api.deployed_app(world.project_id, "Per user", requirement_definition())
+    app = world.api.builder.deployed_app(world.project_id, "Per user", requirement_workflow())
     trigger = create_trigger(
         world,
         {
@@ -191,7 +232,7 @@ def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_reje
             "input": {"question": "q"},
             "user_id": "ada",
         },
-        app_id=app["id"],
+        app_id=app.id,
     )
     # When it fires
     fired = local_fire(world.stack, trigger["id"])
@@ -201,8 +242,8 @@ def test_a_trigger_acting_for_a_user_without_the_linked_requirement_records_reje
     assert (event["status"], event["run_id"]) == ("rejected", None)
     assert event["reason"].startswith("requirement_not_satisfied: ")
     assert event["reason"].endswith("(crm)")
-    (listed,) = events_of(world, trigger["id"], app_id=app["id"])
+    (listed,) = events_of(world, trigger["id"], app_id=app.id)
     assert (listed["id"], listed["status"], listed["reason"]) == (event["id"], "rejected", event["reason"])
-    runs = world.call("GET", "/v1/runs", app_id=app["id"])
+    runs = world.call("GET", "/v1/runs", app_id=app.id)
     assert runs.status == 200, runs.text
     assert runs.body["data"] == []

@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -23,54 +23,13 @@ from switchboard.runtime import credentials
 from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from tests.integration.conftest import Reply, World
+from tests.support import workflows
 from tests.support.invokers import HandlerInvoker, wait_for_run
 from tests.support.stack import LambdaContextStub, http_event, load_function
 
 FILES_BUCKET = "switchboard-test-files"
 RUNTIME_KEY = "<the runtime's access key>"
 RUN_QUEUE = "RunQueue"
-
-
-def runtime_definition() -> dict[str, Any]:
-    """question (required) is shouted back; a question containing 'x' fails the ``check`` node; ``doc`` and
-    ``files`` take files; ``count`` is an optional integer."""
-    return {
-        "nodes": [
-            {
-                "id": "start",
-                "type": "input",
-                "fields": [
-                    {"name": "question", "type": "string", "required": True},
-                    {"name": "count", "type": "integer"},
-                    {"name": "doc", "type": "file"},
-                    {"name": "files", "type": "array"},
-                ],
-            },
-            {
-                "id": "shout",
-                "type": "transform",
-                "depends": ["start"],
-                "inputs": {"question": "$.input.question"},
-                "config": {"template": "{{ question }}!"},
-            },
-            {
-                "id": "check",
-                "type": "validator",
-                "depends": ["start"],
-                "config": {"input": "$.input.question", "regex": "[^x]*"},
-            },
-            {
-                "id": "finish",
-                "type": "output",
-                "depends": ["shout", "check"],
-                "mappings": {
-                    "answer": "$.shout.output",
-                    "file": "$.input.doc.name",
-                    "files": "$.input.files",
-                },
-            },
-        ]
-    }
 
 
 @dataclass
@@ -190,82 +149,47 @@ def _record(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def access_key(world: World, org_token: str | None = None, project_id: str | None = None) -> str:
-    body = {"org_id": world.org_id, "name": "k", **({"project_id": project_id} if project_id else {})}
-    reply = world.call("POST", "/v1/access-keys", token=org_token or world.admin.token, body=body)
-    assert reply.status == 201, reply.body
-    return str(reply.body["data"]["token"])
+    """An access key of the world's org, made by the admin (or the holder of ``org_token``)."""
+    builder = replace(world.builder, token=org_token) if org_token else world.builder
+    return builder.access_key(project_id=project_id).token
 
 
 def deploy(world: World, definition: dict[str, Any], app_id: str | None = None) -> int:
     """Save ``definition`` as the workflow's next version and deploy it; the version number."""
-    saved = world.call(
-        "PUT", f"/v1/workflows/{world.workflow_id}", token=world.admin.token, body={"definition": definition}
-    )
-    assert saved.status == 201, saved.body
-    version = int(saved.body["data"]["version"]["number"])
-    deployed = world.call(
-        "POST",
-        f"/v1/apps/{app_id or world.app_id}/deployments",
-        token=world.admin.token,
-        body={"version": version},
-    )
-    assert deployed.status == 201, deployed.body
+    version = world.builder.version(world.workflow_id, definition)
+    world.builder.deploy(app_id or world.app_id, version)
     return version
 
 
 def new_app(world: World, deploy_version: int | None = None) -> str:
-    created = world.call(
-        "POST",
-        "/v1/apps",
-        token=world.admin.token,
-        body={"project_id": world.project_id, "name": "Other", "workflow_id": world.workflow_id},
-    )
-    assert created.status == 201, created.body
-    app_id = str(created.body["data"]["id"])
+    app = world.builder.app(world.project_id, "Other", world.workflow_id)
     if deploy_version is not None:
-        deployed = world.call(
-            "POST",
-            f"/v1/apps/{app_id}/deployments",
-            token=world.admin.token,
-            body={"version": deploy_version},
-        )
-        assert deployed.status == 201, deployed.body
-    return app_id
+        world.builder.deploy(app.id, deploy_version)
+    return app.id
 
 
 def point_connection(world: World, url: str) -> None:
     """The world's connection now calls ``url`` (a loopback upstream)."""
-    reply = world.call(
-        "PATCH",
-        f"/v1/connections/{world.connection_id}",
-        token=world.admin.token,
-        body={"config": {"url": url, "api_key": "upstream-SECRET-key"}},
-    )
-    assert reply.status == 200, reply.body
+    world.builder.point_connection(world.connection_id, url, "upstream-SECRET-key")
 
 
 def http_node(world: World, node_id: str, path: str, depends: list[str]) -> dict[str, Any]:
     """A node that GETs ``path`` through the world's connection."""
-    return {
-        "id": node_id,
-        "type": "http",
-        "depends": depends,
-        "connection": {"connection_id": world.connection_id},
-        "config": {"method": "GET", "path": path},
-    }
+    return workflows.http(
+        node_id, depends, workflows.connection_ref(world.connection_id), method="GET", path=path
+    )
 
 
 def set_limits(rt: Runtime, **limits: int) -> None:
     """The App's run limits (``run_timeout_seconds``, ``sync_wait_seconds``)."""
-    reply = rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body=limits)
-    assert reply.status == 200, reply.body
+    rt.world.builder.data("PATCH", f"/v1/apps/{rt.app_id}", limits, expect=200)
 
 
 @contextmanager
 def app_runtime(
     world: World, monkeypatch: pytest.MonkeyPatch, invoker: HandlerInvoker | None = None
 ) -> Iterator[Runtime]:
-    """The world's App with ``runtime_definition`` deployed, and everything a run needs (``invoker``: one
+    """The world's App with ``files_workflow`` deployed, and everything a run needs (``invoker``: one
     made for the test, e.g. with a short invocation timeout)."""
     queue_url = aws.client("sqs").create_queue(QueueName=RUN_QUEUE)["QueueUrl"]
     aws.client("s3").create_bucket(Bucket=FILES_BUCKET)
@@ -286,7 +210,7 @@ def app_runtime(
     invoker = invoker or HandlerInvoker()
     set_invoker(invoker)
     try:
-        deploy(world, runtime_definition())
+        deploy(world, workflows.files_workflow())
         yield Runtime(world, access_key(world), invoker, queue_url)
     finally:
         invoker.close()

@@ -1,25 +1,20 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from switchboard.runtime.bootstrap import BootstrapResult, bootstrap_admin
-from tests.support.stack import LambdaContextStub, http_event, load_function, moto_stack
+from tests.support.stack import moto_stack
+from tests.support.workflows import echo_workflow as definition
+from tests.support.world import Builder, HandlerCall, Reply, handler_transport
 
+__all__ = ["SECRET_KEY", "Call", "Reply", "World", "definition", "error_of", "mint_pat"]
+"""``Reply`` and ``definition`` (the echo workflow) live in ``tests.support``; tests import them here too."""
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: str
-
-
-Call = Callable[..., Reply]
+Call = HandlerCall
 
 
 def error_of(reply: Reply, status: int, code: str) -> dict[str, Any]:
@@ -37,72 +32,12 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def management(stack: None) -> Call:
-    handler = load_function("management").lambda_handler
-
-    def call(method: str, path: str, **kwargs: Any) -> Reply:
-        result = handler(http_event(method, path, **kwargs), LambdaContextStub())
-        raw = result.get("body") or ""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw
-        return Reply(
-            result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, body, raw
-        )
-
-    return call
+    return handler_transport()
 
 
 @pytest.fixture
 def admin(stack: None) -> BootstrapResult:
     return bootstrap_admin("owner@example.com", "Acme")
-
-
-def definition(connection_id: str | None = None, requirement: bool = False) -> dict[str, Any]:
-    """A small valid workflow: input → transform → (http) → output."""
-    nodes: list[dict[str, Any]] = [
-        {
-            "id": "start",
-            "type": "input",
-            "fields": [{"name": "question", "type": "string", "required": True}],
-        },
-        {
-            "id": "shout",
-            "type": "transform",
-            "depends": ["start"],
-            "inputs": {"question": "$.input.question"},
-            "config": {"template": "{{ question }}!"},
-        },
-    ]
-    last = "shout"
-    requirements: list[dict[str, Any]] = []
-    if connection_id or requirement:
-        connection = {"connection_id": connection_id} if connection_id else {"requirement": "crm"}
-        nodes.append(
-            {
-                "id": "call",
-                "type": "http",
-                "depends": ["shout"],
-                "connection": connection,
-                "config": {"method": "POST", "path": "/echo", "body": {"text": "$.shout.output"}},
-            }
-        )
-        last = "call"
-    if requirement:
-        requirements.append(
-            {
-                "id": "crm",
-                "name": "CRM",
-                "type": "connection",
-                "connection_type": "http_api_key",
-                "title": "Connect your CRM",
-                "description": "Your own CRM API key",
-            }
-        )
-    nodes.append(
-        {"id": "finish", "type": "output", "depends": [last], "mappings": {"answer": f"$.{last}.output"}}
-    )
-    return {"requirements": requirements, "nodes": nodes}
 
 
 @dataclass
@@ -117,24 +52,19 @@ class World:
     workflow_id: str
     app_id: str
 
+    @property
+    def builder(self) -> Builder:
+        """The builder of this world's resources: the org admin's PAT through the management handler."""
+        return Builder(self.call, self.admin.token, self.org_id)
+
     def token_for(self, email: str, org_role: str = "member", project_role: str | None = None) -> str:
         """Add a user to the org (and project) and mint them a PAT (users get PATs out of band)."""
-        added = self.call(
-            "POST",
-            f"/v1/orgs/{self.org_id}/members",
-            token=self.admin.token,
-            body={"email": email, "role": org_role},
-        )
-        assert added.status == 201, added.body
+        member = {"email": email, "role": org_role}
+        added = self.builder.data("POST", f"/v1/orgs/{self.org_id}/members", member)
         if project_role:
-            joined = self.call(
-                "POST",
-                f"/v1/projects/{self.project_id}/members",
-                token=self.admin.token,
-                body={"email": email, "role": project_role},
-            )
-            assert joined.status == 201, joined.body
-        return mint_pat(added.body["data"]["user_id"])
+            joined = {"email": email, "role": project_role}
+            self.builder.data("POST", f"/v1/projects/{self.project_id}/members", joined)
+        return mint_pat(added["user_id"])
 
 
 def mint_pat(user_id: str) -> str:
@@ -150,40 +80,9 @@ SECRET_KEY = "sk-live-SECRET-value-0123456789"
 
 @pytest.fixture
 def world(management: Call, admin: BootstrapResult) -> World:
-    token = admin.token
-    project = management(
-        "POST", "/v1/projects", token=token, body={"org_id": admin.org_id, "name": "Support"}
-    )
-    assert project.status == 201, project.body
-    project_id = project.body["data"]["id"]
-    connection = management(
-        "POST",
-        "/v1/connections",
-        token=token,
-        body={
-            "project_id": project_id,
-            "name": "crm",
-            "type": "http_api_key",
-            "config": {"url": "https://crm.example.test", "api_key": SECRET_KEY},
-        },
-    )
-    assert connection.status == 201, connection.body
-    connection_id = connection.body["data"]["id"]
-    workflow = management(
-        "POST",
-        "/v1/workflows",
-        token=token,
-        body={"project_id": project_id, "name": "triage", "definition": definition(connection_id)},
-    )
-    assert workflow.status == 201, workflow.body
-    workflow_id = workflow.body["data"]["id"]
-    app = management(
-        "POST",
-        "/v1/apps",
-        token=token,
-        body={"project_id": project_id, "name": "Triage", "workflow_id": workflow_id},
-    )
-    assert app.status == 201, app.body
-    return World(
-        management, admin, admin.org_id, project_id, connection_id, workflow_id, app.body["data"]["id"]
-    )
+    builder = Builder(management, admin.token, admin.org_id)
+    project_id = builder.project("Support")
+    connection_id = builder.connection(project_id, "crm", "https://crm.example.test", SECRET_KEY)
+    workflow_id = builder.workflow(project_id, "triage", definition(connection_id))
+    app = builder.app(project_id, "Triage", workflow_id)
+    return World(management, admin, admin.org_id, project_id, connection_id, workflow_id, app.id)

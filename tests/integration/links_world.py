@@ -26,9 +26,10 @@ from switchboard.runtime.connect_tokens import ConnectGrant, IssuedConnectToken
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from tests.integration.apps_runtime import Runtime, app_runtime, deploy
-from tests.integration.conftest import World, definition
+from tests.integration.conftest import World
 from tests.support.fakes import HttpTarget, Recorded
 from tests.support.stack import LambdaContextStub, load_function
+from tests.support.workflows import echo_workflow
 
 DELIVERY_QUEUE = "DeliveryQueue"
 USER_KEYS = {"user-42": "user-42-SECRET-key-aaaa", "user-43": "user-43-SECRET-key-bbbb"}
@@ -36,7 +37,7 @@ USER_KEYS = {"user-42": "user-42-SECRET-key-aaaa", "user-43": "user-43-SECRET-ke
 
 def requirement_definition(max_age_seconds: int | None = None) -> dict[str, Any]:
     """input (question) → shout → ``call`` (POST /echo through the user's ``crm`` link) → output."""
-    document = definition(requirement=True)
+    document = echo_workflow(requirement=True)
     if max_age_seconds is not None:
         document["requirements"][0]["max_age_seconds"] = max_age_seconds
     return document
@@ -78,18 +79,11 @@ class LinksWorld:
 
     def use_event_receiver(self) -> str:
         """Point the App's event URL at the target's ``/events``; the App's new signing secret."""
-        updated = self.world.call(
-            "PATCH",
-            f"/v1/apps/{self.app_id}",
-            token=self.world.admin.token,
-            body={"event_url": f"{self.target.url}/events"},
+        builder = self.world.builder
+        builder.data(
+            "PATCH", f"/v1/apps/{self.app_id}", {"event_url": f"{self.target.url}/events"}, expect=200
         )
-        assert updated.status == 200, updated.body
-        rotated = self.world.call(
-            "POST", f"/v1/apps/{self.app_id}/signing-secret", token=self.world.admin.token
-        )
-        assert rotated.status == 201, rotated.body
-        return str(rotated.body["data"]["signing_secret"])
+        return str(builder.data("POST", f"/v1/apps/{self.app_id}/signing-secret")["signing_secret"])
 
     def take_deliveries(self) -> list[tuple[dict[str, Any], float]]:
         """Every message on the delivery queue (delayed ones too) as ``(body, delay seconds)``, removed."""

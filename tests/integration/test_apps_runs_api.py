@@ -32,6 +32,7 @@ from tests.integration.conftest import Reply, World, error_of
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as TargetReply
 from tests.support.invokers import wait_for_run
+from tests.support.world import Builder
 
 
 @pytest.fixture
@@ -528,13 +529,9 @@ def test_events_are_read_after_a_sequence(rt: Runtime) -> None:
 
 def test_who_may_call_the_runs_api(rt: Runtime, management: Any) -> None:
     world = rt.world
-    other_project = world.call(
-        "POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "B"}
-    ).body["data"]["id"]
+    other_project = world.builder.project("B")
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
-    stranger_key = management(
-        "POST", "/v1/access-keys", token=stranger.token, body={"org_id": stranger.org_id, "name": "k"}
-    ).body["data"]["token"]
+    stranger_key = Builder(management, stranger.token, stranger.org_id).access_key().token
     cases = [
         (None, 401, "missing_token"),
         ("sb_ak_garbage", 401, "malformed_token"),

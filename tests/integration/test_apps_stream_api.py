@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,17 +24,13 @@ class Apps:
         self.key = self.access_key()
 
     def deploy(self, app_id: str) -> None:
-        path = f"/v1/apps/{app_id}/deployments"
-        deployed = self.world.call("POST", path, token=self.world.admin.token, body={"version": 1})
-        assert deployed.status == 201, deployed.body
+        self.world.builder.deploy(app_id)
 
     def access_key(self, org_id: str | None = None, project_id: str | None = None, token: str = "") -> str:
-        body = {"org_id": org_id or self.world.org_id, "name": "stream"}
-        if project_id:
-            body["project_id"] = project_id
-        reply = self.world.call("POST", "/v1/access-keys", token=token or self.world.admin.token, body=body)
-        assert reply.status == 201, reply.body
-        return str(reply.body["data"]["token"])
+        maker = replace(
+            self.world.builder, token=token or self.world.admin.token, org_id=org_id or self.world.org_id
+        )
+        return maker.access_key("stream", project_id=project_id).token
 
     def stream(
         self,

@@ -191,19 +191,7 @@ def request(scene: Scene, **changes: Any) -> dict[str, Any]:
 
 
 def add_connection(world: World, name: str, key: str, project_id: str | None = None) -> str:
-    reply = world.call(
-        "POST",
-        "/v1/connections",
-        token=world.admin.token,
-        body={
-            "project_id": project_id or world.project_id,
-            "name": name,
-            "type": "http_api_key",
-            "config": {"url": f"https://{name}.example.test", "api_key": key},
-        },
-    )
-    assert reply.status == 201, reply.body
-    return str(reply.body["data"]["id"])
+    return world.builder.connection(project_id or world.project_id, name, f"https://{name}.example.test", key)
 
 
 # ---------------------------------------------------------------- resolving
@@ -420,13 +408,8 @@ def test_a_link_marked_unusable_is_reported_with_that_status(scene: Scene, statu
 
 def test_a_connection_of_another_project_is_forbidden(scene: Scene, invoker):
     # Given a connection in another project of the same org
-    other_project = scene.world.call(
-        "POST",
-        "/v1/projects",
-        token=scene.world.admin.token,
-        body={"org_id": scene.world.org_id, "name": "Other"},
-    )
-    foreign = add_connection(scene.world, "foreign", "foreign-SECRET", other_project.body["data"]["id"])
+    other_project = scene.world.builder.project("Other")
+    foreign = add_connection(scene.world, "foreign", "foreign-SECRET", other_project)
 
     # When the run asks for it
     answer = invoke(request(scene, connection_ids=[scene.world.connection_id, foreign]))

@@ -134,19 +134,9 @@ def _sqs_record(body: str) -> dict[str, Any]:
 
 
 def _signed_app(world: World, name: str = "Signed") -> tuple[str, str]:
-    created = world.call(
-        "POST",
-        "/v1/apps",
-        token=world.admin.token,
-        body={"project_id": world.project_id, "name": name, "workflow_id": world.workflow_id},
-    )
-    assert created.status == 201, created.body
-    app_id = created.body["data"]["id"]
-    deployed = world.call(
-        "POST", f"/v1/apps/{app_id}/deployments", token=world.admin.token, body={"version": 2}
-    )
-    assert deployed.status == 201, deployed.body
-    return app_id, created.body["data"]["signing_secret"]
+    app = world.builder.app(world.project_id, name, world.workflow_id)
+    world.builder.deploy(app.id, 2)
+    return app.id, app.signing_secret
 
 
 @pytest.fixture
@@ -164,20 +154,11 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scene]:
     invoker = HandlerInvoker()
     set_invoker(invoker)
     # A workflow version without outside calls, so every run completes
-    saved = world.call(
-        "PUT",
-        f"/v1/workflows/{world.workflow_id}",
-        token=world.admin.token,
-        body={"definition": definition()},
-    )
-    assert saved.status == 201, saved.body
+    world.builder.version(world.workflow_id, definition())
     app_id, secret = _signed_app(world)
-    key = world.call(
-        "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "k"}
-    )
-    assert key.status == 201, key.body
+    key = world.builder.access_key()
     with HttpTarget() as target:
-        yield Scene(world, app_id, secret, key.body["data"]["token"], target, clock, invoker)
+        yield Scene(world, app_id, secret, key.token, target, clock, invoker)
     invoker.close()
     set_invoker(previous)
     credentials.secret_cache.clear()

@@ -101,23 +101,10 @@ def _workflow(connection_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def app(world: World, target: HttpTarget, invoker: HandlerInvoker) -> World:
-    token = world.admin.token
-    rotated = world.call(
-        "PATCH",
-        f"/v1/connections/{world.connection_id}",
-        token=token,
-        body={"config": {"url": target.url, "api_key": SHARED_KEY}},
+    world.builder.point_connection(world.connection_id, target.url, SHARED_KEY)
+    world.builder.deploy(
+        world.app_id, world.builder.version(world.workflow_id, _workflow(world.connection_id))
     )
-    assert rotated.status == 200, rotated.body
-    saved = world.call(
-        "PUT",
-        f"/v1/workflows/{world.workflow_id}",
-        token=token,
-        body={"definition": _workflow(world.connection_id)},
-    )
-    assert saved.status == 201, saved.body
-    deployed = world.call("POST", f"/v1/apps/{world.app_id}/deployments", token=token, body={"version": 2})
-    assert deployed.status == 201, deployed.body
     for user_id, key in USER_KEYS.items():
         _link(world, user_id, key, target.url)
     return world

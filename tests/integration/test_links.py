@@ -34,10 +34,11 @@ from switchboard.settings import get_settings
 from switchboard.store import apps, keys, link_secrets
 from switchboard.store import links as link_store
 from switchboard.store.connect_tokens import get_connect_token
-from tests.integration.apps_runtime import deploy, new_app, runtime_definition
+from tests.integration.apps_runtime import deploy, new_app
 from tests.integration.conftest import World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world, requirement_definition
 from tests.support.fakes import Reply as Answer
+from tests.support.workflows import files_workflow
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def _links_table_items() -> list[dict[str, Any]]:
 
 
 def test_a_user_without_a_link_is_incomplete_with_a_connect_url_for_an_access_key(scene: LinksWorld) -> None:
+    # Given the deployed App, whose version requires the user's CRM
     # When the status of a user who never linked is asked with an access key
     status = requirement_status(scene.app(), "user-42", connect_url_for=scene.key_principal)
 
@@ -88,15 +90,21 @@ def test_a_user_without_a_link_is_incomplete_with_a_connect_url_for_an_access_ke
 
 
 def test_an_anonymous_caller_gets_no_connect_url(scene: LinksWorld) -> None:
+    # Given a user who never linked
+    # When their status is asked by an anonymous caller
     status = requirement_status(scene.app(), "user-42", connect_url_for=None)
+    # Then the requirement is missing, with no connect URL, and no connect token was stored
     assert _statuses(status) == [("crm", "missing")]
     assert status.unsatisfied[0].connect_url is None
     assert not any(item["pk"].startswith("CONNECT#") for item in _links_table_items())
 
 
 def test_an_active_link_makes_the_status_complete(scene: LinksWorld) -> None:
+    # Given user-42's active link
     link = scene.link("user-42")
+    # When their status is asked
     status = requirement_status(scene.app(), "user-42", connect_url_for=scene.key_principal)
+    # Then complete, the entry active since the link, with no connect URL
     assert status.status == "complete"
     assert status.unsatisfied == []
     (entry,) = status.requirements
@@ -142,14 +150,17 @@ def test_a_link_past_its_expiry_is_expired_when_read_and_the_transition_is_recor
 
 
 def test_unauthorized_and_revoked_links_are_unsatisfied_with_their_reason(scene: LinksWorld) -> None:
+    # Given user-42's link marked unauthorized and user-43's revoked
     unauthorized = scene.link("user-42")
     link_store.set_link_status(unauthorized, LinkStatus.unauthorized, "upstream answered 401", utcnow())
     revoked = scene.link("user-43")
     links.revoke_link(scene.app(), revoked, "test")
 
+    # When their statuses are asked
     first = requirement_status(scene.app(), "user-42", connect_url_for=None)
     second = requirement_status(scene.app(), "user-43", connect_url_for=None)
 
+    # Then both are unsatisfied, each with its reason
     assert [(e.status, e.reason) for e in first.unsatisfied] == [("unauthorized", "upstream answered 401")]
     assert [(e.status, e.reason) for e in second.unsatisfied] == [("revoked", "revoked by test")]
 
@@ -161,6 +172,7 @@ def test_a_link_of_a_type_the_requirement_no_longer_takes_counts_as_missing(scen
     document["requirements"][0]["connection_type"] = "http"
     deploy(scene.world, document)
     # Then the requirement is missing, saying why
+    # When user-42's status is asked
     (entry,) = requirement_status(scene.app(), "user-42", connect_url_for=None).requirements
     assert entry.status == "missing"
     assert entry.reason == "linked as 'http_api_key'; the requirement now needs 'http'"
@@ -169,7 +181,10 @@ def test_a_link_of_a_type_the_requirement_no_longer_takes_counts_as_missing(scen
 def test_an_app_without_requirements_is_complete_and_an_undeployed_one_is_a_conflict(
     scene: LinksWorld,
 ) -> None:
-    deploy(scene.world, runtime_definition())
+    # Given a deployed version without requirements
+    deploy(scene.world, files_workflow())
+    # When the status is asked
+    # Then complete; and for an App with no deployment, 409 app_not_deployed
     assert requirement_status(scene.app(), "user-42", connect_url_for=scene.key_principal) == (
         requirements.RequirementsStatus(status="complete", requirements=[], unsatisfied=[])
     )
@@ -188,7 +203,9 @@ def _app(app_id: str) -> App:
 
 
 def test_a_connect_token_is_stored_only_as_its_hash_and_expires_in_an_hour(scene: LinksWorld) -> None:
+    # Given the deployed App
     before = utcnow()
+    # When a connect token is issued for user-42
     issued = scene.connect_token("user-42")
     # Then the token is an sb_ct_ token, its URL the hosted page, its lifetime the default hour
     assert issued.token.startswith("sb_ct_")
@@ -211,9 +228,12 @@ def test_a_connect_token_is_stored_only_as_its_hash_and_expires_in_an_hour(scene
 def test_the_default_lifetime_comes_from_the_settings_and_a_given_one_is_bounded(
     scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a default lifetime of 600 s in the settings
     monkeypatch.setenv("CONNECT_TOKEN_TTL_SECONDS", "600")
     get_settings.cache_clear()
+    # When tokens are issued with the default, a day, and lifetimes out of bounds
     issued = scene.connect_token("user-42")
+    # Then the default is the settings', a day is kept, and out of bounds is 422 naming ttl_seconds
     assert issued.expires_at <= utcnow() + timedelta(seconds=600)
     assert scene.connect_token("user-42", ttl_seconds=86_400).expires_at > utcnow() + timedelta(hours=23)
     for ttl in (59, 86_401):
@@ -225,10 +245,12 @@ def test_the_default_lifetime_comes_from_the_settings_and_a_given_one_is_bounded
 def test_an_expired_connect_token_is_gone_and_an_unknown_one_invalid(
     scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a connect token of 60 s
     issued = scene.connect_token("user-42", ttl_seconds=60)
     # When the token is presented after its expiry
     later = utcnow() + timedelta(seconds=61)
     monkeypatch.setattr(connect_tokens, "utcnow", lambda: later)
+    # Then it is gone: 410 token_expired
     with pytest.raises(Gone) as expired:
         connect_tokens.grant_for(issued.token)
     assert (expired.value.status, expired.value.error_code) == (410, "token_expired")
@@ -243,6 +265,9 @@ def test_an_expired_connect_token_is_gone_and_an_unknown_one_invalid(
 def test_a_pat_or_access_key_is_not_a_connect_token_and_a_token_for_another_app_is_invalid(
     scene: LinksWorld,
 ) -> None:
+    # Given an access key, a PAT, and a connect token of this App
+    # When each is presented as a connect token (of this App, or of another)
+    # Then the key and the PAT are the wrong type, the token is invalid for another App and valid for its own
     for token in (scene.runtime.key, scene.world.admin.token):
         with pytest.raises(Forbidden) as raised:
             connect_tokens.grant_for(token)
@@ -255,9 +280,12 @@ def test_a_pat_or_access_key_is_not_a_connect_token_and_a_token_for_another_app_
 
 
 def test_a_connect_token_is_refused_by_the_apps_and_management_apis(scene: LinksWorld) -> None:
+    # Given a connect token
     token = scene.connect_token("user-42").token
+    # When it calls the Apps API and the management API
     apps_reply = scene.runtime.call("GET", "/v1/runs", token=token)
     management_reply = scene.world.call("GET", "/v1/me", token=token)
+    # Then both answer 403 wrong_token_type
     for reply in (apps_reply, management_reply):
         assert reply.status == 403, reply.body
         assert reply.body["error"]["code"] == "wrong_token_type"
@@ -272,6 +300,7 @@ def test_return_urls_must_be_on_the_apps_allow_list(scene: LinksWorld) -> None:
         body={"connect_return_urls": ["https://example.com/done", "https://example.com/back/"]},
     )
     assert updated.status == 200, updated.body
+    # When tokens are issued with return URLs on and off the list
     # Then those are accepted and recorded on the token; others are 422
     for allowed in (
         "https://example.com/done",
@@ -291,9 +320,12 @@ def test_return_urls_must_be_on_the_apps_allow_list(scene: LinksWorld) -> None:
 
 
 def test_csrf_tokens_are_per_token_and_requirement(scene: LinksWorld) -> None:
+    # Given two grants of the same user
     grant = scene.grant("user-42")
     other = scene.grant("user-42")
+    # When a CSRF token is made for one grant and requirement
     token = connect_tokens.csrf_token(grant, "crm")
+    # Then it passes for them, is stable, and fails for no token, another token, requirement or grant
     connect_tokens.check_csrf(grant, "crm", token)
     assert connect_tokens.csrf_token(grant, "crm") == token
     for requirement_id, presented, holder in (
@@ -312,11 +344,14 @@ def test_csrf_tokens_are_per_token_and_requirement(scene: LinksWorld) -> None:
 
 
 def test_linking_stores_the_secret_apart_and_records_the_activation(scene: LinksWorld) -> None:
+    # Given user-42's grant and a CRM config with its key
     grant = scene.grant("user-42")
     config = {"url": "https://crm.example.test", "api_key": USER_KEYS["user-42"], "header": "X-Key"}
 
+    # When the credentials are linked
     link = links.link_credentials(scene.app(), grant, "crm", "http_api_key", config)
 
+    # Then the link is active, its config without the key, the secret sealed apart
     assert (link.status, link.user_id, link.requirement_id, link.revision) == (
         LinkStatus.active,
         "user-42",
@@ -347,9 +382,12 @@ def test_linking_stores_the_secret_apart_and_records_the_activation(scene: Links
 
 
 def test_relinking_replaces_the_link_and_its_sealed_secret(scene: LinksWorld) -> None:
+    # Given user-42's link
     old = scene.link("user-42")
+    # When user-42 links again with a rotated key
     new = scene.link("user-42", key="user-42-SECRET-key-rotated")
 
+    # Then a new link with the next revision replaces it, sealing only the new key
     assert new.id != old.id
     assert new.revision == old.revision + 1
     assert link_store.get_link(scene.app_id, "user-42", "crm") == new
@@ -367,10 +405,13 @@ def test_relinking_replaces_the_link_and_its_sealed_secret(scene: LinksWorld) ->
 
 
 def test_linking_checks_the_requirement_the_type_and_the_config(scene: LinksWorld) -> None:
+    # Given user-42's grant
     grant = scene.grant("user-42")
     app = scene.app()
     config = {"url": "https://crm.example.test", "api_key": USER_KEYS["user-42"]}
 
+    # When links name an undeclared requirement, another type or a bad config
+    # Then each is refused with its error and details
     with pytest.raises(NotFound) as undeclared:
         links.link_credentials(app, grant, "payroll", "http_api_key", config)
     assert undeclared.value.details == {"requirement_id": "payroll"}
@@ -406,8 +447,11 @@ def test_linking_checks_the_requirement_the_type_and_the_config(scene: LinksWorl
 
 
 def test_a_requirements_max_age_caps_the_links_expiry(scene: LinksWorld) -> None:
+    # Given a version whose requirement allows links of at most an hour
     deploy(scene.world, requirement_definition(max_age_seconds=3600))
+    # When links are made without an expiry, with a later one and with a sooner one
     unbounded = scene.link("user-42")
+    # Then the first two expire after an hour, the sooner one when asked
     assert unbounded.expires_at == unbounded.linked_at + timedelta(seconds=3600)
     later = scene.link("user-43", expires_at=utcnow() + timedelta(days=2))
     assert later.expires_at == later.linked_at + timedelta(seconds=3600)
@@ -421,12 +465,15 @@ def test_a_requirements_max_age_caps_the_links_expiry(scene: LinksWorld) -> None
 def test_revoking_deletes_the_sealed_secret_records_the_transition_and_is_idempotent(
     scene: LinksWorld,
 ) -> None:
+    # Given user-42's link and grant
     link = scene.link("user-42")
     grant = scene.grant("user-42")
 
+    # When the user revokes the requirement twice
     revoked = links.revoke_requirement(scene.app(), grant, "crm")
     again = links.revoke_requirement(scene.app(), grant, "crm")
 
+    # Then the link is revoked once, its sealed secret deleted, the transition recorded
     assert (revoked.status, revoked.status_reason) == (LinkStatus.revoked, "revoked by the user")
     assert again == revoked
     assert link_store.get_link(scene.app_id, "user-42", "crm") == revoked
@@ -450,12 +497,15 @@ def test_revoking_deletes_the_sealed_secret_records_the_transition_and_is_idempo
 
 
 def test_builders_list_links_without_secrets_see_transitions_and_revoke(scene: LinksWorld) -> None:
+    # Given two users' links
     first = scene.link("user-42")
     second = scene.link("user-43")
 
+    # When the builder lists them, all and by user
     everyone, cursor = links.list_links(scene.builder, scene.app_id, None, 50, None)
     only, _ = links.list_links(scene.builder, scene.app_id, "user-43", 50, None)
 
+    # Then both listings hold the links, with no secret value
     assert cursor is None
     assert [view.id for view in everyone] == [first.id, second.id]
     assert [view.id for view in only] == [second.id]
@@ -477,17 +527,23 @@ def test_builders_list_links_without_secrets_see_transitions_and_revoke(scene: L
 
 
 def test_a_project_viewer_can_list_links_but_not_revoke_them(scene: LinksWorld) -> None:
+    # Given a link and a project viewer
     link = scene.link("user-42")
     token = scene.world.token_for("viewer@example.com", project_role="viewer")
     viewer = authenticate(f"Bearer {token}", TokenKind.pat)
+    # When the viewer lists and revokes
+    # Then listing works and revoking is forbidden
     assert [v.id for v in links.list_links(viewer, scene.app_id, "user-42", 10, None)[0]] == [link.id]
     with pytest.raises(Forbidden):
         links.revoke_app_link(viewer, scene.app_id, link.id)
 
 
 def test_last_used_is_written_at_most_hourly(scene: LinksWorld) -> None:
+    # Given user-42's link
     link = scene.link("user-42")
     now = utcnow()
+    # When its use is recorded now, 59 min later, 61 min later, and for a replaced link id
+    # Then only the first and the one past the hour are written, without a new revision
     assert link_store.touch_link(scene.app_id, "user-42", "crm", link.id, now)
     assert not link_store.touch_link(scene.app_id, "user-42", "crm", link.id, now + timedelta(minutes=59))
     assert link_store.touch_link(scene.app_id, "user-42", "crm", link.id, now + timedelta(minutes=61))
@@ -499,6 +555,9 @@ def test_last_used_is_written_at_most_hourly(scene: LinksWorld) -> None:
 
 
 def test_a_use_is_due_by_the_same_hourly_rule_the_write_enforces() -> None:
+    # Given now
+    # When a use is checked after none, 59 min and 61 min
+    # Then it is due after none and after more than an hour
     now = utcnow()
     assert link_store.touch_is_due(None, now)
     assert not link_store.touch_is_due(now - timedelta(minutes=59), now)
@@ -511,8 +570,11 @@ def test_a_use_is_due_by_the_same_hourly_rule_the_write_enforces() -> None:
 def test_a_run_for_a_user_without_links_is_refused_with_the_entries_and_not_created(
     scene: LinksWorld,
 ) -> None:
+    # Given user-42 who never linked
+    # When a run is asked for them
     reply = scene.runtime.call("POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": "user-42"})
 
+    # Then 422 requirement_not_satisfied with the missing entry, and no run
     assert reply.status == 422, reply.body
     error = reply.body["error"]
     assert error["code"] == "requirement_not_satisfied"
@@ -526,6 +588,9 @@ def test_a_run_for_a_user_without_links_is_refused_with_the_entries_and_not_crea
 
 
 def test_a_run_without_user_id_is_refused_when_the_version_has_requirements(scene: LinksWorld) -> None:
+    # Given a version with requirements
+    # When a run and a direct invoke come without user_id
+    # Then each is 422 naming user_id, with no connect URL, and no run
     for path, body in (
         ("/v1/runs", {"input": {"question": "hi"}}),
         ("/", {"input": {"question": "hi"}}),
@@ -539,13 +604,16 @@ def test_a_run_without_user_id_is_refused_when_the_version_has_requirements(scen
 
 
 def test_a_linked_users_run_sends_their_key_and_records_the_links_use(scene: LinksWorld) -> None:
+    # Given an echoing upstream and user-42's link
     scene.target.respond("/echo", Answer(echo=True))
     link = scene.link("user-42")
 
+    # When user-42 runs twice
     first = scene.runtime.call("POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": "user-42"})
     used = link_store.get_link(scene.app_id, "user-42", "crm")
     second = scene.runtime.call("POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": "user-42"})
 
+    # Then both complete, sending user-42's key, and the link's use is recorded
     assert (first.status, first.body["data"]["status"]) == (200, "completed"), first.body
     assert second.body["data"]["status"] == "completed"
     assert [r.headers["authorization"] for r in scene.target.requests_to("/echo")] == [
@@ -561,11 +629,14 @@ def test_a_linked_users_run_sends_their_key_and_records_the_links_use(scene: Lin
 
 
 def test_an_upstream_401_marks_the_link_unauthorized_and_the_next_run_is_refused(scene: LinksWorld) -> None:
+    # Given an upstream that rejects the key and user-43's link
     scene.target.respond("/echo", Answer(status=401, body={"error": "bad key"}))
     link = scene.link("user-43")
 
+    # When user-43 runs
     ran = scene.runtime.call("POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": "user-43"})
 
+    # Then the link is unauthorized, with the reason and transition
     assert ran.status == 200, ran.body
     stored = link_store.get_link(scene.app_id, "user-43", "crm")
     assert stored is not None
@@ -593,12 +664,15 @@ def test_an_upstream_401_marks_the_link_unauthorized_and_the_next_run_is_refused
 def test_check_requirements_makes_no_aws_call_without_requirements(
     scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a links store that fails any read
     def no_query(*_: Any, **__: Any) -> None:
         raise AssertionError("no links may be read")
 
     monkeypatch.setattr(link_store, "list_user_links", no_query)
+    # When requirements of a version without any are checked, then of one with
+    # Then the first reads nothing, the second is refused before any read
     requirements.check_requirements(
-        scene.app(), WorkflowDefinition.model_validate(runtime_definition()), None, scene.key_principal
+        scene.app(), WorkflowDefinition.model_validate(files_workflow()), None, scene.key_principal
     )
     with pytest.raises(RequirementNotSatisfied):
         requirements.check_requirements(
@@ -607,9 +681,12 @@ def test_check_requirements_makes_no_aws_call_without_requirements(
 
 
 def test_the_links_table_keys_are_the_documented_ones(scene: LinksWorld) -> None:
+    # Given a link and a connect token
     link = scene.link("user-42")
     scene.connect_token("user-42")
+    # When the links table is read
     partitions = sorted({item["pk"].split("#")[0] for item in _links_table_items()})
+    # Then its partitions and the link reference item are the documented ones
     assert partitions == ["CONNECT", "LINK", "LINKLOG", "LINKREF"]
     assert aws.table(get_settings().links_table).get_item(Key=keys.link_ref(link.id))["Item"] == {
         **keys.link_ref(link.id),

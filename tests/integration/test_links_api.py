@@ -19,10 +19,12 @@ from switchboard.runtime.bootstrap import bootstrap_admin
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from switchboard.store import links as link_store
-from tests.integration.apps_runtime import access_key, deploy, new_app, runtime_definition
+from tests.integration.apps_runtime import access_key, deploy, new_app
 from tests.integration.conftest import Reply, World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world
 from tests.support.fakes import Reply as Answer
+from tests.support.workflows import files_workflow
+from tests.support.world import Builder
 
 STATUS = "/v1/requirements/status"
 TOKENS = "/v1/connect/tokens"
@@ -46,10 +48,7 @@ def _error(reply: Reply, status: int, code: str) -> None:
 
 
 def _make_public(scene: LinksWorld) -> None:
-    made = scene.world.call(
-        "PATCH", f"/v1/apps/{scene.app_id}", token=scene.world.admin.token, body={"access": "public"}
-    )
-    assert made.status == 200, made.body
+    scene.world.builder.data("PATCH", f"/v1/apps/{scene.app_id}", {"access": "public"}, expect=200)
 
 
 def _app(app_id: str) -> App:
@@ -71,6 +70,7 @@ def _entry(reply: Reply) -> dict[str, Any]:
 
 
 def test_the_status_of_a_user_who_never_linked_is_incomplete_with_a_connect_url(scene: LinksWorld) -> None:
+    # Given the deployed App, and user-42 who never linked
     # When the App's caller asks for user-42's status
     reply = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
 
@@ -143,12 +143,18 @@ def test_the_status_is_complete_once_linked_in_both_addressing_forms(scene: Link
 
 
 def test_the_status_needs_a_user_id(scene: LinksWorld) -> None:
+    # Given the deployed App
+    # When the status is asked without a user_id, and with one too long
+    # Then 400 missing_user_id, and 422
     _error(scene.runtime.call("GET", STATUS), 400, "missing_user_id")
     _error(scene.runtime.call("GET", STATUS, query={"user_id": "u" * 257}), 422, "validation_failed")
 
 
 def test_the_status_of_an_undeployed_app_is_a_conflict(scene: LinksWorld) -> None:
+    # Given an App with no deployment
     other = new_app(scene.world)
+    # When its status is asked for a user
+    # Then 409 app_not_deployed
     _error(
         scene.runtime.call("GET", STATUS, app_id=other, query={"user_id": "user-42"}), 409, "app_not_deployed"
     )
@@ -158,17 +164,11 @@ def test_the_status_of_a_private_app_needs_an_access_key_of_its_org_and_project(
     query = {"user_id": "user-42"}
     # Given a PAT, a connect token, a stranger org's key and a key of another project
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
-    strangers_key = scene.world.call(
-        "POST", "/v1/access-keys", token=stranger.token, body={"org_id": stranger.org_id, "name": "k"}
-    ).body["data"]["token"]
-    other_project = scene.world.call(
-        "POST",
-        "/v1/projects",
-        token=scene.world.admin.token,
-        body={"org_id": scene.world.org_id, "name": "B"},
-    ).body["data"]["id"]
+    strangers_key = Builder(scene.world.call, stranger.token, stranger.org_id).access_key().token
+    other_project = scene.world.builder.project("B")
     scoped_key = access_key(scene.world, project_id=other_project)
 
+    # When each asks for the status (each call below)
     # Then each is refused as its kind of credential deserves, and nobody's answer holds a connect URL
     _error(scene.runtime.call("GET", STATUS, token=None, query=query), 401, "missing_token")
     _error(scene.runtime.call("GET", STATUS, token="sb_ak_nonsense", query=query), 401, "malformed_token")
@@ -233,6 +233,7 @@ def test_the_apps_caller_mints_a_connect_token_for_a_user(scene: LinksWorld) -> 
 
 
 def test_a_connect_token_request_is_validated(scene: LinksWorld) -> None:
+    # Given connect token requests each invalid in one field
     invalid: tuple[tuple[dict[str, Any], list[str]], ...] = (
         ({"user_id": "user-42", "return_url": "https://elsewhere.example.com/"}, ["return_url"]),
         ({"user_id": "user-42", "ttl_seconds": 59}, ["ttl_seconds"]),
@@ -240,6 +241,8 @@ def test_a_connect_token_request_is_validated(scene: LinksWorld) -> None:
         ({"user_id": ""}, ["user_id"]),
         ({}, ["user_id"]),
     )
+    # When each is sent
+    # Then 422 naming the field
     for body, loc in invalid:
         reply = scene.runtime.call("POST", TOKENS, body=body)
         _error(reply, 422, "validation_failed")
@@ -257,8 +260,11 @@ def test_a_connect_token_request_is_validated(scene: LinksWorld) -> None:
 
 
 def test_only_an_access_key_mints_connect_tokens(scene: LinksWorld) -> None:
+    # Given no token, a PAT and a connect token
     body = {"user_id": "user-42"}
     connect = scene.connect_token("user-42").token
+    # When each asks for a connect token
+    # Then 401 or 403: only an access key mints them
     _error(scene.runtime.call("POST", TOKENS, token=None, body=body), 401, "missing_token")
     _error(
         scene.runtime.call("POST", TOKENS, token=scene.world.admin.token, body=body), 403, "wrong_token_type"
@@ -273,6 +279,7 @@ def test_only_an_access_key_mints_connect_tokens(scene: LinksWorld) -> None:
 
 
 def test_a_connect_token_lists_links_and_revokes_its_users_requirement(scene: LinksWorld) -> None:
+    # Given a connect token for user-42
     issued = scene.connect_token("user-42")
     token = issued.token
 
@@ -321,13 +328,16 @@ def test_a_connect_token_lists_links_and_revokes_its_users_requirement(scene: Li
 
 
 def test_the_connect_api_works_by_host_too_and_relinking_replaces_the_link(scene: LinksWorld) -> None:
+    # Given a connect token for user-43
     token = scene.connect_token("user-43").token
+    # When user-43 links twice through the host form
     first = scene.runtime.call(
         "POST", CREDENTIALS, token=token, body=_credentials(scene, "user-43"), form="host"
     )
     second = scene.runtime.call(
         "POST", CREDENTIALS, token=token, body=_credentials(scene, "user-43"), form="host"
     )
+    # Then both are created, the second replacing the first
     assert (first.status, second.status) == (201, 201), (first.body, second.body)
     assert first.body["data"]["id"] != second.body["data"]["id"]
     listed = scene.runtime.call("GET", REQUIREMENTS, token=token, form="host")
@@ -335,9 +345,12 @@ def test_the_connect_api_works_by_host_too_and_relinking_replaces_the_link(scene
 
 
 def test_linking_checks_the_requirement_the_type_the_config_and_the_expiry(scene: LinksWorld) -> None:
+    # Given a connect token and good credentials
     token = scene.connect_token("user-42").token
     good = _credentials(scene, "user-42")
 
+    # When a link names an unknown requirement, another type, a bad config or a bad expiry
+    # Then each is refused with its code
     unknown = scene.runtime.call("POST", "/v1/connect/requirements/nope/credentials", token=token, body=good)
     _error(unknown, 404, "not_found")
 
@@ -384,24 +397,33 @@ def test_linking_checks_the_requirement_the_type_the_config_and_the_expiry(scene
 
 
 def test_a_linked_expiry_is_kept_and_shown(scene: LinksWorld) -> None:
+    # Given a connect token and an expiry in a week
     token = scene.connect_token("user-42").token
     until = (utcnow() + timedelta(days=7)).replace(microsecond=0)
+    # When user-42 links with it
     reply = scene.runtime.call(
         "POST", CREDENTIALS, token=token, body={**_credentials(scene, "user-42"), "expires_at": iso(until)}
     )
+    # Then the link is created with that expiry
     assert reply.status == 201, reply.body
     assert _moment(reply.body["data"]["expires_at"]) == until
 
 
 def test_revoking_a_requirement_never_linked_is_not_found(scene: LinksWorld) -> None:
+    # Given a connect token of a user who never linked
     token = scene.connect_token("user-42").token
+    # When the requirement (or an unknown one) is revoked
+    # Then 404
     _error(scene.runtime.call("DELETE", REQUIREMENT, token=token), 404, "not_found")
     _error(scene.runtime.call("DELETE", "/v1/connect/requirements/nope", token=token), 404, "not_found")
 
 
 def test_the_connect_api_of_an_undeployed_app_is_a_conflict(scene: LinksWorld) -> None:
+    # Given an App with no deployment and a connect token for it
     other = new_app(scene.world)
     token = connect_tokens.issue_connect_token(_app(other), scene.key_principal, "user-42").token
+    # When its requirements are listed or linked
+    # Then 409 app_not_deployed, and 404 for an unknown requirement
     _error(scene.runtime.call("GET", REQUIREMENTS, app_id=other, token=token), 409, "app_not_deployed")
     unknown = scene.runtime.call(
         "POST", CREDENTIALS, app_id=other, token=token, body=_credentials(scene, "user-42")
@@ -455,7 +477,10 @@ def test_the_connect_routes_take_only_a_valid_connect_token_of_this_app(
 
 
 def test_a_public_app_still_needs_a_connect_token_on_the_connect_routes(scene: LinksWorld) -> None:
+    # Given the App made public
     _make_public(scene)
+    # When the connect routes are called without a token
+    # Then 401 missing_token
     _error(scene.runtime.call("GET", REQUIREMENTS, token=None), 401, "missing_token")
     _error(
         scene.runtime.call("POST", CREDENTIALS, token=None, body=_credentials(scene, "user-42")),
@@ -465,6 +490,9 @@ def test_a_public_app_still_needs_a_connect_token_on_the_connect_routes(scene: L
 
 
 def test_the_guard_judges_the_body_before_the_connect_token(scene: LinksWorld) -> None:
+    # Given bodies the guard refuses, sent without a connect token
+    # When each is sent
+    # Then the body's error comes first
     form = {"content-type": "application/x-www-form-urlencoded"}
     # A form body is 415 on the connect API (forms are only for the hosted page), even without a token
     _error(
@@ -481,8 +509,11 @@ def test_the_guard_judges_the_body_before_the_connect_token(scene: LinksWorld) -
 
 
 def test_a_direct_invoke_for_a_user_who_did_not_link_is_refused_and_creates_no_run(scene: LinksWorld) -> None:
+    # Given user-42 who did not link
+    # When the App is invoked for them
     reply = scene.runtime.call("POST", "/", body={"input": {"question": "hi"}, "user_id": "user-42"})
 
+    # Then 422 requirement_not_satisfied with the entries, and no run
     _error(reply, 422, "requirement_not_satisfied")
     details = reply.body["error"]["details"]
     assert details["status"] == "incomplete"
@@ -522,7 +553,10 @@ def test_a_direct_invoke_acts_for_its_user_id_with_that_users_link(scene: LinksW
 
 
 def test_an_anonymous_invoke_of_a_public_app_cannot_act_for_a_user(scene: LinksWorld) -> None:
+    # Given the App made public
     _make_public(scene)
+    # When it is invoked without a key for a user, and for nobody
+    # Then 401, and 422 since the requirement needs a user
     body = {"input": {"question": "hi"}, "user_id": "user-42"}
     _error(scene.runtime.call("POST", "/", token=None, body=body), 401, "missing_token")
     _error(
@@ -536,10 +570,12 @@ def test_an_anonymous_invoke_of_a_public_app_cannot_act_for_a_user(scene: LinksW
 
 
 def test_builders_list_links_without_secret_values_page_by_page(scene: LinksWorld) -> None:
+    # Given two users' links
     first = scene.link("user-42")
     second = scene.link("user-43")
     call, token, links_path = scene.world.call, scene.world.admin.token, f"/v1/apps/{scene.app_id}/links"
 
+    # When the builder lists them: all, by user, page by page
     everyone = call("GET", links_path, token=token)
     only = call("GET", links_path, token=token, query={"user_id": "user-43"})
     page_one = call("GET", links_path, token=token, query={"limit": "1"})
@@ -547,6 +583,7 @@ def test_builders_list_links_without_secret_values_page_by_page(scene: LinksWorl
         "GET", links_path, token=token, query={"limit": "1", "next_token": page_one.body["next_token"]}
     )
 
+    # Then each listing holds the links it should, in order, and no secret value
     assert everyone.status == 200, everyone.body
     assert [link["id"] for link in everyone.body["data"]] == [first.id, second.id]
     assert everyone.body["next_token"] is None
@@ -561,13 +598,16 @@ def test_builders_list_links_without_secret_values_page_by_page(scene: LinksWorl
 
 
 def test_builders_read_a_links_history_and_revoke_it(scene: LinksWorld) -> None:
+    # Given user-42's link
     link = scene.link("user-42")
     call, token, base = scene.world.call, scene.world.admin.token, f"/v1/apps/{scene.app_id}/links/{link.id}"
 
+    # When the builder revokes it twice and reads its transitions
     revoked = call("DELETE", base, token=token)
     again = call("DELETE", base, token=token)
     history = call("GET", f"{base}/transitions", token=token)
 
+    # Then 204 both times, and the history shows the revocation
     assert (revoked.status, revoked.raw, again.status) == (204, "", 204)
     assert history.status == 200, history.body
     assert history.body["next_token"] is None
@@ -583,12 +623,15 @@ def test_builders_read_a_links_history_and_revoke_it(scene: LinksWorld) -> None:
 
 
 def test_builders_link_routes_follow_project_roles(scene: LinksWorld) -> None:
+    # Given a link, and a viewer, an editor and an org member outside the project
     link = scene.link("user-42")
     call, links_path = scene.world.call, f"/v1/apps/{scene.app_id}/links"
     viewer = scene.world.token_for("viewer@example.com", project_role="viewer")
     editor = scene.world.token_for("editor@example.com", project_role="editor")
     outsider = scene.world.token_for("member@example.com")
 
+    # When each lists or revokes
+    # Then each is allowed what their role allows
     # A viewer reads but cannot revoke
     assert [v["id"] for v in call("GET", links_path, token=viewer).body["data"]] == [link.id]
     assert call("GET", f"{links_path}/{link.id}/transitions", token=viewer).status == 200
@@ -604,9 +647,12 @@ def test_builders_link_routes_follow_project_roles(scene: LinksWorld) -> None:
 
 
 def test_a_link_is_addressed_only_under_its_own_app(scene: LinksWorld) -> None:
+    # Given user-42's link and another App
     link = scene.link("user-42")
     other = new_app(scene.world)
     call, token = scene.world.call, scene.world.admin.token
+    # When the link is addressed under the other App, or an unknown link under its own
+    # Then 404
     _error(call("GET", f"/v1/apps/{other}/links/{link.id}/transitions", token=token), 404, "not_found")
     _error(call("DELETE", f"/v1/apps/{other}/links/{link.id}", token=token), 404, "not_found")
     _error(
@@ -626,14 +672,20 @@ def test_a_link_is_addressed_only_under_its_own_app(scene: LinksWorld) -> None:
 
 
 def test_a_connect_token_cannot_call_the_builders_link_routes(scene: LinksWorld) -> None:
+    # Given a connect token
     token = scene.connect_token("user-42").token
+    # When it calls the builders' link listing
     reply = scene.world.call("GET", f"/v1/apps/{scene.app_id}/links", token=token)
+    # Then 403 wrong_token_type
     _error(reply, 403, "wrong_token_type")
 
 
 def test_an_app_whose_deployed_version_has_no_requirements_is_complete(scene: LinksWorld) -> None:
-    deploy(scene.world, runtime_definition())
+    # Given a deployed version without requirements
+    deploy(scene.world, files_workflow())
+    # When the status is asked
     reply = scene.runtime.call("GET", STATUS, query={"user_id": "user-42"})
+    # Then complete, with no requirements
     assert reply.status == 200, reply.body
     assert reply.body["data"] == {"status": "complete", "requirements": [], "unsatisfied": []}
 

@@ -641,9 +641,7 @@ def _trigger_routes(world: World, trigger_id: str) -> list[tuple[str, str, dict[
 
 def test_an_access_key_is_the_wrong_kind_of_token(world: World, trigger_id: str) -> None:
     # Given an access key of the org
-    key = world.call(
-        "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "k"}
-    ).body["data"]["token"]
+    key = world.builder.access_key().token
 
     for method, path, body in _trigger_routes(world, trigger_id):
         # When it calls a trigger route / Then 403 wrong_token_type

@@ -1,4 +1,5 @@
-"""A tiny HTTP client for the e2e tests (stdlib only): status, lower-cased headers and parsed JSON."""
+"""A tiny HTTP client for the tests that call a running stack over 127.0.0.1 (stdlib only): status,
+lower-cased headers and parsed JSON."""
 
 from __future__ import annotations
 

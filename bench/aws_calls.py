@@ -310,6 +310,7 @@ def _sync_run(
         raise RuntimeError(f"the {node_count}-node run did not complete: {finished.status}, {finished.error}")
     arn = invoker.durable.running_or_ended(run.id)
     assert arn is not None
+    _until_ended(invoker, arn)
     durable_operations = invoker.durable.billed_operations(arn)
     by_function = counter.take()
     checkpoints = Counter(invoker.durable.client.calls)
@@ -338,6 +339,16 @@ def _sync_run(
         "handler_ms": handler_ms,
         "run_item_bytes": item_bytes(run_item),
     }
+
+
+def _until_ended(invoker: CountingInvoker, arn: str, seconds: float = 10.0) -> None:
+    """The run ended when its item says so, inside the finish step: its execution ends once that step's
+    checkpoint is in. Count after that, or the finish step is missed."""
+    deadline = time.monotonic() + seconds
+    while invoker.execution_status(arn) not in ("SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the run's execution did not end")
+        time.sleep(0.01)
 
 
 def _credential_calls(run: dict[str, Any]) -> dict[str, int]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from moto.sqs.models import sqs_backends
 
+from switchboard.domain.deliveries import DeliveryStatus
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
@@ -25,7 +26,7 @@ from switchboard.runtime.webhooks.callbacks import validate_callbacks
 from switchboard.runtime.webhooks.signing import WebhookVerificationError, verify_webhook
 from switchboard.settings import get_settings
 from switchboard.store import runs
-from switchboard.store.deliveries import DeliveryStatus, list_run_deliveries
+from switchboard.store.deliveries import list_run_deliveries
 from switchboard_cli.local.aws_backend import create_queues
 from switchboard_cli.local.queues import QueueAwareTemplate
 from tests.integration.conftest import Reply, World, definition

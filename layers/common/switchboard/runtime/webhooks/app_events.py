@@ -16,11 +16,11 @@ import json
 from datetime import timedelta
 from typing import Any, Literal
 
+from switchboard.domain.deliveries import EventDelivery
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App
 from switchboard.observability import logger, metrics
 from switchboard.settings import get_settings
-from switchboard.store.deliveries import EventDelivery
 
 AppEventType = Literal[
     "link.activated", "link.unauthorized", "link.expired", "link.revoked", "run.awaiting_input"

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchboard import aws, egress
+from switchboard.domain.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 from switchboard.domain.errors import Conflict, SwitchboardError
 from switchboard.domain.ids import random_body, utcnow
 from switchboard.domain.runs import Run
@@ -54,7 +55,6 @@ from switchboard.runtime.webhooks.signing import signature_headers
 from switchboard.settings import get_settings
 from switchboard.store import deliveries as store
 from switchboard.store import runs
-from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

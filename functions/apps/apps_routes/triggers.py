@@ -59,9 +59,8 @@ def post_trigger_event(
     webhook_timestamp: WebhookTimestamp = None,
     webhook_signature: WebhookSignature = None,
 ) -> Response[Data[TriggerEventOut]]:
-    from switchboard.runtime.triggers import (
-        client as trigger_client,  # webhook events only: the invoker's client and more
-    )
+    # webhook events only: the invoker's client and more
+    from switchboard.runtime.triggers import client as trigger_client
 
     event = router.current_event
     app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))

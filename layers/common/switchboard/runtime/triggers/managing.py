@@ -7,7 +7,7 @@ schedule then the record (when the record write fails, a concurrent change for o
 in step with the record as it stands); delete the schedule then the record.
 
 A webhook trigger owns a Standard Webhooks signing secret, created with it and shown once in the creation
-response, and kept only encrypted in its item (``runtime.trigger_secrets``): this function can encrypt it but
+response, and kept only encrypted in its item (``runtime.triggers.secrets``): this function can encrypt it but
 never decrypt it; the trigger function decrypts it to verify the events posted to the trigger.
 """
 

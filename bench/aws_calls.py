@@ -39,14 +39,15 @@ from switchboard.domain.ids import new_id, random_body, utcnow
 from switchboard.domain.models import AppAccess, TokenKind
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.invoker import get_invoker, set_invoker
-from switchboard.runtime import credentials, versions
-from switchboard.runtime.apps import create_app, deploy
-from switchboard.runtime.bootstrap import bootstrap_admin
-from switchboard.runtime.connections import create_connection
-from switchboard.runtime.projects import create_project
+from switchboard.runtime.building import versions
+from switchboard.runtime.building.apps import create_app, deploy
+from switchboard.runtime.building.connections import create_connection
+from switchboard.runtime.building.projects import create_project
+from switchboard.runtime.building.workflows import create_workflow
+from switchboard.runtime.credentials import resolving as credentials
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from switchboard.runtime.runs.creation import RunRequest, create
 from switchboard.runtime.runs.starting import launch, wait
-from switchboard.runtime.workflows import create_workflow
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from switchboard.store.links import put_link

@@ -79,7 +79,7 @@ def stack_environment(cloudformation: Any, stack_name: str) -> dict[str, str]:
 def _bootstrap_in_process(email: str, org: str) -> BootstrapResult:
     from switchboard import aws
     from switchboard.domain.errors import Conflict, SwitchboardError
-    from switchboard.runtime.bootstrap import bootstrap_admin
+    from switchboard.runtime.identity import bootstrap_admin
     from switchboard.settings import get_settings
 
     aws.reset()

@@ -3,7 +3,7 @@ only the executor role (the executor and the dispatcher) may call it.
 
 Invoked with ``{run_id, app_id, user_id?, connection_ids, requirement_ids}`` or ``{kind: "signing_secret",
 app_id}``; answers a credentials or signing-secret document, or an error document (see
-``switchboard.runtime.credentials``). It is the one function allowed to
+``switchboard.runtime.credentials.resolving``). It is the one function allowed to
 read Secrets Manager, so nothing here logs or traces an event or a response.
 """
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger, metrics, tracer
-from switchboard.runtime.dispatch import QueueMessage, SweepRequest, handle_message, sweep
+from switchboard.runtime.runs import QueueMessage, SweepRequest, handle_message, handle_sweep
 from switchboard.settings import get_settings
 
 get_settings()
@@ -32,4 +32,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             event=event, record_handler=_record_handler, processor=processor, context=context
         )
         return dict(response)
-    return sweep(SweepRequest.model_validate(event))
+    return handle_sweep(SweepRequest.model_validate(event))

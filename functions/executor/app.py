@@ -12,7 +12,7 @@ from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger, metrics, tracer
-from switchboard.runtime.runs.program import run_program
+from switchboard.runtime.runs import run_program
 from switchboard.settings import get_settings
 
 get_settings()

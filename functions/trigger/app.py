@@ -1,9 +1,9 @@
 """Trigger function: fires triggers. EventBridge Scheduler invokes it with a schedule's input
 ``{trigger_id, scheduled_time, execution_id}``; the Apps function with an event posted to a webhook trigger
 ``{trigger_id, app_id, webhook}``. It answers the firing's event or a refusal (see
-``switchboard.runtime.trigger_contract``); a failure worth retrying is raised, so Scheduler retries it.
+``switchboard.runtime.triggers.contract``); a failure worth retrying is raised, so Scheduler retries it.
 
-It decrypts a webhook trigger's signing secret (its role alone may; ``runtime.trigger_secrets``), so nothing
+It decrypts a webhook trigger's signing secret (its role alone may; ``runtime.triggers.secrets``), so nothing
 here logs or traces an event or a response.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from switchboard.observability import logger, metrics, tracer
-from switchboard.runtime.trigger_firing import answer
+from switchboard.runtime.triggers import answer
 from switchboard.settings import get_settings
 
 get_settings()

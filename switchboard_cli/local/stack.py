@@ -95,7 +95,7 @@ Bootstrapper = Callable[[str, str], Any]
 
 
 def bootstrap_with_runtime(email: str, org_name: str) -> Any:
-    from switchboard.runtime.bootstrap import bootstrap_admin
+    from switchboard.runtime.identity import bootstrap_admin
 
     return bootstrap_admin(email=email, org_name=org_name)
 

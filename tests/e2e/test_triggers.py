@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.runtime.signing import signature_headers
+from switchboard.runtime.webhooks.signing import signature_headers
 from tests.e2e.app_world import AppWorld, build_app_world, scripted_upstream, wait_until
 from tests.e2e.conftest import ROOT, LocalStackProcess, Story
 from tests.support.fakes import HttpTarget

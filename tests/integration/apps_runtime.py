@@ -19,8 +19,8 @@ import pytest
 
 from switchboard import aws
 from switchboard.invoker import get_invoker, set_invoker
-from switchboard.runtime import credentials
-from switchboard.runtime.versions import forget
+from switchboard.runtime.building.versions import forget
+from switchboard.runtime.credentials import resolving as credentials
 from switchboard.settings import get_settings
 from tests.integration.conftest import Reply, World
 from tests.support import workflows

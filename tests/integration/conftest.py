@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.runtime.bootstrap import BootstrapResult, bootstrap_admin
+from switchboard.runtime.identity.bootstrap import BootstrapResult, bootstrap_admin
 from tests.support.stack import moto_stack
 from tests.support.workflows import echo_workflow as definition
 from tests.support.world import Builder, HandlerCall, Reply, handler_transport
@@ -70,7 +70,7 @@ class World:
 def mint_pat(user_id: str) -> str:
     from switchboard.auth.principal import Principal
     from switchboard.domain.models import TokenKind
-    from switchboard.runtime.identity import create_pat
+    from switchboard.runtime.identity.profile import create_pat
 
     return create_pat(Principal(kind=TokenKind.pat, token_id="test", user_id=user_id), "test", None).token
 

@@ -21,8 +21,9 @@ from switchboard.auth.authenticate import authenticate
 from switchboard.auth.principal import Principal
 from switchboard.domain.models import App, TokenKind
 from switchboard.domain.runs import Link
-from switchboard.runtime import connect_tokens, links
-from switchboard.runtime.connect_tokens import ConnectGrant, IssuedConnectToken
+from switchboard.runtime.links import connect_tokens
+from switchboard.runtime.links import linking as links
+from switchboard.runtime.links.connect_tokens import ConnectGrant, IssuedConnectToken
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from tests.integration.apps_runtime import Runtime, app_runtime, deploy

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from switchboard.domain.ids import iso, utcnow
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from tests.integration.apps_runtime import Runtime, access_key, app_runtime, deploy, new_app
 from tests.integration.conftest import World
 from tests.support.fakes import HttpTarget, Reply

@@ -77,7 +77,7 @@ def test_auth_failures_on_an_app_route(world, apps_call, management):
             "POST", "/v1/projects", token=world.admin.token, body={"org_id": world.org_id, "name": "B"}
         ).body["data"]["id"],
     )
-    from switchboard.runtime.bootstrap import bootstrap_admin
+    from switchboard.runtime.identity.bootstrap import bootstrap_admin
 
     stranger = bootstrap_admin("s@example.org", "Other")
     stranger_key = management(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from switchboard import aws
-from switchboard.runtime.uploads import MAX_UPLOAD_BYTES
+from switchboard.runtime.runs.uploads import MAX_UPLOAD_BYTES
 from switchboard.settings import get_settings
 from switchboard.store import runs
 from tests.integration.apps_runtime import FILES_BUCKET, Runtime, app_runtime, new_app

@@ -13,7 +13,7 @@ import pytest
 
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import InvokeThrottled
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from switchboard.runtime.runs.idempotency import fingerprint
 from switchboard.settings import get_settings
 from switchboard.store import idempotency

@@ -168,7 +168,7 @@ def test_who_may_stream_a_run(apps: Apps):
     ).body["data"]["id"]
     scoped_elsewhere = apps.access_key(project_id=other_project)
     scoped_here = apps.access_key(project_id=world.project_id)
-    from switchboard.runtime.bootstrap import bootstrap_admin
+    from switchboard.runtime.identity.bootstrap import bootstrap_admin
 
     stranger = bootstrap_admin("stranger@example.com", "Other Org")
     foreign_key = apps.access_key(org_id=stranger.org_id, token=stranger.token)

@@ -14,9 +14,9 @@ import pytest
 
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
-from switchboard.runtime import connect_tokens
-from switchboard.runtime.connect_tokens import csrf_token
-from switchboard.runtime.requirements import requirement_status
+from switchboard.runtime.links import connect_tokens
+from switchboard.runtime.links.connect_tokens import csrf_token
+from switchboard.runtime.links.requirements import requirement_status
 from switchboard.store import apps, link_secrets
 from switchboard.store import links as link_store
 from tests.integration.apps_runtime import new_app

@@ -22,10 +22,10 @@ from switchboard.domain.runs import Link, LinkStatus, Run
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import get_invoker, set_invoker
 from switchboard.observability import logger
-from switchboard.runtime import credentials
-from switchboard.runtime import links as links_runtime
-from switchboard.runtime.credentials_client import resolve_credentials, resolve_for_run
-from switchboard.runtime.credentials_contract import CredentialsRequest
+from switchboard.runtime.credentials import resolving as credentials
+from switchboard.runtime.credentials.client import resolve_credentials, resolve_for_run
+from switchboard.runtime.credentials.contract import CredentialsRequest
+from switchboard.runtime.links import linking as links_runtime
 from switchboard.settings import get_settings
 from switchboard.store import apps, keys, link_secrets, links, secrets
 from switchboard.store.control import to_item

@@ -14,17 +14,19 @@ from typing import Any
 import pytest
 from moto.sqs.models import sqs_backends
 
+from switchboard.domain.deliveries import DeliveryStatus
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Run, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
-from switchboard.runtime import credentials, deliveries
-from switchboard.runtime.callbacks import validate_callbacks
+from switchboard.runtime.building.versions import forget
+from switchboard.runtime.credentials import resolving as credentials
 from switchboard.runtime.runs.canceling import cancel
-from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
-from switchboard.runtime.versions import forget
+from switchboard.runtime.webhooks import deliveries
+from switchboard.runtime.webhooks.callbacks import validate_callbacks
+from switchboard.runtime.webhooks.signing import WebhookVerificationError, verify_webhook
 from switchboard.settings import get_settings
 from switchboard.store import runs
-from switchboard.store.deliveries import DeliveryStatus, list_run_deliveries
+from switchboard.store.deliveries import list_run_deliveries
 from switchboard_cli.local.aws_backend import create_queues
 from switchboard_cli.local.queues import QueueAwareTemplate
 from tests.integration.conftest import Reply, World, definition

@@ -17,10 +17,10 @@ from switchboard.domain.errors import RequirementNotSatisfied
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import RUNNING, Link, LinkStatus, RunStatus
 from switchboard.invoker import get_invoker, set_invoker
-from switchboard.runtime import credentials
+from switchboard.runtime.building.versions import forget
+from switchboard.runtime.credentials import resolving as credentials
 from switchboard.runtime.runs.canceling import cancel
 from switchboard.runtime.runs.ending import end_run
-from switchboard.runtime.versions import forget
 from switchboard.settings import get_settings
 from switchboard.store import links, runs
 from tests.integration.conftest import World

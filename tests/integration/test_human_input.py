@@ -15,7 +15,7 @@ import pytest
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import RunStatus
 from switchboard.runtime.runs.sweeper import sweep
-from switchboard.runtime.signing import verify_webhook
+from switchboard.runtime.webhooks.signing import verify_webhook
 from tests.integration.apps_runtime import Runtime, deploy, new_app
 from tests.integration.conftest import Reply, World
 from tests.integration.links_world import LinksWorld, links_world

@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
+from switchboard.domain.deliveries import DeliveryStatus
 from switchboard.domain.ids import utcnow
-from switchboard.runtime import deliveries, links, requirements
-from switchboard.runtime.requirements import requirement_status
-from switchboard.runtime.signing import verify_webhook
+from switchboard.runtime.links import linking as links
+from switchboard.runtime.links import requirements
+from switchboard.runtime.links.requirements import requirement_status
+from switchboard.runtime.webhooks import deliveries
+from switchboard.runtime.webhooks.signing import verify_webhook
 from switchboard.settings import get_settings
-from switchboard.store.deliveries import DeliveryStatus, get_event_delivery
+from switchboard.store.deliveries import get_event_delivery
 from tests.integration.conftest import World
 from tests.integration.links_world import USER_KEYS, LinksWorld, links_world
 from tests.support.fakes import Recorded

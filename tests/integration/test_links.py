@@ -28,8 +28,9 @@ from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App, TokenKind
 from switchboard.domain.runs import LinkStatus
 from switchboard.engine.definition import WorkflowDefinition
-from switchboard.runtime import connect_tokens, links, requirements
-from switchboard.runtime.requirements import requirement_status
+from switchboard.runtime.links import connect_tokens, requirements
+from switchboard.runtime.links import linking as links
+from switchboard.runtime.links.requirements import requirement_status
 from switchboard.settings import get_settings
 from switchboard.store import apps, keys, link_secrets
 from switchboard.store import links as link_store

@@ -14,8 +14,8 @@ import pytest
 from switchboard.auth import tokens
 from switchboard.domain.ids import iso, utcnow
 from switchboard.domain.models import App, TokenKind
-from switchboard.runtime import connect_tokens
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
+from switchboard.runtime.links import connect_tokens
 from switchboard.settings import get_settings
 from switchboard.store import apps
 from switchboard.store import links as link_store

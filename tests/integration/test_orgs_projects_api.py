@@ -79,7 +79,7 @@ def test_admins_cannot_touch_owners(world):
 
 def test_members_of_another_org_see_nothing(world, management):
     # Given a stranger who owns a different org
-    from switchboard.runtime.bootstrap import bootstrap_admin
+    from switchboard.runtime.identity.bootstrap import bootstrap_admin
 
     stranger = bootstrap_admin("stranger@example.org", "Other")
     # When they address org A's resources

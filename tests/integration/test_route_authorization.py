@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from tests.integration.conftest import World, definition
 
 

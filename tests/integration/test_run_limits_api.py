@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from tests.integration.conftest import World
 from tests.support.run_states import created_run
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from switchboard import aws
-from switchboard.runtime import credentials
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.credentials import resolving as credentials
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from switchboard.store import keys
 from switchboard.store.control import control
 from tests.integration.conftest import World, mint_pat

@@ -18,7 +18,7 @@ import pytest
 from switchboard import aws
 from switchboard.domain.triggers import TriggerType
 from switchboard.observability import logger
-from switchboard.runtime.signing import signature_headers
+from switchboard.runtime.webhooks.signing import signature_headers
 from switchboard.store import runs, trigger_events
 from tests.integration.apps_runtime import new_app
 from tests.integration.conftest import Reply, World

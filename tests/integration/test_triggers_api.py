@@ -18,8 +18,8 @@ from switchboard import aws
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id
 from switchboard.domain.triggers import TriggerEvent, TriggerEventStatus
-from switchboard.runtime import trigger_schedules
-from switchboard.runtime.bootstrap import bootstrap_admin
+from switchboard.runtime.identity.bootstrap import bootstrap_admin
+from switchboard.runtime.triggers import schedules as trigger_schedules
 from switchboard.settings import get_settings
 from switchboard.store import trigger_events
 from switchboard.store import triggers as trigger_store

@@ -20,8 +20,8 @@ import pytest
 from switchboard import aws
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.triggers import Trigger, TriggerType, WebhookConfig
-from switchboard.runtime import trigger_secrets
-from switchboard.runtime.signing import new_signing_secret
+from switchboard.runtime.triggers import secrets as trigger_secrets
+from switchboard.runtime.webhooks.signing import new_signing_secret
 from switchboard.schedules import ScheduleConfig
 from switchboard.settings import get_settings
 from switchboard.store import triggers

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from switchboard.domain.errors import ValidationFailed
-from switchboard.runtime.callbacks import MAX_METADATA_BYTES, parse_stored, public_view, validate_callbacks
+from switchboard.runtime.webhooks.callbacks import (
+    MAX_METADATA_BYTES,
+    parse_stored,
+    public_view,
+    validate_callbacks,
+)
 from switchboard.settings import get_settings
 from tests.support.stack import SETTINGS_ENV
 

@@ -13,8 +13,8 @@ from switchboard.auth import tokens
 from switchboard.auth.authenticate import authenticate
 from switchboard.domain.errors import Forbidden
 from switchboard.domain.models import App, AppAccess, TokenKind
-from switchboard.runtime import connect_tokens
-from switchboard.runtime.connect_tokens import ConnectGrant
+from switchboard.runtime.links import connect_tokens
+from switchboard.runtime.links.connect_tokens import ConnectGrant
 from switchboard.store import identity
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from switchboard.runtime.credentials_contract import REQUEST_ADAPTER, CredentialsDocument
+from switchboard.runtime.credentials.contract import REQUEST_ADAPTER, CredentialsDocument
 
 
 def test_an_answer_with_a_field_this_executor_does_not_know_is_still_read() -> None:

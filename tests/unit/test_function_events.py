@@ -10,10 +10,10 @@ from typing import Any
 from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from switchboard.runtime.credentials_contract import CredentialsRequest
-from switchboard.runtime.dispatch import QueueMessage, SweepRequest
+from switchboard.runtime.credentials.contract import CredentialsRequest
+from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest
 from switchboard.runtime.runs.program_contract import ExecuteRequest
-from switchboard.runtime.trigger_contract import ScheduledFiring, WebhookFiring
+from switchboard.runtime.triggers.contract import ScheduledFiring, WebhookFiring
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "functions"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from switchboard.api.views.runs import span_tree
 from switchboard.domain.errors import ValidationFailed
 from switchboard.engine.nodes import InputNode
-from switchboard.runtime.run_input import check_input, coerce_form_fields, place_files
-from switchboard.runtime.runs.views import span_tree
-from switchboard.runtime.uploads import FileReference, UploadedFile
+from switchboard.runtime.runs.inputs import check_input, coerce_form_fields, place_files
+from switchboard.runtime.runs.uploads import FileReference, UploadedFile
 
 NODE = InputNode.model_validate(
     {

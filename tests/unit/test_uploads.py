@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from switchboard.domain.errors import BadRequest, PayloadTooLarge
-from switchboard.runtime.uploads import (
+from switchboard.runtime.runs.uploads import (
     MAX_FILES,
     MAX_UPLOAD_BYTES,
     UploadedFile,

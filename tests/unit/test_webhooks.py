@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from switchboard.egress import Destination
-from switchboard.runtime.signing import (
+from switchboard.runtime.webhooks.sending import post
+from switchboard.runtime.webhooks.signing import (
     WebhookVerificationError,
     new_signing_secret,
     signature,
     signature_headers,
     verify_webhook,
 )
-from switchboard.runtime.webhooks import post
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as Answer
 

@@ -19,11 +19,15 @@ from switchboard.api.responses import no_content, one
 from switchboard.domain.base import Model
 from switchboard.domain.errors import NotFound, Unauthorized
 from switchboard.domain.models import App
-from switchboard.runtime import connect_tokens, links
-from switchboard.runtime.app_access import addressed_app_id, granted_app
-from switchboard.runtime.connect_tokens import ConnectGrant
-from switchboard.runtime.links import LinkView
-from switchboard.runtime.requirements import RequirementsStatus, requirement_status
+from switchboard.runtime.identity import addressed_app_id, granted_app
+from switchboard.runtime.links import (
+    ConnectGrant,
+    LinkView,
+    RequirementsStatus,
+    connect_tokens,
+    requirement_status,
+)
+from switchboard.runtime.links import linking as links
 
 router = APIGatewayHttpRouter()
 

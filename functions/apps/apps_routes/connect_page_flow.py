@@ -41,17 +41,19 @@ from switchboard.domain.errors import (
     retry_headers,
 )
 from switchboard.domain.models import App
-from switchboard.runtime.app_access import addressed_app_id, granted_app
-from switchboard.runtime.connect_tokens import (
+from switchboard.runtime.identity import addressed_app_id, granted_app
+from switchboard.runtime.links import (
     ConnectGrant,
+    RequirementEntry,
     allowed_return_url,
     check_csrf,
     csrf_token,
+    declared_requirement,
     grant_for,
+    link_credentials,
+    requirement_status,
     return_destination,
 )
-from switchboard.runtime.links import declared_requirement, link_credentials
-from switchboard.runtime.requirements import RequirementEntry, requirement_status
 
 MAX_FORM_FIELDS = 64
 """More than any connection type's fields plus the page's own three; a larger form is malformed."""

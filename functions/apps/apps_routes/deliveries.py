@@ -12,8 +12,8 @@ from switchboard.api.envelopes import Page, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import page
 from switchboard.domain.base import Model
-from switchboard.runtime.runs.queries import run_deliveries
-from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
+from switchboard.domain.deliveries import Delivery, DeliveryAttempt, DeliveryStatus
+from switchboard.runtime.runs import run_deliveries
 
 router = APIGatewayHttpRouter()
 

@@ -25,10 +25,8 @@ from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, UnsupportedMediaType, ValidationFailed, validation_details
 from switchboard.domain.models import App
 from switchboard.runtime import runs
-from switchboard.runtime.app_access import addressed_app_id, callable_app
-from switchboard.runtime.runs import streams
-from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
-from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER
+from switchboard.runtime.identity import addressed_app_id, callable_app
+from switchboard.runtime.runs import REPLAYED_HEADER, RUN_TOKEN_HEADER, Outcome, StoredResponse, streams
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -10,7 +10,7 @@ from switchboard.api.envelopes import Data, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import one
 from switchboard.domain.base import Model
-from switchboard.runtime.app_access import addressed_app_id, callable_app, describe
+from switchboard.runtime.identity import addressed_app_id, callable_app, describe
 
 router = APIGatewayHttpRouter()
 

@@ -24,14 +24,13 @@ from apps_routes.runs import IdempotencyKey
 from switchboard import json_limits
 from switchboard.api.envelopes import Data
 from switchboard.api.guards import OptionalPrincipal
+from switchboard.api.views.runs import AcceptedOut
 from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, error_document
 from switchboard.domain.runs import TERMINAL, Run
-from switchboard.runtime import runs, uploads
-from switchboard.runtime.callbacks import validate_callbacks
-from switchboard.runtime.runs import idempotency
-from switchboard.runtime.runs.idempotency import StoredResponse
-from switchboard.runtime.runs.views import AcceptedOut
+from switchboard.runtime import runs
+from switchboard.runtime.runs import StoredResponse, idempotency, uploads
+from switchboard.runtime.webhooks import validate_callbacks
 
 if TYPE_CHECKING:
     from switchboard.runtime.runs import RunRequest, StartMode

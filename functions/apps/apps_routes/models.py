@@ -13,13 +13,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from switchboard.api.envelopes import ErrorEnvelope, RequestModel, Timestamp, documented
-from switchboard.runtime.callbacks import MAX_CALLBACKS, Callback
-from switchboard.runtime.connect_tokens import MAX_TTL_SECONDS, MIN_TTL_SECONDS
-from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER
-from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
-from switchboard.runtime.runs.views import AcceptedOut, RunOut
-from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
-from switchboard.runtime.uploads import MAX_FILES, MAX_UPLOAD_BYTES, FileReference
+from switchboard.api.views.runs import AcceptedOut, RunOut
+from switchboard.runtime.links import MAX_TTL_SECONDS, MIN_TTL_SECONDS
+from switchboard.runtime.runs import (
+    MAX_FILES,
+    MAX_UPLOAD_BYTES,
+    OPENAPI_EVENT_STREAM,
+    RUN_TOKEN_HEADER,
+    FileReference,
+)
+from switchboard.runtime.triggers import MAX_WEBHOOK_BODY_BYTES
+from switchboard.runtime.webhooks import MAX_CALLBACKS, Callback
 
 
 class CreateRunIn(RequestModel):

@@ -14,7 +14,7 @@ from switchboard.api.envelopes import ERROR_RESPONSES, Data, documented
 from switchboard.api.guards import OptionalPrincipal
 from switchboard.api.responses import one
 from switchboard.domain.errors import BadRequest, Unauthorized
-from switchboard.runtime.requirements import RequirementsStatus, requirement_status
+from switchboard.runtime.links import RequirementsStatus, requirement_status
 
 router = APIGatewayHttpRouter()
 

@@ -32,9 +32,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from switchboard.api.guards import GuardedResolver, error_result
 from switchboard.api.routers import RouterTable
 from switchboard.domain.errors import BadRequest, PayloadTooLarge, SwitchboardError
-from switchboard.runtime.connect_tokens import serving_at
-from switchboard.runtime.trigger_contract import MAX_WEBHOOK_BODY_BYTES
-from switchboard.runtime.uploads import MULTIPART, check_upload_size, media_type
+from switchboard.runtime.links import serving_at
+from switchboard.runtime.runs import MULTIPART, check_upload_size, media_type
+from switchboard.runtime.triggers import MAX_WEBHOOK_BODY_BYTES
 
 ROUTERS = RouterTable(
     "apps_routes",

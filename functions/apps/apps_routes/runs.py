@@ -23,13 +23,12 @@ from apps_routes.models import CreatedRunOut, CreateRunIn, RunInputIn, create_re
 from switchboard.api.envelopes import Data, Page, documented
 from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
+from switchboard.api.views.runs import EventOut, RunOut
 from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, Unauthorized
 from switchboard.domain.runs import TERMINAL, Run, RunStatus
-from switchboard.runtime import runs, sessions
-from switchboard.runtime.runs import idempotency
-from switchboard.runtime.runs.idempotency import StoredResponse
-from switchboard.runtime.runs.views import EventOut, RunOut
+from switchboard.runtime import runs
+from switchboard.runtime.runs import StoredResponse, idempotency, sessions
 
 if TYPE_CHECKING:
     from switchboard.runtime.runs import RunRequest, StartMode

@@ -15,8 +15,8 @@ from switchboard.api.envelopes import Data, documented
 from switchboard.api.responses import one
 from switchboard.domain.base import Model
 from switchboard.domain.errors import NotFound
-from switchboard.runtime.app_access import addressed_app_id
-from switchboard.runtime.trigger_contract import EventStatus, webhook_delivery
+from switchboard.runtime.identity import addressed_app_id
+from switchboard.runtime.triggers import EventStatus, webhook_delivery
 
 router = APIGatewayHttpRouter()
 
@@ -59,7 +59,8 @@ def post_trigger_event(
     webhook_timestamp: WebhookTimestamp = None,
     webhook_signature: WebhookSignature = None,
 ) -> Response[Data[TriggerEventOut]]:
-    from switchboard.runtime import trigger_client  # webhook events only: the invoker's client and more
+    # webhook events only: the invoker's client and more
+    from switchboard.runtime.triggers import client as trigger_client
 
     event = router.current_event
     app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))

@@ -11,11 +11,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from switchboard.api.envelopes import Data, Page, Timestamp, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
+from switchboard.api.views.runs import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
 from switchboard.domain.models import ProjectRole
 from switchboard.domain.runs import RunStatus
-from switchboard.runtime import apps, sessions
+from switchboard.runtime.building import apps
 from switchboard.runtime.runs import queries as run_queries
-from switchboard.runtime.runs.views import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
+from switchboard.runtime.runs import sessions
 
 router = APIGatewayHttpRouter()
 

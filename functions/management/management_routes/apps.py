@@ -14,8 +14,7 @@ from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import App, AppAccess, Deployment, RunLimits
-from switchboard.runtime import apps
-from switchboard.runtime.apps import MAX_RETURN_URLS
+from switchboard.runtime.building import MAX_RETURN_URLS, apps
 
 router = APIGatewayHttpRouter()
 

@@ -14,7 +14,7 @@ from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.connection_types import CONNECTION_TYPES
-from switchboard.runtime import connections
+from switchboard.runtime.building import connections
 
 router = APIGatewayHttpRouter()
 _TYPES = ", ".join(sorted(CONNECTION_TYPES))

@@ -13,7 +13,7 @@ from management_routes.models import AccessKeyOut, CreatedAccessKeyOut, CreatedT
 from switchboard.api.envelopes import Data, Page, RequestModel, Timestamp, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
-from switchboard.runtime import identity
+from switchboard.runtime.identity import profile as identity
 
 router = APIGatewayHttpRouter()
 

@@ -13,8 +13,8 @@ from switchboard.api.envelopes import Page, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, page
 from switchboard.domain.runs import LinkTransition
-from switchboard.runtime import links
 from switchboard.runtime.links import LinkView
+from switchboard.runtime.links import linking as links
 
 router = APIGatewayHttpRouter()
 

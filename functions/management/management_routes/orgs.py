@@ -11,7 +11,7 @@ from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import OrgRole
-from switchboard.runtime import orgs
+from switchboard.runtime.identity import orgs
 
 router = APIGatewayHttpRouter()
 

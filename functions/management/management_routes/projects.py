@@ -14,7 +14,7 @@ from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
 from switchboard.domain.models import ProjectRole
-from switchboard.runtime import projects
+from switchboard.runtime.building import projects
 
 router = APIGatewayHttpRouter()
 

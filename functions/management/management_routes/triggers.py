@@ -18,7 +18,7 @@ from switchboard.domain.triggers import (
     TRIGGER_NAME_PATTERN,
     TriggerType,
 )
-from switchboard.runtime import triggers
+from switchboard.runtime.triggers import managing as triggers
 
 router = APIGatewayHttpRouter()
 

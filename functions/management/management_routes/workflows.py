@@ -13,7 +13,7 @@ from management_routes.models import VersionOut, WorkflowOut, WorkflowWithVersio
 from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
-from switchboard.runtime import workflows
+from switchboard.runtime.building import workflows
 
 router = APIGatewayHttpRouter()
 

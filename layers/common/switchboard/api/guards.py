@@ -42,8 +42,8 @@ from switchboard.domain.errors import (
     retry_headers,
 )
 from switchboard.domain.models import TokenKind
-from switchboard.runtime.app_access import addressed_app_id
-from switchboard.runtime.connect_tokens import ConnectGrant, grant_for
+from switchboard.runtime.identity.app_access import addressed_app_id
+from switchboard.runtime.links.connect_tokens import ConnectGrant, grant_for
 from switchboard.settings import get_settings
 from switchboard.store.table import MAX_CURSOR_CHARS
 

@@ -32,9 +32,9 @@ def bearer_token(authorization: str | None) -> str:
 def authenticate(authorization: str | None, expected: TokenKind) -> Principal:
     """Resolve the caller; 401 for a missing, malformed, unknown, revoked or expired token, 403 for a valid
     token of the other kind, and 403 at once (no lookup) for a connect token: those are resolved only by
-    ``switchboard.runtime.connect_tokens.grant_for``, which answers 403 to a PAT or an access key."""
+    ``switchboard.runtime.links.connect_tokens.grant_for``, which answers 403 to a PAT or an access key."""
     if expected is TokenKind.connect:
-        raise ValueError("connect tokens are resolved by switchboard.runtime.connect_tokens.grant_for")
+        raise ValueError("connect tokens are resolved by switchboard.runtime.links.connect_tokens.grant_for")
     parsed = tokens.parse(bearer_token(authorization))
     if parsed is None:
         raise Unauthorized("the token is not a Switchboard token", code="malformed_token")

@@ -60,7 +60,7 @@ class Trigger(Entity):
         default=None,
         repr=False,
         description="Its signing secret encrypted under the trigger secrets key (webhooks only; "
-        "runtime.trigger_secrets)",
+        "runtime.triggers.secrets)",
     )
     revision: int = 1
 

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import Field, SecretStr
 
 from switchboard import aws
-from switchboard.domain.base import Record
+from switchboard.domain.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 from switchboard.domain.errors import ServiceUnavailable
 from switchboard.domain.ids import iso
 from switchboard.domain.runs import Run
@@ -43,55 +41,6 @@ from switchboard.store.runs import runs_table
 from switchboard.store.table import Item, Table, put_op, update_op
 
 SIGNING_SECRET_FIELD = "signing_secret"  # noqa: S105 (a field name)
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    failed = "failed"
-    blocked = "blocked"
-
-
-class DeliveryAttempt(Record):
-    number: int
-    at: datetime
-    status_code: int | None = None
-    error: str | None = Field(default=None, description="Why no 2xx: timeout, connection_error, …")
-    duration_ms: int = 0
-
-
-class DeliveryRecord(Record):
-    """What every delivery has, whatever it delivers."""
-
-    id: str
-    app_id: str
-    url: str
-    status: DeliveryStatus = DeliveryStatus.pending
-    attempts: list[DeliveryAttempt] = Field(default_factory=list)
-    attempt_count: int = 0
-    next_attempt_at: datetime | None = None
-    created_at: datetime
-    updated_at: datetime
-
-
-class Delivery(DeliveryRecord):
-    """A run's callback."""
-
-    run_id: str
-    callback_index: int = Field(default=0, description="Position of its callback in the run's list")
-    metadata: dict[str, Any] | None = None
-    expires_at: int = Field(description="Epoch seconds; DynamoDB TTL")
-    auth_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    body: str | None = Field(default=None, description="A notice's JSON; none: the finished run's")
-
-
-class EventDelivery(DeliveryRecord):
-    """A link event sent to the App's event URL."""
-
-    event_id: str
-    event_type: str
-    body: str = Field(description="The JSON delivered: the same bytes on every attempt")
-    ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 
 def _item(delivery: Delivery) -> Item:

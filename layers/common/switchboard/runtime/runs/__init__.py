@@ -6,26 +6,38 @@ background runs go through the run queue), executed by the executor's durable ``
 node by node, waits for human input with no compute), and ended by ``ending.end_run``, the one end of every
 terminal path (completed, failed, canceled, deadline, interruption, input timeout). ``cancel`` and
 ``answers`` are what a caller does to a running run, ``ownership`` which caller may; the ``sweeper``
-finishes what nothing else will; ``queries``, ``views``, ``events`` and ``streams`` are how a run is read;
+finishes what nothing else will; ``queries``, ``events`` and ``streams`` are how a run is read;
 ``artifacts`` keeps its big values in S3; ``idempotency`` makes its creation happen once per key.
 
-The names below are the package's face; each loads its module on first use, so a function that only reads
-runs never imports what executes them. (No name of the face is the name of a module of the package: an
+The names below are the package's face; each loads its module on first use, so a function importing one
+never loads the package's other modules. (No name of the face is the name of a module of the package: an
 imported module would shadow it.)
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from switchboard.runtime import lazy_face
 
 if TYPE_CHECKING:
     from switchboard.runtime.runs.answers import answer
     from switchboard.runtime.runs.canceling import cancel
     from switchboard.runtime.runs.creation import RunRequest, create
+    from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest, handle_message, handle_sweep
     from switchboard.runtime.runs.ending import end_run
-    from switchboard.runtime.runs.ownership import caller_run
-    from switchboard.runtime.runs.queries import list_events, list_runs, list_traces, run_of_app, trace, view
+    from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
+    from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER, caller_run
+    from switchboard.runtime.runs.program import run_program
+    from switchboard.runtime.runs.queries import (
+        list_events,
+        list_runs,
+        list_traces,
+        run_deliveries,
+        run_of_app,
+        trace,
+        view,
+    )
     from switchboard.runtime.runs.starting import (
         StartMode,
         enqueue,
@@ -35,18 +47,37 @@ if TYPE_CHECKING:
         start_execution,
         wait,
     )
+    from switchboard.runtime.runs.streams import OPENAPI_EVENT_STREAM
     from switchboard.runtime.runs.sweeper import sweep
+    from switchboard.runtime.runs.uploads import (
+        MAX_FILES,
+        MAX_UPLOAD_BYTES,
+        MULTIPART,
+        FileReference,
+        check_upload_size,
+        media_type,
+    )
 
 _HOMES = {
     "answer": "answers",
     "cancel": "canceling",
     "RunRequest": "creation",
     "create": "creation",
+    "QueueMessage": "dispatch",
+    "SweepRequest": "dispatch",
+    "handle_message": "dispatch",
+    "handle_sweep": "dispatch",
     "end_run": "ending",
+    "Outcome": "idempotency",
+    "REPLAYED_HEADER": "idempotency",
+    "StoredResponse": "idempotency",
+    "RUN_TOKEN_HEADER": "ownership",
     "caller_run": "ownership",
+    "run_program": "program",
     "list_events": "queries",
     "list_runs": "queries",
     "list_traces": "queries",
+    "run_deliveries": "queries",
     "run_of_app": "queries",
     "trace": "queries",
     "view": "queries",
@@ -57,24 +88,48 @@ _HOMES = {
     "start": "starting",
     "start_execution": "starting",
     "wait": "starting",
+    "OPENAPI_EVENT_STREAM": "streams",
     "sweep": "sweeper",
+    "FileReference": "uploads",
+    "MAX_FILES": "uploads",
+    "MAX_UPLOAD_BYTES": "uploads",
+    "MULTIPART": "uploads",
+    "check_upload_size": "uploads",
+    "media_type": "uploads",
 }
 
 __all__ = [
+    "MAX_FILES",
+    "MAX_UPLOAD_BYTES",
+    "MULTIPART",
+    "OPENAPI_EVENT_STREAM",
+    "REPLAYED_HEADER",
+    "RUN_TOKEN_HEADER",
+    "FileReference",
+    "Outcome",
+    "QueueMessage",
     "RunRequest",
     "StartMode",
+    "StoredResponse",
+    "SweepRequest",
     "answer",
     "caller_run",
     "cancel",
+    "check_upload_size",
     "create",
     "end_run",
     "enqueue",
     "failure_of",
+    "handle_message",
+    "handle_sweep",
     "launch",
     "list_events",
     "list_runs",
     "list_traces",
+    "media_type",
+    "run_deliveries",
     "run_of_app",
+    "run_program",
     "start",
     "start_execution",
     "sweep",
@@ -83,9 +138,4 @@ __all__ = [
     "wait",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+__getattr__ = lazy_face(__name__, _HOMES)

@@ -20,16 +20,16 @@ from switchboard.domain.errors import Conflict, PayloadTooLarge, ServiceUnavaila
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App
 from switchboard.domain.runs import Run
-from switchboard.runtime import sessions, uploads
-from switchboard.runtime.requirements import check_requirements
-from switchboard.runtime.run_input import (
+from switchboard.runtime.building.versions import version_definition
+from switchboard.runtime.links.requirements import check_requirements
+from switchboard.runtime.runs import sessions, uploads
+from switchboard.runtime.runs.inputs import (
     check_file_references,
     check_input,
     coerce_form_fields,
     place_files,
 )
-from switchboard.runtime.uploads import FileReference, UploadedFile
-from switchboard.runtime.versions import version_definition
+from switchboard.runtime.runs.uploads import FileReference, UploadedFile
 from switchboard.settings import get_settings
 
 ANONYMOUS = "anonymous"

@@ -19,9 +19,9 @@ from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import ACTIVE, TERMINAL, Run, RunEvent, RunStatus
 from switchboard.observability import logger, metrics
-from switchboard.runtime import deliveries, sessions
-from switchboard.runtime.runs import artifacts
+from switchboard.runtime.runs import artifacts, sessions
 from switchboard.runtime.runs.events import EVENT_BYTES
+from switchboard.runtime.webhooks import deliveries
 from switchboard.store import runs
 
 TERMINAL_EVENT = {

@@ -63,8 +63,10 @@ from switchboard.engine.records import NodeRecord, span_to_json
 from switchboard.engine.runner import execute
 from switchboard.engine.tracing import error_data
 from switchboard.observability import logger
-from switchboard.runtime import credentials_client, deliveries, links_lifecycle
-from switchboard.runtime.credentials_client import CredentialsResult
+from switchboard.runtime.building.versions import version_definition
+from switchboard.runtime.credentials import client as credentials_client
+from switchboard.runtime.credentials.client import CredentialsResult
+from switchboard.runtime.links import lifecycle as links_lifecycle
 from switchboard.runtime.runs import artifacts
 from switchboard.runtime.runs.ending import end_run
 from switchboard.runtime.runs.events import BufferedEventSink
@@ -74,7 +76,7 @@ from switchboard.runtime.runs.program_contract import (
     ExecuteRequest,
     deadline_exceeded,
 )
-from switchboard.runtime.versions import version_definition
+from switchboard.runtime.webhooks import deliveries
 from switchboard.settings import get_settings
 from switchboard.store import runs, sessions
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from switchboard.api.views.runs import EventOut, RunOut, TraceOut, TraceSummaryOut
+from switchboard.domain.deliveries import Delivery
 from switchboard.domain.errors import NotFound
 from switchboard.domain.runs import Run, RunStatus
-from switchboard.runtime import sessions
-from switchboard.runtime.runs import artifacts
-from switchboard.runtime.runs.views import EventOut, RunOut, TraceOut, TraceSummaryOut
+from switchboard.runtime.runs import artifacts, sessions
 from switchboard.store import run_listing, runs
-from switchboard.store.deliveries import Delivery, list_run_deliveries
+from switchboard.store.deliveries import list_run_deliveries
 
 
 def run_of_app(app_id: str, run_id: str) -> Run:

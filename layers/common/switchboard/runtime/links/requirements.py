@@ -3,8 +3,8 @@ and the pre-flight of every run.
 
 Requirements are those of the App's deployed version; the user's links come from one Query. An ``active``
 link past its ``expires_at`` is recorded ``expired`` right here (lazy expiry, see
-``switchboard.runtime.links``). A requirement without a link is ``missing``; so is one whose link has a
-connection type the requirement no longer takes (a later version changed it).
+``switchboard.runtime.links.linking``). A requirement without a link is ``missing``; so is one whose link
+has a connection type the requirement no longer takes (a later version changed it).
 
 An unsatisfied requirement carries a ``connect_url`` only when the caller holds an access key: one connect
 token is minted per call for the user, and each entry points at its requirement on the hosted page. An
@@ -24,8 +24,8 @@ from switchboard.domain.errors import Conflict, RequirementNotSatisfied
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App, TokenKind
 from switchboard.domain.runs import Link, LinkStatus
-from switchboard.runtime.connect_tokens import issue_connect_token
-from switchboard.runtime.links import deployed_requirements, expire_if_due
+from switchboard.runtime.links.connect_tokens import issue_connect_token
+from switchboard.runtime.links.linking import deployed_requirements, expire_if_due
 from switchboard.store import links
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """An App's events, delivered to its ``event_url`` (when it has one) signed and retried exactly like run
-callbacks (``switchboard.runtime.deliveries``).
+callbacks (``switchboard.runtime.webhooks.deliveries``).
 
 Types: ``link.activated``, ``link.unauthorized``, ``link.expired``, ``link.revoked``
-(``switchboard.runtime.link_events``) and ``run.awaiting_input``. The delivered JSON:
+(``switchboard.runtime.links.events``) and ``run.awaiting_input``. The delivered JSON:
 
     {"id": "evt-…", "type": "<type>", "created_at": "…Z", "data": {…}}
 
@@ -16,11 +16,11 @@ import json
 from datetime import timedelta
 from typing import Any, Literal
 
+from switchboard.domain.deliveries import EventDelivery
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App
 from switchboard.observability import logger, metrics
 from switchboard.settings import get_settings
-from switchboard.store.deliveries import EventDelivery
 
 AppEventType = Literal[
     "link.activated", "link.unauthorized", "link.expired", "link.revoked", "run.awaiting_input"
@@ -37,7 +37,7 @@ def emit(app: App, event_type: AppEventType, data: dict[str, Any]) -> None:
     if not app.event_url:
         return
     # The delivery machinery (signing, the credentials client) is imported by the requests that emit.
-    from switchboard.runtime import deliveries
+    from switchboard.runtime.webhooks import deliveries
 
     context = {"app_id": app.id, "event_type": event_type}
     try:

@@ -2,12 +2,12 @@
 builder), listing them for builders, their history, and expiry.
 
 A link is ``active`` until it is revoked, found unauthorized by a run
-(``switchboard.runtime.links_lifecycle``) or expired: past its ``expires_at`` (given when linking, capped by
+(``switchboard.runtime.links.lifecycle``) or expired: past its ``expires_at`` (given when linking, capped by
 the requirement's ``max_age_seconds``). Expiry is lazy: nothing wakes up when the moment passes; the first
 reader that needs the status (the requirement status, the pre-flight) records it, with its transition and
 ``link.expired`` event, and the credentials function never resolves an expired link meanwhile. Every change
 writes its transition in the same transaction (``switchboard.store.links``) and emits its event
-(``switchboard.runtime.link_events``).
+(``switchboard.runtime.links.events``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from switchboard.domain.models import App, ProjectRole
 from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition
 from switchboard.egress import current_policy
 from switchboard.observability import logger
-from switchboard.runtime import link_events
-from switchboard.runtime.app_access import builder_app
-from switchboard.runtime.connect_tokens import ConnectGrant
-from switchboard.runtime.versions import version_definition
+from switchboard.runtime.building.versions import version_definition
+from switchboard.runtime.identity.app_access import builder_app
+from switchboard.runtime.links import events as link_events
+from switchboard.runtime.links.connect_tokens import ConnectGrant
 from switchboard.store import links, secrets
 
 if TYPE_CHECKING:

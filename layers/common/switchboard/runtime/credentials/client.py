@@ -19,7 +19,7 @@ from switchboard.engine.contracts import Cancellation, Credential, EventSink, Ru
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
-from switchboard.runtime.credentials_contract import (
+from switchboard.runtime.credentials.contract import (
     CredentialsDocument,
     CredentialsRequest,
     ErrorDocument,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from switchboard import json_limits
 from switchboard.domain.errors import ValidationFailed, problem
 from switchboard.engine.nodes import InputField, InputNode
-from switchboard.runtime.uploads import FileReference, UploadedFile, app_prefix
+from switchboard.runtime.runs.uploads import FileReference, UploadedFile, app_prefix
 
 FILES_FIELD = "files"
 _TYPES: dict[str, type | tuple[type, ...]] = {

@@ -1,5 +1,5 @@
 """Link events: ``link.activated``, ``link.unauthorized``, ``link.expired``, ``link.revoked``, delivered to
-the App's ``event_url`` like every App event (``switchboard.runtime.app_events``), with the data::
+the App's ``event_url`` like every App event (``switchboard.runtime.webhooks.app_events``), with the data::
 
     {"link_id", "app_id", "user_id", "requirement_id", "status", "reason"}
 """
@@ -10,7 +10,7 @@ from typing import Literal
 
 from switchboard.domain.models import App
 from switchboard.domain.runs import Link
-from switchboard.runtime import app_events
+from switchboard.runtime.webhooks import app_events
 
 LinkEventType = Literal["link.activated", "link.unauthorized", "link.expired", "link.revoked"]
 

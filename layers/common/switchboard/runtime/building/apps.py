@@ -1,10 +1,10 @@
 """Apps and deployments. Deploying records who deployed which version when; rollback deploys the version
 of the deployment before the current one.
 
-Every App has a webhook signing secret (``switchboard.runtime.signing``) in Secrets Manager, created with the
-App and shown once in the creation response; rotating it writes a new version and shows that one once. This
-function can write the secret but never read it back; the App item records the current version so the
-credentials function (the only reader) serves the new secret from the very next delivery.
+Every App has a webhook signing secret (``switchboard.runtime.webhooks.signing``) in Secrets Manager,
+created with the App and shown once in the creation response; rotating it writes a new version and shows
+that one once. This function can write the secret but never read it back; the App item records the current
+version so the credentials function (the only reader) serves the new secret from the very next delivery.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Conflict, NotFound, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App, AppAccess, Deployment, ProjectRole, RunLimits
-from switchboard.runtime import triggers
-from switchboard.runtime import workflows as workflow_cases
-from switchboard.runtime.app_access import builder_app
-from switchboard.runtime.signing import new_signing_secret
+from switchboard.runtime.building import workflows as workflow_cases
+from switchboard.runtime.identity.app_access import builder_app
+from switchboard.runtime.triggers import managing as triggers
+from switchboard.runtime.webhooks.signing import new_signing_secret
 from switchboard.store import apps, deliveries, secrets, workflows
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_secret_name
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import TokenKind, User
-from switchboard.runtime.identity import new_token, normalize_email
-from switchboard.runtime.orgs import new_org
+from switchboard.runtime.identity.orgs import new_org
+from switchboard.runtime.identity.profile import new_token, normalize_email
 from switchboard.store import identity, orgs
 from switchboard.store.control import control
 from switchboard.store.identity import EMAIL_TAKEN

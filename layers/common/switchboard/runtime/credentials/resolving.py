@@ -48,7 +48,7 @@ from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.engine.contracts import connection_reference, requirement_reference
 from switchboard.observability import logger, metrics
-from switchboard.runtime.credentials_contract import (
+from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
     CredentialDocument,
     CredentialsDocument,

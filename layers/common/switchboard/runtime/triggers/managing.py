@@ -1,13 +1,13 @@
 """Triggers, for builders: project viewers read them and their events, editors create, change and delete them.
 
-A schedule trigger owns an EventBridge Scheduler schedule (``switchboard.runtime.trigger_schedules``). The
+A schedule trigger owns an EventBridge Scheduler schedule (``switchboard.runtime.triggers.schedules``). The
 writes are ordered so that no schedule ever fires without its record, and a record without its schedule never
 stays: create the record then the schedule (the record is removed again when Scheduler fails); change the
 schedule then the record (when the record write fails, a concurrent change for one, the schedule is put back
 in step with the record as it stands); delete the schedule then the record.
 
 A webhook trigger owns a Standard Webhooks signing secret, created with it and shown once in the creation
-response, and kept only encrypted in its item (``runtime.trigger_secrets``): this function can encrypt it but
+response, and kept only encrypted in its item (``runtime.triggers.secrets``): this function can encrypt it but
 never decrypt it; the trigger function decrypts it to verify the events posted to the trigger.
 """
 
@@ -31,9 +31,10 @@ from switchboard.domain.triggers import (
     compile_input_transformer,
 )
 from switchboard.observability import logger
-from switchboard.runtime import trigger_schedules, trigger_secrets
-from switchboard.runtime.app_access import builder_app
-from switchboard.runtime.signing import new_signing_secret
+from switchboard.runtime.identity.app_access import builder_app
+from switchboard.runtime.triggers import schedules as trigger_schedules
+from switchboard.runtime.triggers import secrets as trigger_secrets
+from switchboard.runtime.webhooks.signing import new_signing_secret
 from switchboard.schedules import ScheduleConfig, parse_schedule_config
 from switchboard.settings import get_settings
 from switchboard.store import trigger_events, triggers

@@ -7,7 +7,7 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Forbidden, NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Organization, OrgMembership, OrgRole, User
-from switchboard.runtime.identity import normalize_email
+from switchboard.runtime.identity.profile import normalize_email
 from switchboard.store import identity, orgs
 
 

@@ -14,7 +14,7 @@ from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import SYSTEM_ACTOR, LinkStatus, Run
 from switchboard.engine.contracts import AuthorizationFailure, requirement_of
 from switchboard.observability import logger
-from switchboard.runtime import link_events
+from switchboard.runtime.links import events as link_events
 from switchboard.store import apps, links
 
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from switchboard.domain.errors import Conflict, NotFound, ServiceUnavailable, SwitchboardError, Unauthorized
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
-from switchboard.runtime.trigger_contract import (
+from switchboard.runtime.triggers.contract import (
     EventAnswer,
     EventSummary,
     RefusalDocument,

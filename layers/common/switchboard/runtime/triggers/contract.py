@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from switchboard.domain.errors import Unauthorized
-from switchboard.runtime.signing import DEFAULT_TOLERANCE_SECONDS, unix_seconds
+from switchboard.runtime.webhooks.signing import DEFAULT_TOLERANCE_SECONDS, unix_seconds
 
 if TYPE_CHECKING:
     from switchboard.domain.triggers import TriggerEvent

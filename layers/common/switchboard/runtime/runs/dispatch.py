@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard.observability import metrics
-from switchboard.runtime.deliveries import DeliveryMessage, deliver
 from switchboard.runtime.runs.program_contract import ExecuteRequest
+from switchboard.runtime.webhooks.deliveries import DeliveryMessage, deliver
 
 
 class SweepRequest(BaseModel):
@@ -59,10 +59,10 @@ def handle_message(message: QueueMessage) -> dict[str, Any]:
     return {"run_id": message.run.run_id, "execution_arn": start_execution(message.run.run_id, "background")}
 
 
-def sweep(request: SweepRequest) -> dict[str, Any]:
+def handle_sweep(request: SweepRequest) -> dict[str, Any]:
     from switchboard.runtime.runs import sweep as sweep_runs
 
     return {"swept": sweep_runs(look_ahead=timedelta(seconds=request.look_ahead_seconds))}
 
 
-__all__ = ["QueueMessage", "SweepRequest", "handle_message", "sweep"]
+__all__ = ["QueueMessage", "SweepRequest", "handle_message", "handle_sweep"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from switchboard.api.views.runs import MessageOut, SessionOut
 from switchboard.domain.errors import BadRequest, Conflict, Forbidden, NotFound
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import TERMINAL, Run
-from switchboard.runtime.runs.views import MessageOut, SessionOut
 from switchboard.store import keys, runs, sessions
 
 

@@ -2,7 +2,7 @@
 
 When a run with callbacks ends (``run_finished``, called by the executor right after its terminal write), each
 callback becomes a delivery record and a queue message; the tokens leave the run record in the same
-transaction. A link event (``switchboard.runtime.link_events``) becomes one delivery record, holding the
+transaction. A link event (``switchboard.runtime.links.events``) becomes one delivery record, holding the
 event's body, and a queue message. The executor consumes the delivery queue and makes one attempt per message
 (``deliver``):
 
@@ -10,8 +10,8 @@ event's body, and a queue message. The executor consumes the delivery queue and 
   ``{"delivery_id": "dlv-…", "event_id": "evt-…", "attempt": n}`` for an event (``attempt`` starts at 1);
 - request: ``POST`` the JSON ``{"id": <run id>, "status", "output", "error", "metadata"}`` (a callback)
   or the event's stored body, with ``webhook-id`` (the delivery id, the same on every attempt),
-  ``webhook-timestamp``, ``webhook-signature`` (``switchboard.runtime.signing``, with the App's signing
-  secret from the credentials function), ``Content-Type: application/json``,
+  ``webhook-timestamp``, ``webhook-signature`` (``switchboard.runtime.webhooks.signing``, with the App's
+  signing secret from the credentials function), ``Content-Type: application/json``,
   ``User-Agent: Switchboard-Webhooks/1`` and ``Authorization: Bearer`` when the callback has a token; 10 s
   to connect and for each read; redirects are not followed;
 - the URL is checked again before every attempt (the egress guard, ``switchboard.egress``): one that now
@@ -43,17 +43,18 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchboard import aws, egress
+from switchboard.domain.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 from switchboard.domain.errors import Conflict, SwitchboardError
 from switchboard.domain.ids import random_body, utcnow
 from switchboard.domain.runs import Run
 from switchboard.observability import logger, metrics
-from switchboard.runtime import credentials_client, webhooks
-from switchboard.runtime.callbacks import parse_stored, public_view
-from switchboard.runtime.signing import signature_headers
+from switchboard.runtime.credentials import client as credentials_client
+from switchboard.runtime.webhooks import sending as webhooks
+from switchboard.runtime.webhooks.callbacks import parse_stored, public_view
+from switchboard.runtime.webhooks.signing import signature_headers
 from switchboard.settings import get_settings
 from switchboard.store import deliveries as store
 from switchboard.store import runs
-from switchboard.store.deliveries import Delivery, DeliveryAttempt, DeliveryStatus, EventDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -180,7 +181,7 @@ def run_awaiting_input(run_id: str, request: dict[str, Any]) -> None:
         if run is None:
             return
         _notify_callbacks(run, request)
-        from switchboard.runtime import app_events
+        from switchboard.runtime.webhooks import app_events
         from switchboard.store import apps
 
         app = apps.get_app(run.app_id)

@@ -7,7 +7,7 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import NotFound, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import OrgRole, Project, ProjectMembership, ProjectRole
-from switchboard.runtime import cleanup
+from switchboard.runtime.building import cleanup
 from switchboard.store import identity, orgs, projects
 
 

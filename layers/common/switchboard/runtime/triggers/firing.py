@@ -60,12 +60,11 @@ from switchboard.domain.triggers import (
     compile_input_transformer,
 )
 from switchboard.observability import logger, metrics
-from switchboard.runtime import trigger_secrets
 from switchboard.runtime.runs.creation import RunRequest, create
 from switchboard.runtime.runs.ending import end_run
 from switchboard.runtime.runs.starting import enqueue
-from switchboard.runtime.signing import WebhookVerificationError, verify_webhook
-from switchboard.runtime.trigger_contract import (
+from switchboard.runtime.triggers import secrets as trigger_secrets
+from switchboard.runtime.triggers.contract import (
     REFUSAL_CODES,
     REQUEST_ADAPTER,
     TIMESTAMP_TOLERANCE_SECONDS,
@@ -75,6 +74,7 @@ from switchboard.runtime.trigger_contract import (
     WebhookFiring,
     check_timestamp,
 )
+from switchboard.runtime.webhooks.signing import WebhookVerificationError, verify_webhook
 from switchboard.settings import get_settings
 from switchboard.store import apps, trigger_events, triggers
 from switchboard.store.trigger_events import Recorded

@@ -1,0 +1,1 @@
+"""API views: how the API shapes domain records into response bodies."""

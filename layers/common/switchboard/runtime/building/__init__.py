@@ -1,0 +1,25 @@
+"""Building: projects, connections, workflows and versions, Apps and their deployments, cleanup.
+
+The names below are the package's face; each loads its module on first use, so a function importing one
+never loads the package's other modules. (No name of the face is the name of a module of the package: an
+imported module would shadow it.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from switchboard.runtime import lazy_face
+
+if TYPE_CHECKING:
+    from switchboard.runtime.building.apps import MAX_RETURN_URLS
+
+_HOMES = {
+    "MAX_RETURN_URLS": "apps",
+}
+
+__all__ = [
+    "MAX_RETURN_URLS",
+]
+
+__getattr__ = lazy_face(__name__, _HOMES)

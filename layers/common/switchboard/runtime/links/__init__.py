@@ -1,0 +1,69 @@
+"""Links: requirements, connect tokens, end users' links, their lifecycle and their events.
+
+The names below are the package's face; each loads its module on first use, so a function importing one
+never loads the package's other modules. (No name of the face is the name of a module of the package: an
+imported module would shadow it.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from switchboard.runtime import lazy_face
+
+if TYPE_CHECKING:
+    from switchboard.runtime.links.connect_tokens import (
+        MAX_TTL_SECONDS,
+        MIN_TTL_SECONDS,
+        ConnectGrant,
+        allowed_return_url,
+        check_csrf,
+        csrf_token,
+        grant_for,
+        return_destination,
+        serving_at,
+    )
+    from switchboard.runtime.links.linking import LinkView, declared_requirement, link_credentials
+    from switchboard.runtime.links.requirements import (
+        RequirementEntry,
+        RequirementsStatus,
+        requirement_status,
+    )
+
+_HOMES = {
+    "ConnectGrant": "connect_tokens",
+    "MAX_TTL_SECONDS": "connect_tokens",
+    "MIN_TTL_SECONDS": "connect_tokens",
+    "allowed_return_url": "connect_tokens",
+    "check_csrf": "connect_tokens",
+    "csrf_token": "connect_tokens",
+    "grant_for": "connect_tokens",
+    "return_destination": "connect_tokens",
+    "serving_at": "connect_tokens",
+    "LinkView": "linking",
+    "declared_requirement": "linking",
+    "link_credentials": "linking",
+    "RequirementEntry": "requirements",
+    "RequirementsStatus": "requirements",
+    "requirement_status": "requirements",
+}
+
+__all__ = [
+    "MAX_TTL_SECONDS",
+    "MIN_TTL_SECONDS",
+    "ConnectGrant",
+    "LinkView",
+    "RequirementEntry",
+    "RequirementsStatus",
+    "allowed_return_url",
+    "check_csrf",
+    "csrf_token",
+    "declared_requirement",
+    "grant_for",
+    "link_credentials",
+    "requirement_status",
+    "return_destination",
+    "serving_at",
+]
+
+__getattr__ = lazy_face(__name__, _HOMES)

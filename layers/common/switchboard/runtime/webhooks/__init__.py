@@ -1,0 +1,29 @@
+"""Webhooks: sending, signing, run callbacks, App events and their deliveries.
+
+The names below are the package's face; each loads its module on first use, so a function importing one
+never loads the package's other modules. (No name of the face is the name of a module of the package: an
+imported module would shadow it.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from switchboard.runtime import lazy_face
+
+if TYPE_CHECKING:
+    from switchboard.runtime.webhooks.callbacks import MAX_CALLBACKS, Callback, validate_callbacks
+
+_HOMES = {
+    "Callback": "callbacks",
+    "MAX_CALLBACKS": "callbacks",
+    "validate_callbacks": "callbacks",
+}
+
+__all__ = [
+    "MAX_CALLBACKS",
+    "Callback",
+    "validate_callbacks",
+]
+
+__getattr__ = lazy_face(__name__, _HOMES)

@@ -126,6 +126,12 @@ def write_units(units: dict[str, int], run_item_bytes: int) -> float:
     return float(units.get("write_units", 0) + per_item * (writes + transact) + (per_item + 1) * writes)
 
 
+def credential_call_cost(inputs: dict[str, Any], design: str) -> float:
+    """Dollars for 1 M credential resolutions that miss the cache: a secret read, or a KMS ``Decrypt``."""
+    name = "secrets_manager_api_calls_per_10k" if design == DESIGNS[0] else "kms_requests_per_10k"
+    return value(inputs, "prices", name) * 100
+
+
 def cost_per_million_runs(
     figures: RunFigures, inputs: dict[str, Any], llm_seconds: float, design: str
 ) -> dict[str, float]:
@@ -137,15 +143,13 @@ def cost_per_million_runs(
         for name, seconds in figures.handler_seconds.items()
     )
     credential_calls = 1.0 - cache_hit  # one secret (or one data key) per run's user
-    secrets = price("secrets_manager_api_calls_per_10k") * 100 if design == DESIGNS[0] else 0.0
-    kms = price("kms_requests_per_10k") * 100 if design == DESIGNS[1] else 0.0
     lines = {
         "lambda_requests": len(figures.handler_seconds) * price("lambda_requests_per_million"),
         "lambda_compute": gb_seconds * 1_000_000 * price("lambda_arm_gb_second"),
         "durable_operations": figures.durable_operations * price("lambda_durable_operations_per_million"),
         "dynamodb": figures.write_units * price("dynamodb_write_request_units_per_million")
         + figures.read_units * price("dynamodb_read_request_units_per_million"),
-        "credentials": credential_calls * (secrets + kms),
+        "credentials": credential_calls * credential_call_cost(inputs, design),
         "http_api": price("http_api_requests_per_million"),
         "sqs": figures.sqs_requests * price("sqs_standard_requests_per_million"),
     }
@@ -161,14 +165,11 @@ def floor_per_million_runs(
     request, the run's credential resolution, and the run item written twice (created, ended) at 1 KB at most,
     each write with its two index entries. No compute, no events, no trace: a floor, not an estimate."""
     price = lambda name: value(inputs, "prices", name)  # noqa: E731
-    credentials = (
-        price("secrets_manager_api_calls_per_10k") if design == DESIGNS[0] else price("kms_requests_per_10k")
-    )
     lines = {
         "durable_operations": (1 + calling_nodes) * price("lambda_durable_operations_per_million"),
         "lambda_requests": len(FUNCTIONS) * price("lambda_requests_per_million"),
         "http_api": price("http_api_requests_per_million"),
-        "credentials": credentials * 100,
+        "credentials": credential_call_cost(inputs, design),
         "dynamodb": FLOOR_RUN_ITEM_WRITES * 3 * price("dynamodb_write_request_units_per_million"),
     }
     return {name: round(amount, 2) for name, amount in {**lines, "total": sum(lines.values())}.items()}

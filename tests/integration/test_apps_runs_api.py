@@ -181,6 +181,7 @@ def _count_run_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.parametrize(("form", "prefix"), [("path", "/apps/{app}"), ("host", "")])
 def test_a_background_run_is_queued_and_polled_to_completion(rt: Runtime, form: str, prefix: str) -> None:
+    # Given the deployed App, called by path or by its host
     # When a background run is created
     reply = _created(rt, {"input": {"question": "later"}, "background": True}, form=form)
     # Then it is answered at once, created, with where to poll it in the same addressing form
@@ -203,6 +204,7 @@ def test_a_background_run_is_queued_and_polled_to_completion(rt: Runtime, form: 
 
 
 def test_a_streamed_run_answers_with_its_events(rt: Runtime) -> None:
+    # Given the deployed App
     # When a run is created with stream
     reply = _created(rt, {"input": {"question": "live"}, "stream": True})
     # Then the answer is its events, from the first to the terminal one, and the run completed
@@ -237,7 +239,10 @@ def test_a_replayed_stream_is_marked_as_a_replay(rt: Runtime) -> None:
     ],
 )
 def test_malformed_requests_are_400(rt: Runtime, body: dict[str, Any], code: str) -> None:
+    # Given a body with a session id that is not a UUID, or asking for both stream and background
+    # When it is posted / Then it is 400 with its own code
     error_of(_created(rt, body), 400, code)
+    # And no run was started
     assert rt.invoker.calls == []
 
 
@@ -269,6 +274,9 @@ def test_an_unknown_field_or_a_bad_value_is_422_as_on_the_management_api(
 
 
 def test_malformed_json_and_content_types(rt: Runtime) -> None:
+    # Given the deployed App
+    # When runs are posted as cut-off JSON, an array, JSON with NaN, plain text and a multipart form
+    # Then broken JSON is 400 malformed_json and the other media types 415 unsupported_media_type
     error_of(rt.call("POST", "/v1/runs", raw_body='{"input": '), 400, "malformed_json")
     error_of(rt.call("POST", "/v1/runs", raw_body="[1]"), 400, "malformed_json")
     error_of(rt.call("POST", "/v1/runs", raw_body='{"input": {"question": NaN}}'), 400, "malformed_json")
@@ -291,6 +299,7 @@ def test_malformed_json_and_content_types(rt: Runtime) -> None:
 
 
 def test_input_is_validated_against_the_deployed_input_node(rt: Runtime) -> None:
+    # Given the deployed App, whose input node requires a question and takes an integer count and files
     # When the input misses a required field, has a wrong type, an unknown field and a foreign file
     reply = _created(
         rt,
@@ -317,11 +326,15 @@ def test_input_is_validated_against_the_deployed_input_node(rt: Runtime) -> None
 
 
 def test_an_input_too_large_for_a_run_record_is_413(rt: Runtime) -> None:
+    # Given an input larger than a run record may hold
+    # When a run is created with it / Then it is 413 payload_too_large
     error_of(_created(rt, {"input": {"question": "x" * 100_001}}), 413, "payload_too_large")
 
 
 def test_an_app_without_deployment_is_409(rt: Runtime) -> None:
+    # Given a second App of the project with nothing deployed
     other = new_app(rt.world)
+    # When a run is created for it / Then it is 409 app_not_deployed
     error_of(rt.call("POST", "/v1/runs", app_id=other, body={"input": {}}), 409, "app_not_deployed")
 
 
@@ -343,6 +356,7 @@ def test_a_run_of_another_app_is_404(rt: Runtime) -> None:
 
 
 def test_the_same_key_and_body_replay_the_first_response(rt: Runtime) -> None:
+    # Given a background run's body and an idempotency key
     body = {"input": {"question": "once"}, "background": True}
     headers = {"Idempotency-Key": "order-42"}
     # When the same request is sent twice with a key
@@ -365,9 +379,12 @@ def test_the_same_key_and_body_replay_the_first_response(rt: Runtime) -> None:
 
 
 def test_a_sync_run_is_replayed_without_running_again(rt: Runtime) -> None:
+    # Given an idempotency key
     headers = {"Idempotency-Key": "sync-1"}
+    # When the same sync run is created twice with it
     first = _created(rt, {"input": {"question": "a"}}, headers=headers)
     second = _created(rt, {"input": {"question": "a"}}, headers=headers)
+    # Then both answers are 200 with the same body, and the workflow was started only once
     assert (first.status, second.status) == (200, 200)
     assert first.body == second.body
     assert rt.invoker.started == [first.body["data"]["id"]]
@@ -395,14 +412,20 @@ def test_a_request_in_progress_holds_its_key(rt: Runtime) -> None:
 
 
 def test_a_request_that_created_nothing_frees_its_key(rt: Runtime) -> None:
+    # Given an idempotency key
     headers = {"Idempotency-Key": "fix-and-retry"}
+    # When a request with it is refused (422, the required question is missing), then sent again corrected
     error_of(_created(rt, {"input": {}}, headers=headers), 422, "validation_failed")
+    # Then the corrected request runs: the refused one left the key free
     assert _created(rt, {"input": {"question": "fixed"}}, headers=headers).status == 200
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "é"])
 def test_a_malformed_idempotency_key_is_400(rt: Runtime, key: str) -> None:
+    # Given an idempotency key that is empty, too long, holds a tab or a non-ASCII letter
+    # When a run is created with it
     reply = _created(rt, {"input": {"question": "q"}}, headers={"Idempotency-Key": key})
+    # Then it is 400 invalid_idempotency_key
     error_of(reply, 400, "invalid_idempotency_key")
 
 
@@ -429,8 +452,11 @@ def test_a_cancelled_created_run_ends_canceled_at_once_and_never_starts(rt: Runt
 
 
 def test_cancelling_a_finished_run_changes_nothing(rt: Runtime) -> None:
+    # Given a run that has completed
     finished = _created(rt, {"input": {"question": "done"}}).body["data"]
+    # When it is canceled
     reply = rt.call("POST", f"/v1/runs/{finished['id']}/cancel")
+    # Then the answer is 200 with the run unchanged, and no cancel request is recorded
     assert reply.status == 200
     assert reply.body["data"] == finished
     assert reply.body["data"]["cancel_requested_at"] is None
@@ -494,6 +520,7 @@ def test_runs_are_listed_newest_first_with_filters_and_pages(rt: Runtime) -> Non
         assert reply.status == 200, reply.body
         return [r["input"]["question"] for r in reply.body["data"]], reply.body["next_token"]
 
+    # When they are listed: unfiltered, by user in pages of two, by status and by both
     # Then every run of this App, newest first
     assert questions({})[0] == ["d", "c", "x", "b", "a"]
     # And filters apply across pages: no match is skipped or repeated
@@ -510,14 +537,18 @@ def test_runs_are_listed_newest_first_with_filters_and_pages(rt: Runtime) -> Non
 
 
 def test_events_are_read_after_a_sequence(rt: Runtime) -> None:
+    # Given a completed run
     run_id = _created(rt, {"input": {"question": "e"}}).body["data"]["id"]
+    # When its events are read whole, in a page of two, and after sequence 2
     everything = rt.call("GET", f"/v1/runs/{run_id}/events").body
     events = everything["data"]
+    # Then they are numbered from 1, from run.started to run.completed, each with the same five fields
     assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "run.started"
     assert events[-1]["type"] == "run.completed"
     assert set(events[0]) == {"id", "type", "sequence", "timestamp", "data"}
     assert everything["next_token"] is None
+    # And a page of two ends with the cursor 2, and reading after 2 gives the rest
     first_two = rt.call("GET", f"/v1/runs/{run_id}/events", query={"limit": "2"}).body
     assert ([e["sequence"] for e in first_two["data"]], first_two["next_token"]) == ([1, 2], "2")
     rest = rt.call("GET", f"/v1/runs/{run_id}/events", query={"after_sequence": "2"}).body["data"]
@@ -528,6 +559,7 @@ def test_events_are_read_after_a_sequence(rt: Runtime) -> None:
 
 
 def test_who_may_call_the_runs_api(rt: Runtime, management: Any) -> None:
+    # Given callers with no key, a malformed key, an admin token, a key of another project or of another org
     world = rt.world
     other_project = world.builder.project("B")
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
@@ -540,10 +572,12 @@ def test_who_may_call_the_runs_api(rt: Runtime, management: Any) -> None:
         (stranger_key, 404, "not_found"),
     ]
     body = {"input": {"question": "q"}}
+    # When each calls create, list and get / Then each is refused with its own status and code
     for token, status, code in cases:
         for method, path in [("POST", "/v1/runs"), ("GET", "/v1/runs"), ("GET", "/v1/runs/run-x")]:
             reply = rt.call(method, path, token=token, body=body if method == "POST" else None)
             assert (reply.status, reply.body["error"]["code"]) == (status, code), (token, method, path)
+    # And no run was invoked
     assert rt.invoker.calls == []
     # And a key scoped to the App's project may call it
     scoped = access_key(world, project_id=world.project_id)
@@ -551,13 +585,17 @@ def test_who_may_call_the_runs_api(rt: Runtime, management: Any) -> None:
 
 
 def test_a_public_app_runs_without_a_key_but_only_keys_act_for_users_or_list(rt: Runtime) -> None:
+    # Given the App made public
     rt.world.call("PATCH", f"/v1/apps/{rt.app_id}", token=rt.world.admin.token, body={"access": "public"})
+    # When a run is created without a key
     created = rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "anyone"}})
+    # Then it runs for no user, and its run token reads it
     assert created.status == 200, created.body
     assert created.body["data"]["user_id"] is None
     run_id = created.body["data"]["id"]
     run_token = created.body["data"]["run_token"]
     assert rt.call("GET", f"/v1/runs/{run_id}", token=None, headers={"X-Run-Token": run_token}).status == 200
+    # And without a key no run may act for a user, nor may runs be listed; an admin token is no key either
     error_of(
         rt.call("POST", "/v1/runs", token=None, body={"input": {"question": "q"}, "user_id": "u-1"}),
         401,

@@ -140,8 +140,11 @@ def test_a_connect_token_opens_the_page_with_each_requirement_and_its_form(
 
 
 def test_every_answer_has_its_own_nonce(scene: LinksWorld) -> None:
+    # Given a connect token for user-42
     issued = scene.connect_token("user-42")
+    # When its page is opened twice
     first, second = open_page(scene, issued.token), open_page(scene, issued.token)
+    # Then each answer's Content-Security-Policy carries its own nonce
     assert first.headers["content-security-policy"] != second.headers["content-security-policy"]
 
 
@@ -151,6 +154,7 @@ def test_unknown_malformed_missing_and_foreign_tokens_get_a_401_page(scene: Link
     forged = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
     other_app = new_app(scene.world, deploy_version=1)
     foreign = scene.connect_token("user-42").token
+    # When the page is opened with each, and with no token at all
     pages = [open_page(scene, token) for token in (forged, "not-a-token")]
     pages.append(scene.runtime.call("GET", "/connect", token=None))
     pages.append(
@@ -179,7 +183,10 @@ def test_a_throttled_store_gets_a_503_page_that_says_when_to_retry(
 
 
 def test_an_access_key_in_place_of_a_connect_token_is_refused(scene: LinksWorld) -> None:
+    # Given the App's access key, not a connect token
+    # When the page is opened with it
     reply = open_page(scene, scene.runtime.key)
+    # Then it is a 403 page saying the link is not valid
     assert read_page(html(reply, 403)).title == "This link is not valid"
 
 
@@ -269,11 +276,14 @@ def test_submitting_the_form_links_the_connection_and_shows_the_new_state(
 
 
 def test_a_submit_from_an_origin_equal_to_the_host_is_accepted(scene: LinksWorld) -> None:
+    # Given user-42's form as served on the App's host
     issued = scene.connect_token("user-42")
     form = crm_form(read_page(open_page(scene, issued.token, form="host").raw))
+    # When it is submitted, filled in, with an Origin equal to that host
     origin = f"https://{scene.app_id}.apps.example.test"
     fields = filled(form, url=scene.target.url, api_key=user_key())
     reply = submit(scene, fields, headers={"origin": origin}, form="host")
+    # Then the link is made: the page says CRM is connected
     assert read_page(html(reply, 200)).notice == "CRM is connected."
 
 
@@ -344,7 +354,7 @@ def test_a_missing_or_wrong_csrf_value_is_refused_and_links_nothing(scene: Links
         {**fields, "csrf": csrf_token(other_token, "crm")},
     ]
 
-    # When each is submitted, then each is refused, and nothing is linked
+    # When each is submitted / Then each is refused, and nothing is linked
     for attempt in attempts:
         page = read_page(html(submit(scene, attempt), 403))
         assert page.title == "Request refused"
@@ -399,22 +409,30 @@ def test_a_config_the_type_refuses_is_shown_again_with_errors_and_without_the_se
 
 
 def test_an_empty_required_secret_is_an_error_on_its_field(scene: LinksWorld) -> None:
+    # Given user-42's form
     issued = scene.connect_token("user-42")
     form = crm_form(read_page(open_page(scene, issued.token).raw))
+    # When it is submitted with the URL but no API key
     page = read_page(html(submit(scene, filled(form, url=scene.target.url)), 422))
+    # Then the page is 422 with an error on the api_key field only, and nothing is linked
     assert set(crm_form(page).errors) == {"r0-api_key"}
     assert link_store.get_link(scene.app_id, "user-42", "crm") is None
 
 
 def test_a_form_for_a_requirement_the_app_does_not_declare_is_a_404_page(scene: LinksWorld) -> None:
+    # Given user-42's token and a CSRF value made for a requirement the App does not declare (billing)
     issued = scene.connect_token("user-42")
     grant = connect_tokens.grant_for(issued.token)
     fields = {"token": issued.token, "csrf": csrf_token(grant, "billing"), "requirement_id": "billing"}
+    # When a form for that requirement is submitted / Then it is a 404 page
     assert read_page(html(submit(scene, {**fields, "api_key": user_key()}), 404)).title == "Not found"
 
 
 def test_a_body_that_is_not_a_readable_form_is_refused(scene: LinksWorld) -> None:
+    # Given user-42's connect token
     issued = scene.connect_token("user-42")
+    # When forms are posted that are not UTF-8, multipart or JSON
+    # Then each is refused, by an error page or by the guards, and nothing is linked
     # A form whose bytes are not UTF-8 is malformed: an error page
     broken = scene.runtime.call(
         "POST", "/connect", token=None, raw_body=f"token={issued.token}&url=%ff", headers=FORM_TYPE
@@ -437,8 +455,11 @@ def test_a_body_that_is_not_a_readable_form_is_refused(scene: LinksWorld) -> Non
 
 def test_an_access_key_in_the_authorization_header_is_ignored_by_the_page(scene: LinksWorld) -> None:
     # The token travels in the query: a (wrong) Authorization header neither helps nor hurts
+    # Given user-42's connect token in the query, and an admin token in the Authorization header
     issued = scene.connect_token("user-42")
+    # When the page is opened
     reply = scene.runtime.call(
         "GET", "/connect", token=scene.world.admin.token, query={"token": issued.token}
     )
+    # Then it is the page for the token: CRM's form, not connected
     assert crm_form(read_page(html(reply, 200))).status == "Not connected"

@@ -198,6 +198,7 @@ def add_connection(world: World, name: str, key: str, project_id: str | None = N
 
 
 def test_a_connection_and_a_linked_requirement_resolve_with_config_and_secret_merged(scene: Scene, output):
+    # Given a run of the App for the end user, who has linked the crm requirement, and the world's connection
     # When the executor asks for the run's connection and the user's link
     answer = invoke(request(scene))
 
@@ -277,6 +278,7 @@ def test_a_links_resolution_carries_its_last_recorded_use(scene: Scene, aws_call
 def test_the_executor_client_returns_credentials_with_their_secret_values_for_redaction(
     scene: Scene, invoker: CredentialsInvoker, output
 ):
+    # Given a run, its connection and its user's crm link, and the credentials function behind the invoker
     # When the executor's client resolves through the invoker seam
     result = resolve_credentials(CredentialsRequest.model_validate(request(scene)))
 
@@ -443,6 +445,7 @@ def test_a_requirement_the_runs_version_does_not_declare_is_forbidden(scene: Sce
     ],
 )
 def test_a_request_outside_the_run_is_refused(scene: Scene, aws_calls: Counter[str], changes, code):
+    # Given a run of the App for the end user, with its connection and link
     # When the request names another App or user than the run's, or records that do not exist
     answer = invoke(request(scene, **changes))
 
@@ -459,6 +462,7 @@ def test_unknown_app_is_not_found(world: World):
     Table(get_settings().control_table).write(
         {"Delete": {"TableName": get_settings().control_table, "Key": keys.app(world.app_id)}}
     )
+    # When the credentials of the run are asked for
     answer = invoke(
         {
             "run_id": run.id,
@@ -468,6 +472,7 @@ def test_unknown_app_is_not_found(world: World):
             "requirement_ids": [],
         }
     )
+    # Then it is refused as not_found
     assert answer["error"]["code"] == "not_found"
 
 
@@ -483,6 +488,7 @@ def test_unknown_app_is_not_found(world: World):
     ],
 )
 def test_an_invalid_request_is_an_invalid_request_document(scene: Scene, invoker, payload_change):
+    # Given a credentials request with an unknown field, a wrong type, an empty user or a malformed id
     # When the payload has an unknown field or a wrongly typed one
     answer = invoke(request(scene, **payload_change))
 
@@ -493,9 +499,12 @@ def test_an_invalid_request_is_an_invalid_request_document(scene: Scene, invoker
 
 
 def test_a_missing_field_is_an_invalid_request(scene: Scene):
+    # Given a credentials request without its connection_ids
     payload = request(scene)
     del payload["connection_ids"]
+    # When it is sent
     answer = invoke(payload)
+    # Then it is an invalid_request document naming the missing field
     assert answer["error"]["code"] == "invalid_request"
     assert answer["error"]["details"][0]["loc"] == ["connection_ids"]
 
@@ -643,6 +652,7 @@ def test_a_failed_invocation_is_service_unavailable(scene: Scene):
 
 
 def test_put_link_seals_the_secret_into_the_item_and_records_its_version(world: World):
+    # Given the world's App, its end user without a link
     # When a link is put
     link = link_requirement(world)
 
@@ -675,9 +685,10 @@ def test_a_second_link_for_the_same_requirement_is_a_conflict_and_leaves_the_fir
 
 
 def test_replacing_a_link_seals_the_new_secret_for_the_new_link_only(world: World):
-    # Given a link, replaced by a new link for the same requirement
+    # Given the end user's link for the crm requirement
     old = link_requirement(world)
     now = utcnow()
+    # When the link is replaced by a new link for the same requirement, with a new secret
     new = links.put_link(
         old.model_copy(update={"id": new_id("link"), "linked_at": now, "status_changed_at": now}),
         {"api_key": "replacement-SECRET-key"},
@@ -697,6 +708,7 @@ def test_replacing_a_link_seals_the_new_secret_for_the_new_link_only(world: Worl
 def test_set_link_status_is_conditional_on_the_revision(scene: Scene):
     from switchboard.domain.errors import Conflict
 
+    # Given the end user's crm link at its current revision
     # When the status is changed from the current revision
     changed = links.set_link_status(scene.link, LinkStatus.unauthorized, "upstream 401", utcnow())
 

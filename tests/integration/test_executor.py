@@ -215,6 +215,8 @@ def test_a_link_that_is_not_active_fails_the_run_before_any_node(app: World, tar
 
 
 def test_a_run_without_user_id_cannot_be_created_for_a_workflow_with_requirements(app: World) -> None:
+    # Given the App, whose workflow needs each end user's crm link
+    # When a run is created for no user / Then it is refused: the requirement cannot be satisfied
     with pytest.raises(RequirementNotSatisfied):
         _run_for(app, None)
 
@@ -242,6 +244,7 @@ def test_a_run_starts_and_finishes_exactly_once_even_when_started_twice(
     run_id = _run_for(app, "user-1")
     first = _execute(run_id)
     events_after_first = runs.list_events(run_id)
+    # When its execution is started a second time
     second = _execute(run_id)
     # Then it is one execution (named after the run), which ran each node once and ended once
     assert first == second == {"run_id": run_id, "status": "completed"}
@@ -254,15 +257,20 @@ def test_a_run_starts_and_finishes_exactly_once_even_when_started_twice(
 def test_events_are_ordered_and_the_trace_records_credential_resolution(
     app: World, target: HttpTarget
 ) -> None:
+    # Given a run of user-1, who has linked crm, through the shared connection
     run_id = _run_for(app, "user-1")
+    # When it executes
     _execute(run_id)
+    # Then its events are numbered from 1, from run.started to run.completed, with node events between
     events = runs.list_events(run_id)
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert events[0].type == "run.started"
     assert events[-1].type == "run.completed"
     assert {"node.started", "node.completed"} <= {e.type for e in events}
+    # And reading after sequence 3 gives the rest
     replay = runs.list_events(run_id, after_sequence=3)
     assert [e.sequence for e in replay] == list(range(4, len(events) + 1))
+    # And its trace has run, node and attempt spans and an active, versioned resolution of each credential
     trace = runs.get_trace(run_id)
     assert trace is not None
     kinds = {span["kind"] for span in trace["spans"]}
@@ -289,8 +297,11 @@ def test_the_queue_path_starts_runs_and_reports_partial_failures(app: World, tar
 
 
 def test_a_created_run_that_was_canceled_never_starts(app: World, target: HttpTarget) -> None:
+    # Given a created run of user-1
     run_id = _run_for(app, "user-1")
+    # When it is canceled before its execution starts, then executed
     assert cancel(app.app_id, run_id).status is RunStatus.canceled
+    # Then the execution ends it canceled without starting it, and no upstream was called
     result = _execute(run_id)
     stored = runs.get_run(run_id)
     assert stored is not None
@@ -314,9 +325,10 @@ def test_a_run_another_execution_claimed_is_left_to_it(app: World, target: HttpT
 def test_the_trace_is_written_with_the_runs_end_in_one_transaction(
     app: World, target: HttpTarget, writes: list[tuple[str, str]]
 ) -> None:
-    # When a run executes
+    # Given a created run of user-1
     run_id = _run_for(app, "user-1")
     writes.clear()
+    # When it executes
     result = _execute(run_id)
     # Then besides its events, the executor wrote the claim, the link's first use, and the run's end with
     # its terminal event and its trace in one TransactWriteItems (no write of one alone)
@@ -418,8 +430,11 @@ def test_a_link_last_used_over_an_hour_ago_records_the_use(
 
 
 def test_a_run_that_does_not_exist_is_not_created_by_the_claim(app: World) -> None:
+    # Given a run id that no record holds
     missing = "run-00000000000000000000"
+    # When an execution is started for it
     get_invoker().start_execution("ExecutorFunction:live", missing, {"run_id": missing})
+    # Then once executions have ended, no run record was created by the claim
     _wait_for_executions(app)
     assert runs.get_run(missing) is None
 
@@ -434,14 +449,18 @@ def _wait_for_executions(world: World) -> None:
 
 
 def test_an_upstream_401_marks_the_users_link_unauthorized(app: World, target: HttpTarget) -> None:
+    # Given the upstream refusing user-2's key with a 401
     target.respond("/personal", Reply(status=401, body={"error": "bad key"}))
+    # When user-2's run executes
     result = _execute(_run_for(app, "user-2"))
+    # Then it fails and user-2's crm link is marked unauthorized, with a reason naming the 401
     assert result["status"] == "failed"
     link = links.get_link(app.app_id, "user-2", "crm")
     assert link is not None
     assert link.status is LinkStatus.unauthorized
     assert link.status_reason is not None
     assert "401" in link.status_reason
+    # And user-1's link stays active
     other = links.get_link(app.app_id, "user-1", "crm")
     assert other is not None
     assert other.status is LinkStatus.active
@@ -450,9 +469,12 @@ def test_an_upstream_401_marks_the_users_link_unauthorized(app: World, target: H
 def test_no_secret_reaches_a_record_event_trace_or_log(
     app: World, target: HttpTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Given an upstream that echoes each request, user-1's key included
     target.respond("/personal", Reply(echo=True))
+    # When user-1's run executes
     run_id = _run_for(app, "user-1")
     _execute(run_id)
+    # Then no secret is in the run record, its events, its trace or any log
     run = runs.get_run(run_id)
     assert run is not None
     produced = json.dumps(

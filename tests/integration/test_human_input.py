@@ -219,8 +219,11 @@ def test_an_approval_with_edits_resumes_the_run_with_them(rt: Runtime) -> None:
 
 
 def test_a_rejection_completes_the_node_with_approved_false(rt: Runtime) -> None:
+    # Given a run waiting for the approval of its draft
     run_id = _waiting_run(rt)
+    # When the approval is answered with approved false
     assert _answer(rt, run_id, _approve(run_id, approved=False)).status == 200
+    # Then the run goes on and completes, its output saying not approved, with the draft's params
     run = wait_for_run(run_id)
     assert run.status is RunStatus.completed
     assert run.output == {
@@ -261,7 +264,12 @@ def test_a_rejection_completes_the_node_with_approved_false(rt: Runtime) -> None
 def test_an_answer_that_does_not_fit_is_422_and_the_run_keeps_waiting(
     rt: Runtime, answer: dict[str, Any], code: str, loc: list[str] | None
 ) -> None:
+    # Given a run waiting for the approval of its draft
     run_id = _waiting_run(rt)
+    # When it is answered for another request, without one, with the wrong type, a wrong value, an edit of a
+    # param that is not editable, or an unknown type
+    # Then it is 422 with its code (naming the field where one is at fault), and the run still waits, and no
+    # invocation resumed it
     error = _error(_answer(rt, run_id, answer), 422, code)
     if loc is not None:
         assert [detail["loc"] for detail in error["details"]] == [loc]
@@ -270,19 +278,25 @@ def test_an_answer_that_does_not_fit_is_422_and_the_run_keeps_waiting(
 
 
 def test_answering_a_run_that_does_not_wait_is_409(rt: Runtime) -> None:
+    # Given a background run of the feedback workflow, canceled before it started
     deploy(rt.world, feedback_definition())
     finished = rt.call("POST", "/v1/runs", body={"input": {"question": "q"}, "background": True}).body["data"]
     canceled = rt.call("POST", f"/v1/runs/{finished['id']}/cancel")
     assert canceled.body["data"]["status"] == "canceled"
+    # When an answer is posted for it
     error = _error(
         _answer(rt, finished["id"], _approve(finished["id"], approved=True)), 409, "run_not_awaiting_input"
     )
+    # Then it is 409 run_not_awaiting_input, saying the run is canceled
     assert error["details"] == {"status": "canceled"}
 
 
 def test_who_may_answer(rt: Runtime) -> None:
+    # Given a run waiting for the approval of its draft
     run_id = _waiting_run(rt)
     answer = _approve(run_id, approved=True)
+    # When it is answered without a key, with a token that is no access key, by another App's key, or for an
+    # unknown run / Then each is refused: 401, 403, 404, 404
     # No key: 401; a personal access token instead of an access key: 403
     assert rt.call("POST", f"/v1/runs/{run_id}/input", body=answer, token=None).status == 401
     _error(_answer(rt, run_id, answer, token=rt.world.admin.token), 403, "wrong_token_type")
@@ -297,11 +311,15 @@ def test_who_may_answer(rt: Runtime) -> None:
 
 
 def test_feedback_resumes_the_run_with_the_text(rt: Runtime) -> None:
+    # Given the feedback workflow deployed, and its run waiting for feedback on refunds
     deploy(rt.world, feedback_definition())
     run_id = _waiting_run(rt, {"input": {"question": "refunds"}, "background": True})
+    # When its input request is read / Then it is a feedback request with its prompt
     (request,) = rt.call("GET", f"/v1/runs/{run_id}").body["data"]["input_requests"]
     assert (request["type"], request["prompt"]) == ("feedback", "How should we answer refunds?")
+    # When it is answered with a text
     reply = _answer(rt, run_id, {"type": "feedback", "data": {"request_id": "ask", "feedback": "Kindly."}})
+    # Then the answer is accepted, and the run completes with the text as its output
     assert reply.status == 200, reply.body
     run = wait_for_run(run_id)
     assert (run.status, run.output) == (RunStatus.completed, {"said": "Kindly."})
@@ -326,6 +344,7 @@ def test_a_timed_out_request_follows_the_nodes_error_handling(rt: Runtime) -> No
     # Given a request that stays open 1 s, on a node whose errors become its output
     deploy(rt.world, approval_definition(timeout_seconds=1, behavior="return"))
     run_id = _waiting_run(rt)
+    # When nobody answers it within the second
     # Then the run goes on with the error as the node's output
     run = wait_for_run(run_id, timeout_s=30)
     assert run.status is RunStatus.completed, run.error

@@ -59,6 +59,7 @@ def fresh_cache() -> Iterator[None]:
 
 
 def test_creating_an_app_shows_its_signing_secret_once(world: World) -> None:
+    # Given an admin of the world's project
     # When an App is created
     created = _create_app(world)
     # Then the response carries a Standard Webhooks secret, the very value stored in Secrets Manager
@@ -79,6 +80,7 @@ def test_creating_an_app_shows_its_signing_secret_once(world: World) -> None:
 
 
 def test_rotation_writes_a_new_version_and_shows_the_new_secret_once(world: World) -> None:
+    # Given an App, created with its first signing secret
     created = _create_app(world)
     # When an editor rotates it
     editor = world.token_for("editor@example.com", project_role="editor")
@@ -102,10 +104,13 @@ def test_rotation_writes_a_new_version_and_shows_the_new_secret_once(world: Worl
 
 
 def test_only_editors_of_the_apps_project_may_rotate(world: World) -> None:
+    # Given an App, a viewer of its project, and a user of the org outside the project
     created = _create_app(world)
     viewer = world.token_for("viewer@example.com", project_role="viewer")
     outsider = world.token_for("outsider@example.com")
+    # When the viewer, the outsider, anyone for an unknown App, and a caller without a token try to rotate it
     refused = world.call("POST", f"/v1/apps/{created['id']}/signing-secret", token=viewer)
+    # Then the viewer is 403 without a secret, the outsider and the unknown App 404, no token 401
     assert refused.status == 403
     assert "signing_secret" not in refused.raw
     assert world.call("POST", f"/v1/apps/{created['id']}/signing-secret", token=outsider).status == 404
@@ -141,8 +146,11 @@ def test_an_app_created_before_signing_secrets_gets_one_on_rotation(world: World
 
 
 def test_deleting_an_app_schedules_its_signing_secret_for_deletion(world: World) -> None:
+    # Given an App
     created = _create_app(world)
+    # When it is deleted
     assert world.call("DELETE", f"/v1/apps/{created['id']}", token=world.admin.token).status == 204
+    # Then its signing secret is scheduled for deletion in Secrets Manager
     described = aws.secrets().describe_secret(SecretId=f"{PREFIX}apps/{created['id']}/signing")
     assert "DeletedDate" in described
 
@@ -150,6 +158,7 @@ def test_deleting_an_app_schedules_its_signing_secret_for_deletion(world: World)
 def test_the_credentials_function_serves_the_signing_secret_from_its_version_keyed_cache(
     world: World, fresh_cache: None
 ) -> None:
+    # Given an App and an empty secret cache
     created = _create_app(world)
     request = {"kind": "signing_secret", "app_id": created["id"]}
     # When the executor asks twice
@@ -184,14 +193,20 @@ def test_the_credentials_function_serves_the_signing_secret_from_its_version_key
 def test_the_credentials_function_refuses_bad_signing_requests(
     world: World, event: Any, code: str, loc: list[Any] | None
 ) -> None:
+    # Given a signing-secret request for an unknown or malformed App, with a run_id, of a wrong kind,
+    # or not an object
+    # When the credentials function is asked
     answer = _ask_credentials(event)
+    # Then it answers an error document with its code, naming the field at fault where there is one
     assert answer["error"]["code"] == code
     if loc is not None:
         assert answer["error"]["details"][0]["loc"] == loc
 
 
 def test_an_app_of_another_org_is_404_for_rotation(world: World) -> None:
+    # Given an App, and an admin of another org
     created = _create_app(world)
     stranger = bootstrap_admin("stranger@example.com", "Elsewhere")
     token = mint_pat(stranger.user_id)
+    # When that admin rotates the App's signing secret / Then it is 404: the App is not theirs to see
     assert world.call("POST", f"/v1/apps/{created['id']}/signing-secret", token=token).status == 404

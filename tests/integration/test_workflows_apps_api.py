@@ -14,6 +14,7 @@ from tests.integration.conftest import Reply, World, definition
 
 
 def test_versions_are_immutable_and_numbered(world):
+    # Given the world's workflow at version 1, which uses the world's connection
     call, token = world.call, world.admin.token
     # When a new definition is saved twice
     v2 = call(
@@ -42,6 +43,7 @@ def test_versions_are_immutable_and_numbered(world):
 
 
 def test_invalid_definitions_answer_precise_details(world, management):
+    # Given another project with a connection of its own
     call, token = world.call, world.admin.token
     other_project = call(
         "POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}
@@ -57,7 +59,10 @@ def test_invalid_definitions_answer_precise_details(world, management):
             "config": {"api_key": "key-other-project"},
         },
     ).body["data"]["id"]
+    # When definitions are saved that use that connection, have a cycle, an unknown node type, or an
+    # undeclared requirement
     broken = definition(foreign)
+    # Then each is 422 validation_failed with its own detail code
     reply = call("PUT", f"/v1/workflows/{world.workflow_id}", token=token, body={"definition": broken})
     assert reply.status == 422
     assert reply.body["error"]["code"] == "validation_failed"
@@ -92,12 +97,15 @@ def test_invalid_definitions_answer_precise_details(world, management):
 
 
 def test_requirements_are_recorded_on_the_version(world):
+    # Given the world's project
+    # When a workflow is created whose http node uses the end user's crm link
     reply = world.call(
         "POST",
         "/v1/workflows",
         token=world.admin.token,
         body={"project_id": world.project_id, "name": "per-user", "definition": definition(requirement=True)},
     )
+    # Then its first version records the requirement crm and no connection
     assert reply.status == 201
     assert reply.body["data"]["version"]["requirement_ids"] == ["crm"]
     assert reply.body["data"]["version"]["connection_ids"] == []
@@ -135,6 +143,8 @@ def test_deploy_history_and_rollback(world):
 
 
 def test_rollback_without_a_previous_deployment_is_409(world):
+    # Given the world's App, never deployed
+    # When it is rolled back / Then it is 409 nothing_to_roll_back
     reply = world.call("POST", f"/v1/apps/{world.app_id}/rollback", token=world.admin.token)
     assert reply.status == 409
     assert reply.body["error"]["code"] == "nothing_to_roll_back"
@@ -168,14 +178,18 @@ def test_concurrent_deploys_never_interleave(world):
 
 
 def test_app_update_delete_and_workflow_in_use(world):
+    # Given the world's App, with the world's workflow
     call, token = world.call, world.admin.token
+    # When the App is made public and renamed, and the workflow deleted while the App uses it
     patched = call(
         "PATCH", f"/v1/apps/{world.app_id}", token=token, body={"access": "public", "name": "Public triage"}
     )
+    # Then the App is public, and deleting the workflow in use is 409
     assert patched.status == 200
     assert patched.body["data"]["access"] == "public"
     in_use = call("DELETE", f"/v1/workflows/{world.workflow_id}", token=token)
     assert in_use.status == 409
+    # And once the App is deleted, the workflow may be deleted, and its versions are gone
     listed = call("GET", "/v1/apps", token=token, query={"project_id": world.project_id})
     assert [a["id"] for a in listed.body["data"]] == [world.app_id]
     assert call("DELETE", f"/v1/apps/{world.app_id}", token=token).status == 204
@@ -184,16 +198,19 @@ def test_app_update_delete_and_workflow_in_use(world):
 
 
 def test_app_needs_a_workflow_of_the_same_project(world):
+    # Given another project of the org
     call, token = world.call, world.admin.token
     other = call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": "Other"}).body[
         "data"
     ]["id"]
+    # When an App of that project is created with the world's workflow
     reply = call(
         "POST",
         "/v1/apps",
         token=token,
         body={"project_id": other, "name": "x", "workflow_id": world.workflow_id},
     )
+    # Then it is 422 naming unknown_workflow
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["code"] == "unknown_workflow"
 

@@ -96,28 +96,37 @@ def test_a_finished_run_is_streamed_whole_and_the_response_ends(apps: Apps):
 
 
 def test_after_sequence_sends_only_the_later_events(apps: Apps):
+    # Given a finished run with four stored events
     run, events = finished_run(apps.world.app_id, *EVENT_TYPES)
 
+    # When its stream is requested after sequence 2
     reply = apps.stream(run.id, query={"after_sequence": "2"})
 
+    # Then only the events after the second come back
     assert (reply.status, reply.body) == (200, sse(*events[2:]))
 
 
 def test_last_event_id_resumes_when_it_is_later_than_after_sequence(apps: Apps):
+    # Given a finished run with four stored events
     run, events = finished_run(apps.world.app_id, *EVENT_TYPES)
 
+    # When its stream is requested with a Last-Event-ID later, then earlier, than after_sequence
     later = apps.stream(run.id, query={"after_sequence": "1"}, headers={"last-event-id": "3"})
     earlier = apps.stream(run.id, query={"after_sequence": "2"}, headers={"last-event-id": "1"})
 
+    # Then the later of the two cursors wins each time
     assert (later.status, later.body) == (200, sse(events[3]))
     assert (earlier.status, earlier.body) == (200, sse(*events[2:]))
 
 
 def test_a_finished_run_with_nothing_after_the_cursor_is_204(apps: Apps):
+    # Given a finished run with four stored events, the last one numbered 4
     run, _ = finished_run(apps.world.app_id, *EVENT_TYPES)
 
+    # When its stream is requested after sequence 4
     reply = apps.stream(run.id, query={"after_sequence": "4"})
 
+    # Then it is 204 with an empty body: nothing more will come
     assert (reply.status, reply.raw) == (204, "")
 
 
@@ -151,10 +160,13 @@ def test_a_run_of_another_app_is_not_found(apps: Apps):
     [({"after_sequence": "-1"}, None), ({"after_sequence": "x"}, None), (None, {"last-event-id": "abc"})],
 )
 def test_a_malformed_cursor_is_422(apps: Apps, query: dict[str, str] | None, headers: dict[str, str] | None):
+    # Given a finished run
     run, _ = finished_run(apps.world.app_id, *EVENT_TYPES)
 
+    # When its stream is asked for after a negative or non-numeric sequence, or a non-numeric Last-Event-ID
     reply = apps.stream(run.id, query=query, headers=headers)
 
+    # Then it is 422 validation_failed
     assert reply.status == 422
     assert reply.body["error"]["code"] == "validation_failed"
 
@@ -174,7 +186,7 @@ def test_who_may_stream_a_run(apps: Apps):
     foreign_key = apps.access_key(org_id=stranger.org_id, token=stranger.token)
     pat = mint_pat(world.admin.user_id)
 
-    # When each one asks for the stream, Then each is refused with the right status and code
+    # When each one asks for the stream / Then each is refused with the right status and code
     expectations = [
         (None, 401, "missing_token"),
         ("sb_ak_not-a-real-token", 401, None),

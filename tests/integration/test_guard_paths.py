@@ -101,7 +101,10 @@ def _code(answer: tuple[int, Any]) -> tuple[int, str]:
 
 
 def test_a_connect_path_puts_the_grant_of_the_addressed_apps_token_in_the_context(resolve: Any) -> None:
+    # Given a connect token of app-x for user-42
     token = _connect_token("app-x", "user-42")
+    # When the connect paths are called with it on app-x
+    # Then each handler sees the token's grant: its App and user
     assert resolve("GET", "/v1/connect/requirements", token=token) == (
         200,
         {"app_id": "app-x", "user_id": "user-42"},
@@ -119,6 +122,8 @@ def test_a_connect_path_puts_the_grant_of_the_addressed_apps_token_in_the_contex
 
 
 def test_a_connect_path_refuses_every_other_credential(resolve: Any) -> None:
+    # Given an access key, a personal access token, no token and a string that is no token
+    # When each calls a connect path / Then each is refused: 403 wrong_token_type, 401 missing or invalid
     for kind in (TokenKind.access_key, TokenKind.pat):
         other = tokens.issue(kind).token
         assert _code(resolve("GET", "/v1/connect/requirements", token=other)) == (403, "wrong_token_type")
@@ -127,17 +132,22 @@ def test_a_connect_path_refuses_every_other_credential(resolve: Any) -> None:
 
 
 def test_a_connect_token_elsewhere_is_the_wrong_kind(resolve: Any) -> None:
+    # Given a connect token of app-x
     token = _connect_token("app-x", "user-42")
+    # When it is used on a path that is not a connect path / Then it is 403 wrong_token_type
     assert _code(resolve("POST", "/v1/other", token=token)) == (403, "wrong_token_type")
     # A path that merely starts like a connect path is not one
     assert _code(resolve("GET", "/v1/connect/requirementsX", token=token)) == (403, "wrong_token_type")
 
 
 def test_a_page_path_skips_authorization_and_takes_a_form(resolve: Any) -> None:
+    # Given Authorization headers holding nonsense, a personal access token and a connect token
+    # When the page is opened with each / Then it is reached, without a principal
     # Whatever the Authorization header holds, the page is reached without a principal
     for token in ("nonsense", tokens.issue(TokenKind.pat).token, _connect_token("app-x", "user-42")):
         assert resolve("GET", "/connect", token=token) == (200, {"principal": False, "body": None})
     # And a form body reaches it, untouched
+    # When a form body is posted to the page / Then it reaches the page as sent
     assert resolve("POST", "/connect", raw_body="token=t&csrf=c", headers=FORM) == (
         200,
         {"principal": False, "body": "token=t&csrf=c"},
@@ -145,6 +155,9 @@ def test_a_page_path_skips_authorization_and_takes_a_form(resolve: Any) -> None:
 
 
 def test_form_bodies_are_for_the_page_only_and_bodies_are_judged_before_tokens(resolve: Any) -> None:
+    # Given no token at all
+    # When JSON is posted to the page, or a form to another path or a connect path
+    # Then each is 415 unsupported_media_type, judged before any token
     # JSON on the page, a form anywhere else: 415, token or not
     assert _code(resolve("POST", "/connect", body={"token": "t"})) == (415, "unsupported_media_type")
     assert _code(resolve("POST", "/v1/other", raw_body="a=b", headers=FORM)) == (
@@ -155,6 +168,7 @@ def test_form_bodies_are_for_the_page_only_and_bodies_are_judged_before_tokens(r
         "POST", "/v1/connect/requirements/crm/credentials", raw_body="a=b", headers=FORM
     )
     assert _code(form_to_connect_api) == (415, "unsupported_media_type")
+    # When a body over a megabyte is posted to the page or a connect path / Then it is 413 payload_too_large
     # Too large: 413, even on the page
     huge = "a=" + "x" * (1024 * 1024)
     assert _code(resolve("POST", "/connect", raw_body=huge, headers=FORM)) == (413, "payload_too_large")

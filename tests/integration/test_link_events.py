@@ -124,8 +124,10 @@ def test_revoking_expiring_and_an_upstream_401_each_deliver_their_event(
 def test_a_failing_receiver_is_retried_like_a_callback(
     scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given an App with an event URL whose receiver fails once (500), then accepts
     scene.use_event_receiver()
     scene.target.respond("/events", Answer(status=500), Answer(status=200))
+    # When user-42 links, and the queued delivery of its event is made
     scene.link("user-42")
     ((first, _),) = scene.take_deliveries()
     scene.deliver(first)
@@ -144,18 +146,24 @@ def test_a_failing_receiver_is_retried_like_a_callback(
 
 
 def test_without_an_event_url_nothing_is_queued(scene: LinksWorld) -> None:
+    # Given an App without an event URL
+    # When user-42 links and the link is revoked
     link = scene.link("user-42")
     links.revoke_link(scene.app(), link, "test")
+    # Then no event delivery is queued
     assert scene.take_deliveries() == []
 
 
 def test_an_event_that_cannot_be_scheduled_never_fails_the_change(
     scene: LinksWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given an App with an event URL, but no delivery queue configured
     scene.use_event_receiver()
     monkeypatch.setenv("DELIVERY_QUEUE_URL", "")
     get_settings.cache_clear()
+    # When user-42 links
     link = scene.link("user-42")
+    # Then the link is made, active, and nothing is queued
     assert link.status.value == "active"
     assert scene.take_deliveries() == []
 
@@ -164,9 +172,12 @@ def test_an_event_that_cannot_be_scheduled_never_fails_the_change(
 
 
 def test_the_management_api_sets_shows_and_clears_the_apps_urls(scene: LinksWorld) -> None:
+    # Given the scene's App, without URLs, and two connect return URLs
     call, token, path = scene.world.call, scene.world.admin.token, f"/v1/apps/{scene.app_id}"
     urls = ["https://example.com/done", "https://example.com/back/"]
 
+    # When a new App is created with an event URL and the return URLs, and the scene's App gets an event URL,
+    # then has both cleared
     created = call(
         "POST",
         "/v1/apps",
@@ -182,6 +193,7 @@ def test_the_management_api_sets_shows_and_clears_the_apps_urls(scene: LinksWorl
     updated = call("PATCH", path, token=token, body={"event_url": "https://hooks.example.com/x"})
     cleared = call("PATCH", path, token=token, body={"event_url": "", "connect_return_urls": []})
 
+    # Then each answer shows the URLs as set, and a later read of the scene's App shows them cleared
     assert created.status == 201, created.body
     assert (created.body["data"]["event_url"], created.body["data"]["connect_return_urls"]) == (
         "https://hooks.example.com/links",
@@ -195,7 +207,10 @@ def test_the_management_api_sets_shows_and_clears_the_apps_urls(scene: LinksWorl
 
 
 def test_the_management_api_refuses_urls_that_may_not_receive_events_or_users(scene: LinksWorld) -> None:
+    # Given an App with no event URL and no return URLs
     call, token, path = scene.world.call, scene.world.admin.token, f"/v1/apps/{scene.app_id}"
+    # When event URLs with a wrong scheme, credentials, a metadata or private address, or a return URL that is
+    # not a URL are set / Then each is 422 naming the field and its code
     for body, loc, code in (
         ({"event_url": "ftp://hooks.example.com/x"}, ["event_url"], "scheme_not_allowed"),
         ({"event_url": "https://user:pw@hooks.example.com/"}, ["event_url"], "credentials_in_url"),
@@ -211,10 +226,12 @@ def test_the_management_api_refuses_urls_that_may_not_receive_events_or_users(sc
         assert reply.status == 422, reply.body
         assert reply.body["error"]["code"] == "validation_failed"
         assert [(d["loc"], d["code"]) for d in reply.body["error"]["details"]] == [(loc, code)]
+    # And eleven return URLs are 422
     too_many = call(
         "PATCH", path, token=token, body={"connect_return_urls": [f"https://a.test/{i}" for i in range(11)]}
     )
     assert too_many.status == 422, too_many.body
+    # And the App kept no URL, and no refused value is in it
     unchanged = call("GET", path, token=token)
     assert (unchanged.body["data"]["event_url"], unchanged.body["data"]["connect_return_urls"]) == (None, [])
     assert json.dumps(unchanged.body).count("ftp://") == 0

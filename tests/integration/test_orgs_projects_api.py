@@ -59,7 +59,9 @@ def test_an_org_always_keeps_one_owner(world):
 
 
 def test_admins_cannot_touch_owners(world):
+    # Given an org admin who is not its owner
     admin = world.token_for("admin2@example.com", org_role="admin")
+    # When that admin grants ownership to a new member, and demotes the owner
     # An org admin cannot grant ownership nor demote the owner
     grant = world.call(
         "POST",
@@ -73,6 +75,7 @@ def test_admins_cannot_touch_owners(world):
         token=admin,
         body={"role": "member"},
     )
+    # Then both are 403
     assert grant.status == 403
     assert demote.status == 403
 
@@ -106,6 +109,7 @@ def test_members_of_another_org_see_nothing(world, management):
 
 
 def test_project_role_matrix(world):
+    # Given a project viewer, a project editor, and an org member without a project role
     call = world.call
     viewer = world.token_for("viewer@example.com", project_role="viewer")
     editor = world.token_for("editor@example.com", project_role="editor")
@@ -113,6 +117,8 @@ def test_project_role_matrix(world):
     from tests.integration.conftest import definition
 
     save = {"definition": definition(world.connection_id)}
+    # When each reads, saves, deploys and manages what the project holds
+    # Then each may do exactly what its role allows:
     # A viewer reads but cannot save a workflow, deploy or change connections
     assert call("GET", f"/v1/workflows/{world.workflow_id}", token=viewer).status == 200
     denied = call("PUT", f"/v1/workflows/{world.workflow_id}", token=viewer, body=save)
@@ -155,6 +161,8 @@ def test_project_role_matrix(world):
 
 
 def test_project_members_must_belong_to_the_org(world):
+    # Given an email that belongs to no member of the org
+    # When it is added to the project / Then it is 422 not_an_org_member
     reply = world.call(
         "POST",
         f"/v1/projects/{world.project_id}/members",
@@ -166,17 +174,20 @@ def test_project_members_must_belong_to_the_org(world):
 
 
 def test_project_member_role_change_and_removal(world):
+    # Given a viewer added to the project, and the first member the project lists
     world.token_for("p@example.com", project_role="viewer")
     members = world.call("GET", f"/v1/projects/{world.project_id}/members", token=world.admin.token).body[
         "data"
     ]
     user_id = members[0]["user_id"]
+    # When that member's role is changed to editor, then the member is removed twice
     changed = world.call(
         "PATCH",
         f"/v1/projects/{world.project_id}/members/{user_id}",
         token=world.admin.token,
         body={"role": "editor"},
     )
+    # Then the change is 200 with the new role, the first removal 204 and the second 404
     assert changed.status == 200
     assert changed.body["data"]["role"] == "editor"
     assert (
@@ -207,13 +218,16 @@ def test_project_delete_is_refused_while_it_holds_apps(world):
 
 
 def test_project_listing_paginates(world):
+    # Given the org's project Support and three more
     call, token = world.call, world.admin.token
     for n in range(3):
         assert (
             call("POST", "/v1/projects", token=token, body={"org_id": world.org_id, "name": f"p{n}"}).status
             == 201
         )
+    # When they are listed two at a time
     first = call("GET", "/v1/projects", token=token, query={"org_id": world.org_id, "limit": "2"})
+    # Then the first page holds two and a cursor, and the two pages together hold all four
     assert first.status == 200
     assert len(first.body["data"]) == 2
     assert first.body["next_token"]

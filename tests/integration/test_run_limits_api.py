@@ -29,6 +29,7 @@ def _limits(app: dict[str, Any]) -> tuple[int, int]:
 
 
 def test_an_app_has_the_default_limits_until_they_are_set(world: World) -> None:
+    # Given the world's App, created without limits / Then it has the defaults: a 3600 s run, a 25 s sync wait
     app = _app(world)
     assert _limits(app) == (3600, 25)
     # When both are set / Then the App shows them, and an unrelated change keeps them
@@ -47,6 +48,7 @@ def test_an_app_has_the_default_limits_until_they_are_set(world: World) -> None:
 
 
 def test_an_app_is_created_with_its_limits(world: World) -> None:
+    # Given a new App's body with a 60 s run timeout and a 5 s sync wait
     body = {
         "project_id": world.project_id,
         "name": "Quick",
@@ -54,7 +56,9 @@ def test_an_app_is_created_with_its_limits(world: World) -> None:
         "run_timeout_seconds": 60,
         "sync_wait_seconds": 5,
     }
+    # When it is created
     reply = world.call("POST", "/v1/apps", token=world.admin.token, body=body)
+    # Then the App is created with them, and a later read shows them
     assert reply.status == 201, reply.body
     assert _limits(reply.body["data"]) == (60, 5)
     assert _app(world, reply.body["data"]["id"])["run_timeout_seconds"] == 60
@@ -73,15 +77,21 @@ def test_an_app_is_created_with_its_limits(world: World) -> None:
 def test_limits_out_of_bounds_are_422_naming_the_field(
     world: World, body: dict[str, Any], field: str
 ) -> None:
+    # Given a run timeout of 0, over a day or a fraction, or a sync wait of 0 or over 28 s
+    # When the App's limit is set to it
     reply = _patch(world, body)
+    # Then it is 422 validation_failed naming the field, and the App keeps its default timeout
     assert (reply.status, reply.body["error"]["code"]) == (422, "validation_failed"), reply.body
     assert [detail["loc"] for detail in reply.body["error"]["details"]] == [[field]]
     assert _app(world)["run_timeout_seconds"] == 3600
 
 
 def test_only_project_editors_set_limits_and_other_orgs_do_not_see_the_app(world: World) -> None:
+    # Given a project viewer, and an admin of another org
     viewer = world.token_for("viewer@example.com", project_role="viewer")
+    # When each sets the App's run timeout
     refused = _patch(world, {"run_timeout_seconds": 60}, token=viewer)
+    # Then the viewer is 403 forbidden, the other org 404 not_found, and the timeout stays the default
     assert (refused.status, refused.body["error"]["code"]) == (403, "forbidden"), refused.body
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere").token
     hidden = _patch(world, {"run_timeout_seconds": 60}, token=stranger)
@@ -90,9 +100,12 @@ def test_only_project_editors_set_limits_and_other_orgs_do_not_see_the_app(world
 
 
 def test_a_run_keeps_the_timeout_it_was_created_with_and_its_deadline(world: World) -> None:
+    # Given the App's run timeout set to 120 s and its version 1 deployed
     assert _patch(world, {"run_timeout_seconds": 120}).status == 200
     world.call("POST", f"/v1/apps/{world.app_id}/deployments", token=world.admin.token, body={"version": 1})
+    # When a run is created
     run = created_run(world.app_id, {"question": "q"})
+    # Then the run keeps the 120 s timeout, with its deadline 120 s after its creation
     assert run.timeout_seconds == 120
     assert run.deadline_at == run.created_at + timedelta(seconds=120)
     # A later change does not move an existing run's deadline

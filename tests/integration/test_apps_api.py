@@ -71,6 +71,7 @@ def test_both_addressing_forms_reach_the_app(world, apps_call, form):
 
 
 def test_auth_failures_on_an_app_route(world, apps_call, management):
+    # Given a key scoped to another project, an admin of another org with an org-wide key of its own
     scoped_elsewhere = _key(
         world,
         project_id=world.call(
@@ -90,6 +91,8 @@ def test_auth_failures_on_an_app_route(world, apps_call, management):
         ({"token": scoped_elsewhere}, 403, "wrong_project"),
         ({"token": stranger_key}, 404, "not_found"),
     ]
+    # When the App is called with no token, garbage, an admin token, each of those keys, or an unknown App
+    # Then each is refused with its own status and code, and an unknown App is 404
     for kwargs, status, code in cases:
         reply = apps_call(world.app_id, **kwargs)
         assert (reply.status, reply.body["error"]["code"]) == (status, code), kwargs
@@ -97,10 +100,14 @@ def test_auth_failures_on_an_app_route(world, apps_call, management):
 
 
 def test_public_apps_need_no_key(world, apps_call):
+    # Given the App made public
     world.call("PATCH", f"/v1/apps/{world.app_id}", token=world.admin.token, body={"access": "public"})
+    # When it is called without a key, and with an admin token / Then the first is 200, the second 403
     assert apps_call(world.app_id).status == 200
     assert apps_call(world.app_id, token=world.admin.token).status == 403
 
 
 def test_project_scoped_key_reaches_its_project(world, apps_call):
+    # Given an access key scoped to the App's project
+    # When the App is called with it / Then it answers 200
     assert apps_call(world.app_id, token=_key(world, world.project_id)).status == 200

@@ -43,6 +43,7 @@ def test_secret_fields_are_stored_apart_and_never_returned(world):
 def test_patch_config_rotates_the_secret_and_keeps_the_id(world):
     from switchboard.store import connections
 
+    # Given the world's connection and its stored secret version
     before = connections.get_connection(world.connection_id)
     assert before is not None
     # When the config is replaced
@@ -64,6 +65,8 @@ def test_patch_config_rotates_the_secret_and_keeps_the_id(world):
 
 
 def test_invalid_configs_are_422_without_echoing_values(world):
+    # Given connection bodies missing the API key, with a bad URL, an unknown field, an unknown type, or a
+    # port out of range, most of them holding a secret value
     cases = [
         ({"type": "http_api_key", "config": {"url": "https://x.test"}}, "missing"),
         ({"type": "http_api_key", "config": {"url": "nope", "api_key": "leak-me-SECRET-1"}}, "url_parsing"),
@@ -89,6 +92,7 @@ def test_invalid_configs_are_422_without_echoing_values(world):
             "less_than_equal",
         ),
     ]
+    # When each is created / Then each is 422 with its detail code, and the secret value is not echoed
     for body, code in cases:
         reply = world.call(
             "POST",
@@ -102,6 +106,7 @@ def test_invalid_configs_are_422_without_echoing_values(world):
 
 
 def test_every_registered_type_can_be_created(world):
+    # Given a config for each registered type (http, openai, postgres), each holding secret values
     configs = {
         "http": {
             "url": "https://api.test/v1",
@@ -121,6 +126,8 @@ def test_every_registered_type_can_be_created(world):
             "password": "pg-SECRET-password",
         },
     }
+    # When a connection of each type is created
+    # Then each is 201 and its shown config has no "secret" in it (a case-sensitive check)
     for kind, config in configs.items():
         reply = world.call(
             "POST",
@@ -233,6 +240,9 @@ def test_a_secret_shorter_than_8_characters_is_422(world, connection_type, confi
 
 
 def test_a_secret_of_8_characters_is_accepted(world):
+    # Given an http_api_key config whose key is 8 characters long
+    # When a connection is created with it
     reply = _create(world, "http_api_key", {"url": "https://crm.example.test", "api_key": "k" * 8})
+    # Then it is 201 and its api_key is a secret field
     assert reply.status == 201, reply.body
     assert reply.body["data"]["secret_fields"] == ["api_key"]

@@ -77,7 +77,8 @@ def later(**delta: float) -> datetime:
 
 
 def test_the_test_environment_targets_what_the_template_gives_the_management_function() -> None:
-    # Given the management function's environment as the local stack resolves the template
+    # Given the template the local stack runs
+    # When the management function's environment is resolved from it, as the local stack resolves it
     template = Template.from_file(TEMPLATE)
     variables = template.resolve(template.resources["ManagementFunction"]["Properties"]["Environment"])
     names = ("SCHEDULE_GROUP", "TRIGGER_FUNCTION_ARN", "SCHEDULER_ROLE_ARN", "TRIGGER_DLQ_ARN")
@@ -92,6 +93,7 @@ def test_the_test_environment_targets_what_the_template_gives_the_management_fun
 
 
 def test_creating_a_schedule_trigger_creates_its_schedule(world: World) -> None:
+    # Given the world's App, and its admin as the editor
     # When an editor creates a cron trigger with static input, a transformer and an end user
     reply = create(
         world,
@@ -354,6 +356,7 @@ def test_a_change_that_loses_a_race_leaves_the_schedule_as_the_record_says(
 
 
 def test_creating_a_webhook_trigger_shows_its_url_and_signing_secret_once(world: World) -> None:
+    # Given the world's App
     # When a webhook trigger is created
     reply = create(world, name="crm-updates", type="webhook", input_transformer="{question: data.summary}")
 
@@ -586,6 +589,8 @@ def test_deleting_an_app_deletes_its_triggers_schedules_and_secrets(world: World
 def test_invalid_triggers_are_422_naming_the_problem_and_create_nothing(
     world: World, body: dict[str, Any], loc: list[str], code: str
 ) -> None:
+    # Given a trigger body with one problem: a bad schedule, a bad transformer, a webhook with config, a
+    # too large input, a bad name, an unknown type or an unknown field
     # When an invalid trigger is submitted
     reply = world.call("POST", _triggers(world), token=world.admin.token, body=body)
 
@@ -651,11 +656,13 @@ def test_an_access_key_is_the_wrong_kind_of_token(world: World, trigger_id: str)
 
 
 def test_another_org_sees_nothing(world: World, trigger_id: str) -> None:
+    # Given a schedule trigger of the App, and an admin of another org
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
     for method, path, body in _trigger_routes(world, trigger_id):
         # When an admin of another org calls a trigger route / Then 404, as if nothing existed
         reply = world.call(method, path, token=stranger.token, body=body)
         assert reply.status == 404, (method, path, reply.body)
+    # And the trigger's schedule is still enabled
     assert schedule(trigger_id)["State"] == "ENABLED"
 
 

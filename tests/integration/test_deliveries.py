@@ -273,15 +273,19 @@ def test_the_deliveries_route_lists_every_attempt_without_the_token(scene: Scene
 
 
 def test_the_deliveries_route_hides_other_apps_runs_and_needs_a_key(scene: Scene) -> None:
+    # Given a finished run of the App with a callback, and a second App of the project
     scene.target.respond("/hook", Answer(status=200))
     run = scene.run_with_callbacks({"url": f"{scene.target.url}/hook"})
     other_app, _ = _signed_app(scene.world, "Other")
+    # When the run's deliveries are listed through the other App, for an unknown run, a path-like id, and
+    # without a key / Then the first three are 404 and the last 401 missing_token
     assert scene.list_deliveries(run.id, app_id=other_app).status == 404
     assert scene.list_deliveries("run-doesnotexist").status == 404
     assert scene.list_deliveries("../../etc").status == 404
     unauthenticated = scene.list_deliveries(run.id, with_key=False)
     assert unauthenticated.status == 401
     assert unauthenticated.body["error"]["code"] == "missing_token"
+    # And the queued delivery is made, leaving nothing behind
     scene.deliver_all()
 
 
@@ -311,14 +315,19 @@ def test_six_failures_make_the_delivery_failed_with_growing_delays(scene: Scene)
 
 
 def test_each_callback_is_its_own_delivery_and_a_duplicate_message_does_nothing(scene: Scene) -> None:
+    # Given a finished run with two callbacks, whose receivers accept
     scene.target.respond("/a", Answer(status=200))
     scene.target.respond("/b", Answer(status=200))
     run = scene.run_with_callbacks({"url": f"{scene.target.url}/a"}, {"url": f"{scene.target.url}/b"})
+    # When the delivery queue is read / Then it holds one message per callback
     messages = scene.take_messages()
     assert len(messages) == 2
+    # When each message is handed to the dispatcher, and the first one once more
     for message in messages:
         scene.feed(message)
     scene.feed(messages[0])
+    # Then each receiver was called once, and each delivery is delivered under its own webhook-id, without
+    # an Authorization header
     assert len(scene.target.requests_to("/a")) == len(scene.target.requests_to("/b")) == 1
     assert {d.status for d in list_run_deliveries(run.id)} == {DeliveryStatus.delivered}
     ids = {r.headers["webhook-id"] for r in scene.target.requests}
@@ -391,6 +400,8 @@ def test_a_run_that_fails_or_is_canceled_still_calls_back(scene: Scene) -> None:
 
 
 def test_a_run_without_callbacks_queues_nothing(scene: Scene) -> None:
+    # Given a run without callbacks, executed to its end
     run = scene.run_with_callbacks()
+    # When the delivery queue is read / Then nothing is queued and no delivery is recorded
     assert scene.take_messages() == []
     assert list_run_deliveries(run.id) == []

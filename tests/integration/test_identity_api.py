@@ -95,9 +95,12 @@ def test_expired_token_is_refused(management, admin):
 
 
 def test_expiry_in_the_past_is_rejected(management, admin):
+    # Given an admin
+    # When a personal access token is created that expired in 2020
     reply = management(
         "POST", "/v1/tokens", token=admin.token, body={"name": "x", "expires_at": "2020-01-01T00:00:00Z"}
     )
+    # Then it is 422 expiry_in_past
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["code"] == "expiry_in_past"
 
@@ -150,14 +153,15 @@ def test_access_keys_are_for_apps_only(world):
 
 
 def test_access_key_revocation_and_permissions(world):
+    # Given an org-wide access key, and a plain member of the org
     key = world.call(
         "POST", "/v1/access-keys", token=world.admin.token, body={"org_id": world.org_id, "name": "k"}
     ).body["data"]
     member = world.token_for("member@example.com")
-    # A plain member may neither list nor revoke keys
+    # When the member lists and revokes keys / Then both are 403: a plain member may do neither
     assert world.call("GET", "/v1/access-keys", token=member, query={"org_id": world.org_id}).status == 403
     assert world.call("DELETE", f"/v1/access-keys/{key['id']}", token=member).status == 403
-    # An admin revokes it; revoking again is a no-op that reports the revocation
+    # When an admin revokes it, then again / Then both are 200: the second is a no-op reporting the first
     first = world.call("DELETE", f"/v1/access-keys/{key['id']}", token=world.admin.token)
     again = world.call("DELETE", f"/v1/access-keys/{key['id']}", token=world.admin.token)
     assert first.status == 200

@@ -93,6 +93,7 @@ def access_key(world: World) -> str:
 
 
 def test_routes_refuse_missing_tokens_and_access_keys(world: World, access_key: str) -> None:
+    # When each management route that addresses the org's resources is called
     for method, path, options in _routes(world):
         # Given no token
         anonymous = world.call(method, path, **options)
@@ -106,6 +107,7 @@ def test_routes_refuse_missing_tokens_and_access_keys(world: World, access_key: 
 
 
 def test_routes_hide_everything_from_another_org(world: World) -> None:
+    # Given an admin of another org
     stranger = bootstrap_admin("stranger@example.org", "Elsewhere")
     for method, path, options in _routes(world):
         # When a member of another org calls any route aimed at this org's resources
@@ -156,6 +158,7 @@ def test_every_documented_management_route_is_in_the_matrix(world: World) -> Non
         if path
         not in ("/v1/openapi.json", "/v1/docs", "/v1/me", "/v1/tokens", "/v1/tokens/{token_id}", "/v1/orgs")
     }
+    # When the matrix's routes are reduced to the same shape, their ids replaced by placeholders
     ids = re.compile(r"/(org|prj|con|wf|app|usr|run|ak|trg|tev|lnk)-[a-z2-7]+|/[0-9a-f-]{36}|/\d+(?=/|$)")
     covered = {(method, ids.sub("/{}", path)) for method, path, _ in _routes(world)}
     # Then every route that addresses an org, project or resource is exercised above

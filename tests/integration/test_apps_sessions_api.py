@@ -71,11 +71,14 @@ def test_a_session_runs_one_run_at_a_time(rt: Runtime) -> None:
 
 
 def test_a_cancelled_queued_run_frees_its_session(rt: Runtime) -> None:
+    # Given a queued background run of u-1 in a session
     session = str(uuid.uuid4())
     body = {"input": {"question": "q"}, "user_id": "u-1", "session_id": session}
     run_id = _created(rt, {**body, "background": True}).body["data"]["id"]
+    # When it is canceled before the queue is processed, and another run of the session is created
     rt.call("POST", f"/v1/runs/{run_id}/cancel")
     rt.drain()
+    # Then the new run is taken (200): the canceled run freed the session
     assert _created(rt, body).status == 200
 
 

@@ -106,7 +106,7 @@ def test_a_throttled_store_met_by_the_guard_is_503_with_retry_after(
 
 
 def test_an_answer_that_needs_no_retry_has_no_retry_after(stack: None) -> None:
-    # Given a route that answers normally, When it is called without a token to a route that needs none
+    # Given a path no route serves / When it is called without a token
     status, headers, _ = _call("/v1/nowhere")
     # Then 404, and no Retry-After
     assert status == 404

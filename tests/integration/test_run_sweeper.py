@@ -52,9 +52,12 @@ def test_a_run_nobody_started_is_started_by_the_sweeper(rt: Runtime) -> None:
 
 
 def test_a_run_cancelled_before_any_start_is_ended_canceled(rt: Runtime) -> None:
+    # Given a created run whose cancel was requested before it started
     run = created_run(rt.app_id)
     assert runs.request_cancel(run.id, utcnow()) is not None
+    # When the sweeper runs two minutes later / Then it ends the run canceled
     assert sweep(utcnow() + timedelta(minutes=2)) == {"canceled": 1}
+    # And the run never started, its only terminal event is run.canceled, and no execution was started
     ended = runs.get_run(run.id)
     assert ended is not None
     assert (ended.status, ended.started_at) == (RunStatus.canceled, None)
@@ -65,6 +68,7 @@ def test_a_run_cancelled_before_any_start_is_ended_canceled(rt: Runtime) -> None
 def test_a_throttled_start_is_tried_again_and_a_run_never_started_is_given_up_after_15_minutes(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a created run, and an executor that cannot be started (throttled)
     run = created_run(rt.app_id)
 
     def throttled(*_: object) -> str:

@@ -177,6 +177,7 @@ def test_input_the_app_refuses_rejects_the_firing_with_the_reason(scene: Trigger
 
 
 def test_a_firing_of_a_trigger_that_no_longer_exists_is_refused(scene: TriggerWorld) -> None:
+    # Given a trigger id that no trigger holds
     # When Scheduler fires a trigger id nothing holds
     answer = scene.fire(firing("trg-gone"))
     # Then the answer is a refusal, not an error Scheduler would retry
@@ -186,6 +187,7 @@ def test_a_firing_of_a_trigger_that_no_longer_exists_is_refused(scene: TriggerWo
 
 
 def test_an_event_that_is_not_a_firing_is_refused(scene: TriggerWorld) -> None:
+    # Given an event with a trigger id and a field a firing does not have
     # When the function gets something else
     answer = scene.fire({"trigger_id": "trg-x", "surprise": True})
     # Then it is refused as an invalid request

@@ -169,7 +169,10 @@ def test_sessions_and_their_messages(rt: Runtime) -> None:
     # a cursor
     paged = _get(rt, f"/sessions/{session.upper()}/messages", limit="1")
     assert [m["run_id"] for m in paged["data"]] == [first["id"]] * 2
-    assert paged["next_token"]
+    # And its cursor gives the second run's two messages, the last page
+    rest = _get(rt, f"/sessions/{session}/messages", limit="1", next_token=paged["next_token"])
+    assert [m["run_id"] for m in rest["data"]] == [second["id"]] * 2
+    assert rest["next_token"] is None
 
 
 def test_unknown_or_foreign_things_are_404(rt: Runtime) -> None:

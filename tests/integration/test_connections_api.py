@@ -127,7 +127,7 @@ def test_every_registered_type_can_be_created(world):
         },
     }
     # When a connection of each type is created
-    # Then each is 201 and its shown config has no "secret" in it (a case-sensitive check)
+    # Then each is 201 and its shown config holds none of the secret values
     for kind, config in configs.items():
         reply = world.call(
             "POST",
@@ -136,7 +136,8 @@ def test_every_registered_type_can_be_created(world):
             body={"project_id": world.project_id, "name": kind, "type": kind, "config": config},
         )
         assert reply.status == 201, reply.body
-        assert "secret" not in json.dumps(reply.body["data"]["config"])
+        shown = json.dumps(reply.body["data"]["config"]).lower()
+        assert "secret" not in shown
 
 
 def test_delete_is_refused_while_a_deployed_version_uses_it(world):

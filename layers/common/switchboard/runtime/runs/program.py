@@ -54,11 +54,11 @@ from switchboard.domain.errors import SwitchboardError
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import RUNNING, Run, RunStatus
 from switchboard.egress import current_policy
+from switchboard.engine.attempts import INTERRUPTED
 from switchboard.engine.contracts import EventSink, NodeError, RunContext, RunResult
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.drivers import HaltRun, NodeTask, no_human
 from switchboard.engine.errors import Canceled, StepError
-from switchboard.engine.node_work import INTERRUPTED
 from switchboard.engine.records import NodeRecord, span_to_json
 from switchboard.engine.runner import execute
 from switchboard.engine.tracing import error_data

@@ -17,15 +17,8 @@ from dataclasses import dataclass
 
 from switchboard.engine.contracts import NodeResult
 from switchboard.engine.definition import WorkflowDefinition
-from switchboard.engine.nodes import (
-    ChoiceNode,
-    Node,
-    NodeBase,
-    OutputNode,
-    StepNode,
-    TransformNode,
-    ValidatorNode,
-)
+from switchboard.engine.nodes import ChoiceNode, Node, NodeBase, OutputNode, StepNode
+from switchboard.engine.step_kinds import kind_of
 
 
 @dataclass(frozen=True)
@@ -40,8 +33,6 @@ class Plan:
     dependents: tuple[tuple[int, ...], ...]
     """The positions of the nodes that depend on each node, by position."""
     choosers: Mapping[str, list[str]]
-    inline: frozenset[str]
-    """The step nodes cheap and safe to run on the scheduler thread (see ``runs_inline``)."""
 
 
 def plan(definition: WorkflowDefinition) -> Plan:
@@ -64,7 +55,6 @@ def plan(definition: WorkflowDefinition) -> Plan:
         dependencies=tuple(dependencies[i] for i in order),
         dependents=tuple(tuple(sorted(position[nodes[j].id] for j in dependents[i])) for i in order),
         choosers=choosers(definition),
-        inline=frozenset(node.id for node in nodes if isinstance(node, StepNode) and runs_inline(node)),
     )
 
 
@@ -97,14 +87,13 @@ def scheduled_order(definition: WorkflowDefinition) -> list[Node]:
 
 
 def runs_inline(node: StepNode) -> bool:
-    """A step that only computes (no I/O, no backoff sleep: no retries) runs on the scheduler thread.
+    """A step that only computes (no I/O, no backoff sleep: no retries) runs on the scheduler thread: its
+    kind is placed ``inline_without_retries`` (``engine/step_kinds.py``).
 
     Handing it to a worker thread would cost more than the step itself, and gain nothing: it holds the GIL
     for as long as it runs. (A validator never fetches a ``$ref``: see steps/validator.py.)
     """
-    if node.error_handling.retries:
-        return False
-    return isinstance(node, TransformNode | ChoiceNode | ValidatorNode)
+    return kind_of(node).runs_inline(node)
 
 
 def choosers(definition: WorkflowDefinition) -> dict[str, list[str]]:

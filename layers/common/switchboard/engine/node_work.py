@@ -12,15 +12,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from switchboard.engine.attempts import CANCELED, run_attempts
+from switchboard.engine.attempts import CANCELED, record_interruptions, retry_hook, run_attempts
 from switchboard.engine.contracts import EventSink, NodeError, Span
 from switchboard.engine.mapping import materialize
 from switchboard.engine.nodes import NodeBase, StepNode
 from switchboard.engine.records import NodeRecord
 from switchboard.engine.steps import Outcome, Services, StepContext, failure_envelope
 from switchboard.engine.tracing import error_data
-
-INTERRUPTED = NodeError("interrupted", "the executor stopped while this attempt ran; it was not finished")
 
 
 def node_services(services: Services, events: EventSink) -> Services:
@@ -43,8 +41,7 @@ def run_node(services: Services, node: StepNode, parent: Span, *, interrupted: i
     by an executor that stopped: each shows in the trace, the node is told as retrying, and the attempts
     go on from the next number."""
     span = start_node(services, node, parent, announce=interrupted == 0)
-    for attempt in range(1, interrupted + 1):
-        _record_interruption(services, node, span, attempt)
+    record_interruptions(services, node, span, interrupted)
     try:
         inputs = materialize(dict(node.inputs), services.state)
         outcome = run_attempts(
@@ -59,30 +56,6 @@ def run_node(services: Services, node: StepNode, parent: Span, *, interrupted: i
     except Exception as failure:  # never let a worker take the run down
         outcome = Outcome("failed", error=NodeError("internal_error", f"unexpected {type(failure).__name__}"))
     return conclude(services, node, span, outcome)
-
-
-def _record_interruption(services: Services, node: StepNode, parent: Span, attempt: int) -> None:
-    span = services.tracer.start(
-        "attempt", f"{node.id} attempt {attempt}", parent, attributes={"attempt": attempt}
-    )
-    services.tracer.end(span, "interrupted", error=INTERRUPTED)
-    services.events.emit(
-        "node.retrying",
-        {"node_id": node.id, "attempt": attempt + 1, "error": error_data(INTERRUPTED), "delay_seconds": 0},
-    )
-
-
-def retry_hook(events: EventSink, node_id: str, tool_id: str | None = None) -> Any:
-    def emit(attempt: int, error: NodeError, delay: float) -> None:
-        data: dict[str, Any] = {
-            "node_id": node_id,
-            "attempt": attempt,
-            "error": error_data(error),
-            "delay_seconds": delay,
-        }
-        events.emit("node.retrying", data if tool_id is None else {**data, "tool": tool_id})
-
-    return emit
 
 
 def conclude(services: Services, node: NodeBase, span: Span, outcome: Outcome) -> NodeRecord:

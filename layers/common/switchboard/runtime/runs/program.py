@@ -54,13 +54,14 @@ from switchboard.domain.errors import SwitchboardError
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import RUNNING, Run, RunStatus
 from switchboard.egress import current_policy
+from switchboard.engine.attempts import INTERRUPTED
 from switchboard.engine.contracts import EventSink, NodeError, RunContext, RunResult
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.drivers import HaltRun, NodeTask, no_human
 from switchboard.engine.errors import Canceled, StepError
-from switchboard.engine.node_work import INTERRUPTED
 from switchboard.engine.records import NodeRecord, span_to_json
 from switchboard.engine.runner import execute
+from switchboard.engine.step_kinds import kind_of
 from switchboard.engine.tracing import error_data
 from switchboard.observability import logger
 from switchboard.runtime.building.versions import version_definition
@@ -525,7 +526,7 @@ class _DurableDriver:
     def _run_task(
         self, task: NodeTask, carried: _Effects, started: threading.Event | None, _: object
     ) -> NodeRecord:
-        if task.node.type == "human_input":
+        if kind_of(task.node).work == "human_input":
             return self._human(task, carried, started)
         return self._node_step(task, carried, started)
 

@@ -1,6 +1,6 @@
 """Where Switchboard's engine spends a no-op run: cProfile of the scheduler thread, and of every worker
-thread (each node's ``_run_node`` is profiled on its own thread for the diagnostic run, then merged). A
-node the engine runs inline, on the scheduler thread, is in the scheduler's profile."""
+thread (each node's work, ``NodeRunner._work``, is profiled on its own thread for the diagnostic run, then
+merged). A node the engine runs inline, on the scheduler thread, is in the scheduler's profile."""
 
 from __future__ import annotations
 
@@ -14,19 +14,15 @@ from typing import Any
 from unittest.mock import patch
 
 from bench.engine import SHAPES, run_once
-from switchboard.engine import runner
 from switchboard.engine.definition import WorkflowDefinition
+from switchboard.engine.running import NodeRunner
 
 TOP = 10
 
 
 @contextmanager
 def _profiled_workers(profiles: list[cProfile.Profile]) -> Iterator[None]:
-    run_class: Any = getattr(runner, "_Run", None)
-    if run_class is None or not hasattr(run_class, "_run_node"):
-        yield
-        return
-    original = run_class._run_node
+    original = NodeRunner._work
     lock = threading.Lock()
     scheduler = threading.get_ident()
 
@@ -43,7 +39,7 @@ def _profiled_workers(profiles: list[cProfile.Profile]) -> Iterator[None]:
             with lock:
                 profiles.append(profiler)
 
-    with patch.object(run_class, "_run_node", run_node):
+    with patch.object(NodeRunner, "_work", run_node):
         yield
 
 

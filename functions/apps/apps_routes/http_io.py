@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -19,14 +19,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ValidationError
 
 from apps_routes.resolver import Upload
-from switchboard.auth import tokens
 from switchboard.auth.principal import Principal
-from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, UnsupportedMediaType, ValidationFailed, validation_details
 from switchboard.domain.models import App
 from switchboard.runtime import runs
 from switchboard.runtime.identity import addressed_app_id, callable_app
-from switchboard.runtime.runs import REPLAYED_HEADER, RUN_TOKEN_HEADER, Outcome, StoredResponse, streams
+from switchboard.runtime.runs import REPLAYED_HEADER, RUN_TOKEN_HEADER, StoredResponse, streams
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -70,10 +68,22 @@ def addressed_app(router: APIGatewayHttpRouter, principal: Principal | None) -> 
     return callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
 
 
-def location(router: APIGatewayHttpRouter, run_id: str) -> str:
-    """Where the run can be polled, in the addressing form the request used (path or host)."""
+def caller(
+    router: APIGatewayHttpRouter,
+    principal: Principal | None,
+    run_token: str | None,
+    idempotency_key: str | None,
+) -> runs.Caller:
+    """Who asks for a new run, and where its answer says the run can be polled: in the addressing form the
+    request used (path or host)."""
     app_id = (router.current_event.path_parameters or {}).get("app_id")
-    return f"/apps/{app_id}/v1/runs/{run_id}" if app_id else f"/v1/runs/{run_id}"
+    return runs.Caller(
+        principal=principal,
+        run_token=run_token,
+        idempotency_key=idempotency_key,
+        runs_url=f"/apps/{app_id}/v1/runs" if app_id else "/v1/runs",
+        remaining=router.lambda_context,
+    )
 
 
 RunToken = Annotated[
@@ -86,11 +96,6 @@ RunToken = Annotated[
 ]
 
 
-def issued_run_token(principal: Principal | None) -> IssuedRunToken | None:
-    """A run token for the run an anonymous caller creates (its hash goes on the run); None with a key."""
-    return tokens.issue_run_token() if principal is None else None
-
-
 def caller_app(
     router: APIGatewayHttpRouter, principal: Principal | None, run_id: str, run_token: str | None
 ) -> App:
@@ -100,30 +105,20 @@ def caller_app(
     return app
 
 
-def reply(
-    router: APIGatewayHttpRouter,
-    outcome: Outcome,
-    *,
-    issued: IssuedRunToken | None,
-    may_replay: Callable[[str], object],
-) -> Response[Any]:
-    """The response to send: a stored (or replayed) JSON response, or the run's event stream from its first
-    event (a streamed run was started before its stream opened; a replay starts nothing, and streams only a
-    run the caller may read: ``may_replay`` raises otherwise). The first answer about an anonymous caller's
-    new run shows its run token, once: ``run_token`` in a JSON body's data, and the ``X-Run-Token`` header;
-    no replay shows it (it is not kept)."""
-    response = outcome.response
-    shown = {RUN_TOKEN_HEADER: issued.token} if issued is not None and not outcome.replayed else {}
+def reply(router: APIGatewayHttpRouter, answer: runs.Answer) -> Response[Any]:
+    """The response to send: a JSON answer (stored, or replayed), or the run's event stream from its first
+    event. The new run's token, when there is one to show, goes in the ``X-Run-Token`` header and in a JSON
+    answer's data as ``run_token``."""
+    response = answer.response
+    shown = {RUN_TOKEN_HEADER: answer.run_token} if answer.run_token is not None else {}
     run_id = response.stream_run_id
     if run_id is None:
         return json_reply(response, shown)
-    if outcome.replayed:
-        may_replay(run_id)
     return streams.sse_response(
         run_id,
         0,
         lambda_context=router.lambda_context,
-        extra_headers={REPLAYED_HEADER: "true"} if outcome.replayed else shown,
+        extra_headers={REPLAYED_HEADER: "true"} if answer.replayed else shown,
     )
 
 

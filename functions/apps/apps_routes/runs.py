@@ -3,35 +3,21 @@ cancel, answer their input requests, and their stored events."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from apps_routes.http_io import (
-    RunToken,
-    addressed_app,
-    caller_app,
-    issued_run_token,
-    json_object,
-    location,
-    reply,
-    validated,
-)
+from apps_routes.http_io import RunToken, addressed_app, caller, caller_app, json_object, reply, validated
 from apps_routes.models import CreatedRunOut, CreateRunIn, RunInputIn, create_responses
 from switchboard.api.envelopes import Data, Page, documented
 from switchboard.api.guards import Limit, NextToken, OptionalPrincipal
 from switchboard.api.responses import one, page
 from switchboard.api.views.runs import EventOut, RunOut
-from switchboard.auth.tokens import IssuedRunToken
-from switchboard.domain.errors import BadRequest, Unauthorized
-from switchboard.domain.runs import TERMINAL, Run, RunStatus
+from switchboard.domain.errors import Unauthorized
+from switchboard.domain.runs import RunStatus
 from switchboard.runtime import runs
-from switchboard.runtime.runs import StoredResponse, idempotency, sessions
-
-if TYPE_CHECKING:
-    from switchboard.runtime.runs import RunRequest, StartMode
 
 router = APIGatewayHttpRouter()
 
@@ -42,18 +28,6 @@ IdempotencyKey = Annotated[
         description="1 to 255 printable characters; the same key and body within 24 h replay the answer",
     ),
 ]
-
-
-def _run_request(body: CreateRunIn, issued: IssuedRunToken | None) -> RunRequest:
-    if body.stream and body.background:
-        raise BadRequest("stream and background cannot be combined", code="invalid_options")
-    session_id = sessions.canonical_id(body.session_id) if body.session_id is not None else None
-    return runs.RunRequest(
-        input=body.input,
-        user_id=body.user_id,
-        session_id=session_id,
-        run_token_hash=issued.token_hash if issued is not None else None,
-    )
 
 
 @router.post(
@@ -69,33 +43,15 @@ def create_run(
     app = addressed_app(router, principal)
     document = json_object(router)
     body = validated(CreateRunIn, document)
-    issued = issued_run_token(principal)
-    request = _run_request(body, issued)
-    key = idempotency.checked_key(idempotency_key)
-    how: StartMode = "stream" if body.stream else "background" if body.background else "sync"
-
-    def answer(run: Run) -> StoredResponse:
-        data = {"data": runs.view(run).model_dump(mode="json")}
-        if run.status in TERMINAL:
-            return StoredResponse(200, data, run_id=run.id)
-        return StoredResponse(202, data, {"Location": location(router, run.id)}, run_id=run.id)
-
-    def produce() -> StoredResponse:
-        run = runs.start(app, request, principal, how, router.lambda_context)
-        if how == "stream":
-            return StoredResponse(200, stream_run_id=run.id)
-        return answer(run)
-
-    def may_replay(run_id: str) -> Run:
-        return runs.caller_run(app, run_id, principal, run_token)
-
-    def replayed(run_id: str) -> StoredResponse:
-        return answer(may_replay(run_id))
-
-    outcome = idempotency.once(
-        app.id, key, idempotency.fingerprint("POST /v1/runs", document), produce, replayed
+    new = runs.NewRun(
+        input=body.input,
+        user_id=body.user_id,
+        session_id=body.session_id,
+        background=body.background,
+        stream=body.stream,
     )
-    return reply(router, outcome, issued=issued, may_replay=may_replay)
+    answer = runs.create_run(app, new, caller(router, principal, run_token, idempotency_key), document)
+    return reply(router, answer)
 
 
 @router.get(

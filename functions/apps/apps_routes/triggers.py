@@ -14,9 +14,8 @@ from apps_routes.resolver import WebhookBody
 from switchboard.api.envelopes import Data, documented
 from switchboard.api.responses import one
 from switchboard.domain.base import Model
-from switchboard.domain.errors import NotFound
 from switchboard.runtime.identity import addressed_app_id
-from switchboard.runtime.triggers import EventStatus, webhook_delivery
+from switchboard.runtime.triggers import EventStatus
 
 router = APIGatewayHttpRouter()
 
@@ -64,8 +63,6 @@ def post_trigger_event(
 
     event = router.current_event
     app_id = addressed_app_id(event.path_parameters, event.headers.get("host"))
-    if app_id is None:
-        raise NotFound("App not found")
     body = router.context.get("webhook_body")
     headers = {
         name: value
@@ -77,7 +74,7 @@ def post_trigger_event(
         if value is not None
     }
     content = body.content if isinstance(body, WebhookBody) else b""
-    recorded = trigger_client.post_event(trigger_id, app_id, webhook_delivery(headers, content))
+    recorded = trigger_client.post_webhook(trigger_id, app_id, headers, content)
     out = TriggerEventOut(
         event_id=recorded.id, status=recorded.status, reason=recorded.reason, run_id=recorded.run_id
     )

@@ -167,10 +167,9 @@ def deploy(app_id: str, body: DeployIn, principal: CurrentPrincipal) -> Response
 def list_deployments(
     app_id: str, principal: CurrentPrincipal, limit: Limit = 50, next_token: NextToken = None
 ) -> Page[DeploymentOut]:
-    app = apps.get_app(principal, app_id)
-    items, cursor = apps.list_deployments(principal, app_id, limit, next_token)
-    current = app.deployment.id if app.deployment else None
-    return page([DeploymentOut.of(d, current) for d in items], cursor)
+    history = apps.list_deployments(principal, app_id, limit, next_token)
+    deployments = [DeploymentOut.of(d, history.current_id) for d in history.deployments]
+    return page(deployments, history.next_token)
 
 
 @router.post(

@@ -240,8 +240,18 @@ def rollback(principal: Principal, app_id: str) -> tuple[App, Deployment]:
     return _deploy(principal, app, previous.version, "rollback")
 
 
+@dataclass(frozen=True)
+class DeploymentHistory:
+    """A page of an App's deployments, newest first, and which of them is the App's current one."""
+
+    deployments: list[Deployment]
+    next_token: str | None
+    current_id: str | None
+
+
 def list_deployments(
     principal: Principal, app_id: str, limit: int, next_token: str | None
-) -> tuple[list[Deployment], str | None]:
-    load(principal, app_id, ProjectRole.viewer)
-    return apps.list_deployments(app_id, limit, next_token)
+) -> DeploymentHistory:
+    app = load(principal, app_id, ProjectRole.viewer)
+    found, cursor = apps.list_deployments(app_id, limit, next_token)
+    return DeploymentHistory(found, cursor, app.deployment.id if app.deployment else None)

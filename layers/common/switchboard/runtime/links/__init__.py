@@ -23,6 +23,15 @@ if TYPE_CHECKING:
         return_destination,
         serving_at,
     )
+    from switchboard.runtime.links.hosted_page import (
+        FormPost,
+        Page,
+        PageEntry,
+        Rejected,
+        Submitted,
+        submit_form,
+        visit_page,
+    )
     from switchboard.runtime.links.linking import LinkView, declared_requirement, link_credentials
     from switchboard.runtime.links.requirements import (
         RequirementEntry,
@@ -40,6 +49,13 @@ _HOMES = {
     "grant_for": "connect_tokens",
     "return_destination": "connect_tokens",
     "serving_at": "connect_tokens",
+    "FormPost": "hosted_page",
+    "Page": "hosted_page",
+    "PageEntry": "hosted_page",
+    "Rejected": "hosted_page",
+    "Submitted": "hosted_page",
+    "submit_form": "hosted_page",
+    "visit_page": "hosted_page",
     "LinkView": "linking",
     "declared_requirement": "linking",
     "link_credentials": "linking",
@@ -52,9 +68,14 @@ __all__ = [
     "MAX_TTL_SECONDS",
     "MIN_TTL_SECONDS",
     "ConnectGrant",
+    "FormPost",
     "LinkView",
+    "Page",
+    "PageEntry",
+    "Rejected",
     "RequirementEntry",
     "RequirementsStatus",
+    "Submitted",
     "allowed_return_url",
     "check_csrf",
     "csrf_token",
@@ -64,6 +85,8 @@ __all__ = [
     "requirement_status",
     "return_destination",
     "serving_at",
+    "submit_form",
+    "visit_page",
 ]
 
 __getattr__ = lazy_face(__name__, _HOMES)

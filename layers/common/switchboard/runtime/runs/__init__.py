@@ -7,7 +7,8 @@ node by node, waits for human input with no compute), and ended by ``ending.end_
 terminal path (completed, failed, canceled, deadline, interruption, input timeout). ``cancel`` and
 ``answers`` are what a caller does to a running run, ``ownership`` which caller may; the ``sweeper``
 finishes what nothing else will; ``queries``, ``events`` and ``streams`` are how a run is read;
-``artifacts`` keeps its big values in S3; ``idempotency`` makes its creation happen once per key.
+``artifacts`` keeps its big values in S3; ``idempotency`` makes its creation happen once per key;
+``requesting`` is what the two routes that create a run ask: the option rules, the start, the answer.
 
 The names below are the package's face; each loads its module on first use, so a function importing one
 never loads the package's other modules. (No name of the face is the name of a module of the package: an
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
     from switchboard.runtime.runs.answers import answer
     from switchboard.runtime.runs.canceling import cancel
     from switchboard.runtime.runs.creation import RunRequest, create
-    from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest, handle_message, handle_sweep
+    from switchboard.runtime.runs.dispatch import (
+        QueueBatch,
+        QueueMessage,
+        SweepRequest,
+        handle_invocation,
+        handle_message,
+        handle_record,
+        handle_sweep,
+    )
     from switchboard.runtime.runs.ending import end_run
     from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
     from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER, caller_run
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
         trace,
         view,
     )
+    from switchboard.runtime.runs.requesting import Answer, Caller, Invocation, NewRun, create_run, invoke
     from switchboard.runtime.runs.starting import (
         StartMode,
         enqueue,
@@ -63,9 +73,12 @@ _HOMES = {
     "cancel": "canceling",
     "RunRequest": "creation",
     "create": "creation",
+    "QueueBatch": "dispatch",
     "QueueMessage": "dispatch",
     "SweepRequest": "dispatch",
+    "handle_invocation": "dispatch",
     "handle_message": "dispatch",
+    "handle_record": "dispatch",
     "handle_sweep": "dispatch",
     "end_run": "ending",
     "Outcome": "idempotency",
@@ -81,6 +94,12 @@ _HOMES = {
     "run_of_app": "queries",
     "trace": "queries",
     "view": "queries",
+    "Answer": "requesting",
+    "Caller": "requesting",
+    "Invocation": "requesting",
+    "NewRun": "requesting",
+    "create_run": "requesting",
+    "invoke": "requesting",
     "StartMode": "starting",
     "enqueue": "starting",
     "failure_of": "starting",
@@ -105,8 +124,13 @@ __all__ = [
     "OPENAPI_EVENT_STREAM",
     "REPLAYED_HEADER",
     "RUN_TOKEN_HEADER",
+    "Answer",
+    "Caller",
     "FileReference",
+    "Invocation",
+    "NewRun",
     "Outcome",
+    "QueueBatch",
     "QueueMessage",
     "RunRequest",
     "StartMode",
@@ -117,11 +141,15 @@ __all__ = [
     "cancel",
     "check_upload_size",
     "create",
+    "create_run",
     "end_run",
     "enqueue",
     "failure_of",
+    "handle_invocation",
     "handle_message",
+    "handle_record",
     "handle_sweep",
+    "invoke",
     "launch",
     "list_events",
     "list_runs",

@@ -1,14 +1,15 @@
-"""The dispatcher's use cases: one queue message (start a background run, or make a delivery attempt) and one
-sweep. The message's shape says what it is: ``{"run_id"}`` (the run queue) or ``{"delivery_id", …}`` (the
-delivery queue, ``deliveries.DeliveryMessage``)."""
+"""The dispatcher's use case: one invocation (``handle_invocation``) is a batch of queue messages or a sweep.
+A message (``handle_record``) is a run to start (the run queue's ``{"run_id"}``, ``ExecuteRequest``) or a
+delivery attempt to make (the delivery queue's ``{"delivery_id", …}``, ``deliveries.DeliveryMessage``); each
+model forbids the other's fields, so a message is the one it validates as."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from switchboard.observability import metrics
 from switchboard.runtime.runs.program_contract import ExecuteRequest
@@ -40,10 +41,37 @@ class QueueMessage(BaseModel):
 
     @classmethod
     def parse(cls, body: str) -> QueueMessage:
-        document = json.loads(body)
-        if isinstance(document, dict) and "delivery_id" in document:
-            return cls(delivery=DeliveryMessage.model_validate(document))
-        return cls(run=ExecuteRequest.model_validate(document))
+        message = _MESSAGE.validate_json(body)
+        if isinstance(message, DeliveryMessage):
+            return cls(delivery=message)
+        return cls(run=message)
+
+
+class QueueBatch(BaseModel):
+    """An SQS event: the messages its event source hands over (Powertools' batch processor reads them)."""
+
+    Records: list[dict[str, Any]]
+
+
+_MESSAGE: TypeAdapter[ExecuteRequest | DeliveryMessage] = TypeAdapter(ExecuteRequest | DeliveryMessage)
+_EVENT: TypeAdapter[QueueBatch | SweepRequest] = TypeAdapter(QueueBatch | SweepRequest)
+
+
+def handle_invocation(
+    event: Mapping[str, Any], process_batch: Callable[[], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """One invocation of the dispatcher: a queue batch is handed to ``process_batch`` (the batch processor,
+    which calls ``handle_record`` for each message and reports the ones that failed, to be retried); a sweep
+    sweeps."""
+    parsed = _EVENT.validate_python(event)
+    if isinstance(parsed, QueueBatch):
+        return dict(process_batch())
+    return handle_sweep(parsed)
+
+
+def handle_record(body: str) -> dict[str, Any]:
+    """One queue message, by its body."""
+    return handle_message(QueueMessage.parse(body))
 
 
 def handle_message(message: QueueMessage) -> dict[str, Any]:
@@ -65,4 +93,12 @@ def handle_sweep(request: SweepRequest) -> dict[str, Any]:
     return {"swept": sweep_runs(look_ahead=timedelta(seconds=request.look_ahead_seconds))}
 
 
-__all__ = ["QueueMessage", "SweepRequest", "handle_message", "handle_sweep"]
+__all__ = [
+    "QueueBatch",
+    "QueueMessage",
+    "SweepRequest",
+    "handle_invocation",
+    "handle_message",
+    "handle_record",
+    "handle_sweep",
+]

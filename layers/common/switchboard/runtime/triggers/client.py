@@ -14,6 +14,7 @@ from switchboard.runtime.triggers.contract import (
     RefusalDocument,
     WebhookDelivery,
     WebhookFiring,
+    webhook_delivery,
 )
 from switchboard.settings import get_settings
 
@@ -24,6 +25,14 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
     "invalid_signature": Unauthorized,
     "duplicate_event": Conflict,
 }
+
+
+def post_webhook(trigger_id: str, app_id: str | None, headers: dict[str, str], body: bytes) -> EventSummary:
+    """An event posted to a webhook trigger of the addressed App (``app_id``; ``None``: no App is addressed,
+    404): its Standard Webhooks headers present and fresh (401 otherwise), handed to the trigger function."""
+    if app_id is None:
+        raise NotFound("App not found")
+    return post_event(trigger_id, app_id, webhook_delivery(headers, body))
 
 
 def post_event(trigger_id: str, app_id: str, delivery: WebhookDelivery) -> EventSummary:

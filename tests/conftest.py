@@ -18,6 +18,10 @@ import pytest
 
 from switchboard import aws
 from tests.support.aws_calls import CHECK
+from tests.support.oauth_provider import oauth_provider
+
+__all__ = ["oauth_provider"]
+"""A real OAuth 2.0 authorization server, for any test that names it (tests/support/oauth_provider.py)."""
 
 SECRET_MARKER = "SECRET-"
 

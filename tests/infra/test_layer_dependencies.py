@@ -1,6 +1,7 @@
 """What `sam build` installs: the common layer's and the executor's requirements files cover every
-third-party package the layer imports, with the same ranges as pyproject.toml, and every function gets one
-boto3/botocore pair (the layer's), never a botocore that shadows the runtime's under the runtime's boto3."""
+third-party package the layer imports, every requirements file has the same ranges as pyproject.toml, and
+every function gets one boto3/botocore pair (the layer's), never a botocore that shadows the runtime's under
+the runtime's boto3."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.support.packages import sdk_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "common"
+FUNCTION_REQUIREMENTS = sorted((ROOT / "functions").glob("*/requirements.txt"))
+"""Functions with their own dependencies: the executor's engine, the credentials function's OAuth client."""
 RUNTIME_PROVIDED = {"boto3", "botocore"}
 """The Lambda Python runtime ships these (the layer ships its own pair, which takes precedence)."""
 DISTRIBUTION_OF = {
@@ -84,7 +87,7 @@ def test_requirement_ranges_match_pyproject() -> None:
         re.split(r"[\[<>=!~ ]", spec, maxsplit=1)[0].lower(): spec
         for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     }
-    for path in (LAYER / "requirements.txt", ROOT / "functions" / "executor" / "requirements.txt"):
+    for path in (LAYER / "requirements.txt", *FUNCTION_REQUIREMENTS):
         for name, spec in _requirements(path).items():
             assert declared.get(name) == spec, f"{path.name}: {spec!r} differs from pyproject.toml"
 
@@ -114,12 +117,18 @@ def test_the_layer_ships_boto3_with_the_botocore_its_dependencies_pull_in() -> N
     assert "boto3" in _requirements(LAYER / "requirements.txt")
 
 
-def test_no_function_ships_a_second_botocore_of_its_own() -> None:
-    # Given the executor's own requirements (the only function with any)
-    executor = _closure(set(_requirements(ROOT / "functions" / "executor" / "requirements.txt")))
+@pytest.mark.parametrize("path", FUNCTION_REQUIREMENTS, ids=lambda path: path.parent.name)
+def test_no_function_ships_a_second_botocore_of_its_own(path: Path) -> None:
+    # Given a function's own requirements
+    installed = _closure(set(_requirements(path)))
     # When they are installed into /var/task, which comes before the layer on sys.path
     # Then they bring no boto3/botocore that would differ from the layer's
-    assert not executor & {"boto3", "botocore", "s3transfer"}
+    assert not installed & {"boto3", "botocore", "s3transfer"}
+
+
+def test_the_credentials_function_ships_its_oauth_client() -> None:
+    credentials = _requirements(ROOT / "functions" / "credentials" / "requirements.txt")
+    assert {"authlib", "httpx2"} <= set(credentials)
 
 
 def _install(directory: Path, name: str, version: str, *requires: str) -> None:

@@ -102,6 +102,7 @@ def _page(
 def _requirement(shown: links.PageEntry, rejected: links.Rejected | None) -> RequirementView:
     entry = shown.entry
     failed = rejected if rejected is not None and rejected.requirement_id == entry.id else None
+    model = config_model(entry.connection_type)
     return RequirementView(
         id=entry.id,
         title=entry.form.title,
@@ -109,7 +110,8 @@ def _requirement(shown: links.PageEntry, rejected: links.Rejected | None) -> Req
         connection_type=entry.connection_type,
         status=entry.status,
         csrf=shown.csrf,
-        fields=form_fields(config_model(entry.connection_type)),
+        fields=form_fields(model) if model.entered_by_end_users else (),
+        connectable=model.entered_by_end_users,
         reason=entry.reason,
         linked_at=entry.linked_at,
         values=failed.values if failed is not None else {},

@@ -21,8 +21,15 @@ def _by_name(fields: tuple[FormField, ...]) -> dict[str, FormField]:
     return {field.name: field for field in fields}
 
 
-@pytest.mark.parametrize("connection_type", sorted(CONNECTION_TYPES))
-def test_every_connection_type_has_a_form_covering_all_its_fields(connection_type: str) -> None:
+ENTERED_TYPES = sorted(name for name, model in CONNECTION_TYPES.items() if model.entered_by_end_users)
+
+
+def test_only_the_oauth_types_are_not_entered_by_end_users() -> None:
+    assert set(CONNECTION_TYPES) - set(ENTERED_TYPES) == {"oauth2", "oauth2_app"}
+
+
+@pytest.mark.parametrize("connection_type", ENTERED_TYPES)
+def test_every_entered_connection_type_has_a_form_covering_all_its_fields(connection_type: str) -> None:
     model = CONNECTION_TYPES[connection_type]
     fields = form_fields(model)
     assert [field.name for field in fields] == list(model.model_fields)

@@ -111,6 +111,10 @@ def _requirement(index: int, requirement: RequirementView, view: ConnectPageView
         parts.append(f'<p class="meta">{since} {_time(requirement.linked_at)}</p>')
     if requirement.reason:
         parts.append(f'<p class="meta">{_e(requirement.reason)}</p>')
+    if not requirement.connectable:
+        parts.append('<p class="meta">Not yet connectable here: this account is linked at its provider.</p>')
+        parts.append("</section>")
+        return "".join(parts)
     form = _form(index, requirement, view)
     if requirement.status == "active" and not requirement.errors:
         form = f"<details><summary>Replace these credentials</summary>{form}</details>"

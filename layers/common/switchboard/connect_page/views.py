@@ -64,6 +64,8 @@ class RequirementView:
     linked_at: datetime | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
+    connectable: bool = True
+    """False for an OAuth requirement: its authorization flow is not on this page yet."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ sends requests to pass the egress guard when it is saved (``check_destinations``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,12 +19,15 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from switchboard.domain.errors import ValidationFailed, problem, validation_details
+from switchboard.domain.oauth_presets import PRESETS, with_preset
 from switchboard.egress import EgressPolicy, EgressRefused, check_saved_url
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -33,6 +36,9 @@ MIN_SECRET_LENGTH = 8
 
 class ConnectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    entered_by_end_users: ClassVar[bool] = True
+    """End users link it by entering its fields (connect API, hosted page); if not, through an OAuth flow."""
 
     @field_validator("*")
     @classmethod
@@ -117,11 +123,95 @@ class PostgresConfig(ConnectionConfig):
     password: SecretStr = Field(min_length=1)
 
 
+Scope = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+$"),
+    Field(description="One OAuth scope token (RFC 6749 3.3: no spaces, quotes or backslashes)"),
+]
+RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+    }
+)
+"""Parameters the authorization request sets itself: extra authorize parameters may not replace them."""
+
+
+class OAuth2AppConfig(ConnectionConfig):
+    """A provider's OAuth 2.0 client. A ``preset`` fills the endpoints, default scopes, extra authorize
+    parameters and auth method it documents (``switchboard.domain.oauth_presets``); the config wins."""
+
+    preset: str = Field(default="generic", json_schema_extra={"enum": list(PRESETS)})
+    client_id: str = Field(min_length=1, max_length=512)
+    client_secret: SecretStr = Field(min_length=1, max_length=2048)
+    authorize_url: AnyHttpUrl
+    token_url: AnyHttpUrl
+    revocation_url: AnyHttpUrl | None = Field(default=None, description="RFC 7009 token revocation")
+    userinfo_url: AnyHttpUrl | None = None
+    scopes: list[Scope] = Field(default_factory=list, max_length=50, description="Requested by default")
+    authorize_params: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")],
+        Annotated[str, StringConstraints(max_length=512)],
+    ] = Field(default_factory=dict, max_length=20, description="Extra authorization request parameters")
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"  # noqa: S105 (a method's name, not a secret)
+
+    entered_by_end_users = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, raw: Any) -> Any:
+        return with_preset(raw) if isinstance(raw, dict) else raw
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str) -> str:
+        if preset not in PRESETS:
+            raise PydanticCustomError(
+                "unknown_preset", "preset must be one of: {presets}", {"presets": ", ".join(PRESETS)}
+            )
+        return preset
+
+    @field_validator("authorize_params")
+    @classmethod
+    def _no_reserved_params(cls, params: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(RESERVED_AUTHORIZE_PARAMS.intersection(name.lower() for name in params))
+        if reserved:
+            raise PydanticCustomError(
+                "reserved_authorize_param",
+                "{names}: the authorization request sets these itself",
+                {"names": ", ".join(reserved)},
+            )
+        return params
+
+
+class OAuth2Config(ConnectionConfig):
+    """An account authorized through an ``oauth2_app`` connection of the same project: the app, the scopes
+    asked for, and the API the access token is sent to (the connection owns that base URL)."""
+
+    app_connection_id: str = Field(
+        min_length=1, max_length=64, description="An oauth2_app connection of the same project"
+    )
+    scopes: list[Scope] = Field(
+        default_factory=list, max_length=50, description="Requested; none: the app's default scopes"
+    )
+    url: AnyHttpUrl = Field(description="Base URL of the API the access token is sent to")
+
+    entered_by_end_users = False
+
+
 CONNECTION_TYPES: dict[str, type[ConnectionConfig]] = {
     "http": HttpConfig,
     "http_api_key": HttpApiKeyConfig,
     "openai": OpenAIConfig,
     "postgres": PostgresConfig,
+    "oauth2_app": OAuth2AppConfig,
+    "oauth2": OAuth2Config,
 }
 
 

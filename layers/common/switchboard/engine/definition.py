@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from switchboard.domain.connection_types import CONNECTION_TYPES
+from switchboard.domain.connection_types import CONNECTION_TYPES, OAuth2Config
 from switchboard.engine.nodes import (
     AgentNode,
     ConnectableNode,
@@ -58,6 +58,22 @@ class Requirement(StrictModel):
         le=MAX_LINK_AGE_SECONDS,
         description="A link older than this is expired and must be linked again; none: links do not age",
     )
+    oauth2: OAuth2Config | None = Field(
+        default=None,
+        description="For connection_type oauth2 (and only then): the OAuth app, scopes and API base URL",
+    )
+
+    @model_validator(mode="after")
+    def _oauth2_for_oauth2_only(self) -> Requirement:
+        if self.connection_type == "oauth2" and self.oauth2 is None:
+            raise PydanticCustomError(
+                "missing_oauth2", "a requirement of connection_type oauth2 needs oauth2"
+            )
+        if self.connection_type != "oauth2" and self.oauth2 is not None:
+            raise PydanticCustomError(
+                "oauth2_not_allowed", "oauth2 is only for a requirement of connection_type oauth2"
+            )
+        return self
 
 
 class WorkflowDefinition(StrictModel):

@@ -203,7 +203,7 @@ class HttpNode(ConnectableNode):
     type: Literal["http"]
     config: HttpRequestConfig = Field(default_factory=HttpRequestConfig)
 
-    accepted_connection_types = frozenset({"http", "http_api_key"})
+    accepted_connection_types = frozenset({"http", "http_api_key", "oauth2"})
 
 
 class Message(StrictModel):

@@ -41,6 +41,8 @@ def connection_header_names(connection_type: str, config: Mapping[str, Any]) -> 
     names = {str(name).lower() for name in (config.get("headers") or {})}
     if connection_type == "http_api_key":
         names.add(str(config.get("header") or "Authorization").lower())
+    if connection_type == "oauth2":
+        names.add("authorization")
     return names
 
 

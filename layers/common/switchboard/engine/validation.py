@@ -209,6 +209,17 @@ class _GraphCheck:
             elif requirement.id not in used:
                 self._add(loc, "unused_requirement", f"no node uses requirement '{requirement.id}'")
             declared.add(requirement.id)
+            if requirement.oauth2 is not None:
+                app_loc: Loc = ["requirements", r, "oauth2", "app_connection_id"]
+                app_type = self.project_connections.get(requirement.oauth2.app_connection_id)
+                if app_type is None:
+                    self._add(app_loc, "connection_not_in_project", "no such connection in this project")
+                elif app_type != "oauth2_app":
+                    self._add(
+                        app_loc,
+                        "not_an_oauth2_app",
+                        f"the connection is of type '{app_type}', not 'oauth2_app'",
+                    )
 
     def _tools(self) -> None:
         """Tool nodes run only when an agent calls them: they stay out of the DAG entirely."""

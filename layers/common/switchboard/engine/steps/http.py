@@ -105,6 +105,11 @@ def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -
     """Merged case-insensitively; the name is spelled as the layer that set the value spelled it. The
     connection's layers come first and the node's and the input's may not touch what the connection owns."""
     connection: Mapping[str, Any] = credential.config if credential is not None else {}
+    if credential is not None and credential.connection_type == "oauth2":
+        # No OAuth flow stores an access token yet: send nothing rather than an unauthenticated request.
+        raise StepError(
+            "oauth2_not_authorized", "the OAuth connection holds no access token yet", retryable=False
+        )
     layers = [connection.get("headers") or {}]
     if credential is not None and credential.connection_type == "http_api_key":
         scheme = connection.get("scheme")

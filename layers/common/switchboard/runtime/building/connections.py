@@ -6,8 +6,8 @@ from typing import Any
 
 from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
-from switchboard.domain.connection_types import parse_config
-from switchboard.domain.errors import Conflict, NotFound
+from switchboard.domain.connection_types import ConnectionConfig, OAuth2Config, parse_config
+from switchboard.domain.errors import Conflict, NotFound, ValidationFailed, problem
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Connection, ProjectRole
 from switchboard.egress import current_policy
@@ -25,12 +25,29 @@ def _load(principal: Principal, connection_id: str, minimum: ProjectRole) -> Con
     return connection
 
 
+def _check_app(project_id: str, config: ConnectionConfig) -> None:
+    """An ``oauth2`` connection names an ``oauth2_app`` connection of its own project."""
+    if not isinstance(config, OAuth2Config):
+        return
+    app = connections.get_connection(config.app_connection_id)
+    loc = ["config", "app_connection_id"]
+    if app is None or app.project_id != project_id:
+        details = [problem(loc, "connection_not_in_project", "no such connection in this project")]
+        raise ValidationFailed("invalid connection config", details=details)
+    if app.type != "oauth2_app":
+        message = f"the connection is of type '{app.type}', not 'oauth2_app'"
+        raise ValidationFailed(
+            "invalid connection config", details=[problem(loc, "not_an_oauth2_app", message)]
+        )
+
+
 def create_connection(
     principal: Principal, project_id: str, name: str, connection_type: str, raw_config: Any
 ) -> Connection:
     project = require_project(principal, project_id, ProjectRole.editor)
     config = parse_config(connection_type, raw_config)
     config.check_destinations(current_policy())
+    _check_app(project.id, config)
     now = utcnow()
     connection_id = new_id("connection")
     secret_name = secrets.connection_secret_name(project.id, connection_id)
@@ -88,6 +105,7 @@ def update_connection(
     if raw_config is not None:
         config = parse_config(connection.type, raw_config)
         config.check_destinations(current_policy())
+        _check_app(connection.project_id, config)
         assert connection.secret_name is not None
         changes["secret_version"] = secrets.put_secret(connection.secret_name, config.secret_part())
         changes["config"] = config.public_part()
@@ -111,6 +129,17 @@ def apps_deploying(connection: Connection) -> list[str]:
     return sorted(app_id for app_id, ref in deployed.items() if connection.id in used.get(ref, []))
 
 
+def oauth2_connections_of(app: Connection) -> list[str]:
+    """IDs of the project's ``oauth2`` connections that authorize through this ``oauth2_app``."""
+    if app.type != "oauth2_app":
+        return []
+    return sorted(
+        c.id
+        for c in connections.all_connections(app.project_id)
+        if c.type == "oauth2" and c.config.get("app_connection_id") == app.id
+    )
+
+
 def delete_connection(principal: Principal, connection_id: str) -> None:
     connection = _load(principal, connection_id, ProjectRole.editor)
     users = apps_deploying(connection)
@@ -119,6 +148,13 @@ def delete_connection(principal: Principal, connection_id: str) -> None:
             "the connection is used by a deployed App version",
             code="connection_in_use",
             details={"app_ids": users},
+        )
+    dependents = oauth2_connections_of(connection)
+    if dependents:
+        raise Conflict(
+            "oauth2 connections authorize through this OAuth app",
+            code="connection_in_use",
+            details={"connection_ids": dependents},
         )
     connections.delete_connection(connection)
     if connection.secret_name:

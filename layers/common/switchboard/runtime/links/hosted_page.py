@@ -39,7 +39,7 @@ from switchboard.runtime.links.connect_tokens import (
     grant_for,
     return_destination,
 )
-from switchboard.runtime.links.linking import declared_requirement, link_credentials
+from switchboard.runtime.links.linking import declared_requirement, link_credentials, refuse_entered_oauth
 from switchboard.runtime.links.requirements import RequirementEntry, requirement_status
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -121,6 +121,7 @@ def submit_form(app_id: str | None, post: FormPost) -> Submitted:
     requirement_id = _first(form, "requirement_id") or ""
     check_csrf(visit.grant, requirement_id, _first(form, "csrf"))
     requirement = declared_requirement(visit.app, requirement_id)
+    refuse_entered_oauth(requirement.connection_type)
     model = config_model(requirement.connection_type)
     try:
         config = form_config(model, form)

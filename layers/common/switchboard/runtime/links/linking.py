@@ -19,7 +19,7 @@ from pydantic import Field
 
 from switchboard.auth.principal import Principal
 from switchboard.domain.base import Model
-from switchboard.domain.connection_types import parse_config
+from switchboard.domain.connection_types import config_model, parse_config
 from switchboard.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed, problem
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App, ProjectRole
@@ -74,6 +74,16 @@ def declared_requirement(app: App, requirement_id: str) -> Requirement:
     raise NotFound("the App declares no such requirement", details={"requirement_id": requirement_id})
 
 
+def refuse_entered_oauth(connection_type: str) -> None:
+    """422 for a type end users cannot link by sending its fields: an OAuth account is authorized instead."""
+    if not config_model(connection_type).entered_by_end_users:
+        raise ValidationFailed(
+            f"a '{connection_type}' connection is linked by authorizing at its provider, not with fields",
+            code="authorization_required",
+            details=[problem(["type"], "authorization_required", "linked through the OAuth flow")],
+        )
+
+
 def link_credentials(
     app: App,
     grant: ConnectGrant,
@@ -101,6 +111,7 @@ def link_credentials(
                 )
             ],
         )
+    refuse_entered_oauth(connection_type)
     parsed = parse_config(connection_type, config)
     parsed.check_destinations(current_policy())
     now = utcnow()

@@ -14,10 +14,11 @@ import pytest
 
 from switchboard import aws
 from switchboard.store import connections
-from tests.integration.apps_runtime import deploy
+from tests.integration.apps_runtime import deploy, point_connection
 from tests.integration.conftest import Reply, World, error_of
 from tests.integration.links_world import LinksWorld, links_world
 from tests.support.connect_forms import read_page
+from tests.support.fakes import Reply as TargetReply
 from tests.support.workflows import echo_workflow
 
 CLIENT_SECRET = "client-SECRET-0123456789"
@@ -284,6 +285,30 @@ def test_an_oauth2_requirement_names_an_oauth2_app_of_the_project(world: World) 
     assert _problems(no_app) == {("requirements", 0): "missing_oauth2"}
 
 
+def test_oauth2_is_named_only_by_oauth2_requirements_whose_authorization_header_is_theirs(
+    world: World,
+) -> None:
+    # Given an OAuth app of the project
+    app_id = _app(world, authorize_url=f"{API_URL}/a", token_url=f"{API_URL}/t").body["data"]["id"]
+    misplaced = echo_workflow(requirement=True)
+    misplaced["requirements"][0]["oauth2"] = {"app_connection_id": app_id, "url": API_URL}
+    forged = _oauth_requirement_workflow(app_id)
+    forged["nodes"][2]["config"]["headers"] = {"Authorization": "Bearer forged"}
+    traced = _oauth_requirement_workflow(app_id)
+    traced["nodes"][2]["config"]["headers"] = {"X-Trace": "run"}
+    # When an http_api_key requirement names the app, and http nodes through the oauth2 requirement set
+    # the Authorization header, or another header
+    misplaced_reply = _save(world, misplaced)
+    forged_reply = _save(world, forged)
+    traced_reply = _save(world, traced)
+    # Then the first two are refused at the field at fault; a header of the node's own is kept
+    assert _problems(misplaced_reply) == {("requirements", 0): "oauth2_not_allowed"}
+    assert _problems(forged_reply) == {
+        ("nodes", 2, "config", "headers", "Authorization"): "header_not_allowed"
+    }
+    assert traced_reply.status == 201, traced_reply.body
+
+
 @pytest.fixture
 def oauth_scene(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[LinksWorld]:
     """The links world's App, its ``crm`` requirement now an oauth2 account through an OAuth app."""
@@ -333,3 +358,26 @@ def test_the_hosted_page_shows_an_oauth2_requirement_without_a_form(oauth_scene:
     assert page.forms["crm"].status == "Not connected"
     assert (page.forms["crm"].action, page.forms["crm"].input_types) == ("", {})
     assert "<form" not in reply.raw
+
+
+def test_an_http_node_through_an_oauth2_connection_sends_nothing_until_it_holds_a_token(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with links_world(world, monkeypatch) as scene:
+        # Given the App calling the loopback upstream through the world's http_api_key connection
+        point_connection(world, scene.target.url)
+        scene.target.respond("/echo", TargetReply(body={"ok": True}))
+        deploy(world, echo_workflow(world.connection_id))
+        keyed = scene.runtime.call("POST", "/", body={"input": {"question": "hey"}})
+        # When it calls the same upstream through a project oauth2 connection no flow has authorized yet
+        app_id = _app(world, preset="github").body["data"]["id"]
+        account = _create(world, "oauth2", {"app_connection_id": app_id, "url": scene.target.url})
+        deploy(world, echo_workflow(account.body["data"]["id"]))
+        unauthorized = scene.runtime.call("POST", "/", body={"input": {"question": "hey"}})
+    # Then the keyed run reached the upstream, the oauth2 one failed at its node without sending anything
+    assert (keyed.status, keyed.body["data"]["status"]) == (200, "completed"), keyed.body
+    assert (unauthorized.status, unauthorized.body["data"]["status"]) == (200, "failed"), unauthorized.body
+    error = unauthorized.body["data"]["output"]["call"]["error"]
+    assert error["type"] == "oauth2_not_authorized"
+    assert error["message"] == "the OAuth connection holds no access token yet"
+    assert len(scene.target.requests_to("/echo")) == 1

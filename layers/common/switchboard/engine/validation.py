@@ -29,7 +29,7 @@ from switchboard.engine.nodes import (
     OutputNode,
     TransformNode,
 )
-from switchboard.engine.owned_headers import owned_by_connection
+from switchboard.engine.owned_headers import connection_header_names, owned_by_connection
 from switchboard.engine.references import InvalidReferenceError, is_reference, parse_reference
 
 MAX_DEPTH = 64
@@ -345,12 +345,16 @@ class _GraphCheck:
 
     def _owned_headers(self) -> None:
         """With a connection, the headers it owns are its own (``engine.owned_headers``): literal names are
-        refused here, names that come through references fail the node when it runs."""
+        refused here, names that come through references fail the node when it runs. An ``oauth2``
+        requirement's headers are known before any link: its Authorization."""
+        oauth2_requirements = {r.id for r in self.definition.requirements if r.connection_type == "oauth2"}
         for i, node in enumerate(self.definition.nodes):
             if not isinstance(node, HttpNode) or node.connection is None:
                 continue
             connection_id = node.connection.connection_id
             owned = set(self.connection_headers.get(connection_id, ())) if connection_id else set()
+            if node.connection.requirement in oauth2_requirements:
+                owned = connection_header_names("oauth2", {})
             named: list[tuple[Loc, str]] = [
                 (["nodes", i, "config", "headers", name], name) for name in node.config.headers
             ]

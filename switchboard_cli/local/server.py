@@ -292,7 +292,8 @@ def banner(stack: LocalStack) -> str:
     return "\n".join(
         [
             "",
-            "Switchboard local stack is running (AWS: moto in-process; nothing leaves this machine).",
+            "Switchboard local stack is running "
+            f"(AWS: moto at {stack.backend.endpoint_url}; nothing leaves this machine).",
             f"  Base URL                 {base}",
             f"  Management API           {base}/v1",
             f"  Admin                    {admin.email} (organization {admin.org_id})",

@@ -1,17 +1,18 @@
 """The local stack: the template's tables, queues, functions, routes and SQS event sources, in one process.
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
-``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the
-command's switch), starts moto, creates the tables, queues, buckets, schedule groups and KMS keys, restores
-the state file, loads every handler, installs the local function invoker, bootstraps a first admin once and,
-last, starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle``
-turns one HTTP request into the response API Gateway and Lambda would give. The state file is saved in the
-background (``state.BackgroundSaver``): every request that may write (any method but ``GET``, ``HEAD`` and
-``OPTIONS``) and every poller batch marks the state dirty before its response or settlement, and a save
-follows within about a second, at most one a second however many writes come. ``stop`` stops the scheduler and
-the pollers first (within about two seconds each), then the background saver (waiting for a save in progress),
-then saves once more, so every write made before it (a ``GET``'s too) is in the file and no batch is
-half-settled in it; a killed process loses what changed since its last save began.
+``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the command's
+switch), starts moto's server (``aws_server.py``, reached through ``AWS_ENDPOINT_URL``), creates the tables,
+queues, buckets, schedule groups and KMS keys, restores the state file, loads every handler, installs the
+local function invoker, bootstraps a first admin once and, last, starts one poller per SQS event source
+(``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns one HTTP request into the response API
+Gateway and Lambda would give. The state file is saved in the background (``state.BackgroundSaver``): every
+request that may write (any method but ``GET``, ``HEAD`` and ``OPTIONS``) and every poller batch marks the
+state dirty before its response or settlement, and a save follows within about a second, at most one a second
+however many writes come. ``stop`` stops the scheduler and the pollers first (within about two seconds each),
+then the background saver (waiting for a save in progress), then saves once more, so every write made before
+it (a ``GET``'s too) is in the file and no batch is half-settled in it; a killed process loses what changed
+since its last save began.
 ``/_local/…`` is the stack's own loopback-only control surface (not part of the template), each route guarded
 by the state file's control token: ``POST /_local/admin/bootstrap`` and ``POST /_local/triggers/<id>/fire``
 (``switchboard local fire``: the trigger's schedule fires now; answers the event the trigger function

@@ -1,0 +1,66 @@
+"""What a run's execution records from the engine's result: the run's result fields, the run span's id (the
+same in every invocation), the deadline's error, and a session's history as the engine reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from switchboard.domain.runs import Run
+from switchboard.engine.contracts import NodeError, RunResult
+from switchboard.engine.tracing import error_data
+from switchboard.runtime.runs.program_contract import deadline_exceeded
+from switchboard.store import sessions
+
+
+def deadline_error(run: Run) -> NodeError:
+    fields = deadline_exceeded(run.timeout_seconds)
+    return NodeError(fields["type"], fields["message"], fields["details"])
+
+
+def error_fields(error: NodeError) -> dict[str, Any]:
+    return {"type_": error.type, "message": error.message, "details": error.details}
+
+
+def result_fields(result: RunResult) -> dict[str, Any]:
+    nodes = {
+        node_id: {
+            "status": node.status,
+            "output": node.output,
+            "error": error_data(node.error) if node.error else None,
+        }
+        for node_id, node in result.nodes.items()
+    }
+    fields: dict[str, Any] = {
+        "output": result.output,
+        "nodes": nodes,
+        "usage": result.usage,
+        "error": error_data(result.error) if result.error else None,
+    }
+    return json.loads(json.dumps(fields, default=str))  # type: ignore[no-any-return]
+
+
+def trace_id(run_id: str) -> str:
+    """The run span's id: the same in every invocation, so node spans from any of them hang under it."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:16]
+
+
+def session_history(run: Run) -> list[Mapping[str, Any]]:
+    if not run.session_id:
+        return []
+    messages: list[Mapping[str, Any]] = []
+    for turn in sessions.turns(run.app_id, run.session_id):
+        messages.append({"role": "user", "content": _as_text(turn.get("input"))})
+        messages.append({"role": "assistant", "content": _as_text(turn.get("output"))})
+    return messages
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        return _as_text(next(iter(value.values())))
+    return json.dumps(value, default=str)

@@ -20,6 +20,12 @@ each step records when it ends (``Clock``), never from the wall clock of the rep
 
 Secrets are never checkpointed: a step's result holds the node's record (outputs redacted, big values in S3),
 and each invocation resolves the run's credentials again.
+
+This module is the program itself (``begin`` → supersteps → ``finish``, and what its steps share: the run's
+event sink, publishing, a node step's checkpoint). Its parts live beside it: ``durable_driver`` turns the
+engine's node tasks into checkpointed steps and callbacks, ``durable_steps`` holds the step configurations,
+the retry decision after an interruption, the clock and the invocation budget, ``step_effects`` what one step
+leaves for the next to publish, and ``run_results`` the result and trace fields the run ends with.
 """
 
 from __future__ import annotations

@@ -17,15 +17,18 @@ from switchboard.store import sessions
 
 
 def deadline_error(run: Run) -> NodeError:
+    """The error of a run past its deadline, as a node error (the sweeper's too: ``program_contract``)."""
     fields = deadline_exceeded(run.timeout_seconds)
     return NodeError(fields["type"], fields["message"], fields["details"])
 
 
 def error_fields(error: NodeError) -> dict[str, Any]:
+    """A node error as ``engine.errors.StepError``'s keyword arguments."""
     return {"type_": error.type, "message": error.message, "details": error.details}
 
 
 def result_fields(result: RunResult) -> dict[str, Any]:
+    """The run's ``result`` as ``ending.end_run`` stores it: output, each node's status, usage, error."""
     nodes = {
         node_id: {
             "status": node.status,
@@ -49,6 +52,7 @@ def trace_id(run_id: str) -> str:
 
 
 def session_history(run: Run) -> list[Mapping[str, Any]]:
+    """The session's earlier turns as chat messages (a run outside a session has none)."""
     if not run.session_id:
         return []
     messages: list[Mapping[str, Any]] = []

@@ -3,45 +3,35 @@
 The engine (``engine.runner``) hands each superstep's step nodes to a driver (``engine.drivers.Driver``);
 this one runs each as a durable step named ``node:<id>`` (``durable_steps.NODE_STEP``), whose result is the
 node's record and the step's ``Clock``, and a ``human_input`` node's wait as a durable callback
-``input:<id>``. Before each superstep it reads the last step's clock: past the run's deadline the run halts,
-and once the invocation has had its share of time the program goes on in a fresh invocation (a ``continue``
-wait). Events the engine emits between steps are carried (``step_effects.StepEffects``) to the next step,
-which publishes them.
+``input:<id>`` (``durable_input``). Before each superstep it reads the last step's clock: past the run's
+deadline the run halts, and once the invocation has had its share of time the program goes on in a fresh
+invocation (a ``continue`` wait). Events the engine emits between steps are carried
+(``step_effects.StepEffects``) to the next step, which publishes them.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aws_durable_execution_sdk_python import StepContext
-from aws_durable_execution_sdk_python.config import Duration, WaitForCallbackConfig
-from aws_durable_execution_sdk_python.exceptions import (
-    CallbackError,
-    CallbackTimeoutError,
-    DurableExecutionsError,
-)
+from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.exceptions import DurableExecutionsError
 from aws_durable_execution_sdk_python.exceptions import StepError as DurableStepError
 
-from switchboard.domain.ids import utcnow
 from switchboard.engine.attempts import INTERRUPTED
 from switchboard.engine.contracts import EventSink, NodeError, RunContext
 from switchboard.engine.drivers import HaltRun, NodeTask, no_human
-from switchboard.engine.errors import Canceled, StepError
 from switchboard.engine.records import NodeRecord, span_to_json
 from switchboard.engine.step_kinds import kind_of
 from switchboard.observability import logger
 from switchboard.runtime.runs import artifacts
-from switchboard.runtime.runs.durable_steps import MAX_INTERRUPTIONS, NODE_STEP, Clock
-from switchboard.runtime.runs.program_contract import CANCELED_CALLBACK, TIMED_OUT_CALLBACK
-from switchboard.runtime.runs.run_results import deadline_error, error_fields
+from switchboard.runtime.runs.durable_input import ask_for_input
+from switchboard.runtime.runs.durable_steps import CHECKPOINT_BYTES, MAX_INTERRUPTIONS, NODE_STEP, Clock
+from switchboard.runtime.runs.run_results import deadline_error
 from switchboard.runtime.runs.step_effects import LiveEvents, StepEffects
-from switchboard.runtime.webhooks import deliveries
-from switchboard.store import runs
 
 if TYPE_CHECKING:
     from switchboard.runtime.runs.program import Began, _Program
@@ -141,7 +131,7 @@ class DurableDriver:
                 started.set()
             program.publish(carried, self.live)
             record = task.work(self.live, step.attempt - 1, no_human)
-            document = program.checkpoint(record, carried, program.observe(program.cancellation))
+            document = self._checkpoint(record, carried, program.observe(program.cancellation))
             program.flush()
             return document
 
@@ -153,6 +143,21 @@ class DurableDriver:
             )
             return self._failed(task, failed)
         return self._restore(document)
+
+    def _checkpoint(self, record: NodeRecord, carried: StepEffects, clock: Clock) -> dict[str, Any]:
+        """A node step's result: the record (its output whole or in S3, the rest shrunk to fit), the spans
+        of the nodes whose events the step published, and the clock."""
+        document = record.to_json()
+        files = self.program.files
+        assert files is not None
+        document["output"] = artifacts.offload(files, f"nodes/{record.node_id}/output", record.output)
+        return {
+            "record": artifacts.shrink(files, f"steps/{record.node_id}", document, CHECKPOINT_BYTES),
+            "carried_spans": artifacts.shrink(
+                files, f"steps/{record.node_id}/carried", carried.spans, CHECKPOINT_BYTES // 4
+            ),
+            "clock": clock.to_json(),
+        }
 
     def _restore(self, document: dict[str, Any]) -> NodeRecord:
         """A node step's result, as it ran now or as its checkpoint has it."""
@@ -184,7 +189,7 @@ class DurableDriver:
         """The node's work outside any step (it only computes), its wait as a durable callback. What it emits
         before asking is published by the callback's submitter step; what it emits after, by the next step."""
         before = StepEffects()
-        ask = partial(self._ask, task.node.id, carried, before, started)
+        ask = partial(ask_for_input, self, task.node.id, carried, before, started)
         try:
             record = task.work(before, 0, ask)
         finally:
@@ -193,75 +198,6 @@ class DurableDriver:
         self.effects.extend(before.take())
         self.effects.add_record(record)
         return record
-
-    def _ask(
-        self,
-        node_id: str,
-        carried: StepEffects,
-        before: StepEffects,
-        started: threading.Event | None,
-        request: dict[str, Any],
-    ) -> dict[str, Any]:
-        program, run = self.program, self.began.run
-        timeout, bounded_by_deadline = self._input_timeout(request)
-
-        def submit(callback_id: str, _: object) -> None:
-            if started is not None:
-                started.set()
-            program.publish(carried, self.live)
-            program.publish(before.take(), self.live)
-            asked = utcnow()
-            stored = {
-                **request,
-                "state": "open",
-                "callback_id": callback_id,
-                "requested_at": asked.isoformat(),
-            }
-            runs.open_input_request(run.id, stored, asked + timedelta(seconds=timeout))
-            self.live.emit("input.requested", {"node_id": node_id, "request": request})
-            program.flush()
-            deliveries.run_awaiting_input(run.id, request)
-
-        config = WaitForCallbackConfig(timeout=Duration.from_seconds(timeout))
-        try:
-            raw = program.ctx.wait_for_callback(submit, name=f"input:{node_id}", config=config)
-        except CallbackTimeoutError:
-            self.effects.closed_requests[node_id] = "expired"
-            if bounded_by_deadline:
-                raise StepError(**error_fields(deadline_error(run)), retryable=False) from None
-            raise StepError(
-                "input_timeout",
-                f"no answer came within {timeout} s",
-                {"request_id": node_id, "timeout_seconds": timeout},
-                retryable=False,
-            ) from None
-        except CallbackError as failed:
-            reason = f"{failed.data or ''} {failed}"
-            if CANCELED_CALLBACK in reason:
-                self.effects.closed_requests[node_id] = "canceled"
-                raise Canceled from None
-            self.effects.closed_requests[node_id] = "expired"
-            if TIMED_OUT_CALLBACK in reason:
-                raise StepError(
-                    "input_timeout", "no answer came in time", {"request_id": node_id}, retryable=False
-                ) from None
-            raise StepError("input_failed", "the input request failed", retryable=False) from None
-        finally:
-            before.take()
-            if started is not None:
-                started.set()
-        self.effects.closed_requests[node_id] = "answered"
-        answer: dict[str, Any] = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        return answer
-
-    def _input_timeout(self, request: dict[str, Any]) -> tuple[int, bool]:
-        """The request's own timeout, or the time the run has left (deterministic: from the step clock)."""
-        wanted = int(request["timeout_seconds"])
-        deadline = self.began.run.deadline_at
-        if deadline is None:
-            return wanted, False
-        left = max(int((deadline - self.clock.at).total_seconds()), 1)
-        return (left, True) if left < wanted else (wanted, False)
 
 
 def _in_context(function: Callable[..., None]) -> Callable[..., None]:

@@ -22,10 +22,11 @@ Secrets are never checkpointed: a step's result holds the node's record (outputs
 and each invocation resolves the run's credentials again.
 
 This module is the program itself (``begin`` → supersteps → ``finish``, and what its steps share: the run's
-event sink, publishing, a node step's checkpoint). Its parts live beside it: ``durable_driver`` turns the
-engine's node tasks into checkpointed steps and callbacks, ``durable_steps`` holds the step configurations,
-the retry decision after an interruption, the clock and the invocation budget, ``step_effects`` what one step
-leaves for the next to publish, and ``run_results`` the result and trace fields the run ends with.
+event sink, publishing, the clock a step records). Its parts live beside it: ``durable_driver`` turns the
+engine's node tasks into checkpointed steps, ``durable_input`` a human input node's wait into a durable
+callback, ``durable_steps`` holds the step configurations, the retry decision after an interruption, the clock
+and the invocation budget, ``step_effects`` what one step leaves for the next to publish, and ``run_results``
+the result and trace fields the run ends with.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from switchboard.domain.runs import RUNNING, Run, RunStatus
 from switchboard.egress import current_policy
 from switchboard.engine.contracts import EventSink, NodeError, RunContext, RunResult
 from switchboard.engine.definition import WorkflowDefinition
-from switchboard.engine.records import NodeRecord, span_to_json
 from switchboard.engine.runner import execute
 from switchboard.observability import logger
 from switchboard.runtime.building.versions import version_definition
@@ -66,7 +66,7 @@ from switchboard.runtime.runs.durable_steps import (
 from switchboard.runtime.runs.ending import end_run
 from switchboard.runtime.runs.events import BufferedEventSink
 from switchboard.runtime.runs.program_contract import ExecuteRequest
-from switchboard.runtime.runs.run_results import result_fields, session_history, trace_id
+from switchboard.runtime.runs.run_results import result_fields, run_trace, session_history, trace_id
 from switchboard.runtime.runs.step_effects import LiveEvents, StepEffects
 from switchboard.store import runs, sessions
 
@@ -216,16 +216,7 @@ class _Program:
         links_lifecycle.touch_resolved_links(run, began.resolutions)
         sequence = sink.next_sequence
         self._close_sink()
-        trace = {
-            "run_id": run.id,
-            "app_id": run.app_id,
-            "version": run.version,
-            "spans": [self._run_span(run, result), *self.trace_spans, *carried.spans],
-            "credential_resolutions": [
-                {name: value for name, value in resolution.items() if name != "last_used_at"}
-                for resolution in began.resolutions
-            ],
-        }
+        trace = run_trace(run, result, [*self.trace_spans, *carried.spans], began.resolutions)
         files = artifacts.RunFiles(run.app_id, run.id)
         ended = end_run(
             (runs.get_run(run.id) or run) if began.callbacks else run,
@@ -237,12 +228,6 @@ class _Program:
             events=last_events,
         )
         return ended.status.value
-
-    def _run_span(self, run: Run, result: RunResult) -> dict[str, Any]:
-        found = next((span for span in result.spans if span.kind == "run"), None)
-        document = span_to_json(found) if found is not None else {"kind": "run", "name": run.id}
-        started = run.started_at or run.created_at
-        return {**document, "id": trace_id(run.id), "parent_id": None, "started_at": started.isoformat()}
 
     # ------------------------------------------------------------------ what steps share
 
@@ -287,20 +272,6 @@ class _Program:
 
     def alive(self) -> bool:
         return time.monotonic() < self.ends_at
-
-    def checkpoint(self, record: NodeRecord, carried: StepEffects, clock: Clock) -> dict[str, Any]:
-        """A node step's result: the record (its output whole or in S3, the rest shrunk to fit), the spans
-        of the nodes whose events the step published, and the clock."""
-        document = record.to_json()
-        assert self.files is not None
-        document["output"] = artifacts.offload(self.files, f"nodes/{record.node_id}/output", record.output)
-        return {
-            "record": artifacts.shrink(self.files, f"steps/{record.node_id}", document, CHECKPOINT_BYTES),
-            "carried_spans": artifacts.shrink(
-                self.files, f"steps/{record.node_id}/carried", carried.spans, CHECKPOINT_BYTES // 4
-            ),
-            "clock": clock.to_json(),
-        }
 
 
 def _monotonic(moment: datetime) -> float:

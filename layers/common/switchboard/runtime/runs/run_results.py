@@ -11,6 +11,7 @@ from typing import Any
 
 from switchboard.domain.runs import Run
 from switchboard.engine.contracts import NodeError, RunResult
+from switchboard.engine.records import span_to_json
 from switchboard.engine.tracing import error_data
 from switchboard.runtime.runs.program_contract import deadline_exceeded
 from switchboard.store import sessions
@@ -49,6 +50,30 @@ def result_fields(result: RunResult) -> dict[str, Any]:
 def trace_id(run_id: str) -> str:
     """The run span's id: the same in every invocation, so node spans from any of them hang under it."""
     return hashlib.sha256(run_id.encode()).hexdigest()[:16]
+
+
+def run_trace(
+    run: Run, result: RunResult, node_spans: list[dict[str, Any]], resolutions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The trace the run ends with: its run span, then its nodes' spans, and how its credentials resolved
+    (without when each link was last used)."""
+    return {
+        "run_id": run.id,
+        "app_id": run.app_id,
+        "version": run.version,
+        "spans": [_run_span(run, result), *node_spans],
+        "credential_resolutions": [
+            {name: value for name, value in resolution.items() if name != "last_used_at"}
+            for resolution in resolutions
+        ],
+    }
+
+
+def _run_span(run: Run, result: RunResult) -> dict[str, Any]:
+    found = next((span for span in result.spans if span.kind == "run"), None)
+    document = span_to_json(found) if found is not None else {"kind": "run", "name": run.id}
+    started = run.started_at or run.created_at
+    return {**document, "id": trace_id(run.id), "parent_id": None, "started_at": started.isoformat()}
 
 
 def session_history(run: Run) -> list[Mapping[str, Any]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import importlib.util
+import os
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ from switchboard import streaming
 from switchboard.api.routers import OnDemandResolver
 from switchboard.streaming import StreamTransport
 from switchboard_cli.local.template import Template, references
+from switchboard_cli.local.workers import WorkerProcess, WorkerSetup, stack_caller, start_forkserver
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 MAX_ENVIRONMENTS = 8
@@ -176,7 +178,9 @@ class FunctionThrottledError(RuntimeError):
 @dataclass(frozen=True)
 class ExecutionEnvironment:
     number: int
-    handler: Handler
+    handler: Handler | None = None
+    worker: WorkerProcess | None = None
+    """The environment's own process (``workers.py``); None for an environment in the stack's process."""
 
 
 @dataclass
@@ -185,6 +189,8 @@ class LocalFunction:
     arn: str
     init_error: str | None = None
     max_environments: int = MAX_ENVIRONMENTS
+    processes: bool = False
+    """Each environment is a worker process (``workers.py``); otherwise a thread of the stack's process."""
     _environments: list[ExecutionEnvironment] = field(default_factory=list, repr=False)
     _idle: list[ExecutionEnvironment] = field(default_factory=list, repr=False)
     _starting: int = field(default=0, repr=False)
@@ -202,7 +208,14 @@ class LocalFunction:
             return len(self._environments)
 
     def load(self) -> None:
-        """The first environment, at start (a later one is created only when this one is busy)."""
+        """The first environment, at start (a later one is created only when this one is busy); a worker
+        process imports its handler in the background, and the first call waits for it."""
+        if self.processes:
+            environment = ExecutionEnvironment(1, worker=self._start_worker(1))
+            with self._pool:
+                self._environments.append(environment)
+                self._idle.append(environment)
+            return
         isolate_invocation_state()
         try:
             environment = ExecutionEnvironment(1, _load_handler(self.spec, 1))
@@ -218,11 +231,44 @@ class LocalFunction:
         """Run the handler as the Lambda runtime would: in an idle execution environment, as the current
         function, with its own invocation state; ``stream`` is the response stream the handler may open
         (only an HTTP request has one)."""
-        if self.init_error is not None or not self._environments:
+        if self.init_error is not None or not (self.processes or self._environments):
             raise FunctionInitError(f"{self.spec.logical_id} failed to initialise:\n{self.init_error}")
         with self._environment() as environment:
+            if environment.worker is not None:
+                return self._invoke_worker(environment.worker, event, request_id, stream)
             invocation = contextvars.copy_context()
             return invocation.run(self._invoke, environment, event, request_id, stream)
+
+    def _invoke_worker(
+        self, worker: WorkerProcess, event: Any, request_id: str | None, stream: StreamTransport | None
+    ) -> Any:
+        init_error = worker.wait_ready()
+        if init_error is not None:
+            self.init_error = init_error
+            raise FunctionInitError(f"{self.spec.logical_id} failed to initialise:\n{init_error}")
+        caller = stack_caller(self.spec.logical_id)
+        return worker.invoke(event, request_id or str(uuid.uuid4()), stream, caller)
+
+    def _start_worker(self, number: int) -> WorkerProcess:
+        setup = WorkerSetup(
+            function_id=self.spec.logical_id,
+            handler=self.spec.handler,
+            code_dir=str(self.spec.code_dir),
+            paths=tuple(entry for entry in sys.path if entry),
+            environment=dict(os.environ),
+            memory_mb=self.spec.memory_mb,
+            timeout_s=self.spec.timeout_s,
+            arn=self.arn,
+        )
+        return WorkerProcess(setup, number)
+
+    def close(self) -> None:
+        """Stop every environment's process."""
+        with self._pool:
+            environments, self._environments, self._idle = self._environments, [], []
+        for environment in environments:
+            if environment.worker is not None:
+                environment.worker.stop()
 
     def _invoke(
         self,
@@ -240,6 +286,8 @@ class LocalFunction:
             aws_request_id=request_id or str(uuid.uuid4()),
             invoked_function_arn=self.arn,
         )
+        if environment.handler is None:
+            raise FunctionInitError(f"{self.spec.logical_id} has no handler in this environment")
         with streaming.installed(stream):
             return environment.handler(event, context)
 
@@ -250,8 +298,11 @@ class LocalFunction:
             yield environment
         finally:
             with self._pool:
-                self._idle.append(environment)
-                self._idle.sort(key=lambda idle: idle.number)
+                if environment.worker is None or environment.worker.alive:
+                    self._idle.append(environment)
+                    self._idle.sort(key=lambda idle: idle.number)
+                else:
+                    self._environments.remove(environment)
                 self._pool.notify()
 
     def _acquire(self) -> ExecutionEnvironment:
@@ -269,7 +320,10 @@ class LocalFunction:
             self._numbers += 1
             number = self._numbers
         try:
-            environment = ExecutionEnvironment(number, _load_handler(self.spec, number))
+            if self.processes:
+                environment = ExecutionEnvironment(number, worker=self._start_worker(number))
+            else:
+                environment = ExecutionEnvironment(number, _load_handler(self.spec, number))
         finally:
             with self._pool:
                 self._starting -= 1
@@ -347,9 +401,13 @@ def add_to_sys_path(directory: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def load_functions(template: Template, specs: dict[str, FunctionSpec]) -> dict[str, LocalFunction]:
+def load_functions(
+    template: Template, specs: dict[str, FunctionSpec], *, processes: bool = False
+) -> dict[str, LocalFunction]:
+    if processes:
+        start_forkserver()
     functions = {
-        logical_id: LocalFunction(spec, arn=template.get_att(logical_id, "Arn"))
+        logical_id: LocalFunction(spec, arn=template.get_att(logical_id, "Arn"), processes=processes)
         for logical_id, spec in specs.items()
     }
     for function in functions.values():

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import os
 import re
 import secrets
 import sys
@@ -87,8 +86,6 @@ CONTROL_BOOTSTRAP_PATH = "/_local/admin/bootstrap"
 CONTROL_FIRE_PATH = "/_local/triggers/{trigger_id}/fire"
 _CONTROL_FIRE = re.compile(r"^/_local/triggers/(?P<trigger_id>[A-Za-z0-9_-]{1,128})/fire$")
 CONTROL_TOKEN_HEADER = "X-Switchboard-Local-Token"  # noqa: S105 - a header name
-ENVIRONMENTS_VARIABLE = "SWITCHBOARD_LOCAL_ENVIRONMENTS"
-"""``process``: each execution environment is a worker process (``workers.py``); else a thread."""
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DRAIN_S = 10.0
 SWEEP_LOOK_AHEAD_S = 60
@@ -135,7 +132,6 @@ class LocalStack:
         self.context = StackContext()
         self.pollers = EventSourcePollers()
         self.scheduler: LocalScheduler | None = None
-        self.processes = os.environ.get(ENVIRONMENTS_VARIABLE, "thread") == "process"
         self._restored = False
 
     @property
@@ -172,8 +168,7 @@ class LocalStack:
             )
         for layer in template.resources_of_type("AWS::Serverless::LayerVersion").values():
             add_to_sys_path((template.directory / str(layer["Properties"]["ContentUri"])).resolve())
-        if self.processes:
-            start_forkserver()
+        start_forkserver()
         self.backend.start()
         create_tables(template)
         create_queues(template)
@@ -185,7 +180,7 @@ class LocalStack:
         self._restored = True
         if not self.state.get("control_token"):
             self.state.set("control_token", secrets.token_urlsafe(32))
-        self.functions = load_functions(template, specs, processes=self.processes)
+        self.functions = load_functions(template, specs, processes=True)
         self.router = router_from_template(template, specs.values())
         durable = [spec for spec in specs.values() if spec.durable_timeout_s]
         self.durable.set_functions(

@@ -180,7 +180,7 @@ class LocalStack:
         self._restored = True
         if not self.state.get("control_token"):
             self.state.set("control_token", secrets.token_urlsafe(32))
-        self.functions = load_functions(template, specs, processes=True)
+        self.functions = load_functions(template, specs)
         self.router = router_from_template(template, specs.values())
         durable = [spec for spec in specs.values() if spec.durable_timeout_s]
         self.durable.set_functions(

@@ -1,8 +1,8 @@
 """Streaming on the local stack: responses sent while the handler runs, and concurrent invocations of one
-function in their own execution environments, with Powertools' request state kept per invocation.
+function in their own execution environments (worker processes), each with its own Powertools request state.
 
-The first tests use a tiny template with fake functions; the last ones run the real template in-process and
-stream a real run's events through the Apps function.
+The first tests use a tiny template with fake functions; the last ones run the real template (the stack in the
+test's process, its functions in worker processes) and stream a real run's events through the Apps function.
 """
 
 from __future__ import annotations

@@ -155,19 +155,30 @@ class WorkerProcess:
         if service_client is not None:
             event = dataclasses.replace(event, service_client=None)
         self._send(("invoke", event, request_id, stream is not None))
+        try:
+            outcome = self._serve_requests(service_client, stream, caller)
+        except BaseException:
+            self.stop()  # the stack failed mid-invocation: the environment cannot be reused
+            raise
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _serve_requests(
+        self, service_client: Any, stream: StreamTransport | None, caller: InvokerCaller
+    ) -> Any:
+        """Answer the worker's requests until its handler returns; its result, or the exception it raised."""
         deadline = time.monotonic() + self.setup.timeout_s
-        open_stream: ResponseStream | None = None
+        opened: list[ResponseStream] = []
         while True:
             remaining = deadline - time.monotonic()
             try:
                 if remaining <= 0 or not self._connection.poll(remaining):
-                    self.stop()
                     raise FunctionTimeoutError(
                         f"{self.setup.function_id} timed out after {self.setup.timeout_s} s"
                     )
                 message = self._connection.recv()
             except (EOFError, OSError):
-                self.alive = False
                 raise WorkerDiedError(
                     f"{self.setup.function_id}'s environment ended during an invocation"
                 ) from None
@@ -175,13 +186,12 @@ class WorkerProcess:
             if kind == "result":
                 return message[1]
             if kind == "error":
-                raise message[1]
+                return message[1] if isinstance(message[1], BaseException) else RuntimeError(str(message[1]))
             _, request, name, arguments = message
             if name == "stream_open" and stream is not None:
-                open_stream = stream.open(*arguments)
-                self._answer(request, _nothing)
-            elif name.startswith("stream_") and open_stream is not None:
-                self._answer(request, _stream_call(open_stream, name, arguments))
+                self._answer(request, functools.partial(_open, stream, arguments, opened))
+            elif name.startswith("stream_") and opened:
+                self._answer(request, _stream_call(opened[0], name, arguments))
             elif name in _SERVICE_CALLS and service_client is not None:
                 self._answer(
                     request, functools.partial(getattr(service_client, name), *arguments[0], **arguments[1])
@@ -242,8 +252,8 @@ def _stream_call(stream: ResponseStream, name: str, arguments: tuple[Any, ...]) 
     return lambda: stream.closed
 
 
-def _nothing() -> None:
-    return None
+def _open(stream: StreamTransport, arguments: tuple[Any, ...], opened: list[ResponseStream]) -> None:
+    opened.append(stream.open(*arguments))
 
 
 def _refuse(name: str) -> Callable[[], Any]:
@@ -401,7 +411,10 @@ def serve(connection: Connection, setup: WorkerSetup, outputs: tuple[int, int]) 
         except BaseException as error:
             sys.stderr.write(f"[switchboard local] {setup.function_id} raised:\n{traceback.format_exc()}")
             answer = ("error", _portable(error))
-        channel.send(answer)
+        try:
+            channel.send(answer)
+        except Exception as error:  # a result that cannot cross (not picklable)
+            channel.send(("error", RuntimeError(f"the handler's result cannot be returned: {error}")))
 
 
 def _import_handler(setup: WorkerSetup) -> Callable[[Any, Any], Any]:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,13 +179,23 @@ class LocalFunction:
         with self._pool:
             return len(self._environments)
 
-    def load(self) -> None:
-        """The first environment, at start (a later one is created only when this one is busy); its process
-        imports the handler in the background, and the first call waits for it."""
-        environment = ExecutionEnvironment(1, self._start_worker(1))
+    def warm_up(self) -> None:
+        """Start the first environment ahead of any call, unless a call already started one, and wait until
+        its process imported the handler (a call that takes it meanwhile waits for that too)."""
+        with self._pool:
+            if self._environments or self._starting:
+                return
+            self._starting += 1
+        try:
+            environment = ExecutionEnvironment(1, self._start_worker(1))
+        finally:
+            with self._pool:
+                self._starting -= 1
         with self._pool:
             self._environments.append(environment)
             self._idle.append(environment)
+            self._pool.notify()
+        environment.worker.wait_ready()
 
     def call(self, event: Any, request_id: str | None = None, stream: StreamTransport | None = None) -> Any:
         """Run the handler as the Lambda runtime would: in an idle execution environment, as this function,
@@ -232,7 +242,7 @@ class LocalFunction:
                 if environment.worker.alive:
                     self._idle.append(environment)
                     self._idle.sort(key=lambda idle: idle.number)
-                else:
+                elif environment in self._environments:  # (not when the stack closed the function meanwhile)
                     self._environments.remove(environment)
                 self._pool.notify()
 
@@ -268,11 +278,23 @@ def add_to_sys_path(directory: Path) -> None:
 
 
 def load_functions(template: Template, specs: dict[str, FunctionSpec]) -> dict[str, LocalFunction]:
+    """The template's functions, with no environment yet: the first call of each is a cold start unless
+    ``warm_up`` started one before."""
     start_forkserver()
-    functions = {
+    return {
         logical_id: LocalFunction(spec, arn=template.get_att(logical_id, "Arn"))
         for logical_id, spec in specs.items()
     }
-    for function in functions.values():
-        function.load()
-    return functions
+
+
+def warm_up(functions: Iterable[LocalFunction]) -> threading.Thread:
+    """Start each function's first environment, in the background (the stack serves meanwhile), one at a
+    time so each cold start has the machine to itself: the functions that serve HTTP routes first."""
+
+    def start_all() -> None:
+        for function in sorted(functions, key=lambda function: not function.spec.http_events):
+            function.warm_up()
+
+    thread = threading.Thread(target=start_all, name="warm-up", daemon=True)
+    thread.start()
+    return thread

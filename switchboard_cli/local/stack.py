@@ -3,8 +3,9 @@
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
 ``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the command's
 switch), starts moto's server (``aws_server.py``, reached through ``AWS_ENDPOINT_URL``), creates the tables,
-queues, buckets, schedule groups and KMS keys, restores the state file, loads every handler, installs the
-local function invoker, bootstraps a first admin once and, last, starts one poller per SQS event source
+queues, buckets, schedule groups and KMS keys, restores the state file, makes every function (with no
+execution environment yet: ``serve`` warms their first ones up once the stack answers, ``warm_up``), installs
+the local function invoker, bootstraps a first admin once and, last, starts one poller per SQS event source
 (``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns one HTTP request into the response API
 Gateway and Lambda would give. The state file is saved in the background (``state.BackgroundSaver``): every
 request that may write (any method but ``GET``, ``HEAD`` and ``OPTIONS``) and every poller batch marks the
@@ -63,7 +64,13 @@ from switchboard_cli.local.events import (
     json_response,
     response_from_result,
 )
-from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, function_specs, load_functions
+from switchboard_cli.local.functions import (
+    LocalFunction,
+    add_to_sys_path,
+    function_specs,
+    load_functions,
+    warm_up,
+)
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
 from switchboard_cli.local.kms import create_keys
 from switchboard_cli.local.queues import EventSourcePollers, event_source_pollers
@@ -206,6 +213,11 @@ class LocalStack:
         if resumed:
             sys.stderr.write(f"[switchboard local] resumed {len(resumed)} durable execution(s) in flight\n")
         self._sweep_now(template)
+
+    def warm_up(self) -> None:
+        """Start each function's first execution environment in the background (``serve`` calls it once the
+        stack answers, so the imports never delay that; a call before it is a cold start, as on Lambda)."""
+        warm_up(list(self.functions.values()))
 
     def stop(self, drain_s: float = DRAIN_S) -> None:
         """Stop the scheduler and the pollers, let the durable invocations in flight end (at most ``drain_s``:

@@ -1,7 +1,8 @@
 """One process environment for every function of the local stack.
 
-On AWS each function has its own environment; locally all handlers share one process, so the local stack
-puts the union of every function's resolved variables into ``os.environ`` before importing any handler.
+On AWS each function has its own environment; locally the stack puts the union of every function's resolved
+variables into ``os.environ`` before it starts any execution environment, and every worker process starts
+with that environment.
 Values that come from shared ``Ref``s (table names, the secret prefix) are identical everywhere. Variables a
 function sets for itself can collide: ``POWERTOOLS_SERVICE_NAME`` is one ``switchboard-local`` for all (the
 Powertools singletons live in the shared common layer anyway); any other collision keeps the first

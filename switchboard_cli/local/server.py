@@ -345,6 +345,7 @@ def serve(
     print(banner(stack), flush=True)
     ready = {"base_url": stack.base_url, "pat": admin.token, "org_id": admin.org_id, "port": stack.port}
     print(f"{READY_MARKER} {json.dumps(ready)}", flush=True)
+    stack.warm_up()
     while not stop.wait(0.5):
         pass
     server.shutdown()

@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "local" and arguments.local_command == "fire":
         return _fire(arguments)
     if arguments.command == "local":
+        from switchboard_cli.local import INSTALL_HINT, missing_dependencies
+
+        missing = missing_dependencies()
+        if missing:
+            parser.exit(2, f"switchboard local serve needs {', '.join(missing)}: {INSTALL_HINT}\n")
         from switchboard_cli.local import environment
         from switchboard_cli.local.server import serve
 

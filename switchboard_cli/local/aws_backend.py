@@ -1,20 +1,23 @@
-"""moto in-process as the local stack's AWS; the template's tables, queues, buckets and KMS keys (``kms.py``)
+"""moto's server as the local stack's AWS; the template's tables, queues, buckets and KMS keys (``kms.py``)
 created from their definitions, under the names ``LocalTemplate`` resolves their ``Ref`` to.
 
-moto must start before any boto3 client exists; ``switchboard.aws.reset()`` then drops whatever the factory
-cached, so every client the handlers make talks to moto.
+``MotoBackend`` runs moto's server (``aws_server.py``) on 127.0.0.1 (a free port) and points
+``AWS_ENDPOINT_URL`` at it, so every boto3 client (the stack's, the handlers') reaches it as it would reach
+a real endpoint; ``switchboard.aws.reset()`` drops whatever the factory cached before. Only the state
+persister (``state.py``) reads moto's own objects (it saves and restores what the server holds).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from switchboard import aws
+from switchboard_cli.local.aws_server import AwsServer
 from switchboard_cli.local.buckets import (
     S3_BUCKET,
     BucketAwareTemplate,
@@ -27,6 +30,8 @@ from switchboard_cli.local.queues import SQS_QUEUE, QueueAwareTemplate, sqs
 from switchboard_cli.local.template import Template, TemplateError
 
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+"""botocore sends every client's calls to this URL when it is set (a service-specific one would win)."""
 _DEFAULT_THROUGHPUT = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
 
 
@@ -35,18 +40,25 @@ class LocalTemplate(BucketAwareTemplate, QueueAwareTemplate, KeyAwareTemplate):
 
 
 class MotoBackend:
+    """moto's server on 127.0.0.1, reached through ``AWS_ENDPOINT_URL`` while it runs."""
+
     def __init__(self) -> None:
-        self._mock: Any = None
+        self._server: AwsServer | None = None
+        self.endpoint_url = ""
 
     def start(self) -> None:
-        self._mock = mock_aws()
-        self._mock.start()
+        self._server = AwsServer()
+        self._server.start()
+        self.endpoint_url = self._server.url
+        os.environ[ENDPOINT_VARIABLE] = self.endpoint_url
         aws.reset()
 
     def stop(self) -> None:
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            if os.environ.get(ENDPOINT_VARIABLE) == self.endpoint_url:
+                del os.environ[ENDPOINT_VARIABLE]
             aws.reset()
 
 

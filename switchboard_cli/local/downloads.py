@@ -1,8 +1,9 @@
 """Presigned S3 downloads on the local stack: ``GET /_local/s3/<bucket>/<key>?X-Amz-…``.
 
-On AWS a run's big output is fetched from S3 with a short-lived presigned URL. Locally S3 is moto inside
-this process, which no client outside it can reach, so the stack sets ``FILES_DOWNLOAD_ENDPOINT`` to this
-route: the platform signs its URLs for it exactly as for S3 (SigV4 query signing, path-style), and this route
+On AWS a run's big output is fetched from S3 with a short-lived presigned URL. Locally S3 is moto's server,
+on a port the stack picks afresh at every start (a URL signed for it would not outlive a restart), so the
+stack sets ``FILES_DOWNLOAD_ENDPOINT`` to this route, on the stack's own port: the platform signs its URLs
+for it exactly as for S3 (SigV4 query signing, path-style), and this route
 checks them as S3 does before answering the object from moto: the signature (recomputed by botocore with the
 stack's credentials), the expiry, and the method. A URL that was altered, has expired or was never signed
 gets ``403``; an object that does not exist gets ``404``.

@@ -1,5 +1,6 @@
 """Lambda durable functions on the local stack: AWS's local durable execution service, from its testing SDK
-(``aws-durable-execution-sdk-python-testing``), running a function's handler in-process.
+(``aws-durable-execution-sdk-python-testing``), running a function's handler in one of its execution
+environments (a worker process, whose checkpoint calls come back to this service).
 
 It is the same service emulation AWS ships for testing durable functions (checkpoints, replay, step retries,
 waits, callbacks and their timeouts, invocation retries after a failed invocation, stop), with three things
@@ -132,8 +133,8 @@ class _CountingClient(InMemoryServiceClient):
 
 
 class _Invoker:
-    """The service's invoker (the testing SDK's ``Invoker`` protocol): the handler runs in-process, with the
-    in-memory service client as its checkpoint API."""
+    """The service's invoker (the testing SDK's ``Invoker`` protocol): the handler runs through the stack,
+    with the in-memory service client as its checkpoint API."""
 
     def __init__(self, handler: Handler, service_client: InMemoryServiceClient) -> None:
         self._handler = handler

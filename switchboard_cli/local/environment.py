@@ -1,7 +1,8 @@
 """One process environment for every function of the local stack.
 
-On AWS each function has its own environment; locally all handlers share one process, so the local stack
-puts the union of every function's resolved variables into ``os.environ`` before importing any handler.
+On AWS each function has its own environment; locally the stack puts the union of every function's resolved
+variables into ``os.environ`` before it starts any execution environment, and every worker process starts
+with that environment.
 Values that come from shared ``Ref``s (table names, the secret prefix) are identical everywhere. Variables a
 function sets for itself can collide: ``POWERTOOLS_SERVICE_NAME`` is one ``switchboard-local`` for all (the
 Powertools singletons live in the shared common layer anyway); any other collision keeps the first
@@ -33,7 +34,10 @@ FAKE_CREDENTIALS = {
 """Always set: whatever the shell holds, nothing in the local process may be able to reach a real account."""
 
 UNSET_FOR_LOCAL = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
-"""A profile that does not exist locally breaks boto3, and an endpoint would bypass moto."""
+"""A profile that does not exist locally breaks boto3, and the shell's endpoint is not moto's server (the
+stack sets ``AWS_ENDPOINT_URL`` to it once it runs); a service's own endpoint
+(``AWS_ENDPOINT_URL_<SERVICE>``) would win over it, so those go too."""
+_SERVICE_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 
 DEFAULT_REGION = "us-east-1"
 
@@ -92,7 +96,7 @@ def isolate_from_aws(target: MutableMapping[str, str] | None = None) -> None:
     """Fake credentials and a region, before moto starts and before any boto3 client exists."""
     target = os.environ if target is None else target
     region = local_region(target)
-    for name in UNSET_FOR_LOCAL:
+    for name in [*UNSET_FOR_LOCAL, *(name for name in target if name.startswith(_SERVICE_ENDPOINT_PREFIX))]:
         target.pop(name, None)
     target.update(FAKE_CREDENTIALS)
     target["AWS_DEFAULT_REGION"] = target["AWS_REGION"] = region

@@ -292,7 +292,8 @@ def banner(stack: LocalStack) -> str:
     return "\n".join(
         [
             "",
-            "Switchboard local stack is running (AWS: moto in-process; nothing leaves this machine).",
+            "Switchboard local stack is running "
+            f"(AWS: moto at {stack.backend.endpoint_url}; nothing leaves this machine).",
             f"  Base URL                 {base}",
             f"  Management API           {base}/v1",
             f"  Admin                    {admin.email} (organization {admin.org_id})",
@@ -344,6 +345,7 @@ def serve(
     print(banner(stack), flush=True)
     ready = {"base_url": stack.base_url, "pat": admin.token, "org_id": admin.org_id, "port": stack.port}
     print(f"{READY_MARKER} {json.dumps(ready)}", flush=True)
+    stack.warm_up()
     while not stop.wait(0.5):
         pass
     server.shutdown()

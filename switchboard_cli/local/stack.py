@@ -1,17 +1,19 @@
 """The local stack: the template's tables, queues, functions, routes and SQS event sources, in one process.
 
 ``start`` isolates the process from AWS, resolves the template with local values (``AppsDomain`` =
-``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the
-command's switch), starts moto, creates the tables, queues, buckets, schedule groups and KMS keys, restores
-the state file, loads every handler, installs the local function invoker, bootstraps a first admin once and,
-last, starts one poller per SQS event source (``queues.py``) and the scheduler (``scheduler.py``). ``handle``
-turns one HTTP request into the response API Gateway and Lambda would give. The state file is saved in the
-background (``state.BackgroundSaver``): every request that may write (any method but ``GET``, ``HEAD`` and
-``OPTIONS``) and every poller batch marks the state dirty before its response or settlement, and a save
-follows within about a second, at most one a second however many writes come. ``stop`` stops the scheduler and
-the pollers first (within about two seconds each), then the background saver (waiting for a save in progress),
-then saves once more, so every write made before it (a ``GET``'s too) is in the file and no batch is
-half-settled in it; a killed process loses what changed since its last save began.
+``apps.localhost:<port>``, ``APPS_BASE_URL`` = the server's URL, ``ALLOW_LOOPBACK_EGRESS`` from the command's
+switch), starts moto's server (``aws_server.py``, reached through ``AWS_ENDPOINT_URL``), creates the tables,
+queues, buckets, schedule groups and KMS keys, restores the state file, makes every function (with no
+execution environment yet: ``serve`` warms their first ones up once the stack answers, ``warm_up``), installs
+the local function invoker, bootstraps a first admin once and, last, starts one poller per SQS event source
+(``queues.py``) and the scheduler (``scheduler.py``). ``handle`` turns one HTTP request into the response API
+Gateway and Lambda would give. The state file is saved in the background (``state.BackgroundSaver``): every
+request that may write (any method but ``GET``, ``HEAD`` and ``OPTIONS``) and every poller batch marks the
+state dirty before its response or settlement, and a save follows within about a second, at most one a second
+however many writes come. ``stop`` stops the scheduler and the pollers first (within about two seconds each),
+then the background saver (waiting for a save in progress), then saves once more, so every write made before
+it (a ``GET``'s too) is in the file and no batch is half-settled in it; a killed process loses what changed
+since its last save began.
 ``/_local/…`` is the stack's own loopback-only control surface (not part of the template), each route guarded
 by the state file's control token: ``POST /_local/admin/bootstrap`` and ``POST /_local/triggers/<id>/fire``
 (``switchboard local fire``: the trigger's schedule fires now; answers the event the trigger function
@@ -62,7 +64,13 @@ from switchboard_cli.local.events import (
     json_response,
     response_from_result,
 )
-from switchboard_cli.local.functions import LocalFunction, add_to_sys_path, function_specs, load_functions
+from switchboard_cli.local.functions import (
+    LocalFunction,
+    add_to_sys_path,
+    function_specs,
+    load_functions,
+    warm_up,
+)
 from switchboard_cli.local.invoker import LocalInvoker, derive_allowed_callers
 from switchboard_cli.local.kms import create_keys
 from switchboard_cli.local.queues import EventSourcePollers, event_source_pollers
@@ -76,6 +84,7 @@ from switchboard_cli.local.scheduler import (
 )
 from switchboard_cli.local.state import SAVE_INTERVAL_S, BackgroundSaver, LocalState
 from switchboard_cli.local.template import StackContext, Template
+from switchboard_cli.local.workers import start_forkserver
 
 BOOTSTRAP_EMAIL = "admin@switchboard.local"
 BOOTSTRAP_ORG = "Local"
@@ -166,6 +175,7 @@ class LocalStack:
             )
         for layer in template.resources_of_type("AWS::Serverless::LayerVersion").values():
             add_to_sys_path((template.directory / str(layer["Properties"]["ContentUri"])).resolve())
+        start_forkserver()
         self.backend.start()
         create_tables(template)
         create_queues(template)
@@ -204,6 +214,11 @@ class LocalStack:
             sys.stderr.write(f"[switchboard local] resumed {len(resumed)} durable execution(s) in flight\n")
         self._sweep_now(template)
 
+    def warm_up(self) -> None:
+        """Start each function's first execution environment in the background (``serve`` calls it once the
+        stack answers, so the imports never delay that; a call before it is a cold start, as on Lambda)."""
+        warm_up(list(self.functions.values()))
+
     def stop(self, drain_s: float = DRAIN_S) -> None:
         """Stop the scheduler and the pollers, let the durable invocations in flight end (at most ``drain_s``:
         what they finish is checkpointed, what they do not resumes at the next start), stop the background
@@ -220,6 +235,8 @@ class LocalStack:
         if self._restored:
             self.state.save()
         self.durable.close(abandon=not drained)
+        for function in self.functions.values():
+            function.close()
         if drained:
             self.backend.stop()
         # Otherwise moto stays: the invocations still running (abandoned, as Lambda abandons a stopped

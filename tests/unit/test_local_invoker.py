@@ -1,4 +1,5 @@
-"""Lambda-to-Lambda invokes run in-process under the template's caller rule (the resource policy)."""
+"""Lambda-to-Lambda invokes run the callee in its own execution environment (a worker process) under the
+template's caller rule (the resource policy), checked against the function the call comes from."""
 
 from __future__ import annotations
 
@@ -99,11 +100,14 @@ def invoker(template: Template):
     from switchboard import invoker as seam
 
     specs = function_specs(template)
-    local = LocalInvoker(load_functions(template, specs), derive_allowed_callers(template, specs))
+    functions = load_functions(template, specs)
+    local = LocalInvoker(functions, derive_allowed_callers(template, specs))
     previous = seam.get_invoker()
     seam.set_invoker(local)
     yield local
     seam.set_invoker(previous)
+    for function in functions.values():
+        function.close()
 
 
 def test_allowed_callers_come_from_policies_that_name_roles(template: Template):

@@ -78,14 +78,16 @@ Resources:
 """
 
 WORKER = """
-    import time
+    import json, pathlib, time
 
     from switchboard_cli.local.functions import current_function
 
-    SEEN = []
+    SEEN = pathlib.Path(__file__).parent / "seen.jsonl"
 
     def handler(event, context):
-        SEEN.append({"event": event, "function": current_function.get(), "context": context.function_name})
+        seen = {"event": event, "function": current_function.get(), "context": context.function_name}
+        with SEEN.open("a") as log:
+            log.write(json.dumps(seen) + "\\n")
         bodies = [record["body"] for record in event["Records"]]
         if "raise" in bodies:
             raise RuntimeError("cannot handle this batch")
@@ -149,9 +151,9 @@ def stack(project: Path) -> Iterator[LocalStack]:
 
 
 def seen(stack: LocalStack) -> list[dict[str, Any]]:
-    handler = stack.functions["WorkerFunction"].handler
-    assert handler is not None
-    return sys.modules[handler.__module__].SEEN  # type: ignore[no-any-return]
+    """What the worker function's handler recorded, in its environments' processes (its own log file)."""
+    log = stack.functions["WorkerFunction"].spec.code_dir / "seen.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float = 15.0) -> Any:

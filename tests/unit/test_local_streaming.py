@@ -1,8 +1,8 @@
 """Streaming on the local stack: responses sent while the handler runs, and concurrent invocations of one
-function in their own execution environments, with Powertools' request state kept per invocation.
+function in their own execution environments (worker processes), each with its own Powertools request state.
 
-The first tests use a tiny template with fake functions; the last ones run the real template in-process and
-stream a real run's events through the Apps function.
+The first tests use a tiny template with fake functions; the last ones run the real template (the stack in the
+test's process, its functions in worker processes) and stream a real run's events through the Apps function.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from switchboard.settings import get_settings
 from switchboard_cli.local.functions import FunctionThrottledError
 from switchboard_cli.local.server import LocalHttpServer
 from switchboard_cli.local.stack import Bootstrapper, LocalStack, bootstrap_with_runtime
+from switchboard_cli.local.workers import FunctionTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +70,7 @@ Resources:
 """
 
 STREAMER = """
-    import json, pathlib, time, uuid
+    import json, os, pathlib, time, uuid
     from switchboard import streaming
     import streamer_helpers
 
@@ -96,7 +97,7 @@ STREAMER = """
             pathlib.Path(query["mark"]).write_text("noticed")
             return {"statusCode": 200, "body": ""}
         time.sleep(float(query.get("hold", "0")))
-        identity = {"environment": ENVIRONMENT, "helpers": id(streamer_helpers), "layer": id(streaming)}
+        identity = {"environment": ENVIRONMENT, "process": os.getpid(), "helpers": streamer_helpers.__name__}
         headers = {"content-type": "application/json"}
         return {"statusCode": 200, "headers": headers, "body": json.dumps(identity)}
 """
@@ -335,16 +336,18 @@ def test_another_request_to_the_same_function_is_answered_while_a_stream_is_open
     assert running.stack.functions["StreamFunction"].environment_count == 2
 
 
-def test_each_environment_imports_the_function_afresh_and_shares_the_layer(running: Server):
+def test_each_environment_is_a_process_of_its_own_that_imports_the_function(running: Server):
     # When three requests hold the same function at once
     with ThreadPoolExecutor(max_workers=3) as pool:
         replies = list(pool.map(lambda _: running.request("GET", "/apps/a/identity?hold=0.4"), range(3)))
 
-    # Then three environments answered, each with its own handler module and own packages, one layer
+    # Then three environments answered, each a process other than the stack's, with the function's package
     identities = [body for _, body in replies]
     assert len({identity["environment"] for identity in identities}) == 3
-    assert len({identity["helpers"] for identity in identities}) == 3
-    assert len({identity["layer"] for identity in identities}) == 1
+    processes = {identity["process"] for identity in identities}
+    assert len(processes) == 3
+    assert os.getpid() not in processes
+    assert {identity["helpers"] for identity in identities} == {"streamer_helpers"}
 
 
 def test_environments_are_bounded_and_a_request_waits_for_a_free_one(running: Server):
@@ -364,20 +367,46 @@ def test_environments_are_bounded_and_a_request_waits_for_a_free_one(running: Se
     assert elapsed >= 1.0
 
 
-def test_a_request_that_waits_longer_than_the_function_timeout_is_throttled(running: Server):
+def test_an_invocation_past_the_function_timeout_loses_its_environment_and_the_next_gets_a_new_one(
+    running: Server,
+):
+    # Given a function (timeout 2 s) limited to one environment, which a first request warmed
     function = running.stack.functions["StreamFunction"]
     function.max_environments = 1
-    event = {"pathParameters": {"proxy": "identity"}, "queryStringParameters": {"hold": "2.5"}}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        holder = pool.submit(function.call, event)
-        time.sleep(0.2)
+    warm = function.call({"pathParameters": {"proxy": "identity"}})
+    first = json.loads(warm["body"])
+
+    # When an invocation holds it for longer than the timeout
+    began = time.monotonic()
+    with pytest.raises(FunctionTimeoutError):
+        function.call({"pathParameters": {"proxy": "identity"}, "queryStringParameters": {"hold": "5"}})
+
+    # Then it was stopped at the timeout, its process is gone, and the next invocation is a cold start
+    assert time.monotonic() - began < 4
+    with pytest.raises(ProcessLookupError):
+        os.kill(first["process"], 0)
+    after = json.loads(function.call({"pathParameters": {"proxy": "identity"}})["body"])
+    assert after["environment"] != first["environment"]
+    assert function.environment_count == 1
+
+
+def test_a_request_that_waits_longer_than_the_function_timeout_is_throttled(running: Server):
+    # Given a function limited to one environment, held (by the pool itself) past the function's timeout
+    function = running.stack.functions["StreamFunction"]
+    function.max_environments = 1
+    with function._environment():
+        # When another invocation comes, Then it is throttled once it has waited as long as the timeout
+        began = time.monotonic()
         with pytest.raises(FunctionThrottledError):
             function.call({"pathParameters": {"proxy": "identity"}})
-        assert holder.result()["statusCode"] == 200
+        assert time.monotonic() - began >= 2
+
+    # And once the environment is free again, the function answers
+    assert function.call({"pathParameters": {"proxy": "identity"}})["statusCode"] == 200
 
 
 def test_concurrent_powertools_invocations_keep_their_own_request_state(
-    running: Server, capsys: pytest.CaptureFixture[str]
+    running: Server, capfd: pytest.CaptureFixture[str]
 ):
     # When two invocations of one resolver function and one of another overlap
     calls = [
@@ -402,7 +431,7 @@ def test_concurrent_powertools_invocations_keep_their_own_request_state(
     ]
     assert len({body["request"] for body in bodies}) == 3
     # And each flushed only its own metric
-    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    published = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
     names = sorted(
         tuple(metric["Name"] for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"])
         for document in published

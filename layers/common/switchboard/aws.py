@@ -1,7 +1,7 @@
 """The one place boto3 clients and resources are made: lazily, cached, never at import time.
 
-An optional endpoint URL (``AWS_ENDPOINT_URL``) is honoured by boto3 itself; the local stack runs moto
-in-process and needs no endpoint at all, so nothing here knows where it runs.
+An optional endpoint URL (``AWS_ENDPOINT_URL``) is honoured by boto3 itself; the local stack sets it to
+moto's server, so nothing here knows where it runs.
 """
 
 from __future__ import annotations

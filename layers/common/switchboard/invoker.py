@@ -2,9 +2,9 @@
 executor's durable executions (start one, answer its callbacks, stop it, ask how it stands).
 
 On AWS the default invoker calls Lambda (names come from the environment, e.g. ``!Ref CredentialsFunction``,
-the executor's alias ARN); the local stack installs its own invoker that routes to the named handler
-in-process, runs durable executions through its local durable execution service, and enforces the same
-caller rule as the resource policy. Functions never know which one they get.
+the executor's alias ARN); the local stack installs its own invoker that routes to the named function's
+execution environment, runs durable executions through its local durable execution service, and enforces the
+same caller rule as the resource policy. Functions never know which one they get.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ run's own effects go.
 
 The engine plans (which nodes run next, which are skipped) and applies records; a driver runs node work.
 ``ThreadDriver`` runs a superstep's nodes on worker threads (one node: on the calling thread) and publishes
-every event as it happens. The executor's durable driver (``switchboard.runtime.runs.program``) runs each node
-as a checkpointed step instead and carries the run's own events into the next step, so that a run replayed
-after an interruption publishes nothing twice.
+every event as it happens. The executor's durable driver (``switchboard.runtime.runs.durable_driver``) runs
+each node as a checkpointed step instead and carries the run's own events into the next step, so that a run
+replayed after an interruption publishes nothing twice.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from switchboard.domain.runs import Run
 from switchboard.observability import logger, metrics
 from switchboard.runtime.credentials import client as credentials_client
 from switchboard.runtime.webhooks import sending as webhooks
-from switchboard.runtime.webhooks.callbacks import parse_stored, public_view
+from switchboard.runtime.webhooks.callbacks import Callback, parse_stored, public_view
 from switchboard.runtime.webhooks.signing import signature_headers
 from switchboard.settings import get_settings
 from switchboard.store import deliveries as store
@@ -140,19 +140,7 @@ def run_finished(run: Run) -> Run:
     try:
         now = utcnow()
         scheduled = [
-            Delivery(
-                id=new_delivery_id(f"{run.id}:end:{index}"),
-                run_id=run.id,
-                app_id=run.app_id,
-                url=callback.url,
-                callback_index=index,
-                metadata=callback.metadata,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-                expires_at=run.expires_at,
-                auth_token=callback.auth.token if callback.auth else None,
-            )
+            _callback_delivery(run, callback, index, f"{run.id}:end:{index}", now)
             for index, callback in enumerate(callbacks)
         ]
         store.create_run_deliveries(run, scheduled, [public_view(c.stored()) for c in callbacks])
@@ -223,20 +211,10 @@ def _notify_callbacks(run: Run, request: dict[str, Any]) -> None:
             "input_requests": [public_request(request)],
             "metadata": callback.metadata,
         }
+        key = f"{run.id}:input:{request['id']}:{index}"
         notices.append(
-            Delivery(
-                id=new_delivery_id(f"{run.id}:input:{request['id']}:{index}"),
-                run_id=run.id,
-                app_id=run.app_id,
-                url=callback.url,
-                callback_index=index,
-                metadata=callback.metadata,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-                expires_at=run.expires_at,
-                auth_token=callback.auth.token if callback.auth else None,
-                body=json.dumps(body, separators=(",", ":"), default=str),
+            _callback_delivery(
+                run, callback, index, key, now, body=json.dumps(body, separators=(",", ":"), default=str)
             )
         )
     try:
@@ -379,3 +357,23 @@ def callback_body(run: Run, metadata: dict[str, Any] | None) -> bytes:
         "metadata": metadata,
     }
     return json.dumps(document, separators=(",", ":"), default=str).encode()
+
+
+def _callback_delivery(
+    run: Run, callback: Callback, index: int, key: str, now: datetime, body: str | None = None
+) -> Delivery:
+    """A delivery to the run's callback ``index``, due now; ``key`` makes its id (one per key, ever)."""
+    return Delivery(
+        id=new_delivery_id(key),
+        run_id=run.id,
+        app_id=run.app_id,
+        url=callback.url,
+        callback_index=index,
+        metadata=callback.metadata,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+        expires_at=run.expires_at,
+        auth_token=callback.auth.token if callback.auth else None,
+        body=body,
+    )

@@ -166,6 +166,26 @@ class ConnectTokenIn(RequestModel):
         le=MAX_TTL_SECONDS,
         description="The token's lifetime (default one hour)",
     )
+    allow_identity_change: bool = Field(
+        default=False,
+        description="Let the token's holder reconnect an OAuth link as another account at the provider "
+        "(otherwise refused identity_mismatch)",
+    )
+
+
+class OAuth2AuthorizeIn(RequestModel):
+    requirement_id: str = Field(min_length=1, max_length=64, description="An oauth2 requirement of the App")
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the callback page sends the user after linking (default: the token's); must be "
+        "on the App's connect_return_urls",
+    )
+    allow_identity_change: bool = Field(
+        default=False,
+        description="Accept another upstream account than the linked one: only with a connect token minted "
+        "with allow_identity_change (403 identity_change_not_allowed otherwise)",
+    )
 
 
 class LinkCredentialsIn(RequestModel):

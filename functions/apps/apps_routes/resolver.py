@@ -53,6 +53,7 @@ ROUTERS = RouterTable(
         "requirements": ("/v1/requirements/*",),
         "connect": ("/v1/connect/*",),
         "connect_page": ("/connect",),
+        "oauth2_callback": ("/v1/oauth2/callback",),
         "triggers": ("/v1/triggers/*",),
     },
 )

@@ -79,6 +79,12 @@ def render_error(status: int, title: str, message: str, *, nonce: str) -> str:
     return _document(title, nonce, body)
 
 
+def render_done(title: str, message: str, *, nonce: str) -> str:
+    """A page that says an authorization went through (no error)."""
+    body = f'<h1>{_e(title)}</h1><p class="card" role="status">{_e(message)}</p>'
+    return _document(title, nonce, body)
+
+
 def _document(title: str, nonce: str, body: str) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -61,6 +61,7 @@ class ConnectGrant:
     return_url: str | None
     expires_at: datetime
     csrf_secret: str = field(repr=False)
+    allow_identity_change: bool = False
 
     @property
     def actor(self) -> str:
@@ -81,6 +82,11 @@ def serving_at(base_url: str) -> Iterator[None]:
         yield
     finally:
         _SERVED_AT.reset(reset)
+
+
+def current_base_url() -> str:
+    """The URL the Apps API request being served came to (``serving_at``)."""
+    return _SERVED_AT.get()
 
 
 def connect_url(app_id: str, token: str) -> str:
@@ -126,6 +132,7 @@ def issue_connect_token(
     user_id: str,
     return_url: str | None = None,
     ttl_seconds: int | None = None,
+    allow_identity_change: bool = False,
 ) -> IssuedConnectToken:
     """Mint a connect token for the App's end user ``user_id`` (422 for a return URL off the App's allow-list
     or a lifetime outside 60 s..24 h)."""
@@ -139,7 +146,7 @@ def issue_connect_token(
         )
     if not 1 <= len(user_id) <= MAX_USER_ID_LENGTH:
         problems.append(problem(["user_id"], "invalid_user_id", f"1 to {MAX_USER_ID_LENGTH} characters"))
-    if return_url is not None and not _acceptable_return_url(app, return_url):
+    if return_url is not None and not acceptable_return_url(app, return_url):
         problems.append(
             problem(
                 ["return_url"], "return_url_not_allowed", "the URL is not on the App's connect_return_urls"
@@ -158,6 +165,7 @@ def issue_connect_token(
             user_id=user_id,
             return_url=return_url,
             csrf_secret=secrets.token_urlsafe(_CSRF_SECRET_BYTES),
+            allow_identity_change=allow_identity_change,
             created_at=now,
             created_by=principal.token_id,
             expires_at=expires_at,
@@ -167,7 +175,7 @@ def issue_connect_token(
     return IssuedConnectToken(issued.token, connect_url(app.id, issued.token), expires_at)
 
 
-def _acceptable_return_url(app: App, url: str) -> bool:
+def acceptable_return_url(app: App, url: str) -> bool:
     try:
         egress.check_url_form(url, egress.current_policy(), https_only=True)
     except egress.EgressRefused:
@@ -198,13 +206,19 @@ def grant_for(token: str, app_id: str | None = None) -> ConnectGrant:
         return_url=record.return_url,
         expires_at=record.expires_at,
         csrf_secret=record.csrf_secret,
+        allow_identity_change=record.allow_identity_change,
     )
 
 
 def csrf_token(grant: ConnectGrant, requirement_id: str) -> str:
     """The hosted page's CSRF token for one requirement's form: HMAC-SHA256 keyed by the record's secret."""
-    message = f"{grant.token_id}:{requirement_id}".encode()
-    digest = hmac.new(grant.csrf_secret.encode(), message, hashlib.sha256).digest()
+    return signature(grant.csrf_secret, f"{grant.token_id}:{requirement_id}")
+
+
+def signature(secret: str, message: str) -> str:
+    """HMAC-SHA256 of ``message`` keyed by a connect token record's secret (unpadded base64url): the CSRF
+    tokens of its page and the ``state`` of the OAuth authorizations it starts."""
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

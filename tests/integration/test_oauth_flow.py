@@ -93,7 +93,9 @@ class Scene:
             for message in messages:
                 if "oauth2_exchange" not in json.loads(message["Body"]):
                     continue
-                load_function("dispatcher").lambda_handler({"Records": [_record(message)]}, LambdaContextStub())
+                load_function("dispatcher").lambda_handler(
+                    {"Records": [_record(message)]}, LambdaContextStub()
+                )
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
             stop.wait(0.05)
 
@@ -160,19 +162,24 @@ def test_an_end_user_links_their_account_and_its_identity_is_shown(scene: Scene)
     assert query["redirect_uri"] == CALLBACK
     assert query["code_challenge_method"] == "S256"
     assert query["scope"] == "openid email profile offline_access"
-    assert query["state"].startswith("ost-") and "." in query["state"]
+    assert query["state"].startswith("ost-")
+    assert "." in query["state"]
     # And the callback shows success with the upstream account
     assert reply.status == 200, reply.raw
-    assert "Account connected" in reply.raw and "alice@example.test" in reply.raw
+    assert "Account connected" in reply.raw
+    assert "alice@example.test" in reply.raw
     # And the link is active with alice's identity, shown in the requirement status
     link = links.get_link(scene.world.app_id, "user-42", "crm")
-    assert link is not None and link.status is LinkStatus.active
-    assert link.upstream is not None and link.upstream.sub == "alice"
+    assert link is not None
+    assert link.status is LinkStatus.active
+    assert link.upstream is not None
+    assert link.upstream.sub == "alice"
     status = scene.requirement_status("user-42")
     assert (status["status"], status["upstream"]["sub"]) == ("active", "alice")
     assert status["upstream"]["email"] == "alice@example.test"
     # And the tokens are sealed, never in the link's clear attributes, and the code was exchanged once
-    assert link.sealed_secret and "access_token" not in link.config
+    assert link.sealed_secret
+    assert "access_token" not in link.config
     assert scene.provider.stats()["token_requests"]["authorization_code"] >= 1
 
 
@@ -184,7 +191,8 @@ def test_access_denied_at_the_provider_shows_an_error_and_links_nothing(scene: S
     reply = scene.callback({"error": "access_denied", "state": state})
     # Then a clear error page, and nothing is linked
     assert reply.status == 403, reply.raw
-    assert "Access was not granted" in reply.raw and "access_denied" in reply.raw
+    assert "Access was not granted" in reply.raw
+    assert "access_denied" in reply.raw
     assert links.get_link(scene.world.app_id, "user-42", "crm") is None
 
 
@@ -205,13 +213,19 @@ def test_a_replayed_forged_or_expired_state_changes_nothing(scene: Scene) -> Non
     past = (utcnow() - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
     table.write(
         update_op(
-            table.name, keys.oauth2_state(other_state.split(".")[0]), "SET expires_at = :t", None, {":t": past}
+            table.name,
+            keys.oauth2_state(other_state.split(".")[0]),
+            "SET expires_at = :t",
+            None,
+            {":t": past},
         )
     )
     expired = scene.callback({"code": "x", "state": other_state})
     # Then each is a clear error page, and the link is the one the first callback made
     assert (replayed.status, forged.status, expired.status) == (409, 400, 410)
-    assert "already used" in replayed.raw and "not valid" in forged.raw and "too long" in expired.raw
+    assert "already used" in replayed.raw
+    assert "not valid" in forged.raw
+    assert "too long" in expired.raw
     assert links.get_link(scene.world.app_id, "user-42", "crm") == linked
     assert oauth_states.get_state(other_state.split(".")[0]).status.value == "pending"  # type: ignore[union-attr]
 
@@ -227,7 +241,8 @@ def test_a_token_endpoint_error_shows_an_error_and_links_nothing(scene: Scene) -
     reply = scene.callback(returned)
     # Then a clear error page, nothing is linked, and the provider saw the refused exchange
     assert reply.status == 502, reply.raw
-    assert "did not accept the sign-in" in reply.raw and "token_endpoint_error" in reply.raw
+    assert "did not accept the sign-in" in reply.raw
+    assert "token_endpoint_error" in reply.raw
     assert links.get_link(scene.world.app_id, "user-42", "crm") is None
     assert scene.provider.stats()["auth_methods"].get("sb-basic client_secret_post", 0) >= 1
 
@@ -255,6 +270,8 @@ def test_reconnecting_as_another_account_is_refused_unless_the_backend_allowed_i
     # Then the link is bob's, and its history records the change
     assert allowed.status == 200, allowed.raw
     now = links.get_link(scene.world.app_id, "user-42", "crm")
-    assert now is not None and now.upstream is not None and now.upstream.sub == "bob"
+    assert now is not None
+    assert now.upstream is not None
+    assert now.upstream.sub == "bob"
     history = links.list_transitions(now.id)
     assert any("upstream account changed from alice to bob" in (t.reason or "") for t in history)

@@ -61,7 +61,9 @@ def oauth2_callback() -> Response[str]:
         if destination is not None:
             headers = {**security_headers(nonce, destination), "Location": destination}
             return Response(status_code=303, content_type=HTML_CONTENT_TYPE, body="", headers=headers)
-        who = result.upstream.email or result.upstream.login or result.upstream.sub if result.upstream else None
+        who = (
+            result.upstream.email or result.upstream.login or result.upstream.sub if result.upstream else None
+        )
         message = f"Linked as {who}. You can close this page." if who else "Linked. You can close this page."
         page = render_done("Account connected", message, nonce=nonce)
         return Response(200, HTML_CONTENT_TYPE, page, security_headers(nonce))

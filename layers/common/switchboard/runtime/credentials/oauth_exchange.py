@@ -132,7 +132,7 @@ def _userinfo(client: Any, url: str, access_token: str) -> UpstreamIdentity | No
         claims = response.json() if response.status_code == 200 else None
     except (HTTPError, ValueError):
         claims = None
-    if not isinstance(claims, dict) or not claims.get("sub") and not claims.get("id"):
+    if not isinstance(claims, dict) or (not claims.get("sub") and not claims.get("id")):
         raise _Refused("upstream_identity_unavailable")
     login = claims.get("preferred_username") or claims.get("login")
     return UpstreamIdentity(

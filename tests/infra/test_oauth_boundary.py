@@ -1,7 +1,7 @@
 """The OAuth 2.0 callback's way to the code exchange on the SAM-transformed template: the Apps role (internet
-facing) seals the state and hands it to the run queue, and nothing more; the dispatcher's role (the executor's)
-consumes that queue and is the only one that may invoke the credentials function, the only role that opens
-what the Apps role sealed."""
+facing) seals the state and hands it to the run queue, and nothing more; the dispatcher's role (the
+executor's) consumes that queue and is the only one that may invoke the credentials function, the only role
+that opens what the Apps role sealed."""
 
 from __future__ import annotations
 

@@ -247,5 +247,6 @@ REQUEST_BODIES: dict[tuple[str, str], RequestBody] = {
     ("post", "/connect"): RequestBody(model=ConnectFormIn, media_type="application/x-www-form-urlencoded"),
     ("post", "/v1/connect/tokens"): RequestBody(model=ConnectTokenIn),
     ("post", "/v1/connect/requirements/{requirement_id}/credentials"): RequestBody(model=LinkCredentialsIn),
+    ("post", "/v1/connect/oauth2/authorize"): RequestBody(model=OAuth2AuthorizeIn),
 }
 """The body of each route that reads one itself, for the OpenAPI document."""

@@ -275,3 +275,40 @@ def test_reconnecting_as_another_account_is_refused_unless_the_backend_allowed_i
     assert now.upstream.sub == "bob"
     history = links.list_transitions(now.id)
     assert any("upstream account changed from alice to bob" in (t.reason or "") for t in history)
+
+
+def test_the_hosted_page_button_goes_to_the_provider_and_back_to_an_active_link(scene: Scene) -> None:
+    # Given an end user on the hosted connect page, whose crm requirement is an OAuth account
+    token = scene.world.connect_token("user-42").token
+    page = scene.world.runtime.call("GET", "/connect", token=None, query={"token": token})
+    assert page.status == 200, page.raw[:500]
+    assert "/connect/oauth2?token=" in page.raw
+    # When they press "Connect" (the page route), sign in at the provider and come back
+    pressed = scene.world.runtime.call(
+        "GET", "/connect/oauth2", token=None, query={"token": token, "requirement": "crm"}
+    )
+    assert pressed.status == 303, pressed.raw
+    location = pressed.headers["location"]
+    reply = scene.callback(scene.sign_in(location, "alice"))
+    # Then the route sent them to the provider's authorization page, and the account is linked
+    assert location.startswith(f"{scene.provider.issuer}/auth?")
+    assert reply.status == 200, reply.raw
+    assert "Linked as alice@example.test" in reply.raw
+    # And the page now shows the requirement connected, with a button to reconnect
+    again = scene.world.runtime.call("GET", "/connect", token=None, query={"token": token})
+    assert "Reconnect Connect your CRM account" in again.raw
+
+
+def test_the_page_button_refuses_a_requirement_that_is_not_an_oauth_one_and_a_bad_token(scene: Scene) -> None:
+    # Given an end user's connect token
+    token = scene.world.connect_token("user-42").token
+    # When the page route is asked for an undeclared requirement, and with a token that is not one
+    unknown = scene.world.runtime.call(
+        "GET", "/connect/oauth2", token=None, query={"token": token, "requirement": "nope"}
+    )
+    forged = scene.world.runtime.call(
+        "GET", "/connect/oauth2", token=None, query={"token": "sb_ct_forged", "requirement": "crm"}
+    )
+    # Then each is an error page, and no authorization was started
+    assert (unknown.status, forged.status) == (404, 401)
+    assert "location" not in unknown.headers and "location" not in forged.headers

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         PageEntry,
         Rejected,
         Submitted,
+        page_grant,
         submit_form,
         visit_page,
     )
@@ -54,6 +55,7 @@ _HOMES = {
     "PageEntry": "hosted_page",
     "Rejected": "hosted_page",
     "Submitted": "hosted_page",
+    "page_grant": "hosted_page",
     "submit_form": "hosted_page",
     "visit_page": "hosted_page",
     "LinkView": "linking",
@@ -82,6 +84,7 @@ __all__ = [
     "declared_requirement",
     "grant_for",
     "link_credentials",
+    "page_grant",
     "requirement_status",
     "return_destination",
     "serving_at",

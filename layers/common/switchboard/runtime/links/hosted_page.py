@@ -113,6 +113,12 @@ def visit_page(app_id: str | None, token: str | None) -> Page:
     return _page(_visit(app_id, token))
 
 
+def page_grant(app_id: str | None, token: str | None) -> tuple[App, ConnectGrant]:
+    """The addressed App and what the page's connect token allows (401, 410 as for the page itself)."""
+    visit = _visit(app_id, token)
+    return visit.app, visit.grant
+
+
 def submit_form(app_id: str | None, post: FormPost) -> Submitted:
     """``POST /connect``: link the connection one form describes."""
     _refuse_cross_site(post)

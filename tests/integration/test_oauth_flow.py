@@ -311,4 +311,5 @@ def test_the_page_button_refuses_a_requirement_that_is_not_an_oauth_one_and_a_ba
     )
     # Then each is an error page, and no authorization was started
     assert (unknown.status, forged.status) == (404, 401)
-    assert "location" not in unknown.headers and "location" not in forged.headers
+    assert "location" not in unknown.headers
+    assert "location" not in forged.headers

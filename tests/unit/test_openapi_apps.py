@@ -137,7 +137,7 @@ def test_both_addressing_forms_are_servers(document: dict[str, Any]) -> None:
     ]
 
 
-PAGE_PATHS = {"/connect", "/v1/oauth2/callback"}
+PAGE_PATHS = {"/connect", "/connect/oauth2", "/v1/oauth2/callback"}
 """The hosted connect page: HTML, its error pages too."""
 
 

@@ -19,7 +19,7 @@ import pytest
 from switchboard import aws
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
-from switchboard.store import keys, links, oauth_states
+from switchboard.store import keys, link_secrets, links, oauth_states
 from switchboard.store.links import links_table
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import _record, deploy
@@ -150,12 +150,16 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider
         yield Scene(built, provider, created["id"], config)
 
 
-def test_an_end_user_links_their_account_and_its_identity_is_shown(scene: Scene) -> None:
+def test_an_end_user_links_their_account_and_its_identity_is_shown(
+    scene: Scene, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     # Given an end user's connect token and the authorization URL the connect API gives for it
     url = scene.authorization_url("user-42")
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    exchanged_before = scene.provider.stats()["token_requests"].get("authorization_code", 0)
     # When the user signs in as alice at the provider, consents, and comes back to the callback
-    reply = scene.callback(scene.sign_in(url, "alice"))
+    returned = scene.sign_in(url, "alice")
+    reply = scene.callback(returned)
     # Then the URL was built from the OAuth app's config with PKCE S256 and a signed state
     assert url.startswith(scene.provider.issuer)
     assert query["client_id"] == "sb-basic"
@@ -177,10 +181,23 @@ def test_an_end_user_links_their_account_and_its_identity_is_shown(scene: Scene)
     status = scene.requirement_status("user-42")
     assert (status["status"], status["upstream"]["sub"]) == ("active", "alice")
     assert status["upstream"]["email"] == "alice@example.test"
-    # And the tokens are sealed, never in the link's clear attributes, and the code was exchanged once
-    assert link.sealed_secret
-    assert "access_token" not in link.config
-    assert scene.provider.stats()["token_requests"]["authorization_code"] >= 1
+    # And the tokens are sealed in the link (a refresh token too); the code was exchanged once
+    sealed = link_secrets.open_values(link)
+    assert set(sealed) == {"access_token", "refresh_token", "expires_at"}
+    assert isinstance(sealed["refresh_token"], str)
+    assert scene.provider.stats()["token_requests"]["authorization_code"] == exchanged_before + 1
+    # And no token, code or client secret is in the page, the state and link items, or any log line
+    state_item = links_table().get(keys.oauth2_state(query["state"].split(".")[0]))
+    link_item = links_table().get(keys.link(link.app_id, link.user_id, link.requirement_id))
+    seen = (
+        reply.raw + json.dumps([state_item, link_item], default=str) + capsys.readouterr().out + caplog.text
+    )
+    secret = scene.app_config["client_secret"]
+    for value in (sealed["access_token"], sealed["refresh_token"], returned["code"], secret):
+        assert str(value) not in seen
+    assert state_item is not None
+    assert (state_item["status"], state_item["outcome"]) == ("done", "active")
+    assert "sealed_code" not in state_item
 
 
 def test_access_denied_at_the_provider_shows_an_error_and_links_nothing(scene: Scene) -> None:

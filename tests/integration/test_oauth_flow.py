@@ -270,10 +270,14 @@ def test_reconnecting_as_another_account_is_refused_unless_the_backend_allowed_i
     first = links.get_link(scene.world.app_id, "user-42", "crm")
     # When they reconnect as bob with an ordinary connect token
     refused = scene.link_as("user-42", "bob")
-    # Then it is refused identity_mismatch and the link is unchanged
+    # Then it is refused identity_mismatch, the link is unchanged, and its history records the refusal
     assert refused.status == 409, refused.raw
     assert "identity_mismatch" in refused.raw
     assert links.get_link(scene.world.app_id, "user-42", "crm") == first
+    assert first is not None
+    refusals = [t for t in links.list_transitions(first.id) if "identity_mismatch" in (t.reason or "")]
+    assert [(t.from_status, t.to_status) for t in refusals] == [(LinkStatus.active, LinkStatus.active)]
+    assert refusals[0].reason == "reconnect as upstream account bob refused (identity_mismatch)"
     # When the user asks to allow the change without the backend's say-so
     ordinary = scene.world.connect_token("user-42").token
     forbidden = scene.authorize(ordinary, allow_identity_change=True)

@@ -150,14 +150,17 @@ def _text(value: object) -> str | None:
 def _link(state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity | None) -> Link:
     current = links.get_link(state.app_id, state.user_id, state.requirement_id)
     pinned = current.upstream if current is not None else None
+    now = utcnow()
     if (
-        pinned is not None
+        current is not None
+        and pinned is not None
         and upstream is not None
         and pinned.sub != upstream.sub
         and not state.allow_identity_change
     ):
+        reason = f"reconnect as upstream account {upstream.sub} refused (identity_mismatch)"
+        links.record_unchanged(current, reason, now, by=state.connect_token_id)
         raise _Refused("identity_mismatch")
-    now = utcnow()
     app_record = _app_scope(state)
     link = Link(
         id=new_id("link"),

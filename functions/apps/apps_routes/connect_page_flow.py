@@ -43,12 +43,9 @@ def show(router: APIGatewayHttpRouter, token: str | None) -> Response[str]:
 def authorize(router: APIGatewayHttpRouter, token: str | None, requirement_id: str | None) -> Response[str]:
     """``GET /connect/oauth2``: 303 to the provider's authorization page for the token's user and the
     requirement (the page's "Connect" button), or an error page."""
-    from switchboard.runtime.links import oauth_flow
-
     nonce = new_nonce()
     try:
-        app, grant = links.page_grant(_app_id(router), token)
-        url = oauth_flow.start_authorization(app, grant, requirement_id or "")
+        url = links.start_from_page(_app_id(router), token, requirement_id)
     except SwitchboardError as error:
         return _error_page(error, nonce)
     headers = {**security_headers(nonce), "Location": url}

@@ -57,7 +57,7 @@ def oauth2_callback() -> Response[str]:
     nonce = new_nonce()
     result = oauth_flow.finish_callback(query)
     if result.linked:
-        destination = oauth_flow.return_destination(result)
+        destination = result.destination
         if destination is not None:
             headers = {**security_headers(nonce, destination), "Location": destination}
             return Response(status_code=303, content_type=HTML_CONTENT_TYPE, body="", headers=headers)

@@ -165,17 +165,18 @@ class CallbackOutcome:
     outcome: str
     state: OAuth2State | None = None
     upstream: UpstreamIdentity | None = None
+    destination: str | None = None
+    """After a link: the return URL to send the user to (None: show the success page)."""
 
     @property
     def linked(self) -> bool:
         return self.outcome == "active"
 
 
-def return_destination(result: CallbackOutcome) -> str | None:
+def _return_destination(state: OAuth2State) -> str | None:
     """After a link: the state's return URL with ``requirement=<id>&status=active``, while the App's
     allow-list still holds it (the hosted page's rules); None to show the success page."""
-    state = result.state
-    if state is None or state.return_url is None:
+    if state.return_url is None:
         return None
     app = apps.get_app(state.app_id)
     if app is None:
@@ -251,7 +252,9 @@ def _awaited(state: OAuth2State) -> CallbackOutcome:
     while time.monotonic() < deadline:
         current = oauth_states.get_state(state.id)
         if current is not None and current.status is OAuth2StateStatus.done and current.outcome:
-            return CallbackOutcome(current.outcome, current, current.upstream)
+            linked = current.outcome == "active"
+            destination = _return_destination(current) if linked else None
+            return CallbackOutcome(current.outcome, current, current.upstream, destination)
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
     return CallbackOutcome("exchange_pending", state)

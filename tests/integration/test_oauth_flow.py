@@ -25,6 +25,7 @@ from switchboard.store.table import update_op
 from tests.integration.apps_runtime import _record, deploy
 from tests.integration.conftest import World
 from tests.integration.links_world import LinksWorld, links_world
+from tests.integration.test_connect_page import allow_returns
 from tests.support.oauth_provider import OAuthProvider, sign_in, start_oauth_provider
 from tests.support.stack import LambdaContextStub, http_event, load_function
 from tests.support.workflows import echo_workflow
@@ -334,3 +335,21 @@ def test_the_page_button_refuses_a_requirement_that_is_not_an_oauth_one_and_a_ba
     assert (unknown.status, forged.status) == (404, 401)
     assert "location" not in unknown.headers
     assert "location" not in forged.headers
+
+
+def test_the_callback_sends_the_user_to_an_allowed_return_url_and_refuses_one_off_the_list(
+    scene: Scene,
+) -> None:
+    # Given an App that allows returns under https://builder.example/done/
+    allow_returns(scene.world, ["https://builder.example/done/"])
+    token = scene.world.connect_token("user-42").token
+    # When the authorization asks for a return URL off the list, and one on it, and the user links
+    off_list = scene.authorize(token, return_url="https://evil.example/steal")
+    started = scene.authorize(token, return_url="https://builder.example/done/?from=app")
+    assert started.status == 200, started.body
+    reply = scene.callback(scene.sign_in(started.body["data"]["authorization_url"], "alice"))
+    # Then the one off the list is refused with its field, and the linked user is sent back with the outcome
+    assert off_list.status == 422
+    assert off_list.body["error"]["details"][0]["code"] == "return_url_not_allowed"
+    assert reply.status == 303, reply.raw
+    assert reply.headers["location"] == "https://builder.example/done/?from=app&requirement=crm&status=active"

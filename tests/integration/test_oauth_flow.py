@@ -353,3 +353,26 @@ def test_the_callback_sends_the_user_to_an_allowed_return_url_and_refuses_one_of
     assert off_list.body["error"]["details"][0]["code"] == "return_url_not_allowed"
     assert reply.status == 303, reply.raw
     assert reply.headers["location"] == "https://builder.example/done/?from=app&requirement=crm&status=active"
+
+
+def test_the_authorization_url_takes_nothing_from_the_caller_but_the_requirement(scene: Scene) -> None:
+    # Given an end user's connect token, and a caller who tries to choose the provider, scopes and client
+    token = scene.world.connect_token("user-42").token
+    # When the authorize request carries such fields, and then names a requirement the App does not declare
+    steered = scene.authorize(
+        token, authorize_url="https://evil.example/auth", scope="admin", client_id="someone-else"
+    )
+    undeclared = scene.authorize(token, requirement_id="nope")
+    plain = scene.authorize(token)
+    # Then the extra fields are refused with their names, the undeclared requirement is 404, and the
+    # legitimate request's URL is the OAuth app's own
+    assert steered.status == 422
+    refused = {tuple(problem["loc"]) for problem in steered.body["error"]["details"]}
+    assert refused == {("authorize_url",), ("scope",), ("client_id",)}
+    assert undeclared.status == 404
+    assert undeclared.body["error"]["code"] == "not_found"
+    assert plain.status == 200
+    url = plain.body["data"]["authorization_url"]
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert url.startswith(f"{scene.provider.issuer}/auth?")
+    assert (query["client_id"], query["prompt"]) == ("sb-basic", "consent")

@@ -19,6 +19,7 @@ import pytest
 from switchboard import aws
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
+from switchboard.runtime.webhooks.signing import verify_webhook
 from switchboard.store import keys, link_secrets, links, oauth_states
 from switchboard.store.links import links_table
 from switchboard.store.table import update_op
@@ -26,6 +27,7 @@ from tests.integration.apps_runtime import _record, deploy
 from tests.integration.conftest import World
 from tests.integration.links_world import LinksWorld, links_world
 from tests.integration.test_connect_page import allow_returns
+from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider, sign_in, start_oauth_provider
 from tests.support.stack import LambdaContextStub, http_event, load_function
 from tests.support.workflows import echo_workflow
@@ -376,3 +378,28 @@ def test_the_authorization_url_takes_nothing_from_the_caller_but_the_requirement
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
     assert url.startswith(f"{scene.provider.issuer}/auth?")
     assert (query["client_id"], query["prompt"]) == ("sb-basic", "consent")
+
+
+def test_an_oauth_link_delivers_a_signed_link_activated_event(scene: Scene) -> None:
+    # Given an App with an event URL
+    secret = scene.world.use_event_receiver()
+    scene.world.target.respond("/events", Answer(status=204))
+    # When a user links their account at the provider
+    assert scene.link_as("user-42", "alice").status == 200
+    link = links.get_link(scene.world.app_id, "user-42", "crm")
+    assert link is not None
+    # Then one delivery is queued and its attempt posts the signed link.activated event, with nothing secret
+    ((message, _),) = scene.world.take_deliveries()
+    scene.world.deliver(message)
+    (request,) = scene.world.events_received()
+    verify_webhook(secret, request.headers, request.body)
+    event = request.json()
+    assert event["type"] == "link.activated"
+    assert event["data"] == {
+        "link_id": link.id,
+        "app_id": scene.world.app_id,
+        "user_id": "user-42",
+        "requirement_id": "crm",
+        "status": "active",
+        "reason": "authorized at the provider",
+    }

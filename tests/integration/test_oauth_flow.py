@@ -20,6 +20,7 @@ from switchboard import aws
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
 from switchboard.runtime.webhooks.signing import verify_webhook
+from switchboard.settings import get_settings
 from switchboard.store import keys, link_secrets, links, oauth_states
 from switchboard.store.links import links_table
 from switchboard.store.table import update_op
@@ -403,3 +404,21 @@ def test_an_oauth_link_delivers_a_signed_link_activated_event(scene: Scene) -> N
         "status": "active",
         "reason": "authorized at the provider",
     }
+
+
+def test_a_token_endpoint_on_a_non_public_address_is_not_called_unless_the_deployment_allows_it(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a user who signed in at the provider (on 127.0.0.1), and a deployment that allows public
+    # addresses only
+    returned = scene.sign_in(scene.authorization_url("user-42"), "alice")
+    exchanged_before = scene.provider.stats()["token_requests"].get("authorization_code", 0)
+    monkeypatch.setenv("ALLOW_LOOPBACK_EGRESS", "false")
+    get_settings.cache_clear()
+    # When the provider's redirect reaches the callback
+    reply = scene.callback(returned)
+    # Then the token endpoint is never called, the page says why, and nothing is linked
+    assert reply.status == 502, reply.raw
+    assert "destination_not_allowed" in reply.raw
+    assert scene.provider.stats()["token_requests"].get("authorization_code", 0) == exchanged_before
+    assert links.get_link(scene.world.app_id, "user-42", "crm") is None

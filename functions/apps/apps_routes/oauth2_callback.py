@@ -30,6 +30,12 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
         "You signed in as another account than the one linked: nothing changed. Sign in as the linked "
         "account, or ask the App to allow changing it.",
     ),
+    "destination_not_allowed": (
+        502,
+        "The provider cannot be reached from here",
+        "This deployment does not send requests to the provider's address: nothing was linked. Tell the "
+        "App's owner.",
+    ),
     "exchange_pending": (
         503,
         "Still finishing",

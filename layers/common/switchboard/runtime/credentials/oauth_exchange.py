@@ -114,11 +114,15 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
 
 
 def _check_egress(*urls: object) -> None:
+    """The egress rule for the provider's endpoints, their addresses resolved (public only unless the
+    deployment allows more). Authlib's client runs on httpx2, which the engine's pinning transport does not
+    serve, so the address is checked here, right before the requests, rather than pinned."""
     for url in urls:
         if url:
             try:
-                egress.check_url_form(str(url), egress.current_policy())
-            except egress.EgressRefused:
+                egress.check_url(str(url), egress.current_policy())
+            except egress.EgressRefused as refused:
+                logger.info("oauth2 endpoint refused by the egress rule", extra={"reason": refused.code})
                 raise _Refused("destination_not_allowed") from None
 
 

@@ -185,6 +185,8 @@ def test_an_end_user_links_their_account_and_its_identity_is_shown(
     status = scene.requirement_status("user-42")
     assert (status["status"], status["upstream"]["sub"]) == ("active", "alice")
     assert status["upstream"]["email"] == "alice@example.test"
+    listed = scene.world.world.builder.data("GET", f"/v1/apps/{scene.world.app_id}/links", expect=200)
+    assert [(entry["user_id"], entry["upstream"]["sub"]) for entry in listed] == [("user-42", "alice")]
     # And the tokens are sealed in the link (a refresh token too); the code was exchanged once
     sealed = link_secrets.open_values(link)
     assert set(sealed) == {"access_token", "refresh_token", "expires_at"}

@@ -106,7 +106,11 @@ def return_url_allowed(app: App, url: str) -> bool:
 def allowed_return_url(app: App, grant: ConnectGrant) -> str | None:
     """The token's return URL while the App's allow-list still holds it and it is a plain http(s) URL (no
     credentials), so its origin can go into the page's form-action."""
-    url = grant.return_url
+    return allowed_url(app, grant.return_url)
+
+
+def allowed_url(app: App, url: str | None) -> str | None:
+    """``url`` while the App's allow-list still holds it and it is a plain http(s) URL (no credentials)."""
     if url is None or not return_url_allowed(app, url):
         return None
     parts = urlsplit(url)
@@ -118,7 +122,13 @@ def return_destination(app: App, grant: ConnectGrant, requirement_id: str) -> st
     """Where the hosted page sends the user after linking ``requirement_id``: the token's return URL with
     ``requirement=<id>&status=active`` added to its query, while the App's allow-list still holds it (and it
     is a plain http(s) URL); None to stay on the page."""
-    url = allowed_return_url(app, grant)
+    return linked_destination(app, grant.return_url, requirement_id)
+
+
+def linked_destination(app: App, return_url: str | None, requirement_id: str) -> str | None:
+    """``return_url`` with ``requirement=<id>&status=active`` added to its query, while the App's allow-list
+    still holds it (and it is a plain http(s) URL); None otherwise."""
+    url = allowed_url(app, return_url)
     if url is None:
         return None
     parts = urlsplit(url)

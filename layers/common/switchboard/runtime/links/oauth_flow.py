@@ -176,20 +176,10 @@ class CallbackOutcome:
 def _return_destination(state: OAuth2State) -> str | None:
     """After a link: the state's return URL with ``requirement=<id>&status=active``, while the App's
     allow-list still holds it (the hosted page's rules); None to show the success page."""
-    if state.return_url is None:
-        return None
-    app = apps.get_app(state.app_id)
+    app = apps.get_app(state.app_id) if state.return_url is not None else None
     if app is None:
         return None
-    grant = ConnectGrant(
-        token_id=state.connect_token_id,
-        app_id=state.app_id,
-        user_id=state.user_id,
-        return_url=state.return_url,
-        expires_at=state.expires_at,
-        csrf_secret="",
-    )
-    return connect_tokens.return_destination(app, grant, state.requirement_id)
+    return connect_tokens.linked_destination(app, state.return_url, state.requirement_id)
 
 
 def finish_callback(query: dict[str, str]) -> CallbackOutcome:

@@ -21,8 +21,8 @@ app = AppsResolver(
     token_optional=True,
     accepted_bodies="application/json (or multipart/form-data for POST /)",
     strip_prefixes=[re.compile(r"^/apps/[^/]+")],
-    connect_paths=("/v1/connect/requirements",),
-    page_paths=frozenset({"/connect"}),
+    connect_paths=("/v1/connect/requirements", "/v1/connect/oauth2"),
+    page_paths=frozenset({"/connect", "/connect/oauth2", "/v1/oauth2/callback"}),
     routers=ROUTERS,
 )
 errors.register(app)

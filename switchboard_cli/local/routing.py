@@ -3,7 +3,10 @@
 Within one API the most specific route wins: segment by segment a literal beats a ``{param}``, which beats
 a greedy ``{proxy+}`` (which needs at least one segment); a route for the request's method beats ``ANY``;
 ``$default`` comes last. Which API a request reaches is data: a host under a custom domain goes to the API
-mapped to that domain only; any other host tries ``api_order`` in turn (the management API, then Apps).
+mapped to that domain only; any other host tries ``api_order`` in turn (the management API, then Apps),
+except that a route spelled out in full (no parameter) beats a route with parameters of an API before it:
+on AWS each API has its own host, so the Apps API's ``GET /v1/oauth2/callback`` is its own, not the
+management API's ``/v1/{proxy+}``.
 A single trailing slash is ignored when matching, so ``/apps/<id>/`` reaches ``/apps/{app_id}``.
 """
 
@@ -66,6 +69,11 @@ class Route:
     @property
     def segments(self) -> tuple[Segment, ...]:
         return parse_route_path(self.path)
+
+    @property
+    def literal(self) -> bool:
+        """Spelled out in full: no parameter, no greedy segment (and not ``$default``)."""
+        return all(segment.kind is SegmentKind.LITERAL for segment in self.segments)
 
     @property
     def rank(self) -> tuple[tuple[int, ...], bool]:
@@ -137,7 +145,8 @@ class Router:
 
     def match(self, host: str, method: str, raw_path: str) -> RouteMatch | None:
         segments = split_request_path(raw_path)
-        for api_id in self.apis_for_host(host):
+        found: list[tuple[bool, int, RouteMatch]] = []
+        for order, api_id in enumerate(self.apis_for_host(host)):
             candidates = [
                 (route, parameters)
                 for route in self.routes
@@ -146,8 +155,8 @@ class Router:
             ]
             if candidates:
                 route, parameters = min(candidates, key=lambda candidate: candidate[0].rank)
-                return RouteMatch(route, parameters)
-        return None
+                found.append((not route.literal, order, RouteMatch(route, parameters)))
+        return min(found, key=lambda entry: entry[:2])[2] if found else None
 
 
 def strip_port(host: str) -> str:

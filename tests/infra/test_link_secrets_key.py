@@ -30,7 +30,9 @@ def test_the_link_secrets_key_is_rotated_retained_and_named_to_its_users(cfn: Te
         assert variables["LINK_SECRETS_KEY"] == {"Fn::GetAtt": [KEY, "Arn"]}, function_id
 
 
-def test_only_the_credentials_role_decrypts_and_only_the_apps_role_seals_link_secrets(cfn: Template) -> None:
+def test_only_the_credentials_role_decrypts_and_only_the_apps_and_credentials_roles_seal(
+    cfn: Template,
+) -> None:
     # Given the key's ARN and every role of the stack
     key = cfn.get_att(KEY, "Arn")
     apps = function_role(cfn.resources, "AppsFunction")
@@ -44,9 +46,15 @@ def test_only_the_credentials_role_decrypts_and_only_the_apps_role_seals_link_se
         if permits(cfn, role_id, action, key)
     }
 
-    # Then the Apps role generates data keys (a link's seal) and the credentials role decrypts, nothing more:
-    # the management and executor roles, the trigger role and the rest cannot open a link's secret
-    assert granted == {(apps, "kms:GenerateDataKey"), (credentials, "kms:Decrypt")}
+    # Then the Apps role generates data keys (a link's seal, an OAuth state's verifier and code) and the
+    # credentials role decrypts and seals (the tokens of an OAuth code exchange), nothing more: the Apps
+    # role cannot open what it sealed, and the management and executor roles, the trigger role and the rest
+    # cannot open a link's secret
+    assert granted == {
+        (apps, "kms:GenerateDataKey"),
+        (credentials, "kms:Decrypt"),
+        (credentials, "kms:GenerateDataKey"),
+    }
     # And the roles hold no kms wildcard a later key could fall under
     for role_id in (apps, credentials):
         assert all(not action.endswith("*") for action, _ in _grants(cfn, role_id, "kms")), role_id

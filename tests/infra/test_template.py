@@ -586,12 +586,14 @@ def test_apps_api_routes_path_and_host_addressing_to_the_apps_function(cfn: Temp
     # Given the transformed Apps HTTP API
     assert cfn.resources["AppsApi"]["Type"] == "AWS::ApiGatewayV2::Api"
 
-    # When its routes are read / Then path (/apps/{app_id}) and host (/) addressing reach the Apps function
+    # When its routes are read / Then path (/apps/{app_id}) and host (/) addressing reach the Apps function,
+    # and so does the deployment's one OAuth 2.0 redirect URI
     assert api_routes(cfn.resources, "AppsApi") == {
         "ANY /apps/{app_id}": "AppsFunction",
         "ANY /apps/{app_id}/{proxy+}": "AppsFunction",
         "ANY /": "AppsFunction",
         "ANY /{proxy+}": "AppsFunction",
+        "GET /v1/oauth2/callback": "AppsFunction",
     }
 
 

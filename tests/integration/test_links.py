@@ -79,6 +79,7 @@ def test_a_user_without_a_link_is_incomplete_with_a_connect_url_for_an_access_ke
         "reason": None,
         "linked_at": None,
         "last_used_at": None,
+        "upstream": None,
     }
     assert entry.connect_url is not None
     prefix = f"https://apps-api.example.test/apps/{scene.app_id}/connect?token=sb_ct_"

@@ -92,6 +92,7 @@ def test_the_status_of_a_user_who_never_linked_is_incomplete_with_a_connect_url(
         "reason": None,
         "linked_at": None,
         "last_used_at": None,
+        "upstream": None,
     }
     prefix = f"https://apps-api.example.test/apps/{scene.app_id}/connect?token="
     assert connect_url.startswith(prefix + "sb_ct_")

@@ -345,19 +345,22 @@ def test_an_oauth2_requirement_is_not_linked_by_sending_fields(oauth_scene: Link
     assert [(e["id"], e["connection_type"], e["status"]) for e in entries] == [("crm", "oauth2", "missing")]
 
 
-def test_the_hosted_page_shows_an_oauth2_requirement_without_a_form(oauth_scene: LinksWorld) -> None:
+def test_the_hosted_page_offers_an_oauth2_requirement_a_connect_button_not_a_form(
+    oauth_scene: LinksWorld,
+) -> None:
     # Given an end user's connect token for the App whose crm requirement is an oauth2 account
     token = oauth_scene.connect_token("user-42").token
     # When the user opens the hosted connect page
     reply = oauth_scene.runtime.call("GET", "/connect", token=None, query={"token": token})
-    # Then the requirement is listed as missing and not yet connectable, with no form to paste into
+    # Then the requirement is listed as missing, with a button to the provider and no form to paste into
     assert reply.status == 200, reply.raw[:2000]
     page = read_page(reply.raw)
     assert "Connect your CRM account" in reply.raw
-    assert "Not yet connectable here" in reply.raw
     assert page.forms["crm"].status == "Not connected"
     assert (page.forms["crm"].action, page.forms["crm"].input_types) == ("", {})
     assert "<form" not in reply.raw
+    href = f"/apps/{oauth_scene.app_id}/connect/oauth2?token={token}&amp;requirement=crm"
+    assert f'<a class="button" href="{href}">Connect Connect your CRM account</a>' in reply.raw
 
 
 def test_an_http_node_through_an_oauth2_connection_sends_nothing_until_it_holds_a_token(

@@ -55,6 +55,7 @@ ROUTE_MODULES = {
         "requirements",
         "connect",
         "connect_page",
+        "oauth2_callback",
         "triggers",
     ),
 }

@@ -128,7 +128,13 @@ def test_event_carries_the_token_kind_its_api_takes_and_addresses_a_real_app_id(
     _, api_id = ROUTES[event["routeKey"]]
 
     # Then it holds a well-formed bearer token of the kind that API authenticates, unless it is an event for a
-    # webhook trigger of an App, which is signed (Standard Webhooks) instead
+    # webhook trigger of an App, which is signed (Standard Webhooks) instead, or an OAuth provider's redirect
+    # to the deployment's callback, which carries neither a token nor an App (its signed state names both)
+    if event["routeKey"] == "GET /v1/oauth2/callback":
+        assert "authorization" not in event["headers"]
+        assert set(event["queryStringParameters"]) >= {"code", "state"}
+        assert not (event.get("pathParameters") or {}).get("app_id")
+        return
     if "webhook-signature" in event["headers"]:
         assert api_id == "AppsApi"
         assert "authorization" not in event["headers"]

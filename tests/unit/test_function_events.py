@@ -10,7 +10,11 @@ from typing import Any
 from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from switchboard.runtime.credentials.contract import CredentialsRequest
+from switchboard.runtime.credentials.contract import (
+    REQUEST_ADAPTER,
+    CredentialsRequest,
+    OAuth2ExchangeRequest,
+)
 from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest
 from switchboard.runtime.runs.program_contract import ExecuteRequest
 from switchboard.runtime.triggers.contract import ScheduledFiring, WebhookFiring
@@ -41,6 +45,24 @@ def test_dispatcher_run_queue_event_is_an_sqs_batch_of_runs_to_start() -> None:
     assert message.run.run_id.startswith("run-")
 
 
+def test_dispatcher_oauth2_exchange_event_is_an_sqs_batch_of_a_state_to_exchange() -> None:
+    # Given the event / When its message is parsed / Then it names a state, and nothing secret travels
+    batch = SqsModel.model_validate(_load("dispatcher-oauth2-exchange.json"))
+    body = batch.Records[0].body
+    assert isinstance(body, str)
+    message = QueueMessage.parse(body)
+    assert message.exchange is not None
+    assert message.run is None
+    assert message.exchange.oauth2_exchange.startswith("ost-")
+    assert set(json.loads(body)) == {"oauth2_exchange"}
+
+
+def test_credentials_oauth2_exchange_event_is_a_strict_exchange_request() -> None:
+    request = REQUEST_ADAPTER.validate_python(_load("credentials-oauth2-exchange.json"))
+    assert isinstance(request, OAuth2ExchangeRequest)
+    assert request.state_id.startswith("ost-")
+
+
 def test_dispatcher_sweep_event_is_what_the_sweep_schedule_sends() -> None:
     assert SweepRequest.model_validate(_load("dispatcher-sweep.json")).sweep is True
 
@@ -62,7 +84,9 @@ def test_trigger_webhook_event_is_what_the_apps_function_sends() -> None:
 
 def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
+        "credentials-oauth2-exchange.json",
         "credentials-request.json",
+        "dispatcher-oauth2-exchange.json",
         "dispatcher-run-queue.json",
         "dispatcher-sweep.json",
         "executor-execution.json",

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,6 +85,16 @@ def printed(out: str, key: str) -> list[dict[str, Any]]:
     return [document for document in documents if key in document]
 
 
+def stdout_once(capfd: pytest.CaptureFixture[str], key: str, count: int) -> str:
+    """The stack's stdout once ``count`` documents carrying ``key`` reached it: a worker's output reaches the
+    stack's through a relay thread, a moment after the invocation answered (at most 10 s)."""
+    out, deadline = "", time.monotonic() + 10
+    while len(printed(out, key)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        out += capfd.readouterr().out
+    return out
+
+
 def test_overlapping_invocations_share_no_dimension_log_key_or_module_global(
     running: Server, capfd: pytest.CaptureFixture[str]
 ):
@@ -97,7 +108,7 @@ def test_overlapping_invocations_share_no_dimension_log_key_or_module_global(
     # Then two environments answered, and each invocation still saw its own module global at its end
     assert replies == [(200, b"alpha:alpha"), (200, b"beta:beta")]
     assert running.stack.functions["TenantFunction"].environment_count == 2
-    out = capfd.readouterr().out
+    out = stdout_once(capfd, "_aws", 2)
     # And each published metric carries only its own tenant dimension
     published = printed(out, "_aws")
     assert sorted(document["tenant"] for document in published) == ["alpha", "beta"]
@@ -121,5 +132,5 @@ def test_a_request_in_the_same_environment_after_another_sees_its_own_tenant(
 
     # Then one environment served both, and the second metric carries beta's dimension only
     assert running.stack.functions["TenantFunction"].environment_count == 1
-    published = printed(capfd.readouterr().out, "_aws")
+    published = printed(stdout_once(capfd, "_aws", 2), "_aws")
     assert [document["tenant"] for document in published] == ["alpha", "beta"]

@@ -54,6 +54,25 @@ def test_a_literal_segment_earlier_beats_a_parameter_earlier():
     assert match.route.function_id == "literal-first"
 
 
+def test_a_later_apis_route_in_full_beats_an_earlier_apis_parameters_on_a_shared_host():
+    # Given two APIs on one host: the first catches every path under /v1, the second spells one out in full
+    routes = Router(
+        (
+            Route("First", "ANY", "/v1/{proxy+}", "first"),
+            Route("Second", "GET", "/v1/callback", "second"),
+            Route("Second", "ANY", "/{proxy+}", "second-greedy"),
+        ),
+        ("First", "Second"),
+    )
+    # When the path spelled out, and another under /v1, arrive
+    spelled, other = routes.match("h", "GET", "/v1/callback"), routes.match("h", "GET", "/v1/runs")
+    # Then the route in full takes its path (as its own host would on AWS); the first API keeps the rest
+    assert spelled is not None
+    assert spelled.route.function_id == "second"
+    assert other is not None
+    assert other.route.function_id == "first"
+
+
 def test_method_specific_route_beats_any_and_other_methods_miss():
     routes = router(("ANY", "/items", "any"), ("POST", "/items", "post"))
     post, get = routes.match("h", "POST", "/items"), routes.match("h", "get", "/items")
@@ -128,6 +147,14 @@ def project_router() -> Router:
         ("127.0.0.1:3000", "/", "AppsFunction", "ANY /", {}),
         ("app-x.apps.localhost:3000", "/", "AppsFunction", "ANY /", {}),
         ("app-x.apps.localhost:3000", "/v1/me", "AppsFunction", "ANY /{proxy+}", {"proxy": "v1/me"}),
+        ("127.0.0.1:3000", "/v1/oauth2/callback", "AppsFunction", "GET /v1/oauth2/callback", {}),
+        (
+            "127.0.0.1:3000",
+            "/v1/oauth2/other",
+            "ManagementFunction",
+            "ANY /v1/{proxy+}",
+            {"proxy": "oauth2/other"},
+        ),
     ],
 )
 def test_project_routes(project_router: Router, host, path, function, route_key, parameters):

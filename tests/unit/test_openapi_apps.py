@@ -99,7 +99,12 @@ def test_the_connect_routes_document_their_bodies_and_answers(document: dict[str
     assert linked["requestBody"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/LinkCredentialsIn"}}
     }
-    assert set(schemas["ConnectTokenIn"]["properties"]) == {"user_id", "return_url", "ttl_seconds"}
+    assert set(schemas["ConnectTokenIn"]["properties"]) == {
+        "user_id",
+        "return_url",
+        "ttl_seconds",
+        "allow_identity_change",
+    }
     assert schemas["ConnectTokenIn"]["required"] == ["user_id"]
     assert set(schemas["LinkCredentialsIn"]["properties"]) == {"type", "config", "expires_at"}
     assert {"201", "401", "403", "404", "415", "422"} <= set(minted["responses"]) & set(linked["responses"])
@@ -108,6 +113,18 @@ def test_the_connect_routes_document_their_bodies_and_answers(document: dict[str
     for operation in (listed, linked, revoked):
         assert {"401", "403", "404", "409", "410"} <= set(operation["responses"])
     assert "content" not in revoked["responses"]["204"]
+    authorize = paths["/v1/connect/oauth2/authorize"]["post"]
+    assert authorize["requestBody"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/OAuth2AuthorizeIn"}}
+    }
+    assert set(schemas["OAuth2AuthorizeIn"]["properties"]) == {
+        "requirement_id",
+        "return_url",
+        "allow_identity_change",
+    }
+    assert {"200", "401", "403", "404", "409", "410", "422"} <= set(authorize["responses"])
+    callback = paths["/v1/oauth2/callback"]["get"]
+    assert callback["security"] == []
     status = paths["/v1/requirements/status"]["get"]
     assert [p["name"] for p in status["parameters"]] == ["user_id"]
     assert {"200", "400", "401", "403", "404", "409"} <= set(status["responses"])
@@ -120,7 +137,7 @@ def test_both_addressing_forms_are_servers(document: dict[str, Any]) -> None:
     ]
 
 
-PAGE_PATHS = {"/connect"}
+PAGE_PATHS = {"/connect", "/connect/oauth2", "/v1/oauth2/callback"}
 """The hosted connect page: HTML, its error pages too."""
 
 

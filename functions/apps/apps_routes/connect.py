@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
 from apps_routes.http_io import addressed_app, json_object, validated
-from apps_routes.models import ConnectTokenIn, LinkCredentialsIn
+from apps_routes.models import ConnectTokenIn, LinkCredentialsIn, OAuth2AuthorizeIn
 from switchboard.api.envelopes import ERROR_RESPONSES, Data, ErrorEnvelope, documented
 from switchboard.api.guards import CurrentGrant, OptionalPrincipal
 from switchboard.api.responses import no_content, one
@@ -52,6 +52,10 @@ class ConnectTokenOut(Model):
     expires_at: datetime
 
 
+class AuthorizationOut(Model):
+    authorization_url: str = Field(description="The provider's authorization page for the user to open")
+
+
 class ConnectStatusOut(RequirementsStatus):
     user_id: str = Field(description="The end user the connect token acts for")
     token_expires_at: datetime
@@ -71,7 +75,7 @@ def create_connect_token(principal: OptionalPrincipal) -> Response[Data[ConnectT
         raise Unauthorized("connect tokens need an access key, even on a public App", code="missing_token")
     body = validated(ConnectTokenIn, json_object(router))
     issued = connect_tokens.issue_connect_token(
-        app, principal, body.user_id, body.return_url, body.ttl_seconds
+        app, principal, body.user_id, body.return_url, body.ttl_seconds, body.allow_identity_change
     )
     return one(ConnectTokenOut(token=issued.token, url=issued.url, expires_at=issued.expires_at), 201)
 
@@ -116,6 +120,25 @@ def link_requirement(requirement_id: str, grant: CurrentGrant) -> Response[Data[
 def revoke_requirement_link(requirement_id: str, grant: CurrentGrant) -> Response[None]:
     links.revoke_requirement(_granted_app(grant), grant, requirement_id)
     return no_content()
+
+
+@router.post(
+    "/v1/connect/oauth2/authorize",
+    tags=["connect"],
+    summary="Start linking an oauth2 requirement: the provider's authorization URL for the user",
+    description=_NEEDS_CONNECT_TOKEN
+    + "The URL comes from the requirement's OAuth app (never from the request), with PKCE S256 and a "
+    "signed, single-use state that expires in 10 minutes; the provider returns to GET /v1/oauth2/callback.",
+    **_connect_route(200, Data, AuthorizationOut),
+)
+def authorize_oauth2(grant: CurrentGrant) -> Response[Data[AuthorizationOut]]:
+    from switchboard.runtime.links import oauth_flow
+
+    body = validated(OAuth2AuthorizeIn, json_object(router))
+    url = oauth_flow.start_authorization(
+        _granted_app(grant), grant, body.requirement_id, body.return_url, body.allow_identity_change
+    )
+    return one(AuthorizationOut(authorization_url=url))
 
 
 def _granted_app(grant: ConnectGrant) -> App:

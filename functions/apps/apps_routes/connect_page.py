@@ -17,7 +17,14 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from apps_routes.connect_page_docs import GET_RESPONSES, NO_BEARER, PAGE_TAGS, POST_RESPONSES, TokenQuery
+from apps_routes.connect_page_docs import (
+    GET_RESPONSES,
+    NO_BEARER,
+    PAGE_TAGS,
+    POST_RESPONSES,
+    RequirementQuery,
+    TokenQuery,
+)
 
 router = APIGatewayHttpRouter()
 
@@ -33,6 +40,19 @@ def show_connect_page(token: TokenQuery = None) -> Response[str]:
     from apps_routes import connect_page_flow  # built at the page's first request, not at cold start
 
     return connect_page_flow.show(router, token)
+
+
+@router.get(
+    "/connect/oauth2",
+    tags=PAGE_TAGS,
+    summary="The page's Connect button for an OAuth requirement: 303 to the provider's authorization page",
+    responses=GET_RESPONSES,
+    openapi_extensions=NO_BEARER,
+)
+def start_oauth2_from_page(token: TokenQuery = None, requirement: RequirementQuery = None) -> Response[str]:
+    from apps_routes import connect_page_flow
+
+    return connect_page_flow.authorize(router, token, requirement)
 
 
 @router.post(

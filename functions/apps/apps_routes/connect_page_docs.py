@@ -88,3 +88,4 @@ NO_BEARER: dict[str, Any] = {"security": []}
 TokenQuery = Annotated[
     str | None, Query(description="The connect token, from the URL POST /v1/connect/tokens answered")
 ]
+RequirementQuery = Annotated[str | None, Query(description="The oauth2 requirement to connect")]

@@ -5,6 +5,8 @@ first request, so that the Apps function's cold start does not build the page's 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -36,6 +38,18 @@ def show(router: APIGatewayHttpRouter, token: str | None) -> Response[str]:
         return _page(router, links.visit_page(_app_id(router), token), nonce)
     except SwitchboardError as error:
         return _error_page(error, nonce)
+
+
+def authorize(router: APIGatewayHttpRouter, token: str | None, requirement_id: str | None) -> Response[str]:
+    """``GET /connect/oauth2``: 303 to the provider's authorization page for the token's user and the
+    requirement (the page's "Connect" button), or an error page."""
+    nonce = new_nonce()
+    try:
+        url = links.start_from_page(_app_id(router), token, requirement_id)
+    except SwitchboardError as error:
+        return _error_page(error, nonce)
+    headers = {**security_headers(nonce), "Location": url}
+    return Response(status_code=303, body="", headers=headers)
 
 
 def submit(router: APIGatewayHttpRouter) -> Response[str]:
@@ -93,16 +107,21 @@ def _page(
         token=page.token,
         action=_action(router),
         nonce=nonce,
-        requirements=tuple(_requirement(shown, rejected) for shown in page.requirements),
+        requirements=tuple(
+            _requirement(shown, rejected, _action(router), page.token) for shown in page.requirements
+        ),
         notice=notice,
     )
     return _html(status, render_page(view), nonce, page.return_url)
 
 
-def _requirement(shown: links.PageEntry, rejected: links.Rejected | None) -> RequirementView:
+def _requirement(
+    shown: links.PageEntry, rejected: links.Rejected | None, action: str, token: str
+) -> RequirementView:
     entry = shown.entry
     failed = rejected if rejected is not None and rejected.requirement_id == entry.id else None
     model = config_model(entry.connection_type)
+    query = urlencode({"token": token, "requirement": entry.id})
     return RequirementView(
         id=entry.id,
         title=entry.form.title,
@@ -111,7 +130,7 @@ def _requirement(shown: links.PageEntry, rejected: links.Rejected | None) -> Req
         status=entry.status,
         csrf=shown.csrf,
         fields=form_fields(model) if model.entered_by_end_users else (),
-        connectable=model.entered_by_end_users,
+        authorize_url=None if model.entered_by_end_users else f"{action}/oauth2?{query}",
         reason=entry.reason,
         linked_at=entry.linked_at,
         values=failed.values if failed is not None else {},

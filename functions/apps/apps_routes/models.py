@@ -166,6 +166,26 @@ class ConnectTokenIn(RequestModel):
         le=MAX_TTL_SECONDS,
         description="The token's lifetime (default one hour)",
     )
+    allow_identity_change: bool = Field(
+        default=False,
+        description="Let the token's holder reconnect an OAuth link as another account at the provider "
+        "(otherwise refused identity_mismatch)",
+    )
+
+
+class OAuth2AuthorizeIn(RequestModel):
+    requirement_id: str = Field(min_length=1, max_length=64, description="An oauth2 requirement of the App")
+    return_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the callback page sends the user after linking (default: the token's); must be "
+        "on the App's connect_return_urls",
+    )
+    allow_identity_change: bool = Field(
+        default=False,
+        description="Accept another upstream account than the linked one: only with a connect token minted "
+        "with allow_identity_change (403 identity_change_not_allowed otherwise)",
+    )
 
 
 class LinkCredentialsIn(RequestModel):
@@ -227,5 +247,6 @@ REQUEST_BODIES: dict[tuple[str, str], RequestBody] = {
     ("post", "/connect"): RequestBody(model=ConnectFormIn, media_type="application/x-www-form-urlencoded"),
     ("post", "/v1/connect/tokens"): RequestBody(model=ConnectTokenIn),
     ("post", "/v1/connect/requirements/{requirement_id}/credentials"): RequestBody(model=LinkCredentialsIn),
+    ("post", "/v1/connect/oauth2/authorize"): RequestBody(model=OAuth2AuthorizeIn),
 }
 """The body of each route that reads one itself, for the OpenAPI document."""

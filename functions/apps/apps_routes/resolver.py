@@ -52,7 +52,8 @@ ROUTERS = RouterTable(
         "deliveries": ("/v1/runs/<run_id>/deliveries",),
         "requirements": ("/v1/requirements/*",),
         "connect": ("/v1/connect/*",),
-        "connect_page": ("/connect",),
+        "connect_page": ("/connect", "/connect/oauth2"),
+        "oauth2_callback": ("/v1/oauth2/callback",),
         "triggers": ("/v1/triggers/*",),
     },
 )

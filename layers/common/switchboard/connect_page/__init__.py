@@ -8,7 +8,7 @@ from switchboard.connect_page.errors import error_wording
 from switchboard.connect_page.fields import form_fields
 from switchboard.connect_page.forms import field_errors, form_config, refill_values
 from switchboard.connect_page.headers import HTML_CONTENT_TYPE, new_nonce, origin_of, security_headers
-from switchboard.connect_page.render import STATUS_LABELS, render_error, render_page
+from switchboard.connect_page.render import STATUS_LABELS, render_done, render_error, render_page
 from switchboard.connect_page.views import ConnectPageView, FieldKind, FormField, Notice, RequirementView
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "new_nonce",
     "origin_of",
     "refill_values",
+    "render_done",
     "render_error",
     "render_page",
     "security_headers",

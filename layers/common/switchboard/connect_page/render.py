@@ -47,12 +47,13 @@ textarea { min-height: 5rem; font-family: ui-monospace, monospace }
 .notice { padding: .75rem 1rem; border-radius: .5rem; margin: 1rem 0 }
 .notice-success { background: #dafbe1; color: #116329 }
 .notice-error { background: #ffebe9; color: #82071e }
-button {
+button, a.button {
+  display: inline-block; text-decoration: none; box-sizing: border-box; text-align: center;
   font: inherit; font-weight: 600; padding: .6rem 1.2rem; width: 100%;
   border: 0; border-radius: .375rem; background: #0969da; color: #fff;
 }
 summary { cursor: pointer; color: #0969da; margin: .5rem 0 }
-@media (min-width: 30rem) { button { width: auto } }
+@media (min-width: 30rem) { button, a.button { width: auto } }
 """
 
 
@@ -76,6 +77,12 @@ def render_error(status: int, title: str, message: str, *, nonce: str) -> str:
         f'<p class="eyebrow">Error {int(status)}</p><h1>{_e(title)}</h1>'
         f'<p class="card" role="alert">{_e(message)}</p>'
     )
+    return _document(title, nonce, body)
+
+
+def render_done(title: str, message: str, *, nonce: str) -> str:
+    """A page that says an authorization went through (no error)."""
+    body = f'<h1>{_e(title)}</h1><p class="card" role="status">{_e(message)}</p>'
     return _document(title, nonce, body)
 
 
@@ -111,9 +118,13 @@ def _requirement(index: int, requirement: RequirementView, view: ConnectPageView
         parts.append(f'<p class="meta">{since} {_time(requirement.linked_at)}</p>')
     if requirement.reason:
         parts.append(f'<p class="meta">{_e(requirement.reason)}</p>')
-    if not requirement.connectable:
-        parts.append('<p class="meta">Not yet connectable here: this account is linked at its provider.</p>')
-        parts.append("</section>")
+    if requirement.authorize_url is not None:
+        action = "Reconnect" if requirement.status == "active" else "Connect"
+        link = (
+            f'<a class="button" href="{_e(requirement.authorize_url)}">{action} {_e(requirement.title)}</a>'
+        )
+        note = '<p class="meta">You sign in at the provider, which sends you back here.</p>'
+        parts.append(f"<p>{link}</p>{note}</section>")
         return "".join(parts)
     form = _form(index, requirement, view)
     if requirement.status == "active" and not requirement.errors:

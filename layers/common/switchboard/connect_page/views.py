@@ -64,8 +64,8 @@ class RequirementView:
     linked_at: datetime | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
-    connectable: bool = True
-    """False for an OAuth requirement: its authorization flow is not on this page yet."""
+    authorize_url: str | None = None
+    """An OAuth requirement's: the page route that sends the user to the provider (no form to fill)."""
 
 
 @dataclass(frozen=True)

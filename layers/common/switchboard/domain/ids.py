@@ -21,6 +21,7 @@ PREFIXES = {
     "link": "lnk",
     "event": "evt",
     "connect_token": "ctk",
+    "oauth2_state": "ost",
     "trigger": "trg",
     "trigger_event": "tev",
 }

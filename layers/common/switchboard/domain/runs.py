@@ -114,7 +114,53 @@ class Link(Record):
     linked_at: datetime
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
+    upstream: UpstreamIdentity | None = Field(
+        default=None, description="An OAuth link's account at the provider (non-secret)"
+    )
     revision: int = 1
+
+
+class UpstreamIdentity(Record):
+    """Who the end user is at the OAuth provider (non-secret), as it answered when the link was made."""
+
+    sub: str = Field(min_length=1, max_length=512)
+    email: str | None = Field(default=None, max_length=512)
+    login: str | None = Field(default=None, max_length=512)
+    name: str | None = Field(default=None, max_length=512)
+
+
+class OAuth2StateStatus(StrEnum):
+    pending = "pending"
+    """Made by the start of the flow; the provider has not returned yet."""
+    exchanging = "exchanging"
+    """The callback came back (used: it cannot come back again); the exchange is on its way."""
+    done = "done"
+    """The exchange answered: ``outcome`` says how."""
+
+
+class OAuth2State(Record):
+    """One authorization's single-use state (links table, ``ttl``): what the callback binds the provider's
+    answer to. The PKCE verifier and the code are sealed (``store.oauth_states``), never stored in clear."""
+
+    id: str
+    app_id: str
+    user_id: str
+    requirement_id: str
+    connect_token_id: str
+    connect_token_hash: str
+    app_connection_id: str
+    link_config: dict[str, Any] = Field(description="The requirement's oauth2 config: the link's config")
+    redirect_uri: str
+    return_url: str | None = None
+    allow_identity_change: bool = False
+    status: OAuth2StateStatus = OAuth2StateStatus.pending
+    sealed_verifier: str = Field(repr=False)
+    sealed_code: str | None = Field(default=None, repr=False)
+    outcome: str | None = Field(default=None, description="active, or an error code (non-secret)")
+    upstream: UpstreamIdentity | None = None
+    created_at: datetime
+    expires_at: datetime
+    ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 
 class LinkTransition(Record):
@@ -140,6 +186,9 @@ class ConnectToken(Record):
     user_id: str
     return_url: str | None = None
     csrf_secret: str = Field(repr=False, description="Keys the hosted page's CSRF tokens")
+    allow_identity_change: bool = Field(
+        default=False, description="Its holder may reconnect a link as another upstream account"
+    )
     created_at: datetime
     created_by: str = Field(description="The access key that asked for it")
     expires_at: datetime

@@ -41,7 +41,7 @@ unsharded partition (``APP#<app>#RUNS``, ``TRIGGER#<trg>#EVENTS``), which listin
 
 Idempotency table (id only; TTL on ``expiration``): record ``<app>#<Idempotency-Key>``.
 
-Links table (pk, sk, gsi1); connect tokens and link-event deliveries carry ``ttl`` (TTL):
+Links table (pk, sk, gsi1); connect tokens, OAuth 2.0 states and link-event deliveries carry ``ttl`` (TTL):
 
 | entity              | pk                      | sk                   | gsi1pk           | gsi1sk          |
 |---------------------|-------------------------|----------------------|------------------|-----------------|
@@ -49,6 +49,7 @@ Links table (pk, sk, gsi1); connect tokens and link-event deliveries carry ``ttl
 | link by id          | LINKREF#<link>          | LINK                 |                  |                 |
 | link transition     | LINKLOG#<link>          | AT#<at>#<rev:010>    |                  |                 |
 | connect token       | CONNECT#<token>         | TOKEN                |                  |                 |
+| OAuth 2.0 state     | OAUTH2STATE#<state>     | STATE                |                  |                 |
 | link-event delivery | LINKEVENT#<event>       | DELIVERY#<dlv>       |                  |                 |
 """
 
@@ -306,6 +307,10 @@ def link_transitions_prefix(link_id: str) -> tuple[str, str]:
 
 def connect_token(token_id: str) -> Key:
     return _key(f"CONNECT#{token_id}", "TOKEN")
+
+
+def oauth2_state(state_id: str) -> Key:
+    return _key(f"OAUTH2STATE#{state_id}", "STATE")
 
 
 def link_event_delivery(event_id: str, delivery_id: str) -> Key:

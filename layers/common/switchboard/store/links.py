@@ -79,6 +79,16 @@ def _transition_op(
     return put_op(links_table().name, item, "attribute_not_exists(pk)")
 
 
+def record_unchanged(link: Link, reason: str, at: datetime, by: str) -> None:
+    """Record in the link's history a change that was refused (its status stays): e.g. a reconnect as
+    another upstream account."""
+    table = links_table()
+    op = _transition_op(
+        link, to=link.status, before=link.status, reason=reason, at=at, by=by, revision=link.revision
+    )
+    table.write(op, "the link's history already holds this moment")
+
+
 def put_link(
     link: Link,
     secret_values: Mapping[str, object],

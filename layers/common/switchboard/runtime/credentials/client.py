@@ -23,6 +23,8 @@ from switchboard.runtime.credentials.contract import (
     CredentialsDocument,
     CredentialsRequest,
     ErrorDocument,
+    OAuth2ExchangeDocument,
+    OAuth2ExchangeRequest,
     SigningSecretDocument,
     SigningSecretRequest,
 )
@@ -61,7 +63,7 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
 }
 
 
-def _invoke(request: CredentialsRequest | SigningSecretRequest) -> Any:
+def _invoke(request: CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest) -> Any:
     """Invoke the credentials function; an error document becomes its typed domain error.
 
     ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
@@ -86,6 +88,13 @@ def signing_secret(app_id: str) -> str:
     """The App's current webhook signing secret (``whsec_…``), to sign one delivery; never log it."""
     reply = _invoke(SigningSecretRequest(kind="signing_secret", app_id=app_id))
     return SigningSecretDocument.model_validate(reply).signing_secret
+
+
+def exchange_oauth2_code(state_id: str) -> OAuth2ExchangeDocument:
+    """Have the credentials function exchange the code the callback sealed into the state: the outcome and
+    the upstream identity, nothing secret."""
+    reply = _invoke(OAuth2ExchangeRequest(kind="oauth2_exchange", state_id=state_id))
+    return OAuth2ExchangeDocument.model_validate(reply)
 
 
 def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:

@@ -1,5 +1,5 @@
 """The payloads between the credentials function and its only caller, the executor role (the executor and the
-dispatcher): two kinds of request, told apart by ``kind`` (a request without one is a run request, as before
+dispatcher): three kinds of request, told apart by ``kind`` (a request without one is a run request, as before
 the field existed).
 
 run:      {"kind"?: "run", "run_id", "app_id", "user_id"?, "connection_ids": [...], "requirement_ids": [...]}
@@ -7,6 +7,8 @@ answer:   {"credentials": {"connection:<id>" | "requirement:<id>": {"type", "con
            "resolutions": [{"reference", "kind", "id", "secret_version", "status", "cached", "last_used_at"}]}
 signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secret, to sign a delivery)
 answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
+exchange: {"kind": "oauth2_exchange", "state_id"}  (an end user's OAuth 2.0 code, sealed in its state item)
+answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream"?}  (nothing secret)
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -47,6 +49,15 @@ class SigningSecretRequest(BaseModel):
     app_id: AppId
 
 
+class OAuth2ExchangeRequest(BaseModel):
+    """What the dispatcher sends for a callback the Apps function queued: exchange the state's code."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_exchange"]
+    state_id: str = Field(pattern=r"^ost-[a-z2-7]{20}$")
+
+
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -55,10 +66,14 @@ def _request_kind(value: Any) -> str | None:
 
 
 AnyRequest = Annotated[
-    Annotated[CredentialsRequest, Tag("run")] | Annotated[SigningSecretRequest, Tag("signing_secret")],
+    Annotated[CredentialsRequest, Tag("run")]
+    | Annotated[SigningSecretRequest, Tag("signing_secret")]
+    | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")],
     Discriminator(_request_kind),
 ]
-REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest] = TypeAdapter(AnyRequest)
+REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest] = TypeAdapter(
+    AnyRequest
+)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
 
@@ -74,6 +89,17 @@ class SigningSecretDocument(BaseModel):
     signing_secret: str = Field(repr=False)
     secret_version: str | None
     cached: bool
+
+
+class OAuth2ExchangeDocument(BaseModel):
+    """The exchange's outcome: only non-secret facts cross back."""
+
+    model_config = _TOLERANT
+
+    state_id: str
+    outcome: str = Field(description="active, or an error code")
+    link_id: str | None = None
+    upstream: dict[str, Any] | None = None
 
 
 class CredentialDocument(BaseModel):

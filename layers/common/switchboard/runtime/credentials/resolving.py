@@ -45,6 +45,7 @@ from switchboard.domain.errors import (
     validation_details,
 )
 from switchboard.domain.ids import utcnow
+from switchboard.domain.models import Connection
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.engine.contracts import connection_reference, requirement_reference
 from switchboard.observability import logger, metrics
@@ -53,6 +54,7 @@ from switchboard.runtime.credentials.contract import (
     CredentialDocument,
     CredentialsDocument,
     CredentialsRequest,
+    OAuth2ExchangeRequest,
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
@@ -82,6 +84,10 @@ def answer(event: Any) -> dict[str, Any]:
         return _refused("invalid_request", "invalid credentials request", details)
     if isinstance(request, SigningSecretRequest):
         return _answer_signing_secret(request)
+    if isinstance(request, OAuth2ExchangeRequest):
+        from switchboard.runtime.credentials.oauth_exchange import exchange
+
+        return exchange(request).model_dump(mode="json", exclude_none=True)
     try:
         document = resolve(request)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
@@ -95,7 +101,7 @@ def answer(event: Any) -> dict[str, Any]:
 
 def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    return loc[1:] if loc and loc[0] in ("run", "signing_secret") else loc
+    return loc[1:] if loc and loc[0] in ("run", "signing_secret", "oauth2_exchange") else loc
 
 
 def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
@@ -128,6 +134,14 @@ def signing_secret(request: SigningSecretRequest) -> SigningSecretDocument:
     return SigningSecretDocument(
         app_id=request.app_id, signing_secret=value, secret_version=secret.version, cached=secret.cached
     )
+
+
+def read_connection_secret(connection: Connection) -> dict[str, Any]:
+    """A project connection's secret fields (through the version-keyed cache); none without a secret."""
+    if not connection.secret_name:
+        return {}
+    name = connection.secret_name
+    return _read_recorded({name: connection.secret_version})[name].values
 
 
 def _refused(code: str, message: str, details: Any) -> dict[str, Any]:

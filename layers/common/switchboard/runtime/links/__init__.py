@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         PageEntry,
         Rejected,
         Submitted,
+        start_from_page,
         submit_form,
         visit_page,
     )
@@ -54,6 +55,7 @@ _HOMES = {
     "PageEntry": "hosted_page",
     "Rejected": "hosted_page",
     "Submitted": "hosted_page",
+    "start_from_page": "hosted_page",
     "submit_form": "hosted_page",
     "visit_page": "hosted_page",
     "LinkView": "linking",
@@ -85,6 +87,7 @@ __all__ = [
     "requirement_status",
     "return_destination",
     "serving_at",
+    "start_from_page",
     "submit_form",
     "visit_page",
 ]

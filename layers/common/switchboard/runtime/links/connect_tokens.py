@@ -61,6 +61,7 @@ class ConnectGrant:
     return_url: str | None
     expires_at: datetime
     csrf_secret: str = field(repr=False)
+    allow_identity_change: bool = False
 
     @property
     def actor(self) -> str:
@@ -83,6 +84,11 @@ def serving_at(base_url: str) -> Iterator[None]:
         _SERVED_AT.reset(reset)
 
 
+def current_base_url() -> str:
+    """The URL the Apps API request being served came to (``serving_at``)."""
+    return _SERVED_AT.get()
+
+
 def connect_url(app_id: str, token: str) -> str:
     """The hosted connect page for this token: ``<apps base URL>/apps/<app>/connect?token=…``."""
     base = (get_settings().apps_base_url or _SERVED_AT.get()).rstrip("/")
@@ -100,7 +106,11 @@ def return_url_allowed(app: App, url: str) -> bool:
 def allowed_return_url(app: App, grant: ConnectGrant) -> str | None:
     """The token's return URL while the App's allow-list still holds it and it is a plain http(s) URL (no
     credentials), so its origin can go into the page's form-action."""
-    url = grant.return_url
+    return allowed_url(app, grant.return_url)
+
+
+def allowed_url(app: App, url: str | None) -> str | None:
+    """``url`` while the App's allow-list still holds it and it is a plain http(s) URL (no credentials)."""
     if url is None or not return_url_allowed(app, url):
         return None
     parts = urlsplit(url)
@@ -112,7 +122,13 @@ def return_destination(app: App, grant: ConnectGrant, requirement_id: str) -> st
     """Where the hosted page sends the user after linking ``requirement_id``: the token's return URL with
     ``requirement=<id>&status=active`` added to its query, while the App's allow-list still holds it (and it
     is a plain http(s) URL); None to stay on the page."""
-    url = allowed_return_url(app, grant)
+    return linked_destination(app, grant.return_url, requirement_id)
+
+
+def linked_destination(app: App, return_url: str | None, requirement_id: str) -> str | None:
+    """``return_url`` with ``requirement=<id>&status=active`` added to its query, while the App's allow-list
+    still holds it (and it is a plain http(s) URL); None otherwise."""
+    url = allowed_url(app, return_url)
     if url is None:
         return None
     parts = urlsplit(url)
@@ -126,6 +142,7 @@ def issue_connect_token(
     user_id: str,
     return_url: str | None = None,
     ttl_seconds: int | None = None,
+    allow_identity_change: bool = False,
 ) -> IssuedConnectToken:
     """Mint a connect token for the App's end user ``user_id`` (422 for a return URL off the App's allow-list
     or a lifetime outside 60 s..24 h)."""
@@ -139,7 +156,7 @@ def issue_connect_token(
         )
     if not 1 <= len(user_id) <= MAX_USER_ID_LENGTH:
         problems.append(problem(["user_id"], "invalid_user_id", f"1 to {MAX_USER_ID_LENGTH} characters"))
-    if return_url is not None and not _acceptable_return_url(app, return_url):
+    if return_url is not None and not acceptable_return_url(app, return_url):
         problems.append(
             problem(
                 ["return_url"], "return_url_not_allowed", "the URL is not on the App's connect_return_urls"
@@ -158,6 +175,7 @@ def issue_connect_token(
             user_id=user_id,
             return_url=return_url,
             csrf_secret=secrets.token_urlsafe(_CSRF_SECRET_BYTES),
+            allow_identity_change=allow_identity_change,
             created_at=now,
             created_by=principal.token_id,
             expires_at=expires_at,
@@ -167,7 +185,7 @@ def issue_connect_token(
     return IssuedConnectToken(issued.token, connect_url(app.id, issued.token), expires_at)
 
 
-def _acceptable_return_url(app: App, url: str) -> bool:
+def acceptable_return_url(app: App, url: str) -> bool:
     try:
         egress.check_url_form(url, egress.current_policy(), https_only=True)
     except egress.EgressRefused:
@@ -198,13 +216,19 @@ def grant_for(token: str, app_id: str | None = None) -> ConnectGrant:
         return_url=record.return_url,
         expires_at=record.expires_at,
         csrf_secret=record.csrf_secret,
+        allow_identity_change=record.allow_identity_change,
     )
 
 
 def csrf_token(grant: ConnectGrant, requirement_id: str) -> str:
     """The hosted page's CSRF token for one requirement's form: HMAC-SHA256 keyed by the record's secret."""
-    message = f"{grant.token_id}:{requirement_id}".encode()
-    digest = hmac.new(grant.csrf_secret.encode(), message, hashlib.sha256).digest()
+    return signature(grant.csrf_secret, f"{grant.token_id}:{requirement_id}")
+
+
+def signature(secret: str, message: str) -> str:
+    """HMAC-SHA256 of ``message`` keyed by a connect token record's secret (unpadded base64url): the CSRF
+    tokens of its page and the ``state`` of the OAuth authorizations it starts."""
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

@@ -113,6 +113,15 @@ def visit_page(app_id: str | None, token: str | None) -> Page:
     return _page(_visit(app_id, token))
 
 
+def start_from_page(app_id: str | None, token: str | None, requirement_id: str | None) -> str:
+    """``GET /connect/oauth2`` (the page's Connect button): the provider's authorization URL for the page's
+    user and the requirement (401, 410 for the token as for the page itself)."""
+    from switchboard.runtime.links.oauth_flow import start_authorization
+
+    visit = _visit(app_id, token)
+    return start_authorization(visit.app, visit.grant, requirement_id or "")
+
+
 def submit_form(app_id: str | None, post: FormPost) -> Submitted:
     """``POST /connect``: link the connection one form describes."""
     _refuse_cross_site(post)

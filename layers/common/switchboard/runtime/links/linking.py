@@ -23,7 +23,7 @@ from switchboard.domain.connection_types import config_model, parse_config
 from switchboard.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed, problem
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import App, ProjectRole
-from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition
+from switchboard.domain.runs import SYSTEM_ACTOR, Link, LinkStatus, LinkTransition, UpstreamIdentity
 from switchboard.egress import current_policy
 from switchboard.observability import logger
 from switchboard.runtime.building.versions import version_definition
@@ -52,6 +52,9 @@ class LinkView(Model):
     linked_at: datetime
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
+    upstream: UpstreamIdentity | None = Field(
+        default=None, description="An OAuth link's account at the provider (sub, email or login, name)"
+    )
 
     @classmethod
     def of(cls, link: Link) -> LinkView:

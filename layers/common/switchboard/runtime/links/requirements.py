@@ -23,7 +23,7 @@ from switchboard.domain.base import Model
 from switchboard.domain.errors import Conflict, RequirementNotSatisfied
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import App, TokenKind
-from switchboard.domain.runs import Link, LinkStatus
+from switchboard.domain.runs import Link, LinkStatus, UpstreamIdentity
 from switchboard.runtime.links.connect_tokens import issue_connect_token
 from switchboard.runtime.links.linking import deployed_requirements, expire_if_due
 from switchboard.store import links
@@ -58,6 +58,9 @@ class RequirementEntry(Model):
     reason: str | None = Field(default=None, description="Why the link is not active, when it is not")
     linked_at: datetime | None = None
     last_used_at: datetime | None = None
+    upstream: UpstreamIdentity | None = Field(
+        default=None, description="An OAuth link's account at the provider (sub, email or login, name)"
+    )
     connect_url: str | None = Field(
         default=None,
         description="Unsatisfied ones, for a caller with an access key: the hosted connect page for this "
@@ -153,4 +156,5 @@ def _entry(app: App, requirement: Requirement, link: Link | None) -> Requirement
         reason=reason,
         linked_at=link.linked_at if link is not None else None,
         last_used_at=link.last_used_at if link is not None else None,
+        upstream=link.upstream if link is not None else None,
     )

@@ -1,7 +1,9 @@
 """The dispatcher's use case: one invocation (``handle_invocation``) is a batch of queue messages or a sweep.
-A message (``handle_record``) is a run to start (the run queue's ``{"run_id"}``, ``ExecuteRequest``) or a
-delivery attempt to make (the delivery queue's ``{"delivery_id", …}``, ``deliveries.DeliveryMessage``); each
-model forbids the other's fields, so a message is the one it validates as."""
+A message (``handle_record``) is a run to start (the run queue's ``{"run_id"}``, ``ExecuteRequest``), an
+end user's OAuth 2.0 code to exchange (the run queue's ``{"oauth2_exchange": <state id>}``, queued by the
+Apps function's callback: ``OAuth2ExchangeMessage``) or a delivery attempt to make (the delivery queue's
+``{"delivery_id", …}``, ``deliveries.DeliveryMessage``); each model forbids the others' fields, so a message
+is the one it validates as."""
 
 from __future__ import annotations
 
@@ -31,11 +33,20 @@ class SweepRequest(BaseModel):
     )
 
 
+class OAuth2ExchangeMessage(BaseModel):
+    """An OAuth 2.0 callback's code to exchange, sealed in its state item (named by id, never sent)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    oauth2_exchange: str = Field(pattern=r"^ost-[a-z2-7]{20}$")
+
+
 class QueueMessage(BaseModel):
     """One message of the run queue or of the delivery queue."""
 
     run: ExecuteRequest | None = None
     delivery: DeliveryMessage | None = None
+    exchange: OAuth2ExchangeMessage | None = None
 
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +55,8 @@ class QueueMessage(BaseModel):
         message = _MESSAGE.validate_json(body)
         if isinstance(message, DeliveryMessage):
             return cls(delivery=message)
+        if isinstance(message, OAuth2ExchangeMessage):
+            return cls(exchange=message)
         return cls(run=message)
 
 
@@ -53,7 +66,9 @@ class QueueBatch(BaseModel):
     Records: list[dict[str, Any]]
 
 
-_MESSAGE: TypeAdapter[ExecuteRequest | DeliveryMessage] = TypeAdapter(ExecuteRequest | DeliveryMessage)
+_MESSAGE: TypeAdapter[ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage] = TypeAdapter(
+    ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage
+)
 _EVENT: TypeAdapter[QueueBatch | SweepRequest] = TypeAdapter(QueueBatch | SweepRequest)
 
 
@@ -81,10 +96,28 @@ def handle_message(message: QueueMessage) -> dict[str, Any]:
         outcome = deliver(message.delivery)
         metrics.add_metric(name=f"Deliveries{outcome.capitalize()}", unit="Count", value=1)
         return {"delivery_id": message.delivery.delivery_id, "outcome": outcome}
+    if message.exchange is not None:
+        return exchange_oauth2_code(message.exchange.oauth2_exchange)
     assert message.run is not None
     from switchboard.runtime.runs import start_execution
 
     return {"run_id": message.run.run_id, "execution_arn": start_execution(message.run.run_id, "background")}
+
+
+def exchange_oauth2_code(state_id: str) -> dict[str, Any]:
+    """Hand the exchange to the credentials function (only this role may invoke it); an activated link's
+    ``link.activated`` event is emitted here, where the executor's role may queue deliveries."""
+    from switchboard.runtime.credentials.client import exchange_oauth2_code as exchange
+    from switchboard.runtime.links import events as link_events
+    from switchboard.store import apps, links
+
+    outcome = exchange(state_id)
+    if outcome.link_id is not None:
+        link = links.get_link_by_id(outcome.link_id)
+        app = apps.get_app(link.app_id) if link is not None else None
+        if link is not None and app is not None:
+            link_events.emit(app, "link.activated", link, "authorized at the provider")
+    return {"state_id": state_id, "outcome": outcome.outcome}
 
 
 def handle_sweep(request: SweepRequest) -> dict[str, Any]:
@@ -94,6 +127,7 @@ def handle_sweep(request: SweepRequest) -> dict[str, Any]:
 
 
 __all__ = [
+    "OAuth2ExchangeMessage",
     "QueueBatch",
     "QueueMessage",
     "SweepRequest",

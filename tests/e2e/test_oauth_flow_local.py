@@ -1,0 +1,53 @@
+"""The end user's OAuth 2.0 flow on the local stack, over HTTP: the Apps API's authorization URL, the real
+authorization server's login and consent (oidc-provider on 127.0.0.1), the stack's one callback route, and the
+code exchange behind the boundary (the run queue to the dispatcher's worker, which invokes the credentials
+function's)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, oauth_stack
+from tests.support.http import request
+from tests.support.oauth_provider import OAuthProvider, sign_in
+
+
+@pytest.fixture(scope="module")
+def stack_and_provider(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalStackProcess, OAuthProvider]]:
+    yield from oauth_stack(tmp_path_factory)
+
+
+def test_an_end_user_links_an_oauth_account_on_the_local_stack(
+    stack_and_provider: tuple[LocalStackProcess, OAuthProvider],
+) -> None:
+    # Given an App on the local stack whose crm requirement is an account at the provider
+    stack, provider = stack_and_provider
+    app = deploy_oauth_app(stack, provider, "oauth-local")
+    token = app.connect_token("user-42")["token"]
+    # When the end user starts the authorization, signs in as alice, and the provider returns them
+    started = app.call(
+        "POST", "/v1/connect/oauth2/authorize", token=token, json_body={"requirement_id": "crm"}
+    )
+    assert started.status == 200, started.text
+    callback = f"{stack.base_url}/v1/oauth2/callback"
+    with httpx.Client(timeout=15) as browser:
+        returned = sign_in(browser, started.body["data"]["authorization_url"], "alice", callback)
+        page = browser.get(returned)
+    # Then the stack's callback shows the account linked, and the requirement is active as alice
+    assert urllib.parse.urlsplit(returned).path == "/v1/oauth2/callback"
+    assert page.status_code == 200, page.text[-500:]
+    assert "Linked as alice@example.test" in page.text
+    entry = app.requirement("user-42")
+    assert (entry["status"], entry["upstream"]["sub"]) == ("active", "alice")
+    # And the client authenticated with its configured method, and no secret reached the stack's output
+    assert provider.stats()["auth_methods"].get(f"sb-post {CLIENT}", 0) >= 1
+    assert provider.clients[CLIENT].client_secret not in stack.stdout() + stack.stderr()
+    # And the callback without a state is an error page
+    assert request("GET", callback, token=None).status == 400

@@ -89,3 +89,30 @@ TokenQuery = Annotated[
     str | None, Query(description="The connect token, from the URL POST /v1/connect/tokens answered")
 ]
 RequirementQuery = Annotated[str | None, Query(description="The oauth2 requirement to connect")]
+
+CALLBACK_ERRORS = {
+    400: "Error page: a missing, malformed or forged state",
+    403: "Error page: the end user declined at the provider (access_denied)",
+    409: "Error page: the state was already used, or the account is another than the one linked",
+    410: "Error page: the state expired (10 minutes)",
+    502: "Error page: the provider's token endpoint refused the code, or cannot be reached from here",
+    503: "Error page: the provider answered but linking is not finished yet",
+}
+CALLBACK_RESPONSES: dict[int, Any] = {
+    200: _html_response("Linked: a success page naming the upstream account"),
+    303: {
+        "description": "Linked: back to the connect token's return URL",
+        "headers": _page_headers(redirect=True),
+        "content": {},
+    },
+    **{status: _html_response(text) for status, text in CALLBACK_ERRORS.items()},
+    422: {
+        "description": "A repeated query parameter (an error envelope)",
+        "content": {"application/json": {"model": ErrorEnvelope}},
+    },
+}
+StateQuery = Annotated[str | None, Query(description="The signed state the authorization started with")]
+CodeQuery = Annotated[str | None, Query(description="The authorization code (exchanged behind the boundary)")]
+ErrorQuery = Annotated[str | None, Query(description="The provider's error code, such as access_denied")]
+ErrorDescriptionQuery = Annotated[str | None, Query(description="The provider's error description")]
+IssuerQuery = Annotated[str | None, Query(description="The provider's issuer (RFC 9207), when it sends one")]

@@ -9,7 +9,16 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from apps_routes.connect_page_docs import NO_BEARER, PAGE_TAGS
+from apps_routes.connect_page_docs import (
+    CALLBACK_RESPONSES,
+    NO_BEARER,
+    PAGE_TAGS,
+    CodeQuery,
+    ErrorDescriptionQuery,
+    ErrorQuery,
+    IssuerQuery,
+    StateQuery,
+)
 from switchboard.connect_page import HTML_CONTENT_TYPE, new_nonce, render_done, render_error, security_headers
 
 router = APIGatewayHttpRouter()
@@ -49,17 +58,20 @@ _DEFAULT_ERROR = (502, "The account could not be linked", "Nothing was linked. S
     "/v1/oauth2/callback",
     tags=PAGE_TAGS,
     summary="Where OAuth providers return end users (register this URL as the app's redirect URI)",
-    responses={
-        200: {"description": "Linked (HTML)", "content": {HTML_CONTENT_TYPE: {}}},
-        303: {"description": "Linked: to the return URL"},
-        400: {"description": "Invalid state (HTML)", "content": {HTML_CONTENT_TYPE: {}}},
-    },
+    responses=CALLBACK_RESPONSES,
     openapi_extensions=NO_BEARER,
 )
-def oauth2_callback() -> Response[str]:
+def oauth2_callback(
+    state: StateQuery = None,
+    code: CodeQuery = None,
+    error: ErrorQuery = None,
+    error_description: ErrorDescriptionQuery = None,
+    iss: IssuerQuery = None,
+) -> Response[str]:
     from switchboard.runtime.links import oauth_flow
 
-    query = {k: v for k, v in (router.current_event.query_string_parameters or {}).items() if v is not None}
+    named = {"state": state, "code": code, "error": error, "error_description": error_description, "iss": iss}
+    query = {key: value for key, value in named.items() if value is not None}
     nonce = new_nonce()
     result = oauth_flow.finish_callback(query)
     if result.linked:

@@ -140,6 +140,8 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider
             "authorize_url": discovery["authorization_endpoint"],
             "token_url": discovery["token_endpoint"],
             "userinfo_url": discovery["userinfo_endpoint"],
+            "jwks_uri": discovery["jwks_uri"],
+            "issuer": discovery["issuer"],
             "scopes": ["openid", "email", "profile", "offline_access"],
             # oidc-provider issues a refresh token only with offline_access and a fresh consent
             "authorize_params": {"prompt": "consent"},

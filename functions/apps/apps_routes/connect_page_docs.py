@@ -95,7 +95,8 @@ CALLBACK_ERRORS = {
     403: "Error page: the end user declined at the provider (access_denied)",
     409: "Error page: the state was already used, or the account is another than the one linked",
     410: "Error page: the state expired (10 minutes)",
-    502: "Error page: the provider's token endpoint refused the code, or cannot be reached from here",
+    502: "Error page: the provider's token endpoint refused the code, its ID token did not verify, it "
+    "cannot be reached from here, or the exchange was interrupted (start again)",
     503: "Error page: the provider answered but linking is not finished yet",
 }
 CALLBACK_RESPONSES: dict[int, Any] = {

@@ -45,6 +45,18 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
         "This deployment does not send requests to the provider's address: nothing was linked. Tell the "
         "App's owner.",
     ),
+    "exchange_interrupted": (
+        502,
+        "Linking was interrupted",
+        "The sign-in could not be finished and cannot be retried: nothing was linked. Start connecting "
+        "again from the App.",
+    ),
+    "invalid_id_token": (
+        502,
+        "The provider's answer could not be verified",
+        "Its ID token did not pass the checks: nothing was linked. Start connecting again; if it keeps "
+        "failing, tell the App's owner.",
+    ),
     "exchange_pending": (
         503,
         "Still finishing",

@@ -154,6 +154,15 @@ class OAuth2AppConfig(ConnectionConfig):
     token_url: AnyHttpUrl
     revocation_url: AnyHttpUrl | None = Field(default=None, description="RFC 7009 token revocation")
     userinfo_url: AnyHttpUrl | None = None
+    jwks_uri: AnyHttpUrl | None = Field(
+        default=None, description="The provider's JWKS: with issuer, an ID token is validated and used"
+    )
+    issuer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="The ID token's expected iss ({tenantid}: the token's tid, Microsoft's common tenant)",
+    )
     scopes: list[Scope] = Field(default_factory=list, max_length=50, description="Requested by default")
     authorize_params: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")],

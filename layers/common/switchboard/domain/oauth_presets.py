@@ -3,7 +3,8 @@
 A preset only fills what the config leaves out; every field given in the config wins (docs: README "OAuth
 apps"). A revocation URL is filled only where the provider's endpoint follows RFC 7009 (a form POST with
 ``token``, the client authenticated as at the token endpoint): GitHub's, Slack's, Notion's and Dropbox's
-revocation APIs take other shapes, so those presets have none. ``generic`` fills nothing.
+revocation APIs take other shapes, so those presets have none. ``jwks_uri`` and ``issuer`` (the ID token's
+checks) are filled for the OpenID providers (Google, Microsoft). ``generic`` fills nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
         "token_url": "https://oauth2.googleapis.com/token",
         "revocation_url": "https://oauth2.googleapis.com/revoke",
         "userinfo_url": "https://openidconnect.googleapis.com/v1/userinfo",
+        "jwks_uri": "https://www.googleapis.com/oauth2/v3/certs",
+        "issuer": "https://accounts.google.com",
         "scopes": ["openid", "email", "profile"],
         # A refresh token is issued only for offline access, and again only with a fresh consent.
         "authorize_params": {"access_type": "offline", "prompt": "consent"},
@@ -25,6 +28,9 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
         "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
         "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
         "userinfo_url": "https://graph.microsoft.com/oidc/userinfo",
+        "jwks_uri": "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+        # the common endpoint's tokens name their tenant: the issuer is checked with the token's tid
+        "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0",
         "scopes": ["openid", "email", "profile", "offline_access"],
         "authorize_params": {},
         "token_endpoint_auth_method": "client_secret_post",

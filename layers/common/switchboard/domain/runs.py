@@ -156,6 +156,12 @@ class OAuth2State(Record):
     status: OAuth2StateStatus = OAuth2StateStatus.pending
     sealed_verifier: str = Field(repr=False)
     sealed_code: str | None = Field(default=None, repr=False)
+    nonce: str | None = Field(
+        default=None, description="The OpenID nonce the ID token must carry (sent when openid is asked for)"
+    )
+    token_requested_at: datetime | None = Field(
+        default=None, description="When the exchange called the token endpoint: the code is sent once"
+    )
     outcome: str | None = Field(default=None, description="active, or an error code (non-secret)")
     upstream: UpstreamIdentity | None = None
     created_at: datetime

@@ -80,6 +80,45 @@ def use_state(state: OAuth2State, sealed_code: str | None, outcome: str | None, 
     return applied
 
 
+def start_token_request(state: OAuth2State, now: datetime) -> bool:
+    """Record, before the token endpoint is called, that this state's code is being exchanged; False when an
+    exchange already started (a redelivered message: the code is spent once, never sent again)."""
+    table = links_table()
+    applied, _ = table.update_or_current(
+        update_op(
+            table.name,
+            keys.oauth2_state(state.id),
+            "SET token_requested_at = :now",
+            "#status = :exchanging AND attribute_not_exists(token_requested_at)",
+            {
+                ":exchanging": OAuth2StateStatus.exchanging.value,
+                ":now": now.isoformat().replace("+00:00", "Z"),
+            },
+        )
+    )
+    return applied
+
+
+def interrupt_state(state: OAuth2State) -> bool:
+    """End an exchange that started and never answered (its function stopped after calling the token
+    endpoint) with ``exchange_interrupted``; False when it has answered meanwhile."""
+    table = links_table()
+    applied, _ = table.update_or_current(
+        update_op(
+            table.name,
+            keys.oauth2_state(state.id),
+            "SET #status = :done, outcome = :outcome REMOVE sealed_code",
+            "#status = :exchanging",
+            {
+                ":done": OAuth2StateStatus.done.value,
+                ":exchanging": OAuth2StateStatus.exchanging.value,
+                ":outcome": "exchange_interrupted",
+            },
+        )
+    )
+    return applied
+
+
 def finish_state(state: OAuth2State, outcome: str, upstream: UpstreamIdentity | None) -> None:
     """Record the exchange's outcome (non-secret) and forget the sealed code."""
     table = links_table()

@@ -2,13 +2,16 @@
 dispatcher for a callback the Apps function queued).
 
 It opens the state's sealed verifier and code, reads the ``oauth2_app`` connection's client secret,
-exchanges the code with Authlib (the app's token endpoint auth method), reads who the user is at the
-provider (its userinfo endpoint: ``sub``, email, login, name), and links: the tokens sealed in the link's
+exchanges the code with Authlib (the app's token endpoint auth method; every request to the provider through
+the address-pinned egress transport, ``provider_http``), reads who the user is at the provider (the validated
+ID token, else its userinfo endpoint: ``oauth_identity``), and links: the tokens sealed in the link's
 item (``store.links.put_link``), the link ``active`` with its upstream identity, the transition recorded.
 A reconnect as another upstream account is refused ``identity_mismatch`` (the link unchanged) unless the
 App's backend allowed it. The outcome (``active`` or an error code, the identity) is written to the state
 for the waiting callback and answered to the dispatcher; nothing secret is logged or answered. The state
-is exchanged once: a state that is not waiting for its exchange is answered ``state_not_exchangeable``.
+is exchanged once: a state that is not waiting for its exchange is answered ``state_not_exchangeable``, and
+the start of the token request is recorded on the state with a conditional write before the code is sent,
+so a redelivered message never sends it again (``exchange_interrupted`` when the first never answered).
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from typing import Any
 from switchboard import egress
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
+from switchboard.domain.oauth_presets import with_preset
 from switchboard.domain.runs import Link, LinkStatus, OAuth2State, OAuth2StateStatus, UpstreamIdentity
 from switchboard.observability import logger
 from switchboard.runtime.credentials.contract import OAuth2ExchangeDocument, OAuth2ExchangeRequest
+from switchboard.runtime.credentials.oauth_identity import IdentityRefused, upstream_identity
+from switchboard.runtime.credentials.provider_http import provider_client
 from switchboard.store import connections, links, oauth_states
 from switchboard.store.envelope import EnvelopeRefused
 
-TIMEOUT_SECONDS = 5.0
+REDELIVERY_WAIT_SECONDS = 3.0
+"""How long a redelivered exchange waits for the first delivery's outcome before calling it interrupted."""
 
 
 class _Refused(Exception):
@@ -39,6 +46,8 @@ def exchange(request: OAuth2ExchangeRequest) -> OAuth2ExchangeDocument:
     if state is None or state.status is not OAuth2StateStatus.exchanging or state.sealed_code is None:
         logger.info("oauth2 state not exchangeable", extra={"state_id": request.state_id})
         return OAuth2ExchangeDocument(state_id=request.state_id, outcome="state_not_exchangeable")
+    if not oauth_states.start_token_request(state, utcnow()):
+        return _redelivered(state)
     upstream: UpstreamIdentity | None = None
     try:
         token, upstream = _exchange_code(state)
@@ -46,23 +55,44 @@ def exchange(request: OAuth2ExchangeRequest) -> OAuth2ExchangeDocument:
     except _Refused as refused:
         oauth_states.finish_state(state, refused.code, upstream)
         logger.info("oauth2 exchange refused", extra={"state_id": state.id, "code": refused.code})
-        return OAuth2ExchangeDocument(
-            state_id=state.id,
-            outcome=refused.code,
-            upstream=upstream.model_dump(mode="json", exclude_none=True) if upstream else None,
-        )
+        return _document(state, refused.code, upstream)
     oauth_states.finish_state(state, "active", upstream)
     logger.info("oauth2 link active", extra={"state_id": state.id, "link_id": link.id})
+    return _document(state, "active", upstream, link.id)
+
+
+def _document(
+    state: OAuth2State, outcome: str, upstream: UpstreamIdentity | None, link_id: str | None = None
+) -> OAuth2ExchangeDocument:
     return OAuth2ExchangeDocument(
         state_id=state.id,
-        outcome="active",
-        link_id=link.id,
+        outcome=outcome,
+        link_id=link_id,
         upstream=upstream.model_dump(mode="json", exclude_none=True) if upstream else None,
     )
 
 
+def _redelivered(state: OAuth2State) -> OAuth2ExchangeDocument:
+    """A message delivered again for a state whose exchange already called the token endpoint (the first
+    delivery's function stopped, or is still at it): the code is never sent twice (a provider may revoke the
+    whole grant on a reused code). Wait a little for the first exchange's outcome; else it was interrupted:
+    ``exchange_interrupted``, and the callback page tells the user to start again."""
+    deadline = time.monotonic() + REDELIVERY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        current = oauth_states.get_state(state.id)
+        if current is not None and current.status is OAuth2StateStatus.done and current.outcome:
+            return _document(current, current.outcome, current.upstream)
+        time.sleep(0.2)
+    if oauth_states.interrupt_state(state):
+        logger.warning("oauth2 exchange interrupted", extra={"state_id": state.id})
+        return _document(state, "exchange_interrupted", None)
+    current = oauth_states.get_state(state.id)
+    outcome = current.outcome if current is not None and current.outcome else "state_not_exchangeable"
+    return _document(state, outcome, current.upstream if current is not None else None)
+
+
 def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity | None]:
-    from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+    from authlib.integrations.httpx_client import OAuthError
     from httpx2 import HTTPError
 
     from switchboard.runtime.credentials.resolving import read_connection_secret
@@ -76,79 +106,33 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
     connection = connections.get_connection(state.app_connection_id)
     if connection is None or connection.type != "oauth2_app":
         raise _Refused("oauth2_app_not_found")
-    config = {**connection.config, **read_connection_secret(connection)}
-    _check_egress(str(config["token_url"]), config.get("userinfo_url"))
-    method = str(config.get("token_endpoint_auth_method") or "client_secret_basic")
-    client = OAuth2Client(
-        client_id=config["client_id"],
-        client_secret=config["client_secret"],
-        token_endpoint_auth_method=method,
-        revocation_endpoint_auth_method=method,
-        redirect_uri=state.redirect_uri,
-        code_challenge_method="S256",
-        timeout=TIMEOUT_SECONDS,
-        trust_env=False,
-        follow_redirects=False,
-    )
-    with client:
-        try:
-            token = dict(
-                client.fetch_token(
-                    str(config["token_url"]),
-                    grant_type="authorization_code",
-                    code=code,
-                    code_verifier=verifier,
-                )
-            )
-        except OAuthError as error:
-            logger.info("token endpoint refused the code", extra={"error": str(error.error)[:64]})
-            raise _Refused("token_endpoint_error") from None
-        except (HTTPError, ValueError) as error:
-            logger.warning("token endpoint failed", extra={"error_type": type(error).__name__})
-            raise _Refused("token_endpoint_error") from None
-        if not token.get("access_token"):
-            raise _Refused("token_endpoint_error")
-        userinfo_url = config.get("userinfo_url")
-        upstream = _userinfo(client, str(userinfo_url), str(token["access_token"])) if userinfo_url else None
-    return token, upstream
-
-
-def _check_egress(*urls: object) -> None:
-    """The egress rule for the provider's endpoints, their addresses resolved (public only unless the
-    deployment allows more). Authlib's client runs on httpx2, which the engine's pinning transport does not
-    serve, so the address is checked here, right before the requests, rather than pinned."""
-    for url in urls:
-        if url:
-            try:
-                egress.check_url(str(url), egress.current_policy())
-            except egress.EgressRefused as refused:
-                logger.info("oauth2 endpoint refused by the egress rule", extra={"reason": refused.code})
-                raise _Refused("destination_not_allowed") from None
-
-
-def _userinfo(client: Any, url: str, access_token: str) -> UpstreamIdentity | None:
-    from httpx2 import HTTPError
-
+    config = with_preset({**connection.config, **read_connection_secret(connection)})
     try:
-        response = client.request(
-            "GET", url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
-        )
-        claims = response.json() if response.status_code == 200 else None
-    except (HTTPError, ValueError):
-        claims = None
-    if not isinstance(claims, dict) or (not claims.get("sub") and not claims.get("id")):
-        raise _Refused("upstream_identity_unavailable")
-    login = claims.get("preferred_username") or claims.get("login")
-    return UpstreamIdentity(
-        sub=str(claims.get("sub") or claims.get("id")),
-        email=_text(claims.get("email")),
-        login=_text(login),
-        name=_text(claims.get("name")),
-    )
-
-
-def _text(value: object) -> str | None:
-    return value[:512] if isinstance(value, str) and value else None
+        with provider_client(config, state.redirect_uri) as client:
+            try:
+                token = dict(
+                    client.fetch_token(
+                        str(config["token_url"]),
+                        grant_type="authorization_code",
+                        code=code,
+                        code_verifier=verifier,
+                    )
+                )
+            except OAuthError as error:
+                logger.info("token endpoint refused the code", extra={"error": str(error.error)[:64]})
+                raise _Refused("token_endpoint_error") from None
+            except (HTTPError, ValueError) as error:
+                logger.warning("token endpoint failed", extra={"error_type": type(error).__name__})
+                raise _Refused("token_endpoint_error") from None
+            if not token.get("access_token"):
+                raise _Refused("token_endpoint_error")
+            upstream = upstream_identity(client, config, token, state.nonce)
+    except egress.EgressRefused as refused:
+        logger.info("oauth2 endpoint refused by the egress rule", extra={"reason": refused.code})
+        raise _Refused("destination_not_allowed") from None
+    except IdentityRefused as refused:
+        raise _Refused(refused.code) from None
+    return token, upstream
 
 
 def _link(state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity | None) -> Link:

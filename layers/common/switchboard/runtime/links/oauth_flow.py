@@ -3,7 +3,8 @@
 Start (``start_authorization``, a connect token's): the authorization URL is built with Authlib only from the
 requirement's ``oauth2_app`` connection's non-secret config (client id, authorize URL, scopes, extra
 parameters) with PKCE S256, and a single-use state item (``store.oauth_states``) binds it to the connect
-token, the user, the requirement and the sealed verifier for ten minutes. The ``state`` parameter is the
+token, the user, the requirement and the sealed verifier for ten minutes (and, when ``openid`` is asked
+for, the nonce the ID token must carry). The ``state`` parameter is the
 state id and its HMAC keyed by the connect token record's secret (``connect_tokens.signature``).
 
 Callback (``finish_callback``, the deployment's one ``GET /v1/oauth2/callback``): the signature and expiry are
@@ -50,6 +51,7 @@ RECORD_GRACE = timedelta(days=1)
 CALLBACK_PATH = "/v1/oauth2/callback"
 CALLBACK_WAIT_SECONDS = 10.0
 _VERIFIER_CHARS = 64
+_NONCE_CHARS = 32
 
 
 def callback_url() -> str:
@@ -92,6 +94,9 @@ def start_authorization(
             details=[problem(["return_url"], "return_url_not_allowed", "not on connect_return_urls")],
         )
     oauth_app = _oauth_app(requirement.oauth2.app_connection_id, app)
+    scopes = requirement.oauth2.scopes or oauth_app.get("scopes") or []
+    # An OpenID provider's ID token must carry this nonce (checked by the exchange, oauth_identity)
+    nonce = generate_token(_NONCE_CHARS) if "openid" in scopes else None
     now = utcnow()
     redirect_uri = callback_url()
     state = OAuth2State(
@@ -107,6 +112,7 @@ def start_authorization(
         return_url=return_url if return_url is not None else grant.return_url,
         allow_identity_change=allow_identity_change,
         sealed_verifier="",
+        nonce=nonce,
         created_at=now,
         expires_at=now + STATE_TTL,
         ttl=int((now + STATE_TTL + RECORD_GRACE).timestamp()),
@@ -114,9 +120,9 @@ def start_authorization(
     verifier = generate_token(_VERIFIER_CHARS)
     state = state.model_copy(update={"sealed_verifier": oauth_states.seal_part(state, "verifier", verifier)})
     oauth_states.create_state(state)
-    scopes = requirement.oauth2.scopes or oauth_app.get("scopes") or []
     params = {
         **dict(oauth_app.get("authorize_params") or {}),
+        **({"nonce": nonce} if nonce else {}),
         "code_challenge": create_s256_code_challenge(verifier),
         "code_challenge_method": "S256",
     }

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -63,11 +64,12 @@ class Scene:
         assert reply.status == 200, reply.body
         return str(reply.body["data"]["authorization_url"])
 
-    def callback(self, query: dict[str, str]) -> Reply:
+    def callback(self, query: dict[str, str], before_exchange: Callable[[str], None] | None = None) -> Reply:
         """The provider's redirect, as API Gateway hands it to the Apps function, while the dispatcher takes
-        the run queue's messages (its event source)."""
+        the run queue's messages (its event source); ``before_exchange`` is called with the state id of each
+        exchange message before the dispatcher gets it."""
         stop = threading.Event()
-        feeder = threading.Thread(target=self._feed_dispatcher, args=(stop,), daemon=True)
+        feeder = threading.Thread(target=self._feed_dispatcher, args=(stop, before_exchange), daemon=True)
         feeder.start()
         try:
             encoded = {k: urllib.parse.quote(v, safe="") for k, v in query.items()}
@@ -87,21 +89,30 @@ class Scene:
         headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
         return Reply(result["statusCode"], headers, result.get("body") or "", result.get("body") or "")
 
-    def _feed_dispatcher(self, stop: threading.Event) -> None:
+    def _feed_dispatcher(self, stop: threading.Event, before: Callable[[str], None] | None) -> None:
+        while not stop.is_set():
+            self.dispatch("oauth2_exchange", before)
+            stop.wait(0.05)
+
+    def dispatch(self, kind: str, before: Callable[[str], None] | None = None) -> int:
+        """Hand the run queue's ``kind`` messages (``oauth2_exchange``, ``oauth2_revoke``) to the dispatcher,
+        as its event source would; how many."""
         sqs = aws.client("sqs")
         queue = self.world.runtime.queue_url
-        while not stop.is_set():
-            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            for message in messages:
-                if "oauth2_exchange" not in json.loads(message["Body"]):
-                    continue
-                load_function("dispatcher").lambda_handler(
-                    {"Records": [_record(message)]}, LambdaContextStub()
-                )
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            stop.wait(0.05)
+        handed = 0
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        for message in messages:
+            body = json.loads(message["Body"])
+            if kind not in body:
+                continue
+            if before is not None:
+                before(body[kind])
+            load_function("dispatcher").lambda_handler({"Records": [_record(message)]}, LambdaContextStub())
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            handed += 1
+        return handed
 
     def sign_in(self, url: str, login: str) -> dict[str, str]:
         with httpx.Client(timeout=10) as browser:
@@ -130,6 +141,14 @@ def _oauth_workflow(app_connection_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
+    with oauth_scene(world, monkeypatch, provider) as built:
+        yield built
+
+
+@contextmanager
+def oauth_scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
+    """An App whose ``crm`` requirement is an account at ``provider`` (an ``oauth2_app`` with all its
+    endpoints), with the links world around it (other test modules build their ``scene`` with it)."""
     monkeypatch.setenv("APPS_BASE_URL", APPS_BASE_URL)
     with links_world(world, monkeypatch) as built:
         client = provider.clients["client_secret_basic"]
@@ -140,6 +159,7 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider
             "authorize_url": discovery["authorization_endpoint"],
             "token_url": discovery["token_endpoint"],
             "userinfo_url": discovery["userinfo_endpoint"],
+            "revocation_url": discovery["revocation_endpoint"],
             "jwks_uri": discovery["jwks_uri"],
             "issuer": discovery["issuer"],
             "scopes": ["openid", "email", "profile", "offline_access"],

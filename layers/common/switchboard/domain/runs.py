@@ -169,6 +169,25 @@ class OAuth2State(Record):
     ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
 
 
+class OAuth2Revocation(Record):
+    """An OAuth link's revocation at its provider, waiting for the credentials function (links table,
+    ``ttl``): written with the link's change to ``revoked``, it holds the tokens still sealed for that link's
+    record (``store.link_secrets``), which only the credentials function opens, and then its outcome."""
+
+    id: str = Field(description="The revoked link's id")
+    app_id: str
+    user_id: str
+    requirement_id: str
+    app_connection_id: str
+    sealed_secret: str | None = Field(default=None, repr=False)
+    outcome: str | None = Field(
+        default=None,
+        description="revoked, provider_error, unreachable, destination_not_allowed, not_configured",
+    )
+    created_at: datetime
+    ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
+
+
 class LinkTransition(Record):
     """One change of a link's status, recorded in the same write as the change (creation: no from_status)."""
 

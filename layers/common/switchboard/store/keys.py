@@ -313,6 +313,10 @@ def oauth2_state(state_id: str) -> Key:
     return _key(f"OAUTH2STATE#{state_id}", "STATE")
 
 
+def oauth2_revocation(link_id: str) -> Key:
+    return _key(f"OAUTH2REVOKE#{link_id}", "REVOCATION")
+
+
 def link_event_delivery(event_id: str, delivery_id: str) -> Key:
     return _key(f"LINKEVENT#{event_id}", f"DELIVERY#{delivery_id}")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Protocol
 
 from switchboard.domain.errors import SwitchboardError
 from switchboard.domain.runs import Link
@@ -25,7 +26,23 @@ from switchboard.settings import get_settings
 from switchboard.store.envelope import EnvelopeRefused, open_sealed, seal
 
 
-def context(link: Link) -> dict[str, str]:
+class SealedRecord(Protocol):
+    """A record holding a link's sealed secret: the link itself, or its pending revocation at an OAuth
+    provider (``store.oauth_revocations``), which keeps the revoked link's sealed tokens under its context."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def requirement_id(self) -> str: ...
+    @property
+    def sealed_secret(self) -> str | None: ...
+
+
+def context(link: SealedRecord) -> dict[str, str]:
     """The encryption context binding a link's sealed secret to its record."""
     return {
         "switchboard:app": link.app_id,
@@ -40,7 +57,7 @@ def seal_values(link: Link, values: Mapping[str, object]) -> str:
     return seal(get_settings().link_secrets_key, context(link), json.dumps(dict(values)).encode())
 
 
-def open_values(link: Link) -> dict[str, object]:
+def open_values(link: SealedRecord) -> dict[str, object]:
     """The secret fields sealed in the link's item (the credentials function only: no other role decrypts).
     An ``invalid_secret`` error when the sealed value is not this link's."""
     if link.sealed_secret is None:

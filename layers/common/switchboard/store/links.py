@@ -157,10 +157,17 @@ def get_link(app_id: str, user_id: str, requirement_id: str) -> Link | None:
 
 
 def set_link_status(
-    link: Link, status: LinkStatus, reason: str | None, at: datetime, *, by: str = SYSTEM_ACTOR
+    link: Link,
+    status: LinkStatus,
+    reason: str | None,
+    at: datetime,
+    *,
+    by: str = SYSTEM_ACTOR,
+    also: Iterable[Item] = (),
 ) -> Link:
     """Change the status, and record the transition, if nobody changed the link since ``link.revision`` was
-    read (409 otherwise). A revoked link's sealed secret is removed from its item."""
+    read (409 otherwise). A revoked link's sealed secret is removed from its item. ``also``: more writes of
+    the same transaction (an OAuth link's pending revocation at its provider)."""
     revision = link.revision + 1
     values: Item = {
         ":status": status.value,
@@ -192,6 +199,7 @@ def set_link_status(
             _transition_op(
                 link, to=status, before=link.status, reason=reason, at=at, by=by, revision=revision
             ),
+            *also,
         ],
         "the link was changed concurrently; retry",
     )

@@ -25,6 +25,8 @@ from switchboard.runtime.credentials.contract import (
     ErrorDocument,
     OAuth2ExchangeDocument,
     OAuth2ExchangeRequest,
+    OAuth2RevokeDocument,
+    OAuth2RevokeRequest,
     SigningSecretDocument,
     SigningSecretRequest,
 )
@@ -63,7 +65,9 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
 }
 
 
-def _invoke(request: CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest) -> Any:
+def _invoke(
+    request: CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest | OAuth2RevokeRequest,
+) -> Any:
     """Invoke the credentials function; an error document becomes its typed domain error.
 
     ``invalid_request`` is a defect of this client (500); a failed invocation is ``ServiceUnavailable``.
@@ -95,6 +99,12 @@ def exchange_oauth2_code(state_id: str) -> OAuth2ExchangeDocument:
     the upstream identity, nothing secret."""
     reply = _invoke(OAuth2ExchangeRequest(kind="oauth2_exchange", state_id=state_id))
     return OAuth2ExchangeDocument.model_validate(reply)
+
+
+def revoke_oauth2_link(link_id: str) -> OAuth2RevokeDocument:
+    """Have the credentials function revoke a revoked OAuth link's tokens at its provider: the outcome."""
+    reply = _invoke(OAuth2RevokeRequest(kind="oauth2_revoke", link_id=link_id))
+    return OAuth2RevokeDocument.model_validate(reply)
 
 
 def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:

@@ -9,6 +9,9 @@ signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secre
 answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
 exchange: {"kind": "oauth2_exchange", "state_id"}  (an end user's OAuth 2.0 code, sealed in its state item)
 answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream"?}  (nothing secret)
+revoke:   {"kind": "oauth2_revoke", "link_id"}  (a revoked OAuth link's tokens, sealed in its revocation item)
+answer:   {"link_id", "outcome": "revoked" | "provider_error" | "unreachable" | "destination_not_allowed"
+           | "not_configured" | "not_pending"}
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -58,6 +61,15 @@ class OAuth2ExchangeRequest(BaseModel):
     state_id: str = Field(pattern=r"^ost-[a-z2-7]{20}$")
 
 
+class OAuth2RevokeRequest(BaseModel):
+    """What the dispatcher sends for a revoked OAuth link: revoke its tokens at the provider."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_revoke"]
+    link_id: str = Field(pattern=r"^lnk-[a-z2-7]{20}$")
+
+
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -68,12 +80,12 @@ def _request_kind(value: Any) -> str | None:
 AnyRequest = Annotated[
     Annotated[CredentialsRequest, Tag("run")]
     | Annotated[SigningSecretRequest, Tag("signing_secret")]
-    | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")],
+    | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")]
+    | Annotated[OAuth2RevokeRequest, Tag("oauth2_revoke")],
     Discriminator(_request_kind),
 ]
-REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest] = TypeAdapter(
-    AnyRequest
-)
+AnyRequestModel = CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest | OAuth2RevokeRequest
+REQUEST_ADAPTER: TypeAdapter[AnyRequestModel] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
 
@@ -100,6 +112,18 @@ class OAuth2ExchangeDocument(BaseModel):
     outcome: str = Field(description="active, or an error code")
     link_id: str | None = None
     upstream: dict[str, Any] | None = None
+
+
+class OAuth2RevokeDocument(BaseModel):
+    """The revocation's outcome at the provider (nothing secret)."""
+
+    model_config = _TOLERANT
+
+    link_id: str
+    outcome: str = Field(
+        description="revoked, provider_error, unreachable, destination_not_allowed, not_configured or "
+        "not_pending"
+    )
 
 
 class CredentialDocument(BaseModel):

@@ -55,6 +55,7 @@ from switchboard.runtime.credentials.contract import (
     CredentialsDocument,
     CredentialsRequest,
     OAuth2ExchangeRequest,
+    OAuth2RevokeRequest,
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
@@ -88,6 +89,10 @@ def answer(event: Any) -> dict[str, Any]:
         from switchboard.runtime.credentials.oauth_exchange import exchange
 
         return exchange(request).model_dump(mode="json", exclude_none=True)
+    if isinstance(request, OAuth2RevokeRequest):
+        from switchboard.runtime.credentials.oauth_revocation import revoke
+
+        return revoke(request).model_dump(mode="json")
     try:
         document = resolve(request)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
@@ -101,7 +106,7 @@ def answer(event: Any) -> dict[str, Any]:
 
 def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    return loc[1:] if loc and loc[0] in ("run", "signing_secret", "oauth2_exchange") else loc
+    return loc[1:] if loc and loc[0] in ("run", "signing_secret", "oauth2_exchange", "oauth2_revoke") else loc
 
 
 def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from switchboard.runtime.building.versions import version_definition
 from switchboard.runtime.identity.app_access import builder_app
 from switchboard.runtime.links import events as link_events
 from switchboard.runtime.links.connect_tokens import ConnectGrant
-from switchboard.store import links, secrets
+from switchboard.store import links, oauth_revocations, secrets
 
 if TYPE_CHECKING:
     from switchboard.engine.definition import Requirement
@@ -150,13 +150,22 @@ def link_credentials(
 
 
 def revoke_link(app: App, link: Link, by: str, reason: str | None = None) -> Link:
-    """The link becomes ``revoked`` and its secret is deleted; revoking a revoked link changes nothing."""
+    """The link becomes ``revoked`` and its secret is deleted; revoking a revoked link changes nothing.
+    An OAuth link's tokens are also revoked at the provider, best effort and after the fact
+    (``oauth_flow.hand_over_revocation``): the link is revoked here whatever the provider answers."""
     if link.status is LinkStatus.revoked:
         return link
     why = reason or f"revoked by {by}"
-    revoked = links.set_link_status(link, LinkStatus.revoked, why, utcnow(), by=by)
+    now = utcnow()
+    revocation = oauth_revocations.pending_revocation(link, now)
+    also = [oauth_revocations.put_op_for(revocation)] if revocation is not None else []
+    revoked = links.set_link_status(link, LinkStatus.revoked, why, now, by=by, also=also)
     if link.secret_name:  # a link made before sealed secrets (the sealed one left with the status change)
         secrets.delete_secret(link.secret_name)
+    if revocation is not None:
+        from switchboard.runtime.links.oauth_flow import hand_over_revocation
+
+        hand_over_revocation(link.id)
     link_events.emit(app, "link.revoked", revoked, why)
     return revoked
 

@@ -232,14 +232,31 @@ def _verified_state(presented: str) -> OAuth2State | None:
 
 def _hand_over(state: OAuth2State) -> None:
     """Queue the exchange for the dispatcher (the executor's role), which asks the credentials function."""
-    queue = get_settings().run_queue_url
     try:
-        aws.client("sqs", "control").send_message(
-            QueueUrl=queue, MessageBody=json.dumps({"oauth2_exchange": state.id})
-        )
+        _queue({"oauth2_exchange": state.id})
     except (ClientError, BotoCoreError):
         logger.exception("the exchange could not be queued", extra={"state_id": state.id})
         raise ServiceUnavailable("the authorization could not be completed; retry shortly") from None
+
+
+def hand_over_revocation(link_id: str) -> None:
+    """Queue a revoked OAuth link's revocation at its provider (``{"oauth2_revoke": <link id>}``).
+
+    The tokens and the client secret are read by the credentials function only, which only the executor's
+    role may invoke; the functions that revoke links (Apps: the end user's unlink; management: a builder's)
+    are not that role, so, like the code exchange, the revocation goes through the run queue to the
+    dispatcher, which hands it to the credentials function. Best effort: the link is revoked already, and a
+    message that cannot be queued is logged (its sealed tokens expire with the revocation record)."""
+    try:
+        _queue({"oauth2_revoke": link_id})
+    except (ClientError, BotoCoreError):
+        logger.exception("the revocation at the provider could not be queued", extra={"link_id": link_id})
+
+
+def _queue(body: dict[str, str]) -> None:
+    aws.client("sqs", "control").send_message(
+        QueueUrl=get_settings().run_queue_url, MessageBody=json.dumps(body)
+    )
 
 
 def _awaited(state: OAuth2State) -> CallbackOutcome:

@@ -1,9 +1,10 @@
 """The dispatcher's use case: one invocation (``handle_invocation``) is a batch of queue messages or a sweep.
 A message (``handle_record``) is a run to start (the run queue's ``{"run_id"}``, ``ExecuteRequest``), an
 end user's OAuth 2.0 code to exchange (the run queue's ``{"oauth2_exchange": <state id>}``, queued by the
-Apps function's callback: ``OAuth2ExchangeMessage``) or a delivery attempt to make (the delivery queue's
-``{"delivery_id", …}``, ``deliveries.DeliveryMessage``); each model forbids the others' fields, so a message
-is the one it validates as."""
+Apps function's callback: ``OAuth2ExchangeMessage``), a revoked OAuth link's tokens to revoke at the
+provider (``{"oauth2_revoke": <link id>}``, queued by whichever function revoked it: ``OAuth2RevokeMessage``)
+or a delivery attempt to make (the delivery queue's ``{"delivery_id", …}``, ``deliveries.DeliveryMessage``);
+each model forbids the others' fields, so a message is the one it validates as."""
 
 from __future__ import annotations
 
@@ -41,12 +42,21 @@ class OAuth2ExchangeMessage(BaseModel):
     oauth2_exchange: str = Field(pattern=r"^ost-[a-z2-7]{20}$")
 
 
+class OAuth2RevokeMessage(BaseModel):
+    """A revoked OAuth link whose tokens to revoke at the provider (sealed in its revocation record)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    oauth2_revoke: str = Field(pattern=r"^lnk-[a-z2-7]{20}$")
+
+
 class QueueMessage(BaseModel):
     """One message of the run queue or of the delivery queue."""
 
     run: ExecuteRequest | None = None
     delivery: DeliveryMessage | None = None
     exchange: OAuth2ExchangeMessage | None = None
+    revoke: OAuth2RevokeMessage | None = None
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +67,8 @@ class QueueMessage(BaseModel):
             return cls(delivery=message)
         if isinstance(message, OAuth2ExchangeMessage):
             return cls(exchange=message)
+        if isinstance(message, OAuth2RevokeMessage):
+            return cls(revoke=message)
         return cls(run=message)
 
 
@@ -66,8 +78,8 @@ class QueueBatch(BaseModel):
     Records: list[dict[str, Any]]
 
 
-_MESSAGE: TypeAdapter[ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage] = TypeAdapter(
-    ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage
+_MESSAGE: TypeAdapter[ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage | OAuth2RevokeMessage] = (
+    TypeAdapter(ExecuteRequest | DeliveryMessage | OAuth2ExchangeMessage | OAuth2RevokeMessage)
 )
 _EVENT: TypeAdapter[QueueBatch | SweepRequest] = TypeAdapter(QueueBatch | SweepRequest)
 
@@ -98,6 +110,8 @@ def handle_message(message: QueueMessage) -> dict[str, Any]:
         return {"delivery_id": message.delivery.delivery_id, "outcome": outcome}
     if message.exchange is not None:
         return exchange_oauth2_code(message.exchange.oauth2_exchange)
+    if message.revoke is not None:
+        return revoke_oauth2_link(message.revoke.oauth2_revoke)
     assert message.run is not None
     from switchboard.runtime.runs import start_execution
 
@@ -120,6 +134,14 @@ def exchange_oauth2_code(state_id: str) -> dict[str, Any]:
     return {"state_id": state_id, "outcome": outcome.outcome}
 
 
+def revoke_oauth2_link(link_id: str) -> dict[str, Any]:
+    """Hand a revoked OAuth link's revocation at its provider to the credentials function (best effort: it
+    records its outcome and answers; it is not retried)."""
+    from switchboard.runtime.credentials.client import revoke_oauth2_link as revoke
+
+    return {"link_id": link_id, "outcome": revoke(link_id).outcome}
+
+
 def handle_sweep(request: SweepRequest) -> dict[str, Any]:
     from switchboard.runtime.runs import sweep as sweep_runs
 
@@ -128,6 +150,7 @@ def handle_sweep(request: SweepRequest) -> dict[str, Any]:
 
 __all__ = [
     "OAuth2ExchangeMessage",
+    "OAuth2RevokeMessage",
     "QueueBatch",
     "QueueMessage",
     "SweepRequest",

@@ -33,3 +33,21 @@ def test_the_callback_reaches_the_exchange_without_widening_the_boundary(cfn: Te
     # And only the credentials role opens the sealed parts and seals the tokens it links
     assert permits(cfn, credentials, "kms:Decrypt", key)
     assert permits(cfn, credentials, "kms:GenerateDataKey", key)
+
+
+def test_a_revocation_at_the_provider_reaches_the_credentials_function_the_same_way(cfn: Template) -> None:
+    # Given the roles of the two functions that revoke links (the end user's unlink, a builder's revocation)
+    apps = function_role(cfn.resources, "AppsFunction")
+    management = function_role(cfn.resources, "ManagementFunction")
+    function = cfn.get_att("CredentialsFunction", "Arn")
+    queue = cfn.get_att("RunQueue", "Arn")
+    key = cfn.get_att("LinkSecretsKey", "Arn")
+    # Then each may queue the revocation for the dispatcher, and knows where the queue is
+    for role in (apps, management):
+        assert permits(cfn, role, "sqs:SendMessage", queue)
+    variables = cfn.resources["ManagementFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
+    # And neither can open the tokens it keeps sealed for it, nor invoke the credentials function
+    for role in (apps, management):
+        assert not permits(cfn, role, "kms:Decrypt", key)
+        assert not any(permits(cfn, role, INVOKE, target) for target in (function, f"{function}:live"))

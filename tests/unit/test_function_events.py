@@ -14,6 +14,7 @@ from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
     CredentialsRequest,
     OAuth2ExchangeRequest,
+    OAuth2RevokeRequest,
 )
 from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest
 from switchboard.runtime.runs.program_contract import ExecuteRequest
@@ -63,6 +64,24 @@ def test_credentials_oauth2_exchange_event_is_a_strict_exchange_request() -> Non
     assert request.state_id.startswith("ost-")
 
 
+def test_dispatcher_oauth2_revoke_event_is_an_sqs_batch_of_a_link_to_revoke_at_the_provider() -> None:
+    # Given the event / When its message is parsed / Then it names a link, and nothing secret travels
+    batch = SqsModel.model_validate(_load("dispatcher-oauth2-revoke.json"))
+    body = batch.Records[0].body
+    assert isinstance(body, str)
+    message = QueueMessage.parse(body)
+    assert message.revoke is not None
+    assert (message.run, message.exchange) == (None, None)
+    assert message.revoke.oauth2_revoke.startswith("lnk-")
+    assert set(json.loads(body)) == {"oauth2_revoke"}
+
+
+def test_credentials_oauth2_revoke_event_is_a_strict_revoke_request() -> None:
+    request = REQUEST_ADAPTER.validate_python(_load("credentials-oauth2-revoke.json"))
+    assert isinstance(request, OAuth2RevokeRequest)
+    assert request.link_id.startswith("lnk-")
+
+
 def test_dispatcher_sweep_event_is_what_the_sweep_schedule_sends() -> None:
     assert SweepRequest.model_validate(_load("dispatcher-sweep.json")).sweep is True
 
@@ -85,8 +104,10 @@ def test_trigger_webhook_event_is_what_the_apps_function_sends() -> None:
 def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
         "credentials-oauth2-exchange.json",
+        "credentials-oauth2-revoke.json",
         "credentials-request.json",
         "dispatcher-oauth2-exchange.json",
+        "dispatcher-oauth2-revoke.json",
         "dispatcher-run-queue.json",
         "dispatcher-sweep.json",
         "executor-execution.json",

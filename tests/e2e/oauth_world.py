@@ -69,6 +69,9 @@ def deploy_oauth_app(stack: LocalStackProcess, provider: OAuthProvider, name: st
         "authorize_url": discovery["authorization_endpoint"],
         "token_url": discovery["token_endpoint"],
         "userinfo_url": discovery["userinfo_endpoint"],
+        "revocation_url": discovery["revocation_endpoint"],
+        "jwks_uri": discovery["jwks_uri"],
+        "issuer": discovery["issuer"],
         "scopes": ["openid", "email", "profile", "offline_access"],
         # oidc-provider issues a refresh token only with offline_access and a fresh consent
         "authorize_params": {"prompt": "consent"},

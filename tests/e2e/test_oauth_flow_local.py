@@ -5,12 +5,14 @@ function's)."""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
 from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, oauth_stack
 from tests.support.http import request
@@ -51,3 +53,43 @@ def test_an_end_user_links_an_oauth_account_on_the_local_stack(
     assert provider.clients[CLIENT].client_secret not in stack.stdout() + stack.stderr()
     # And the callback without a state is an error page
     assert request("GET", callback, token=None).status == 400
+
+
+def test_an_end_user_unlinking_revokes_the_tokens_at_the_provider_on_the_local_stack(
+    stack_and_provider: tuple[LocalStackProcess, OAuthProvider],
+) -> None:
+    # Given an end user linked as bob on the local stack
+    stack, provider = stack_and_provider
+    app = deploy_oauth_app(stack, provider, "oauth-revoke")
+    token = app.connect_token("user-7")["token"]
+    started = app.call(
+        "POST", "/v1/connect/oauth2/authorize", token=token, json_body={"requirement_id": "crm"}
+    )
+    assert started.status == 200, started.text
+    with httpx.Client(timeout=15) as browser:
+        returned = sign_in(
+            browser, started.body["data"]["authorization_url"], "bob", f"{stack.base_url}/v1/oauth2/callback"
+        )
+        assert browser.get(returned).status_code == 200
+    before = provider.stats()
+    # When the user unlinks through the connect API
+    unlinked = app.call("DELETE", "/v1/connect/requirements/crm", token=token)
+    # Then the link is revoked at once, and the stack's dispatcher has the credentials function revoke the
+    # refresh and access tokens at the provider, authenticated with the app's method (client_secret_post)
+    assert unlinked.status == 204, unlinked.text
+    assert app.requirement("user-7")["status"] == "revoked"
+    api = ManagementApi(stack)
+    (link,) = api("GET", f"/v1/apps/{app.app_id}/links?user_id=user-7", expect=200)
+    deadline = time.monotonic() + 15
+    history = api("GET", f"/v1/apps/{app.app_id}/links/{link['id']}/transitions", expect=200)
+    while history[-1]["to_status"] == "revoked" and history[-1]["from_status"] == "active":
+        assert time.monotonic() < deadline, history
+        time.sleep(0.2)
+        history = api("GET", f"/v1/apps/{app.app_id}/links/{link['id']}/transitions", expect=200)
+    after = provider.stats()
+    assert after["revocation"] == before["revocation"] + 2
+    method = f"sb-post {CLIENT}"
+    assert after["auth_methods"][method] == before["auth_methods"].get(method, 0) + 2
+    # And the link's history, as builders read it, records the outcome
+    assert history[-1]["reason"] == "tokens revoked at the provider: revoked"
+    assert provider.clients[CLIENT].client_secret not in stack.stdout() + stack.stderr()

@@ -948,11 +948,15 @@ def test_apps_function_enqueues_background_runs_and_link_events(cfn: Template) -
     )
 
 
-def test_management_function_enqueues_link_events_only(cfn: Template) -> None:
-    # Given the management function's environment / Then it sends to the delivery queue and nowhere else
+def test_management_function_enqueues_link_events_and_oauth_revocations_only(cfn: Template) -> None:
+    # Given the management function's environment / Then it sends to the delivery queue (link events) and the
+    # run queue (a revoked OAuth link's revocation at its provider, for the dispatcher), and nowhere else
     variables = cfn.resources["ManagementFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["DELIVERY_QUEUE_URL"] == {"Ref": "DeliveryQueue"}
-    assert _sends_to(cfn, "ManagementFunction") == [cfn.get_att("DeliveryQueue", "Arn")]
+    assert variables["RUN_QUEUE_URL"] == {"Ref": "RunQueue"}
+    assert sorted(_sends_to(cfn, "ManagementFunction")) == sorted(
+        [cfn.get_att("DeliveryQueue", "Arn"), cfn.get_att("RunQueue", "Arn")]
+    )
 
 
 def test_apps_function_starts_runs_on_the_executors_aliases_and_invokes_the_trigger_function_for_webhooks(

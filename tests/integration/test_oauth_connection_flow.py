@@ -217,7 +217,7 @@ def test_replacing_the_config_forgets_the_tokens_and_the_node_sends_nothing(scen
     assert scene.world.target.requests_to("/echo") == []
 
 
-def test_provider_errors_a_replay_and_a_token_endpoint_error_leave_the_connection_unchanged(
+def test_provider_errors_a_replay_a_forgery_and_a_token_endpoint_error_leave_the_connection_unchanged(
     scene: Scene,
 ) -> None:
     # Given a connection authorized as alice
@@ -229,8 +229,10 @@ def test_provider_errors_a_replay_and_a_token_endpoint_error_leave_the_connectio
     # When the builder declines at the provider (access_denied) on a second authorization
     second = _query(_authorize(scene, connection_id).body["data"]["authorization_url"])["state"]
     denied = scene.callback({"error": "access_denied", "state": second})
-    # And the first callback comes again (a replay)
+    # And the first callback comes again (a replay), and one comes with the state's random part forged
     replayed = scene.callback(returned)
+    forged_state = _query(_authorize(scene, connection_id).body["data"]["authorization_url"])["state"]
+    forged = scene.callback({"code": "x", "state": forged_state.split(".")[0] + ".forged"})
     # And a third authorization comes back after the OAuth app changed to an auth method its client may
     # not use (the token endpoint answers invalid_client)
     third = scene.sign_in(_authorize(scene, connection_id).body["data"]["authorization_url"], "alice")
@@ -240,9 +242,10 @@ def test_provider_errors_a_replay_and_a_token_endpoint_error_leave_the_connectio
     )
     refused = scene.callback(third)
     # Then each is a clear error page
-    assert (denied.status, replayed.status, refused.status) == (403, 409, 502)
+    assert (denied.status, replayed.status, forged.status, refused.status) == (403, 409, 400, 502)
     assert "access_denied" in denied.raw
     assert "already used" in replayed.raw
+    assert "invalid_state" in forged.raw
     assert "token_endpoint_error" in refused.raw
     # And the connection's item and tokens are exactly what the first authorization made
     assert _item(connection_id) == authorized

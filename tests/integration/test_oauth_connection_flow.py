@@ -25,6 +25,7 @@ from tests.integration.links_world import links_world
 from tests.integration.test_oauth_flow import APPS_BASE_URL, CALLBACK, Scene
 from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
+from tests.support.stack import LambdaContextStub, load_function
 from tests.support.workflows import echo_workflow
 
 CONNECTION_SCOPES = ["openid", "email", "offline_access"]
@@ -179,6 +180,20 @@ def test_a_builder_authorizes_a_connection_and_its_node_sends_the_bearer_token(
         timeout=10,
     ).json()
     assert (introspected["active"], introspected["sub"]) == (True, "alice")
+    # And what the credentials function hands the run's executor for the connection is the access token and
+    # its expiry, never the refresh token
+    asked = {
+        "run_id": run.body["data"]["id"],
+        "app_id": scene.world.app_id,
+        "connection_ids": [connection_id],
+    }
+    handed = load_function("credentials").lambda_handler(
+        {**asked, "requirement_ids": []}, LambdaContextStub()
+    )
+    credential = handed["credentials"][f"connection:{connection_id}"]
+    assert credential["config"]["access_token"] == tokens["access_token"]
+    assert credential["config"]["expires_at"] == tokens["expires_at"]
+    assert tokens["refresh_token"] not in json.dumps(handed)
     # And no token, code or client secret is in any answer, the state or connection items, or a log line
     seen = (
         started.raw

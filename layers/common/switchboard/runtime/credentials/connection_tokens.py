@@ -28,7 +28,7 @@ def store_authorization(
     """Store the tokens a builder's authorization obtained (``tokens``: ``TOKEN_FIELDS``) in the state's
     connection; None when stored, else the refusal's code (``connection_not_found``, ``connection_changed``:
     it now names another OAuth app or changed meanwhile, ``identity_mismatch``)."""
-    connection = connections.get_connection(state.connection_id or "")
+    connection = connections.get_connection(state.connection_id) if state.connection_id else None
     if connection is None or connection.type != "oauth2" or connection.secret_name is None:
         return "connection_not_found"
     if connection.config.get("app_connection_id") != state.app_connection_id:

@@ -1,5 +1,6 @@
-"""The link secrets key on the SAM-transformed template: end users' link secrets are sealed under it by the
-Apps function only, and decrypted by the credentials function's role only (its IAM and the key's policy)."""
+"""The link secrets key on the SAM-transformed template: end users' link secrets (and OAuth states' parts) are
+sealed under it by the Apps function (and a builder's OAuth state by the management function), and decrypted
+by the credentials function's role only (its IAM and the key's policy)."""
 
 from __future__ import annotations
 
@@ -18,24 +19,25 @@ def test_the_link_secrets_key_is_rotated_retained_and_named_to_its_users(cfn: Te
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
     assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
-    # And the function that seals and the one that opens name it, and no other function does
+    # And the functions that seal and the one that opens name it, and no other function does
     named = {
         function_id
         for function_id, function in cfn.resources_of_type("AWS::Lambda::Function").items()
         if "LINK_SECRETS_KEY" in function["Properties"].get("Environment", {}).get("Variables", {})
     }
-    assert named == {"AppsFunction", "CredentialsFunction"}
+    assert named == {"AppsFunction", "ManagementFunction", "CredentialsFunction"}
     for function_id in named:
         variables = cfn.resources[function_id]["Properties"]["Environment"]["Variables"]
         assert variables["LINK_SECRETS_KEY"] == {"Fn::GetAtt": [KEY, "Arn"]}, function_id
 
 
-def test_only_the_credentials_role_decrypts_and_only_the_apps_and_credentials_roles_seal(
+def test_only_the_credentials_role_decrypts_and_only_the_apps_management_and_credentials_roles_seal(
     cfn: Template,
 ) -> None:
     # Given the key's ARN and every role of the stack
     key = cfn.get_att(KEY, "Arn")
     apps = function_role(cfn.resources, "AppsFunction")
+    management = function_role(cfn.resources, "ManagementFunction")
     credentials = function_role(cfn.resources, "CredentialsFunction")
 
     # When each role's use of the key is evaluated (its own statements and the key's policy)
@@ -46,17 +48,19 @@ def test_only_the_credentials_role_decrypts_and_only_the_apps_and_credentials_ro
         if permits(cfn, role_id, action, key)
     }
 
-    # Then the Apps role generates data keys (a link's seal, an OAuth state's verifier and code) and the
-    # credentials role decrypts and seals (the tokens of an OAuth code exchange), nothing more: the Apps
-    # role cannot open what it sealed, and the management and executor roles, the trigger role and the rest
-    # cannot open a link's secret
+    # Then the Apps role generates data keys (a link's seal, an OAuth state's verifier and code), the
+    # management role too (the verifier of a builder's authorization of a connection), and the credentials
+    # role decrypts and seals (the tokens of an OAuth code exchange), nothing more: neither the Apps nor the
+    # management role can open what it sealed, and the executor roles, the trigger role and the rest cannot
+    # open a link's secret
     assert granted == {
         (apps, "kms:GenerateDataKey"),
+        (management, "kms:GenerateDataKey"),
         (credentials, "kms:Decrypt"),
         (credentials, "kms:GenerateDataKey"),
     }
     # And the roles hold no kms wildcard a later key could fall under
-    for role_id in (apps, credentials):
+    for role_id in (apps, management, credentials):
         assert all(not action.endswith("*") for action, _ in _grants(cfn, role_id, "kms")), role_id
 
 

@@ -1,13 +1,15 @@
 """The OAuth 2.0 callback's way to the code exchange on the SAM-transformed template: the Apps role (internet
 facing) seals the state and hands it to the run queue, and nothing more; the dispatcher's role (the
 executor's) consumes that queue and is the only one that may invoke the credentials function, the only role
-that opens what the Apps role sealed."""
+that opens what the Apps role sealed. A builder's authorization of a project connection takes the same way
+(the management role seals its state), and only the credentials role reads and writes the connection's
+tokens."""
 
 from __future__ import annotations
 
 from switchboard_cli.local.template import Template
-from tests.infra.test_template import INVOKE
-from tests.support.iam import function_role, permits
+from tests.infra.test_template import INVOKE, SECRET_PREFIX_ARN, SECRET_READS
+from tests.support.iam import function_role, permits, roles
 
 
 def test_the_callback_reaches_the_exchange_without_widening_the_boundary(cfn: Template) -> None:
@@ -51,3 +53,33 @@ def test_a_revocation_at_the_provider_reaches_the_credentials_function_the_same_
     for role in (apps, management):
         assert not permits(cfn, role, "kms:Decrypt", key)
         assert not any(permits(cfn, role, INVOKE, target) for target in (function, f"{function}:live"))
+
+
+def test_a_builders_authorization_of_a_connection_stores_its_tokens_behind_the_boundary(
+    cfn: Template,
+) -> None:
+    # Given the management and credentials functions' roles, a project connection's secret, a connection item
+    # and another control-table item (a token's), and the link secrets key
+    management = function_role(cfn.resources, "ManagementFunction")
+    credentials = function_role(cfn.resources, "CredentialsFunction")
+    secret = f"{SECRET_PREFIX_ARN}projects/prj-1/connections/con-1-AbC123"
+    control = cfn.get_att("ControlTable", "Arn")
+    key = cfn.get_att("LinkSecretsKey", "Arn")
+    connection_item = {"dynamodb:LeadingKeys": ["CONNECTION#con-1"]}
+    token_item = {"dynamodb:LeadingKeys": ["TOKEN#tok-1"]}
+
+    # Then the management role seals the state's verifier and writes the connection's secret (its config)
+    # but can neither open the seal nor read the secret
+    assert permits(cfn, management, "kms:GenerateDataKey", key)
+    assert permits(cfn, management, "secretsmanager:PutSecretValue", secret)
+    assert not permits(cfn, management, "kms:Decrypt", key)
+    assert not any(permits(cfn, management, action, secret) for action in SECRET_READS)
+    # And of every role of the stack, only the credentials role reads the connection's secret
+    readers = {
+        role for role in roles(cfn.resources) if any(permits(cfn, role, a, secret) for a in SECRET_READS)
+    }
+    assert readers == {credentials}
+    # And it writes the tokens there, and puts connection items only (the upstream account, token_version)
+    assert permits(cfn, credentials, "secretsmanager:PutSecretValue", secret)
+    assert permits(cfn, credentials, "dynamodb:PutItem", control, connection_item)
+    assert not permits(cfn, credentials, "dynamodb:PutItem", control, token_item)

@@ -41,6 +41,7 @@ def _routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/v1/connections/{w.connection_id}", {}),
         ("PATCH", f"/v1/connections/{w.connection_id}", {"body": {"name": "x"}}),
         ("DELETE", f"/v1/connections/{w.connection_id}", {}),
+        ("POST", f"/v1/connections/{w.connection_id}/oauth2/authorize", {}),
         (
             "POST",
             "/v1/workflows",

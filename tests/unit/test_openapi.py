@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,25 @@ def _openapi_path(route: Route) -> str:
 
 
 def _body_model(route: Route) -> type[BaseModel] | None:
-    """The pydantic model a route's handler takes as its JSON body, if any."""
+    """The pydantic model a route's handler takes as its JSON body (or as an optional one), if any."""
     hints = typing.get_type_hints(route.func, include_extras=True)
     for name in inspect.signature(route.func).parameters:
         hint = hints.get(name)
         if typing.get_origin(hint) is typing.Annotated:
             hint = typing.get_args(hint)[0]
+        if typing.get_origin(hint) is types.UnionType:
+            hint = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
         if inspect.isclass(hint) and issubclass(hint, BaseModel):
             return hint
     return None
+
+
+def _body_is_optional(route: Route) -> bool:
+    """The handler's body parameter defaults to None: a request may come without a body."""
+    return any(
+        parameter.name == "body" and parameter.default is None
+        for parameter in inspect.signature(route.func).parameters.values()
+    )
 
 
 def test_committed_document_matches_the_routes(document: dict[str, Any]) -> None:
@@ -74,15 +85,21 @@ def test_every_route_taking_a_body_documents_its_json_schema(document: dict[str,
     with_body = [(route, model) for route in _documented_routes() if (model := _body_model(route))]
     assert with_body, "no route takes a body"
 
-    # When their operations are looked up / Then each has a required JSON request body referencing the model
+    # When their operations are looked up / Then each has a JSON request body referencing the model,
+    # required unless the handler takes none (then the document says it may be absent)
     for route, model in with_body:
         operation = document["paths"][_openapi_path(route)][route.method.lower()]
         request_body = operation.get("requestBody")
         label = f"{route.method} {route.path}"
         assert request_body, f"{label} takes {model.__name__} but documents no requestBody"
-        assert request_body.get("required") is True, f"{label}: the body is not marked required"
         schema = request_body["content"]["application/json"]["schema"]
-        assert schema == {"$ref": f"#/components/schemas/{model.__name__}"}, f"{label}: {schema}"
+        reference = {"$ref": f"#/components/schemas/{model.__name__}"}
+        if _body_is_optional(route):
+            assert request_body.get("required") is not True, f"{label}: an optional body is marked required"
+            assert schema["anyOf"] == [reference, {"type": "null"}], f"{label}: {schema}"
+        else:
+            assert request_body.get("required") is True, f"{label}: the body is not marked required"
+            assert schema == reference, f"{label}: {schema}"
         assert model.__name__ in document["components"]["schemas"]
 
 

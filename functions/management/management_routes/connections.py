@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
 
-from management_routes.models import ConnectionOut
+from management_routes.models import ConnectionAuthorizationOut, ConnectionOut
 from switchboard.api.envelopes import Data, Page, RequestModel, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import no_content, one, page
@@ -25,6 +25,14 @@ class CreateConnectionIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
     type: str = Field(min_length=1, max_length=64, description=f"One of: {_TYPES}")
     config: dict[str, Any] = Field(description="Validated by the type's model; secret fields are write-only")
+
+
+class AuthorizeConnectionIn(RequestModel):
+    allow_identity_change: bool = Field(
+        default=False,
+        description="Accept another upstream account than the one the connection was authorized as "
+        "(otherwise refused identity_mismatch); recorded either way",
+    )
 
 
 class UpdateConnectionIn(RequestModel):
@@ -93,3 +101,23 @@ def update_connection(
 def delete_connection(connection_id: str, principal: CurrentPrincipal) -> Response[None]:
     connections.delete_connection(principal, connection_id)
     return no_content()
+
+
+@router.post(
+    "/v1/connections/<connection_id>/oauth2/authorize",
+    tags=["connections"],
+    summary="Authorize an oauth2 connection at its provider (project editor): the authorization URL",
+    description="The URL comes from the connection's OAuth app (never from the request), with PKCE S256 "
+    "and a single-use state that expires in 10 minutes; the provider returns to the Apps API's GET "
+    "/v1/oauth2/callback, and the tokens go to the connection's secret. The body is optional. 409 "
+    "not_an_oauth2_connection for a connection of another type.",
+    **documented(200, Data, ConnectionAuthorizationOut, writes=True),
+)
+def authorize_connection(
+    connection_id: str, principal: CurrentPrincipal, body: AuthorizeConnectionIn | None = None
+) -> Response[Data[ConnectionAuthorizationOut]]:
+    allow = body.allow_identity_change if body is not None else False
+    started = connections.authorize_connection(principal, connection_id, allow)
+    return one(
+        ConnectionAuthorizationOut(authorization_url=started.authorization_url, expires_at=started.expires_at)
+    )

@@ -25,6 +25,7 @@ from switchboard.domain.models import (
     Workflow,
     WorkflowVersion,
 )
+from switchboard.domain.runs import UpstreamIdentity
 from switchboard.domain.triggers import Trigger, TriggerEvent, TriggerEventStatus, TriggerType
 from switchboard.runtime.triggers import webhook_url
 from switchboard.settings import get_settings
@@ -158,9 +159,20 @@ class ConnectionOut(Audited):
     secret_fields: list[str] = Field(
         description="Names of the secret fields (write-only; values never returned)"
     )
+    authorized: bool | None = Field(
+        default=None, description="An oauth2 connection's: whether it holds tokens (null for other types)"
+    )
+    upstream: UpstreamIdentity | None = Field(
+        default=None, description="An oauth2 connection's account at the provider (non-secret)"
+    )
+    authorized_at: datetime | None = None
+    authorization_event: str | None = Field(
+        default=None, description="An oauth2 connection's last authorization decision, in words"
+    )
 
     @classmethod
     def of(cls, connection: Connection) -> ConnectionOut:
+        authorization = connection.authorization
         return cls(
             id=connection.id,
             project_id=connection.project_id,
@@ -168,8 +180,21 @@ class ConnectionOut(Audited):
             type=connection.type,
             config=connection.config,
             secret_fields=connection.secret_fields,
+            authorized=(
+                authorization is not None and authorization.authorized_at is not None
+                if connection.type == "oauth2"
+                else None
+            ),
+            upstream=authorization.upstream if authorization is not None else None,
+            authorized_at=authorization.authorized_at if authorization is not None else None,
+            authorization_event=authorization.last_event if authorization is not None else None,
             **_audit(connection),
         )
+
+
+class ConnectionAuthorizationOut(Model):
+    authorization_url: str = Field(description="The provider's authorization page for the builder to open")
+    expires_at: datetime = Field(description="When the authorization's state expires (10 minutes)")
 
 
 class WorkflowOut(Audited):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from switchboard.domain.base import Model, Record
+from switchboard.domain.runs import UpstreamIdentity
 
 
 class OrgRole(StrEnum):
@@ -102,6 +103,18 @@ class ApiToken(Record):
     last_used_at: datetime | None = None
 
 
+class ConnectionAuthorization(Record):
+    """Who a project ``oauth2`` connection acts as at the provider, and the last decision about it. The tokens
+    are in the connection's secret; ``token_version`` counts the tokens written there."""
+
+    upstream: UpstreamIdentity | None = None
+    authorized_at: datetime | None = Field(default=None, description="None: no tokens (never, or forgotten)")
+    authorized_by: str | None = None
+    token_version: int = 0
+    last_event: str = Field(description="The last authorization's outcome, said in words")
+    last_event_at: datetime
+
+
 class Connection(Entity):
     id: str
     org_id: str
@@ -113,6 +126,9 @@ class Connection(Entity):
     secret_name: str | None = None
     secret_version: str | None = None
     version: int = 1
+    authorization: ConnectionAuthorization | None = Field(
+        default=None, description="An oauth2 connection's: the account a builder authorized (non-secret)"
+    )
 
 
 class Workflow(Entity):

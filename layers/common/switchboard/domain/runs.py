@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from switchboard.domain.base import Record
 
@@ -138,18 +138,39 @@ class OAuth2StateStatus(StrEnum):
     """The exchange answered: ``outcome`` says how."""
 
 
+class OAuth2Target(StrEnum):
+    """What an authorization is for."""
+
+    link = "link"
+    """An end user's link for an App's requirement (the connect flow, with a connect token)."""
+    connection = "connection"
+    """A project ``oauth2`` connection: a builder authorizes a shared account (the management API)."""
+
+
 class OAuth2State(Record):
     """One authorization's single-use state (links table, ``ttl``): what the callback binds the provider's
-    answer to. The PKCE verifier and the code are sealed (``store.oauth_states``), never stored in clear."""
+    answer to. The PKCE verifier and the code are sealed (``store.oauth_states``), never stored in clear.
+
+    A link's state names the App, user, requirement and connect token (its ``state`` parameter is signed
+    with the token's key); a connection's names the connection and the builder (its ``state`` parameter
+    carries a random part whose SHA-256 only is kept: there is no connect token to sign with)."""
 
     id: str
-    app_id: str
-    user_id: str
-    requirement_id: str
-    connect_token_id: str
-    connect_token_hash: str
+    target: OAuth2Target = OAuth2Target.link
+    app_id: str | None = None
+    user_id: str | None = None
+    requirement_id: str | None = None
+    connect_token_id: str | None = None
+    connect_token_hash: str | None = None
+    connection_id: str | None = Field(default=None, description="A connection's: the oauth2 connection")
+    started_by: str | None = Field(default=None, description="A connection's: the builder who started it")
+    state_secret_hash: str | None = Field(
+        default=None, repr=False, description="A connection's: SHA-256 of the state parameter's random part"
+    )
     app_connection_id: str
-    link_config: dict[str, Any] = Field(description="The requirement's oauth2 config: the link's config")
+    link_config: dict[str, Any] = Field(
+        default_factory=dict, description="A link's: the requirement's oauth2 config, the link's config"
+    )
     redirect_uri: str
     return_url: str | None = None
     allow_identity_change: bool = False
@@ -167,6 +188,17 @@ class OAuth2State(Record):
     created_at: datetime
     expires_at: datetime
     ttl: int = Field(description="Epoch seconds; DynamoDB TTL")
+
+    @model_validator(mode="after")
+    def _names_its_target(self) -> OAuth2State:
+        named = (
+            (self.app_id, self.user_id, self.requirement_id, self.connect_token_id)
+            if self.target is OAuth2Target.link
+            else (self.connection_id, self.started_by, self.state_secret_hash)
+        )
+        if not all(named):
+            raise ValueError(f"an authorization of a {self.target.value} names it")
+        return self
 
 
 class OAuth2Revocation(Record):

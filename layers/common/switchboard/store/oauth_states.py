@@ -1,16 +1,17 @@
-"""OAuth 2.0 states (links table, ``ttl``): one item per authorization the hosted page or the connect API
-started, used once by the callback.
+"""OAuth 2.0 states (links table, ``ttl``): one item per authorization the hosted page, the connect API or a
+builder (a project connection) started, used once by the callback.
 
 Its PKCE verifier and, once the provider returned, its authorization code are sealed under the link secrets
-key (``switchboard.store.envelope``) for this state's record only: the Apps function seals them
-(GenerateDataKey), only the credentials function's role can open them (Decrypt).
+key (``switchboard.store.envelope``) for this state's record only: the Apps function (and the management
+function, starting a connection's) seals them (GenerateDataKey), only the credentials function's role can open
+them (Decrypt).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from switchboard.domain.runs import OAuth2State, OAuth2StateStatus, UpstreamIdentity
+from switchboard.domain.runs import OAuth2State, OAuth2StateStatus, OAuth2Target, UpstreamIdentity
 from switchboard.settings import get_settings
 from switchboard.store import keys
 from switchboard.store.control import from_item, to_item
@@ -20,10 +21,15 @@ from switchboard.store.table import put_op, update_op
 
 
 def _context(state: OAuth2State, part: str) -> dict[str, str]:
+    """The state, and what it is for: a link's App and user, or the connection."""
+    named = (
+        {"switchboard:app": state.app_id, "switchboard:user": state.user_id}
+        if state.target is OAuth2Target.link
+        else {"switchboard:connection": state.connection_id}
+    )
     return {
         "switchboard:oauth2_state": state.id,
-        "switchboard:app": state.app_id,
-        "switchboard:user": state.user_id,
+        **{name: str(value) for name, value in named.items()},
         "switchboard:part": part,
     }
 

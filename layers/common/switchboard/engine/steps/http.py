@@ -7,7 +7,8 @@
   comes from the node, else the connection, else ``GET``; the base URL only ever from the connection (or,
   without one, from ``config.url``); ``path`` is appended to it, and a request whose origin would differ
   from the base URL's is refused, so a connection's credentials only go to its own host.
-- An ``http_api_key`` connection sends ``<header>: <scheme> <key>``. With a connection, the node and the
+- An ``http_api_key`` connection sends ``<header>: <scheme> <key>``; an ``oauth2`` one ``Authorization:
+  Bearer <access token>`` (``oauth2_not_authorized`` while it holds none). With a connection, the node and the
   run input cannot set the headers it owns (``engine.owned_headers``: ``Host``, its auth header and its own
   headers, ``Cookie``, forwarding, proxy and hop-by-hop headers): the node fails ``header_not_allowed``.
 - Every request goes through the egress guard (``steps.outbound``): a non-public address fails the node
@@ -105,12 +106,14 @@ def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -
     """Merged case-insensitively; the name is spelled as the layer that set the value spelled it. The
     connection's layers come first and the node's and the input's may not touch what the connection owns."""
     connection: Mapping[str, Any] = credential.config if credential is not None else {}
-    if credential is not None and credential.connection_type == "oauth2":
-        # No OAuth flow stores an access token yet: send nothing rather than an unauthenticated request.
-        raise StepError(
-            "oauth2_not_authorized", "the OAuth connection holds no access token yet", retryable=False
-        )
     layers = [connection.get("headers") or {}]
+    if credential is not None and credential.connection_type == "oauth2":
+        if not connection.get("access_token"):
+            # Never authorized (or its tokens were forgotten): no unauthenticated request.
+            raise StepError(
+                "oauth2_not_authorized", "the OAuth connection holds no access token yet", retryable=False
+            )
+        layers.append({"Authorization": f"Bearer {connection['access_token']}"})
     if credential is not None and credential.connection_type == "http_api_key":
         scheme = connection.get("scheme")
         prefix = "Bearer" if scheme is None else str(scheme)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchboard.auth.access import require_project
 from switchboard.auth.principal import Principal
@@ -12,6 +12,9 @@ from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Connection, ProjectRole
 from switchboard.egress import current_policy
 from switchboard.store import apps, connections, secrets, workflows
+
+if TYPE_CHECKING:
+    from switchboard.runtime.links.oauth_flow import ConnectionAuthorizationStart
 
 
 def _load(principal: Principal, connection_id: str, minimum: ProjectRole) -> Connection:
@@ -110,9 +113,35 @@ def update_connection(
         changes["secret_version"] = secrets.put_secret(connection.secret_name, config.secret_part())
         changes["config"] = config.public_part()
         changes["secret_fields"] = config.secret_field_names()
+        if connection.authorization is not None:
+            # The new secret version holds no tokens: authorize again (the upstream account stays pinned).
+            changes["authorization"] = connection.authorization.model_copy(
+                update={
+                    "authorized_at": None,
+                    "last_event": f"config replaced by {principal.actor}: tokens forgotten",
+                    "last_event_at": changes["updated_at"],
+                }
+            )
     updated = connection.model_copy(update=changes)
     connections.replace_connection(updated, connection.version)
     return updated
+
+
+def authorize_connection(
+    principal: Principal, connection_id: str, allow_identity_change: bool
+) -> ConnectionAuthorizationStart:
+    """Where a project editor authorizes an ``oauth2`` connection at its provider (a shared account, once):
+    409 ``not_an_oauth2_connection`` for a connection of another type."""
+    from switchboard.runtime.links.oauth_flow import start_connection_authorization
+
+    connection = _load(principal, connection_id, ProjectRole.editor)
+    if connection.type != "oauth2":
+        raise Conflict(
+            f"only an oauth2 connection is authorized at a provider, not a '{connection.type}' one",
+            code="not_an_oauth2_connection",
+            details={"type": connection.type},
+        )
+    return start_connection_authorization(connection, principal.actor, allow_identity_change)
 
 
 def apps_deploying(connection: Connection) -> list[str]:

@@ -12,6 +12,8 @@ for the waiting callback and answered to the dispatcher; nothing secret is logge
 is exchanged once: a state that is not waiting for its exchange is answered ``state_not_exchangeable``, and
 the start of the token request is recorded on the state with a conditional write before the code is sent,
 so a redelivered message never sends it again (``exchange_interrupted`` when the first never answered).
+A builder's authorization of a project ``oauth2`` connection shares the exchange and stores the tokens in the
+connection instead (``connection_tokens``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from switchboard import egress
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.oauth_presets import with_preset
-from switchboard.domain.runs import Link, LinkStatus, OAuth2State, OAuth2StateStatus, UpstreamIdentity
+from switchboard.domain.runs import (
+    Link,
+    LinkStatus,
+    OAuth2State,
+    OAuth2StateStatus,
+    OAuth2Target,
+    UpstreamIdentity,
+)
 from switchboard.observability import logger
 from switchboard.runtime.credentials.contract import OAuth2ExchangeDocument, OAuth2ExchangeRequest
 from switchboard.runtime.credentials.oauth_identity import IdentityRefused, upstream_identity
@@ -49,16 +58,23 @@ def exchange(request: OAuth2ExchangeRequest) -> OAuth2ExchangeDocument:
     if not oauth_states.start_token_request(state, utcnow()):
         return _redelivered(state)
     upstream: UpstreamIdentity | None = None
+    link_id: str | None = None
     try:
         token, upstream = _exchange_code(state)
-        link = _link(state, token, upstream)
+        if state.target is OAuth2Target.connection:
+            _authorize_connection(state, token, upstream)
+        else:
+            link_id = _link(state, token, upstream).id
     except _Refused as refused:
         oauth_states.finish_state(state, refused.code, upstream)
         logger.info("oauth2 exchange refused", extra={"state_id": state.id, "code": refused.code})
         return _document(state, refused.code, upstream)
     oauth_states.finish_state(state, "active", upstream)
-    logger.info("oauth2 link active", extra={"state_id": state.id, "link_id": link.id})
-    return _document(state, "active", upstream, link.id)
+    logger.info(
+        "oauth2 authorization active",
+        extra={"state_id": state.id, "link_id": link_id, "connection_id": state.connection_id},
+    )
+    return _document(state, "active", upstream, link_id)
 
 
 def _document(
@@ -135,7 +151,32 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
     return token, upstream
 
 
+def token_values(token: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a token endpoint's answer (a link's sealed secret, a connection's secret)."""
+    return {
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token"),
+        "expires_at": int(token.get("expires_at") or time.time() + int(token.get("expires_in") or 3600)),
+    }
+
+
+def _authorize_connection(
+    state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity | None
+) -> None:
+    """A builder's authorization of a project ``oauth2`` connection: its tokens go to the connection."""
+    from switchboard.runtime.credentials.connection_tokens import store_authorization
+
+    refused = store_authorization(state, token_values(token), upstream)
+    if refused is not None:
+        raise _Refused(refused)
+
+
 def _link(state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity | None) -> Link:
+    # A link's state names them (the model's validator): these narrow the types.
+    assert state.app_id
+    assert state.user_id
+    assert state.requirement_id
+    assert state.connect_token_id
     current = links.get_link(state.app_id, state.user_id, state.requirement_id)
     pinned = current.upstream if current is not None else None
     now = utcnow()
@@ -165,11 +206,7 @@ def _link(state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity 
         linked_at=now,
         upstream=upstream,
     )
-    secrets = {
-        "access_token": token["access_token"],
-        "refresh_token": token.get("refresh_token"),
-        "expires_at": int(token.get("expires_at") or time.time() + int(token.get("expires_in") or 3600)),
-    }
+    secrets = token_values(token)
     reason = "authorized at the provider"
     if current is not None:
         reason += f"; replaces {current.id}"
@@ -184,7 +221,7 @@ def _link(state: OAuth2State, token: dict[str, Any], upstream: UpstreamIdentity 
 def _app_scope(state: OAuth2State) -> tuple[str, str]:
     from switchboard.store import apps
 
-    app = apps.get_app(state.app_id)
+    app = apps.get_app(state.app_id) if state.app_id else None
     if app is None:
         raise _Refused("app_not_found")
     return app.org_id, app.project_id

@@ -190,10 +190,13 @@ def resolve(request: CredentialsRequest) -> CredentialsDocument:
     resolutions: list[Resolution] = []
     for source in sources:
         secret = secret_values.get(source.secret_name or "", _SecretValues(source.secret_version, {}, False))
+        values = secret.values
+        if source.kind == "connection" and source.connection_type == "oauth2":
+            values = oauth2_connection_token(source.id, values)
         credentials[source.reference] = CredentialDocument(
             type=source.connection_type,
-            config={**source.config, **secret.values},
-            secret_fields=sorted({*source.secret_fields, *secret.values}),
+            config={**source.config, **values},
+            secret_fields=sorted({*source.secret_fields, *values}),
         )
         resolutions.append(
             Resolution(
@@ -217,6 +220,16 @@ def resolve(request: CredentialsRequest) -> CredentialsDocument:
         },
     )
     return CredentialsDocument(credentials=credentials, resolutions=resolutions)
+
+
+def oauth2_connection_token(connection_id: str, tokens: dict[str, Any]) -> dict[str, Any]:
+    """What a project ``oauth2`` connection hands its nodes: the access token a builder's authorization
+    stored, and when it expires (nothing before one did; the refresh token never leaves this function). The
+    one read of a connection's token: a refresh before handing it out belongs here."""
+    handed: dict[str, Any] = {name: tokens[name] for name in ("access_token", "expires_at") if name in tokens}
+    if not handed:
+        logger.info("oauth2 connection not authorized", extra={"connection_id": connection_id})
+    return handed
 
 
 def _authorized_sources(

@@ -9,6 +9,9 @@ signing:  {"kind": "signing_secret", "app_id"}  (the App's webhook signing secre
 answer:   {"app_id", "signing_secret": "whsec_…", "secret_version", "cached"}
 exchange: {"kind": "oauth2_exchange", "state_id"}  (an end user's OAuth 2.0 code, sealed in its state item)
 answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream"?}  (nothing secret)
+refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id", "requirement_id", "token_version"}
+          (a node's request through the user's OAuth link was answered 401 with the token of that version)
+answer:   the run answer, for that one requirement: its access token refreshed past that version
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -58,6 +61,19 @@ class OAuth2ExchangeRequest(BaseModel):
     state_id: str = Field(pattern=r"^ost-[a-z2-7]{20}$")
 
 
+class OAuth2RefreshRequest(BaseModel):
+    """What the executor sends when an upstream answered 401 to the access token of ``token_version``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_refresh"]
+    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
+    app_id: AppId
+    user_id: str = Field(min_length=1, max_length=256)
+    requirement_id: Identifier
+    token_version: int = Field(ge=0)
+
+
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -68,12 +84,13 @@ def _request_kind(value: Any) -> str | None:
 AnyRequest = Annotated[
     Annotated[CredentialsRequest, Tag("run")]
     | Annotated[SigningSecretRequest, Tag("signing_secret")]
-    | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")],
+    | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")]
+    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")],
     Discriminator(_request_kind),
 ]
-REQUEST_ADAPTER: TypeAdapter[CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest] = TypeAdapter(
-    AnyRequest
-)
+REQUEST_ADAPTER: TypeAdapter[
+    CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest | OAuth2RefreshRequest
+] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
 
@@ -102,12 +119,22 @@ class OAuth2ExchangeDocument(BaseModel):
     upstream: dict[str, Any] | None = None
 
 
+class CredentialError(BaseModel):
+    """Why a credential cannot be used (an OAuth link without a usable access token): the node fails so."""
+
+    model_config = _TOLERANT
+
+    code: str
+    message: str
+
+
 class CredentialDocument(BaseModel):
     model_config = _TOLERANT
 
     type: str
     config: dict[str, Any]
     secret_fields: list[str] = Field(description="Fields of config that came from the secret")
+    error: CredentialError | None = None
 
 
 class Resolution(BaseModel):
@@ -119,8 +146,11 @@ class Resolution(BaseModel):
     kind: Literal["connection", "link"]
     id: str
     secret_version: str | None
-    status: Literal["active"] = "active"
+    status: Literal["active", "expired"] = Field(
+        default="active", description="expired: this resolution found the OAuth link's grant gone"
+    )
     cached: bool
+    refreshed: bool = Field(default=False, description="An OAuth access token was refreshed for it")
     last_used_at: datetime | None = Field(
         default=None,
         description="A link's last recorded use, as read (None: never, or a connection), so the executor "

@@ -16,16 +16,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from switchboard import egress
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import Link, LinkStatus, OAuth2State, OAuth2StateStatus, UpstreamIdentity
 from switchboard.observability import logger
+from switchboard.runtime.credentials import oauth_client
 from switchboard.runtime.credentials.contract import OAuth2ExchangeDocument, OAuth2ExchangeRequest
-from switchboard.store import connections, links, oauth_states
+from switchboard.store import links, oauth_states
 from switchboard.store.envelope import EnvelopeRefused
-
-TIMEOUT_SECONDS = 5.0
 
 
 class _Refused(Exception):
@@ -62,10 +60,8 @@ def exchange(request: OAuth2ExchangeRequest) -> OAuth2ExchangeDocument:
 
 
 def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity | None]:
-    from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+    from authlib.integrations.httpx_client import OAuthError
     from httpx2 import HTTPError
-
-    from switchboard.runtime.credentials.resolving import read_connection_secret
 
     assert state.sealed_code is not None
     try:
@@ -73,24 +69,12 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
         code = oauth_states.open_part(state, "code", state.sealed_code)
     except EnvelopeRefused:
         raise _Refused("invalid_state") from None
-    connection = connections.get_connection(state.app_connection_id)
-    if connection is None or connection.type != "oauth2_app":
-        raise _Refused("oauth2_app_not_found")
-    config = {**connection.config, **read_connection_secret(connection)}
-    _check_egress(str(config["token_url"]), config.get("userinfo_url"))
-    method = str(config.get("token_endpoint_auth_method") or "client_secret_basic")
-    client = OAuth2Client(
-        client_id=config["client_id"],
-        client_secret=config["client_secret"],
-        token_endpoint_auth_method=method,
-        revocation_endpoint_auth_method=method,
-        redirect_uri=state.redirect_uri,
-        code_challenge_method="S256",
-        timeout=TIMEOUT_SECONDS,
-        trust_env=False,
-        follow_redirects=False,
-    )
-    with client:
+    try:
+        config = oauth_client.app_config(state.app_connection_id)
+        oauth_client.check_egress(str(config["token_url"]), config.get("userinfo_url"))
+    except oauth_client.ProviderRefused as refused:
+        raise _Refused(refused.code) from None
+    with oauth_client.oauth2_client(config, redirect_uri=state.redirect_uri) as client:
         try:
             token = dict(
                 client.fetch_token(
@@ -111,19 +95,6 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
         userinfo_url = config.get("userinfo_url")
         upstream = _userinfo(client, str(userinfo_url), str(token["access_token"])) if userinfo_url else None
     return token, upstream
-
-
-def _check_egress(*urls: object) -> None:
-    """The egress rule for the provider's endpoints, their addresses resolved (public only unless the
-    deployment allows more). Authlib's client runs on httpx2, which the engine's pinning transport does not
-    serve, so the address is checked here, right before the requests, rather than pinned."""
-    for url in urls:
-        if url:
-            try:
-                egress.check_url(str(url), egress.current_policy())
-            except egress.EgressRefused as refused:
-                logger.info("oauth2 endpoint refused by the egress rule", extra={"reason": refused.code})
-                raise _Refused("destination_not_allowed") from None
 
 
 def _userinfo(client: Any, url: str, access_token: str) -> UpstreamIdentity | None:

@@ -33,16 +33,18 @@ def _key(link: Link) -> Item:
 def claim_refresh(link: Link, owner: str, now: datetime, until: datetime) -> bool:
     """Take the refresh lease of the link's tokens at ``link.token_version``; False when another holds it, or
     the tokens, the link or its status changed since ``link`` was read."""
-    version = "attribute_not_exists(token_version)" if link.token_version == 0 else "token_version = :version"
+    # A link stored before token versions has no attribute: its tokens are version 0.
+    version = "token_version = :version"
+    if link.token_version == 0:
+        version = "(attribute_not_exists(token_version) OR token_version = :version)"
     values: Item = {
         ":owner": owner,
         ":until": iso(until),
         ":now": iso(now),
         ":id": link.id,
         ":active": LinkStatus.active.value,
+        ":version": link.token_version,
     }
-    if link.token_version:
-        values[":version"] = link.token_version
     table = links_table()
     try:
         table.write(

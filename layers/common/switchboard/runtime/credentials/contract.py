@@ -134,7 +134,7 @@ class CredentialDocument(BaseModel):
     type: str
     config: dict[str, Any]
     secret_fields: list[str] = Field(description="Fields of config that came from the secret")
-    error: CredentialError | None = None
+    error: CredentialError | None = Field(default=None, exclude_if=lambda error: error is None)
 
 
 class Resolution(BaseModel):
@@ -150,7 +150,11 @@ class Resolution(BaseModel):
         default="active", description="expired: this resolution found the OAuth link's grant gone"
     )
     cached: bool
-    refreshed: bool = Field(default=False, description="An OAuth access token was refreshed for it")
+    refreshed: bool = Field(
+        default=False,
+        description="An OAuth access token was refreshed for it",
+        exclude_if=lambda refreshed: not refreshed,
+    )
     last_used_at: datetime | None = Field(
         default=None,
         description="A link's last recorded use, as read (None: never, or a connection), so the executor "

@@ -126,10 +126,10 @@ def fresh_tokens(
             base = first_version if used_version is None else used_version
             return Fresh(held, refreshed=held.version > base)
         now = utcnow()
-        if held.refreshing_until is None or held.refreshing_until < now:
-            if holder.claim(owner, now, now + timedelta(seconds=LEASE_SECONDS)):
-                return Fresh(_refresh(holder, held, owner, forced=used_version is not None), refreshed=True)
-            continue  # another claimed it first, or the tokens changed: read again
+        lease_free = held.refreshing_until is None or held.refreshing_until < now
+        if lease_free and holder.claim(owner, now, now + timedelta(seconds=LEASE_SECONDS)):
+            return Fresh(_refresh(holder, held, owner, forced=used_version is not None), refreshed=True)
+        # Another refresher holds the lease (or claimed it first, or the tokens changed): read again soon.
         if time.monotonic() >= waited_until:
             logger.info("gave up waiting for another refresh", extra={"holder": holder.id})
             if used_version is None and held.expires_at > time.time():

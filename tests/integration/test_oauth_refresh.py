@@ -27,7 +27,7 @@ from tests.integration.test_oauth_flow import APPS_BASE_URL, CALLBACK, Scene
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
-from tests.support.stack import load_function
+from tests.support.stack import LambdaContextStub, load_function
 from tests.support.workflows import echo_workflow
 from tests.support.world import Reply
 
@@ -331,3 +331,76 @@ def test_a_crashed_refreshers_lease_is_taken_over_once_it_runs_out(scene: Scene)
     taken = links.get_link(scene.world.app_id, USER, "crm")
     assert taken is not None
     assert (taken.token_version, taken.refresh_lease, taken.refreshing_until) == (1, None, None)
+
+
+def test_run_input_cannot_set_the_authorization_header_the_oauth_link_owns(
+    scene: Scene, api: IntrospectedApi
+) -> None:
+    # Given a version whose call node takes its headers from the run input, and alice's link
+    document = echo_workflow(requirement=True)
+    document["requirements"][0].update(
+        connection_type="oauth2",
+        title="Connect your CRM account",
+        oauth2={"app_connection_id": scene.app_connection_id, "url": api.url},
+    )
+    document["nodes"][0]["fields"].append({"name": "headers", "type": "object"})
+    document["nodes"][2]["inputs"] = {"headers": "$.input.headers"}
+    deploy(scene.world.world, document)
+    link_with_token_lifetime(scene, LONG_LIVED)
+    # When one run's input sets Authorization (a forged token), and another's sets an ordinary header
+    forged = scene.world.runtime.call(
+        "POST",
+        "/v1/runs",
+        body={"input": {"question": "hi", "headers": {"authorization": "Bearer forged"}}, "user_id": USER},
+    )
+    plain = scene.world.runtime.call(
+        "POST", "/v1/runs", body={"input": {"question": "hi", "headers": {"X-Trace": "7"}}, "user_id": USER}
+    )
+    # Then the forged one fails its node header_not_allowed before any request; the other is sent with the
+    # link's own bearer token and the input's header
+    assert (forged.status, forged.body["data"]["status"]) == (200, "failed"), forged.body
+    assert forged.body["data"]["nodes"]["call"]["error"]["type"] == "header_not_allowed"
+    assert (plain.status, plain.body["data"]["status"]) == (200, "completed"), plain.body
+    (request,) = api.requests
+    assert request.headers["authorization"] == f"Bearer {tokens(scene)['access_token']}"
+    assert request.headers["x-trace"] == "7"
+
+
+def test_a_refresh_request_is_answered_only_for_the_runs_own_user_and_declared_requirement(
+    scene: Scene,
+) -> None:
+    # Given alice's link for user-42, and a run of the App for user-42
+    link_with_token_lifetime(scene, LONG_LIVED)
+    started = scene.world.runtime.call(
+        "POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": USER, "background": True}
+    )
+    assert started.status == 202, started.body
+    run_id = started.body["data"]["id"]
+    before = refreshes(scene)
+    request = {
+        "kind": "oauth2_refresh",
+        "run_id": run_id,
+        "app_id": scene.world.app_id,
+        "user_id": USER,
+        "requirement_id": "crm",
+        "token_version": 0,
+    }
+    credentials = load_function("credentials").lambda_handler
+    # When the executor's refresh request names another user, an undeclared requirement, an extra field,
+    # and then asks as the run's own user
+    other_user = credentials({**request, "user_id": "user-43"}, LambdaContextStub())
+    undeclared = credentials({**request, "requirement_id": "billing"}, LambdaContextStub())
+    extra = credentials({**request, "refresh_token": "forged"}, LambdaContextStub())
+    legit = credentials(request, LambdaContextStub())
+    # Then the first three are refused without a refresh, and the legitimate one gets a newer token
+    assert other_user["error"]["code"] == "forbidden"
+    assert undeclared["error"]["code"] == "forbidden"
+    assert extra["error"]["code"] == "invalid_request"
+    assert extra["error"]["details"][0]["loc"] == ["refresh_token"]
+    credential = legit["credentials"]["requirement:crm"]
+    assert credential["config"]["token_version"] == 1
+    assert credential["config"]["access_token"] == tokens(scene)["access_token"]
+    assert credential["secret_fields"] == ["access_token"]
+    assert "refresh_token" not in credential["config"]
+    assert legit["resolutions"][0]["refreshed"] is True
+    assert refreshes(scene) == before + 1

@@ -128,7 +128,8 @@ def fresh_tokens(
         now = utcnow()
         lease_free = held.refreshing_until is None or held.refreshing_until < now
         if lease_free and holder.claim(owner, now, now + timedelta(seconds=LEASE_SECONDS)):
-            return Fresh(_refresh(holder, held, owner, forced=used_version is not None), refreshed=True)
+            stored = _refresh(holder, held, owner, forced=used_version is not None)
+            return Fresh(stored, refreshed=stored.version > held.version)
         # Another refresher holds the lease (or claimed it first, or the tokens changed): read again soon.
         if time.monotonic() >= waited_until:
             logger.info("gave up waiting for another refresh", extra={"holder": holder.id})

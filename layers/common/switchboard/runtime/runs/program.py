@@ -41,9 +41,9 @@ from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, StepContext
 
-from switchboard.domain.errors import SwitchboardError
+from switchboard.domain.errors import RequirementNotSatisfied, SwitchboardError
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import RUNNING, Run, RunStatus
+from switchboard.domain.runs import RUNNING, LinkStatus, Run, RunStatus
 from switchboard.egress import current_policy
 from switchboard.engine.contracts import (
     Credential,
@@ -221,6 +221,11 @@ class _Program:
             return None
         try:
             result = credentials_client.refresh_oauth2(run, requirement_id, version)
+        except RequirementNotSatisfied as refused:
+            # Another run found the grant gone (or the user revoked the link) since this one started.
+            statuses = [entry.get("status") for entry in refused.details or [] if isinstance(entry, dict)]
+            code = "oauth2_link_expired" if LinkStatus.expired.value in statuses else "link_not_active"
+            raise StepError(code, "the OAuth link is no longer active", retryable=False) from None
         except SwitchboardError as failed:
             logger.warning("the access token could not be refreshed", extra={"code": failed.error_code})
             retryable = not isinstance(failed.status, int) or failed.status >= 500

@@ -6,18 +6,17 @@ becomes a credential with an ``error`` (``oauth2_link_expired``, ``oauth2_refres
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from switchboard.domain.runs import Link
 from switchboard.runtime.credentials.contract import CredentialDocument, CredentialError, Resolution
 from switchboard.runtime.credentials.oauth_tokens import (
-    REFRESH_WINDOW_SECONDS,
     LinkTokens,
     TokensExpired,
     TokensUnusable,
     fresh_tokens,
+    refresh_due,
 )
 
 
@@ -25,7 +24,7 @@ def oauth_credential(
     link: Link, values: Mapping[str, Any], resolution: Resolution, used_version: int | None
 ) -> tuple[CredentialDocument, Resolution]:
     """The link's credential and its resolution record; ``used_version``: refresh past that version."""
-    if used_version is None and not _due(values):
+    if used_version is None and not refresh_due(values):
         return _document(link, values, link.token_version), resolution
     try:
         fresh = fresh_tokens(LinkTokens(link), used_version=used_version)
@@ -38,13 +37,6 @@ def oauth_credential(
         update={"refreshed": fresh.refreshed, "secret_version": held.secret_version, "cached": False}
     )
     return _document(link, held.values, held.version), record
-
-
-def _due(values: Mapping[str, Any]) -> bool:
-    expires_at = values.get("expires_at")
-    if not values.get("access_token") or not isinstance(expires_at, int | float):
-        return True
-    return expires_at - time.time() <= REFRESH_WINDOW_SECONDS
 
 
 def _document(link: Link, values: Mapping[str, Any], version: int) -> CredentialDocument:

@@ -21,6 +21,7 @@ implements ``TokenHolder``. Log lines carry ids and versions, never a token.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -139,6 +140,15 @@ def fresh_tokens(
         time.sleep(next(polls, POLL_SECONDS[-1]))
 
 
+def refresh_due(values: Mapping[str, Any]) -> bool:
+    """Whether tokens as sealed are due for a refresh before they are handed out: no access token, or one
+    that expires within the refresh window."""
+    expires_at = values.get("expires_at")
+    if not values.get("access_token") or not isinstance(expires_at, int | float):
+        return True
+    return expires_at - time.time() <= REFRESH_WINDOW_SECONDS
+
+
 def _due(held: HeldTokens, first_version: int, used_version: int | None) -> bool:
     if used_version is not None:
         return held.version <= used_version
@@ -146,7 +156,7 @@ def _due(held: HeldTokens, first_version: int, used_version: int | None) -> bool
         # Refreshed by another while this request waited: that token is used while it has not expired, even
         # when the provider's lifetimes are shorter than the refresh window.
         return held.expires_at <= time.time()
-    return held.expires_at - time.time() <= REFRESH_WINDOW_SECONDS
+    return refresh_due(held.values)
 
 
 def _refresh(holder: TokenHolder, held: HeldTokens, owner: str, *, forced: bool) -> HeldTokens:

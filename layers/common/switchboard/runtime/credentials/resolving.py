@@ -17,8 +17,11 @@ A ``{"kind": "signing_secret", "app_id"}`` request is answered with the App's we
 item names the secret's current version, so the same version-keyed cache serves it and a rotation is read by
 the very next delivery.
 
-``config`` is the record's non-secret config merged with the secret's fields. Log lines, errors and
-resolution records carry ids and versions, never a value.
+``config`` is the record's non-secret config merged with the secret's fields; for an end user's OAuth link,
+its access token (refreshed first when due, ``oauth_credentials``), never its refresh token. A
+``{"kind": "oauth2_refresh", …, "requirement_id", "token_version"}`` request (an upstream answered 401 to that
+token) is answered like a run request for that one requirement, its token refreshed past that version. Log
+lines, errors and resolution records carry ids and versions, never a value.
 """
 
 from __future__ import annotations

@@ -404,3 +404,62 @@ def test_a_refresh_request_is_answered_only_for_the_runs_own_user_and_declared_r
     assert "refresh_token" not in credential["config"]
     assert legit["resolutions"][0]["refreshed"] is True
     assert refreshes(scene) == before + 1
+
+
+def test_a_provider_failure_keeps_a_token_that_still_works_and_fails_only_an_expired_one(
+    scene: Scene, api: IntrospectedApi
+) -> None:
+    # Given alice's link whose token expires in 30 s, and a token endpoint failing the next refresh (500)
+    link_with_token_lifetime(scene, 30)
+    still_valid = tokens(scene)["access_token"]
+    scene.provider.knobs(fail_refresh="server_error", fail_count=1)
+    before = refreshes(scene)
+    # When a run needs it
+    kept = run(scene)
+    # Then the failed refresh released the lease and the run used the token that still works
+    assert (kept.status, kept.body["data"]["status"]) == (200, "completed"), kept.body
+    assert refreshes(scene) == before + 1
+    assert api.bearer_tokens() == [still_valid]
+    link = links.get_link(scene.world.app_id, USER, "crm")
+    assert link is not None
+    assert (link.status, link.token_version, link.refresh_lease) == (LinkStatus.active, 0, None)
+
+    # Given the user reconnected with a token that has since expired, and the token endpoint failing again
+    link_with_token_lifetime(scene, 1)
+    time.sleep(1.5)
+    scene.provider.knobs(fail_refresh="server_error", fail_count=1)
+    # When a run needs it, and another once the provider is back
+    failed = run(scene)
+    recovered = run(scene)
+    # Then the first fails its node oauth2_refresh_failed (the link stays active), the next refreshes
+    assert (failed.status, failed.body["data"]["status"]) == (200, "failed"), failed.body
+    assert failed.body["data"]["nodes"]["call"]["error"]["type"] == "oauth2_refresh_failed"
+    assert (recovered.status, recovered.body["data"]["status"]) == (200, "completed"), recovered.body
+    link = links.get_link(scene.world.app_id, USER, "crm")
+    assert link is not None
+    assert (link.status, link.refresh_lease) == (LinkStatus.active, None)
+
+
+def test_a_node_whose_link_another_run_expired_meanwhile_fails_link_expired_without_a_refresh(
+    scene: Scene, api: IntrospectedApi
+) -> None:
+    # Given alice's link, and an upstream that answers 401 while, meanwhile, another run found the grant
+    # gone and expired the link
+    link = link_with_token_lifetime(scene, LONG_LIVED)
+    api.reject_all = True
+
+    def expire_meanwhile() -> None:
+        current = links.get_link(link.app_id, link.user_id, link.requirement_id)
+        if current is not None and current.status is LinkStatus.active:
+            links.set_link_status(current, LinkStatus.expired, "invalid_grant in another run", utcnow())
+
+    api.on_request = expire_meanwhile
+    before = refreshes(scene)
+    # When a run calls it
+    failed = run(scene)
+    # Then its node asked for a newer token, was told the link expired, and failed so without a refresh
+    assert (failed.status, failed.body["data"]["status"]) == (200, "failed"), failed.body
+    error = failed.body["data"]["nodes"]["call"]["error"]
+    assert error["type"] == "oauth2_link_expired"
+    assert refreshes(scene) == before
+    assert len(api.requests) == 1

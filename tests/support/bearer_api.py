@@ -1,12 +1,14 @@
 """A loopback upstream API protected by the test authorization server: each request's bearer token is checked
 with the provider's introspection endpoint (RFC 7662, as the ``upstream-api`` resource server). An active
 token gets 200 ``{"sub", "path"}``; anything else 401 ``invalid_token``. ``reject_all`` makes it refuse
-every token (an upstream that no longer accepts the account, whatever the token).
+every token (an upstream that no longer accepts the account, whatever the token); ``on_request`` runs before
+each answer (something that happens while a node's request is in flight).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 import httpx
@@ -21,6 +23,7 @@ class IntrospectedApi(_Server):
         self._introspection = str(provider.discovery()["introspection_endpoint"])
         self._client = provider.resource_server
         self.reject_all = False
+        self.on_request: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -31,6 +34,8 @@ class IntrospectedApi(_Server):
         return [r.headers.get("authorization", "").removeprefix("Bearer ") for r in self.requests]
 
     def handle(self, handler: BaseHTTPRequestHandler, request: Recorded) -> None:
+        if self.on_request is not None:
+            self.on_request()
         claims = None if self.reject_all else self._introspect(request.headers.get("authorization", ""))
         if claims is None:
             body = json.dumps({"error": "invalid_token"}).encode()

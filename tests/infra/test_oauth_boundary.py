@@ -7,6 +7,7 @@ tokens."""
 
 from __future__ import annotations
 
+from switchboard.runtime.credentials.oauth_tokens import LEASE_SECONDS, WAIT_SECONDS
 from switchboard_cli.local.template import Template
 from tests.infra.test_template import INVOKE, SECRET_PREFIX_ARN, SECRET_READS
 from tests.support.iam import function_role, permits, roles
@@ -83,3 +84,18 @@ def test_a_builders_authorization_of_a_connection_stores_its_tokens_behind_the_b
     assert permits(cfn, credentials, "secretsmanager:PutSecretValue", secret)
     assert permits(cfn, credentials, "dynamodb:PutItem", control, connection_item)
     assert not permits(cfn, credentials, "dynamodb:PutItem", control, token_item)
+
+
+def test_a_refresh_lease_outlives_the_credentials_function_that_holds_it(cfn: Template) -> None:
+    # Given the credentials function's timeout, and how long a refresher's lease on a link lasts and how
+    # long the others wait for it
+    timeout = cfn.resources["CredentialsFunction"]["Properties"]["Timeout"]
+    # Then a lease that ran out belongs to a refresher Lambda has stopped (so the one who takes it over never
+    # sends a refresh token while another may still be sending it), and a waiter gives up before its own end
+    assert timeout < LEASE_SECONDS
+    assert timeout > WAIT_SECONDS
+    # And the refresh behind it needs nothing new: the credentials role updates the link items it leases
+    credentials = function_role(cfn.resources, "CredentialsFunction")
+    links = cfn.get_att("LinksTable", "Arn")
+    assert permits(cfn, credentials, "dynamodb:UpdateItem", links)
+    assert permits(cfn, credentials, "dynamodb:TransactWriteItems", links)

@@ -95,6 +95,7 @@ def test_a_trace_is_the_span_tree_with_the_credential_resolutions(rt: Runtime) -
             "secret_version": trace["credential_resolutions"][0]["secret_version"],
             "status": "active",
             "cached": False,
+            "refreshed": False,
         }
     ]
     assert "trace-SECRET-key" not in str(trace)

@@ -124,13 +124,21 @@ class OAuthProvider:
         return revoked
 
     def knobs(
-        self, *, token_delay_ms: int | None = None, fail_refresh: str | None = None, fail_count: int = 1
+        self,
+        *,
+        token_delay_ms: int | None = None,
+        fail_refresh: str | None = None,
+        fail_count: int = 1,
+        access_token_ttl: int | None = None,
     ) -> dict[str, Any]:
-        """Slow every token request, or make the next ``fail_count`` refreshes fail (``invalid_grant`` or
-        ``server_error``) without touching the grant."""
+        """Slow every token request, make the next ``fail_count`` refreshes fail (``invalid_grant`` or
+        ``server_error``) without touching the grant, or set the lifetime (seconds) of the access tokens
+        issued from now on (0: the provider's own again)."""
         params: dict[str, str] = {}
         if token_delay_ms is not None:
             params["token_delay_ms"] = str(token_delay_ms)
+        if access_token_ttl is not None:
+            params["access_token_ttl"] = str(access_token_ttl)
         if fail_refresh is not None:
             params.update(fail_refresh=fail_refresh, fail_count=str(fail_count))
         knobs: dict[str, Any] = self._admin("POST", "/admin/knobs", **params)

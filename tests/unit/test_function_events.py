@@ -14,6 +14,7 @@ from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
     CredentialsRequest,
     OAuth2ExchangeRequest,
+    OAuth2RefreshRequest,
     OAuth2RevokeRequest,
 )
 from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest
@@ -82,6 +83,12 @@ def test_credentials_oauth2_revoke_event_is_a_strict_revoke_request() -> None:
     assert request.link_id.startswith("lnk-")
 
 
+def test_credentials_oauth2_refresh_event_is_a_strict_refresh_request() -> None:
+    request = REQUEST_ADAPTER.validate_python(_load("credentials-oauth2-refresh.json"))
+    assert isinstance(request, OAuth2RefreshRequest)
+    assert (request.requirement_id, request.token_version) == ("crm", 3)
+
+
 def test_dispatcher_sweep_event_is_what_the_sweep_schedule_sends() -> None:
     assert SweepRequest.model_validate(_load("dispatcher-sweep.json")).sweep is True
 
@@ -104,6 +111,7 @@ def test_trigger_webhook_event_is_what_the_apps_function_sends() -> None:
 def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
         "credentials-oauth2-exchange.json",
+        "credentials-oauth2-refresh.json",
         "credentials-oauth2-revoke.json",
         "credentials-request.json",
         "dispatcher-oauth2-exchange.json",

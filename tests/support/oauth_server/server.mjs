@@ -23,6 +23,8 @@
 //   POST /admin/knobs?fail_refresh=invalid_grant|server_error&fail_count=1
 //                                    the next N refresh_token requests fail (400 invalid_grant / 500 server_error)
 //                                    without touching the grant
+//   POST /admin/knobs?access_token_ttl=120          lifetime of the access tokens issued from now on (seconds;
+//                                    0 or a reset: OIDC_AT_TTL again)
 import * as crypto from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -74,7 +76,7 @@ const configuration = {
     userinfo: { enabled: true },
   },
   ttl: {
-    AccessToken: AT_TTL,
+    AccessToken: () => knobs.access_token_ttl || AT_TTL, // read per token: the access_token_ttl knob
     AuthorizationCode: 60,
     IdToken: 3600,
     RefreshToken: RT_TTL,
@@ -103,7 +105,7 @@ const fresh = () => ({
   grants_revoked: 0,
 });
 let stats = fresh();
-const noKnobs = () => ({ token_delay_ms: 0, fail_refresh: null, fail_count: 0 });
+const noKnobs = () => ({ token_delay_ms: 0, fail_refresh: null, fail_count: 0, access_token_ttl: 0 });
 let knobs = noKnobs();
 const inc = (obj, k) => { obj[k] = (obj[k] || 0) + 1; };
 
@@ -137,6 +139,7 @@ provider.use(async (ctx, next) => {
     }
     if (ctx.method === 'POST' && ctx.path === '/admin/knobs') {
       if (q.token_delay_ms !== undefined) knobs.token_delay_ms = Number(q.token_delay_ms);
+      if (q.access_token_ttl !== undefined) knobs.access_token_ttl = Number(q.access_token_ttl);
       if (q.fail_refresh !== undefined) {
         knobs.fail_refresh = q.fail_refresh || null;
         knobs.fail_count = Number(q.fail_count || 1);

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from switchboard.egress import EgressPolicy
-from switchboard.engine.contracts import Credential, RunContext, RunResult, Span
+from switchboard.engine.contracts import Credential, CredentialRefresher, RunContext, RunResult, Span
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.engine.runner import execute
 from switchboard.engine.validation import validate_definition
@@ -20,7 +20,8 @@ from tests.support.fakes import FakeOpenAI, HttpTarget
 OPENAI = "con-openai0"
 API_KEY = "con-crm0"
 PLAIN_HTTP = "con-web0"
-PROJECT = {OPENAI: "openai", API_KEY: "http_api_key", PLAIN_HTTP: "http"}
+OAUTH = "con-oauth0"
+PROJECT = {OPENAI: "openai", API_KEY: "http_api_key", PLAIN_HTTP: "http", OAUTH: "oauth2"}
 OPENAI_KEY = "sk-test-openai-SECRET-0123456789"
 CRM_KEY = "crm-SECRET-key-abcdef"
 HEADER_SECRET = "hdr-secret-value-42"
@@ -113,6 +114,7 @@ def run(
     sleep: Callable[[float], None] | None = None,
     max_workers: int = 8,
     egress: EgressPolicy = LOOPBACK_ALLOWED,
+    refresh_credential: CredentialRefresher | None = None,
 ) -> tuple[RunResult, Sink]:
     sink = sink or Sink()
     context = RunContext(
@@ -124,6 +126,7 @@ def run(
         history=list(history or []),
         max_workers=max_workers,
         egress=egress,
+        refresh_credential=refresh_credential,
     )
     return execute(definition, context, sleep=sleep or Sleeps()), sink
 

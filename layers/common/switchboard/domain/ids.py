@@ -22,6 +22,7 @@ PREFIXES = {
     "event": "evt",
     "connect_token": "ctk",
     "oauth2_state": "ost",
+    "refresh_lease": "rfl",
     "trigger": "trg",
     "trigger_event": "tev",
 }

@@ -118,6 +118,11 @@ class Link(Record):
         default=None, description="An OAuth link's account at the provider (non-secret)"
     )
     revision: int = 1
+    token_version: int = Field(
+        default=0, description="An OAuth link's tokens: bumped by each refresh stored (store.link_tokens)"
+    )
+    refresh_lease: str | None = Field(default=None, description="Who is refreshing the tokens, if anyone")
+    refreshing_until: datetime | None = Field(default=None, description="When that refresher's lease ends")
 
 
 class UpstreamIdentity(Record):

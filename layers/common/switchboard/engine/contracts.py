@@ -58,6 +58,8 @@ class Credential:
     connection_type: str
     config: Mapping[str, Any]
     secret_values: tuple[str, ...] = ()
+    unusable: NodeError | None = None
+    """Why the credential cannot be used (an OAuth link without a usable access token): fails its node."""
 
     def __repr__(self) -> str:  # never print the config
         return f"Credential(key={self.key!r}, connection_type={self.connection_type!r})"
@@ -92,6 +94,12 @@ class RunContext:
     """The run span's id, when it must stay the same across invocations (a durable run's)."""
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     """Where nodes may send requests: public addresses only, unless the deployment allows more."""
+    refresh_credential: CredentialRefresher | None = None
+    """Asked once when an upstream answers 401 to an OAuth credential's access token: a newer one, or None
+    when it cannot be refreshed (raises the node's ``StepError`` when the refresh was refused)."""
+
+
+CredentialRefresher = Callable[[Credential], "Credential | None"]
 
 
 @dataclass

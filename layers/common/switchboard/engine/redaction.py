@@ -22,7 +22,13 @@ from switchboard.engine.contracts import REDACTED, Credential, EventSink, RunCon
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms: dict[str, bool] = {}
+        self._forms: dict[str, bool] = {}
+        self._pattern: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too from now on (a credential refreshed during the run)."""
+        forms = dict(self._forms)
         for secret in secrets:
             if secret:
                 short = len(secret) < MIN_SECRET_LENGTH
@@ -31,7 +37,11 @@ class Redactor:
         # Longest first, so a secret that contains another is replaced as a whole.
         ordered = sorted(forms, key=len, reverse=True)
         alternatives = [_standing_alone(form) if forms[form] else re.escape(form) for form in ordered]
+        self._forms = forms
         self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+
+    def add_credential(self, credential: Credential) -> None:
+        self.add(_secrets(credential))
 
     @classmethod
     def from_context(cls, context: RunContext) -> Redactor:

@@ -68,6 +68,7 @@ def run_services(
         run_tool=run_tool,
         deadline=context.deadline,
         egress=context.egress,
+        refresh_credential=context.refresh_credential,
     )
 
 

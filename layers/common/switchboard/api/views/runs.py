@@ -169,8 +169,11 @@ class CredentialResolutionOut(Model):
     kind: str = Field(description="connection or link")
     id: str = Field(description="The connection's or the end user's link's ID")
     secret_version: str | None
-    status: str
+    status: str = Field(description="active, or expired: the OAuth link's grant was gone (link.expired)")
     cached: bool = False
+    refreshed: bool = Field(
+        default=False, description="An OAuth access token was refreshed for the run (never its value)"
+    )
 
 
 class TraceOut(TraceSummaryOut):

@@ -16,6 +16,7 @@ from switchboard.engine.contracts import (
     AuthorizationFailure,
     Cancellation,
     Credential,
+    CredentialRefresher,
     EventSink,
     NodeError,
     Span,
@@ -60,11 +61,30 @@ class Services:
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     """Where the run's requests may go (``steps.outbound`` applies it)."""
     authorization_failures: list[AuthorizationFailure] = field(default_factory=list)
+    refresh_credential: CredentialRefresher | None = None
+    refreshed: dict[str, Credential] = field(default_factory=dict)
+    """Credentials refreshed during the run (by key): every later request uses them."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check_canceled(self) -> None:
         if self.cancellation.is_canceled():
             raise Canceled
+
+    def credential(self, key: str) -> Credential | None:
+        with self._lock:
+            return self.refreshed.get(key) or self.credentials.get(key)
+
+    def refresh(self, used: Credential) -> Credential | None:
+        """A newer credential than ``used`` (whose access token an upstream refused), kept for the rest of
+        the run and redacted like the others; None when it cannot be refreshed."""
+        if self.refresh_credential is None:
+            return None
+        fresh = self.refresh_credential(used)
+        if fresh is not None:
+            self.redactor.add_credential(fresh)
+            with self._lock:
+                self.refreshed[used.key] = fresh
+        return fresh
 
     def record_authorization_failure(self, failure: AuthorizationFailure) -> None:
         with self._lock:
@@ -115,7 +135,7 @@ class StepContext:
         if not isinstance(self.node, ConnectableNode) or self.node.connection is None:
             return None
         key = credential_key(self.node.connection)
-        credential = self.services.credentials.get(key)
+        credential = self.services.credential(key)
         if credential is None:
             raise StepError(
                 "missing_credential",

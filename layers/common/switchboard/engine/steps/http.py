@@ -7,10 +7,13 @@
   comes from the node, else the connection, else ``GET``; the base URL only ever from the connection (or,
   without one, from ``config.url``); ``path`` is appended to it, and a request whose origin would differ
   from the base URL's is refused, so a connection's credentials only go to its own host.
-- An ``http_api_key`` connection sends ``<header>: <scheme> <key>``; an ``oauth2`` one ``Authorization:
-  Bearer <access token>`` (``oauth2_not_authorized`` while it holds none). With a connection, the node and the
-  run input cannot set the headers it owns (``engine.owned_headers``: ``Host``, its auth header and its own
-  headers, ``Cookie``, forwarding, proxy and hop-by-hop headers): the node fails ``header_not_allowed``.
+- An ``http_api_key`` connection sends ``<header>: <scheme> <key>``; an ``oauth2`` one (an end user's OAuth
+  link, or a project connection a builder authorized) ``Authorization: Bearer <access token>``
+  (``oauth2_not_authorized`` while it holds none), and when the upstream answers 401 it asks for a refreshed
+  token once (``RunContext.refresh_credential``) and sends the request once more with it. With a
+  connection, the node and the run input cannot set the headers it owns (``engine.owned_headers``: ``Host``,
+  its auth header and its own headers, ``Cookie``, forwarding, proxy and hop-by-hop headers): the node fails
+  ``header_not_allowed``.
 - Every request goes through the egress guard (``steps.outbound``): a non-public address fails the node
   with ``egress_blocked`` before anything is sent. Redirects are not followed: a credential is never
   replayed to another location.
@@ -35,6 +38,7 @@ from switchboard.engine.steps.base import StepContext
 from switchboard.engine.steps.outbound import blocked, guarded_client
 from switchboard.engine.steps.tls import http_ssl_context
 
+AUTHORIZATION = "Authorization"
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 MAX_ERROR_BODY = 1000
 
@@ -55,6 +59,11 @@ def run_http(step: StepContext, node: HttpNode) -> dict[str, Any]:
     step.annotate({"http.method": request.method, "http.url": shown_url})
     with guarded_client(step.services.egress, http_ssl_context(), step.remaining()) as client:
         status, headers, content = _send(step, client, request, shown_url)
+        if status == 401 and connection is not None and connection[1].connection_type == "oauth2":
+            fresh = _refreshed(step, connection[1])
+            if fresh is not None:
+                request.headers[AUTHORIZATION] = _bearer(fresh)
+                status, headers, content = _send(step, client, request, shown_url)
     step.annotate({"http.status_code": status})
     success = status in node.config.success_codes if node.config.success_codes else 200 <= status < 300
     if not success:
@@ -108,12 +117,7 @@ def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -
     connection: Mapping[str, Any] = credential.config if credential is not None else {}
     layers = [connection.get("headers") or {}]
     if credential is not None and credential.connection_type == "oauth2":
-        if not connection.get("access_token"):
-            # Never authorized (or its tokens were forgotten): no unauthenticated request.
-            raise StepError(
-                "oauth2_not_authorized", "the OAuth connection holds no access token yet", retryable=False
-            )
-        layers.append({"Authorization": f"Bearer {connection['access_token']}"})
+        layers.append({AUTHORIZATION: _bearer(credential)})
     if credential is not None and credential.connection_type == "http_api_key":
         scheme = connection.get("scheme")
         prefix = "Bearer" if scheme is None else str(scheme)
@@ -130,6 +134,27 @@ def _headers(step: StepContext, node: HttpNode, credential: Credential | None) -
             {name.lower(): (name, _text(value)) for name, value in layer.items() if value is not None}
         )
     return dict(merged.values())
+
+
+def _bearer(credential: Credential) -> str:
+    """An OAuth credential's ``Authorization`` value; the node fails rather than send a request without it."""
+    if credential.unusable is not None:
+        raise StepError(credential.unusable.type, credential.unusable.message, retryable=False)
+    token = credential.config.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise StepError(
+            "oauth2_not_authorized", "the OAuth connection holds no access token yet", retryable=False
+        )
+    return f"Bearer {token}"
+
+
+def _refreshed(step: StepContext, used: Credential) -> Credential | None:
+    """The credential with a newer access token (the credentials function refreshes it once, whichever run
+    asks first), recorded on the node's span; None when it cannot be refreshed."""
+    fresh = step.services.refresh(used)
+    if fresh is not None:
+        step.annotate({"credential.refreshed": True, "credential.reference": used.key})
+    return fresh
 
 
 def _refuse_owned(layer: Mapping[str, Any], owned: set[str]) -> None:

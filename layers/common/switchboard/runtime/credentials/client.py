@@ -15,16 +15,18 @@ from switchboard.domain.errors import (
     SwitchboardError,
 )
 from switchboard.domain.runs import Run
-from switchboard.engine.contracts import Cancellation, Credential, EventSink, RunContext
+from switchboard.engine.contracts import Cancellation, Credential, EventSink, NodeError, RunContext
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
 from switchboard.runtime.credentials.contract import (
+    AnyRequestModel,
     CredentialsDocument,
     CredentialsRequest,
     ErrorDocument,
     OAuth2ExchangeDocument,
     OAuth2ExchangeRequest,
+    OAuth2RefreshRequest,
     OAuth2RevokeDocument,
     OAuth2RevokeRequest,
     SigningSecretDocument,
@@ -66,7 +68,7 @@ _ERRORS: dict[str, type[SwitchboardError]] = {
 
 
 def _invoke(
-    request: CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest | OAuth2RevokeRequest,
+    request: AnyRequestModel,
 ) -> Any:
     """Invoke the credentials function; an error document becomes its typed domain error.
 
@@ -107,7 +109,7 @@ def revoke_oauth2_link(link_id: str) -> OAuth2RevokeDocument:
     return OAuth2RevokeDocument.model_validate(reply)
 
 
-def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
+def resolve_credentials(request: CredentialsRequest | OAuth2RefreshRequest) -> CredentialsResult:
     """The run's credentials, by reference, from the credentials function."""
     document = CredentialsDocument.model_validate(_invoke(request))
     return CredentialsResult(
@@ -117,10 +119,29 @@ def resolve_credentials(request: CredentialsRequest) -> CredentialsResult:
                 connection_type=credential.type,
                 config=credential.config,
                 secret_values=_strings(credential.config.get(name) for name in credential.secret_fields),
+                unusable=NodeError(credential.error.code, credential.error.message)
+                if credential.error is not None
+                else None,
             )
             for reference, credential in document.credentials.items()
         },
         resolutions=[resolution.model_dump(mode="json") for resolution in document.resolutions],
+    )
+
+
+def refresh_oauth2(run: Run, requirement_id: str, token_version: int) -> CredentialsResult:
+    """The user's OAuth link for ``requirement_id`` with an access token newer than ``token_version`` (the
+    one an upstream answered 401 to): refreshed once, whichever run asks first."""
+    assert run.user_id is not None, "only an end user's run has links"
+    return resolve_credentials(
+        OAuth2RefreshRequest(
+            kind="oauth2_refresh",
+            run_id=run.id,
+            app_id=run.app_id,
+            user_id=run.user_id,
+            requirement_id=requirement_id,
+            token_version=token_version,
+        )
     )
 
 

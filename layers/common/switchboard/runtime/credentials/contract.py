@@ -12,6 +12,9 @@ answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream
 revoke:   {"kind": "oauth2_revoke", "link_id"}  (a revoked OAuth link's tokens, sealed in its revocation item)
 answer:   {"link_id", "outcome": "revoked" | "provider_error" | "unreachable" | "destination_not_allowed"
            | "not_configured" | "not_pending"}
+refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id", "requirement_id", "token_version"}
+          (a node's request through the user's OAuth link was answered 401 with the token of that version)
+answer:   the run answer, for that one requirement: its access token refreshed past that version
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -70,6 +73,19 @@ class OAuth2RevokeRequest(BaseModel):
     link_id: str = Field(pattern=r"^lnk-[a-z2-7]{20}$")
 
 
+class OAuth2RefreshRequest(BaseModel):
+    """What the executor sends when an upstream answered 401 to the access token of ``token_version``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_refresh"]
+    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
+    app_id: AppId
+    user_id: str = Field(min_length=1, max_length=256)
+    requirement_id: Identifier
+    token_version: int = Field(ge=0)
+
+
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -81,10 +97,17 @@ AnyRequest = Annotated[
     Annotated[CredentialsRequest, Tag("run")]
     | Annotated[SigningSecretRequest, Tag("signing_secret")]
     | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")]
-    | Annotated[OAuth2RevokeRequest, Tag("oauth2_revoke")],
+    | Annotated[OAuth2RevokeRequest, Tag("oauth2_revoke")]
+    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")],
     Discriminator(_request_kind),
 ]
-AnyRequestModel = CredentialsRequest | SigningSecretRequest | OAuth2ExchangeRequest | OAuth2RevokeRequest
+AnyRequestModel = (
+    CredentialsRequest
+    | SigningSecretRequest
+    | OAuth2ExchangeRequest
+    | OAuth2RevokeRequest
+    | OAuth2RefreshRequest
+)
 REQUEST_ADAPTER: TypeAdapter[AnyRequestModel] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
 
@@ -126,12 +149,22 @@ class OAuth2RevokeDocument(BaseModel):
     )
 
 
+class CredentialError(BaseModel):
+    """Why a credential cannot be used (an OAuth link without a usable access token): the node fails so."""
+
+    model_config = _TOLERANT
+
+    code: str
+    message: str
+
+
 class CredentialDocument(BaseModel):
     model_config = _TOLERANT
 
     type: str
     config: dict[str, Any]
     secret_fields: list[str] = Field(description="Fields of config that came from the secret")
+    error: CredentialError | None = Field(default=None, exclude_if=lambda error: error is None)
 
 
 class Resolution(BaseModel):
@@ -143,8 +176,15 @@ class Resolution(BaseModel):
     kind: Literal["connection", "link"]
     id: str
     secret_version: str | None
-    status: Literal["active"] = "active"
+    status: Literal["active", "expired"] = Field(
+        default="active", description="expired: this resolution found the OAuth link's grant gone"
+    )
     cached: bool
+    refreshed: bool = Field(
+        default=False,
+        description="An OAuth access token was refreshed for it",
+        exclude_if=lambda refreshed: not refreshed,
+    )
     last_used_at: datetime | None = Field(
         default=None,
         description="A link's last recorded use, as read (None: never, or a connection), so the executor "

@@ -24,7 +24,6 @@ from typing import Any
 from switchboard import egress
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
-from switchboard.domain.oauth_presets import with_preset
 from switchboard.domain.runs import (
     Link,
     LinkStatus,
@@ -34,10 +33,10 @@ from switchboard.domain.runs import (
     UpstreamIdentity,
 )
 from switchboard.observability import logger
+from switchboard.runtime.credentials import oauth_client
 from switchboard.runtime.credentials.contract import OAuth2ExchangeDocument, OAuth2ExchangeRequest
 from switchboard.runtime.credentials.oauth_identity import IdentityRefused, upstream_identity
-from switchboard.runtime.credentials.provider_http import provider_client
-from switchboard.store import connections, links, oauth_states
+from switchboard.store import links, oauth_states
 from switchboard.store.envelope import EnvelopeRefused
 
 REDELIVERY_WAIT_SECONDS = 3.0
@@ -111,20 +110,18 @@ def _exchange_code(state: OAuth2State) -> tuple[dict[str, Any], UpstreamIdentity
     from authlib.integrations.httpx_client import OAuthError
     from httpx2 import HTTPError
 
-    from switchboard.runtime.credentials.resolving import read_connection_secret
-
     assert state.sealed_code is not None
     try:
         verifier = oauth_states.open_part(state, "verifier", state.sealed_verifier)
         code = oauth_states.open_part(state, "code", state.sealed_code)
     except EnvelopeRefused:
         raise _Refused("invalid_state") from None
-    connection = connections.get_connection(state.app_connection_id)
-    if connection is None or connection.type != "oauth2_app":
-        raise _Refused("oauth2_app_not_found")
-    config = with_preset({**connection.config, **read_connection_secret(connection)})
     try:
-        with provider_client(config, state.redirect_uri) as client:
+        config = oauth_client.app_config(state.app_connection_id)
+    except oauth_client.ProviderRefused as refused:
+        raise _Refused(refused.code) from None
+    try:
+        with oauth_client.oauth2_client(config, redirect_uri=state.redirect_uri) as client:
             try:
                 token = dict(
                     client.fetch_token(

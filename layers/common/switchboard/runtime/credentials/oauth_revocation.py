@@ -20,12 +20,11 @@ from typing import Any
 from switchboard import egress
 from switchboard.domain.errors import SwitchboardError
 from switchboard.domain.ids import utcnow
-from switchboard.domain.oauth_presets import with_preset
 from switchboard.domain.runs import SYSTEM_ACTOR, LinkStatus, OAuth2Revocation
 from switchboard.observability import logger
+from switchboard.runtime.credentials import oauth_client
 from switchboard.runtime.credentials.contract import OAuth2RevokeDocument, OAuth2RevokeRequest
-from switchboard.runtime.credentials.provider_http import provider_client
-from switchboard.store import connections, link_secrets, links, oauth_revocations
+from switchboard.store import link_secrets, links, oauth_revocations
 
 
 def revoke(request: OAuth2RevokeRequest) -> OAuth2RevokeDocument:
@@ -43,12 +42,10 @@ def revoke(request: OAuth2RevokeRequest) -> OAuth2RevokeDocument:
 def _revoke_at_provider(revocation: OAuth2Revocation) -> str:
     from httpx2 import HTTPError
 
-    from switchboard.runtime.credentials.resolving import read_connection_secret
-
-    connection = connections.get_connection(revocation.app_connection_id)
-    if connection is None or connection.type != "oauth2_app":
+    try:
+        config = oauth_client.app_config(revocation.app_connection_id)
+    except oauth_client.ProviderRefused:
         return "not_configured"
-    config = with_preset({**connection.config, **read_connection_secret(connection)})
     url = config.get("revocation_url")
     if not url:
         return "not_configured"
@@ -59,7 +56,7 @@ def _revoke_at_provider(revocation: OAuth2Revocation) -> str:
         return "provider_error"
     statuses: list[int] = []
     try:
-        with provider_client(config) as client:
+        with oauth_client.oauth2_client(config) as client:
             for hint in ("refresh_token", "access_token"):
                 token = tokens.get(hint)
                 if isinstance(token, str) and token:

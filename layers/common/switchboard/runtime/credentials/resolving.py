@@ -17,15 +17,18 @@ A ``{"kind": "signing_secret", "app_id"}`` request is answered with the App's we
 item names the secret's current version, so the same version-keyed cache serves it and a rotation is read by
 the very next delivery.
 
-``config`` is the record's non-secret config merged with the secret's fields. Log lines, errors and
-resolution records carry ids and versions, never a value.
+``config`` is the record's non-secret config merged with the secret's fields; for an end user's OAuth link,
+its access token (refreshed first when due, ``oauth_credentials``), never its refresh token. A
+``{"kind": "oauth2_refresh", …, "requirement_id", "token_version"}`` request (an upstream answered 401 to that
+token) is answered like a run request for that one requirement, its token refreshed past that version. Log
+lines, errors and resolution records carry ids and versions, never a value.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -47,7 +50,7 @@ from switchboard.domain.errors import (
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import Connection
 from switchboard.domain.runs import Link, LinkStatus
-from switchboard.engine.contracts import connection_reference, requirement_reference
+from switchboard.engine.contracts import connection_reference, requirement_of, requirement_reference
 from switchboard.observability import logger, metrics
 from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
@@ -55,11 +58,13 @@ from switchboard.runtime.credentials.contract import (
     CredentialsDocument,
     CredentialsRequest,
     OAuth2ExchangeRequest,
+    OAuth2RefreshRequest,
     OAuth2RevokeRequest,
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
 )
+from switchboard.runtime.credentials.oauth_credentials import oauth_credential
 from switchboard.store import link_secrets
 from switchboard.store.deliveries import SIGNING_SECRET_FIELD, signing_key
 from switchboard.store.links import CredentialRecords, read_credential_records
@@ -93,8 +98,18 @@ def answer(event: Any) -> dict[str, Any]:
         from switchboard.runtime.credentials.oauth_revocation import revoke
 
         return revoke(request).model_dump(mode="json")
+    used_versions: dict[str, int] = {}
+    if isinstance(request, OAuth2RefreshRequest):
+        used_versions[request.requirement_id] = request.token_version
+        request = CredentialsRequest(
+            run_id=request.run_id,
+            app_id=request.app_id,
+            user_id=request.user_id,
+            connection_ids=[],
+            requirement_ids=[request.requirement_id],
+        )
     try:
-        document = resolve(request)
+        document = resolve(request, used_versions)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
         logger.info(
             "credentials refused",
@@ -106,7 +121,8 @@ def answer(event: Any) -> dict[str, Any]:
 
 def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    return loc[1:] if loc and loc[0] in ("run", "signing_secret", "oauth2_exchange", "oauth2_revoke") else loc
+    kinds = ("run", "signing_secret", "oauth2_exchange", "oauth2_revoke", "oauth2_refresh")
+    return loc[1:] if loc and loc[0] in kinds else loc
 
 
 def _answer_signing_secret(request: SigningSecretRequest) -> dict[str, Any]:
@@ -178,7 +194,11 @@ class _SecretValues:
     cached: bool
 
 
-def resolve(request: CredentialsRequest) -> CredentialsDocument:
+def resolve(
+    request: CredentialsRequest, used_versions: Mapping[str, int] | None = None
+) -> CredentialsDocument:
+    """The run's credentials; an OAuth link's access token refreshed when it is due (``oauth_tokens``), or
+    past the version in ``used_versions`` (by requirement: a node's request was answered 401 with it)."""
     connection_ids = list(dict.fromkeys(request.connection_ids))
     requirement_ids = list(dict.fromkeys(request.requirement_ids))
     records = read_credential_records(
@@ -190,24 +210,29 @@ def resolve(request: CredentialsRequest) -> CredentialsDocument:
     resolutions: list[Resolution] = []
     for source in sources:
         secret = secret_values.get(source.secret_name or "", _SecretValues(source.secret_version, {}, False))
-        values = secret.values
-        if source.kind == "connection" and source.connection_type == "oauth2":
-            values = oauth2_connection_token(source.id, values)
-        credentials[source.reference] = CredentialDocument(
-            type=source.connection_type,
-            config={**source.config, **values},
-            secret_fields=sorted({*source.secret_fields, *values}),
+        resolution = Resolution(
+            reference=source.reference,
+            kind=source.kind,
+            id=source.id,
+            secret_version=secret.version,
+            cached=secret.cached,
+            last_used_at=source.last_used_at,
         )
-        resolutions.append(
-            Resolution(
-                reference=source.reference,
-                kind=source.kind,
-                id=source.id,
-                secret_version=secret.version,
-                cached=secret.cached,
-                last_used_at=source.last_used_at,
+        if source.connection_type == "oauth2" and source.sealed_in is not None:
+            used = (used_versions or {}).get(requirement_of(source.reference) or "")
+            credentials[source.reference], resolution = oauth_credential(
+                source.sealed_in, secret.values, resolution, used
             )
-        )
+        else:
+            values = secret.values
+            if source.kind == "connection" and source.connection_type == "oauth2":
+                values = oauth2_connection_token(source.id, values)
+            credentials[source.reference] = CredentialDocument(
+                type=source.connection_type,
+                config={**source.config, **values},
+                secret_fields=sorted({*source.secret_fields, *values}),
+            )
+        resolutions.append(resolution)
     cached = sum(1 for secret in secret_values.values() if secret.cached)
     metrics.add_metric(name="SecretCacheHits", unit=MetricUnit.Count, value=cached)
     metrics.add_metric(name="SecretsFetched", unit=MetricUnit.Count, value=len(secret_values) - cached)

@@ -1,7 +1,8 @@
 """Keeping links honest after a run: an upstream 401/403 through a linked connection marks it unauthorized
-(transition recorded, ``link.unauthorized`` emitted), and each link the run resolved records its use
-(``last_used_at``, at most hourly: only a link whose last use, as the credentials function read it, is
-missing or over an hour old costs a write). Neither ever fails the run: its result is already decided."""
+(transition recorded, ``link.unauthorized`` emitted), an OAuth link the credentials function found expired
+(its grant gone: it recorded the transition) gets its ``link.expired``, and each link the run resolved
+records its use (``last_used_at``, at most hourly: only a link whose last use, as the credentials function
+read it, is missing or over an hour old costs a write). None ever fails the run: its result is decided."""
 
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ def record_authorization_failures(run: Run, failures: list[AuthorizationFailure]
             continue
         if app is not None:
             link_events.emit(app, "link.unauthorized", unauthorized, reason)
+
+
+def announce_expired(run: Run, resolutions: Iterable[dict[str, Any]]) -> None:
+    """Emit ``link.expired`` for each link a resolution found expired (the credentials function marked it,
+    but may not queue deliveries); only while the link is still that expired link."""
+    if run.user_id is None:
+        return
+    for resolution in resolutions:
+        requirement_id = requirement_of(str(resolution.get("reference", "")))
+        if resolution.get("status") != LinkStatus.expired.value or requirement_id is None:
+            continue
+        link = links.get_link(run.app_id, run.user_id, requirement_id)
+        if link is None or link.id != resolution.get("id") or link.status is not LinkStatus.expired:
+            continue
+        app = apps.get_app(run.app_id)
+        if app is not None:
+            link_events.emit(app, "link.expired", link, link.status_reason)
 
 
 def touch_resolved_links(run: Run, resolutions: Iterable[dict[str, Any]]) -> None:

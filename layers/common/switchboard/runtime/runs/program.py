@@ -41,12 +41,20 @@ from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, StepContext
 
-from switchboard.domain.errors import SwitchboardError
+from switchboard.domain.errors import RequirementNotSatisfied, SwitchboardError
 from switchboard.domain.ids import utcnow
-from switchboard.domain.runs import RUNNING, Run, RunStatus
+from switchboard.domain.runs import RUNNING, LinkStatus, Run, RunStatus
 from switchboard.egress import current_policy
-from switchboard.engine.contracts import EventSink, NodeError, RunContext, RunResult
+from switchboard.engine.contracts import (
+    Credential,
+    EventSink,
+    NodeError,
+    RunContext,
+    RunResult,
+    requirement_of,
+)
 from switchboard.engine.definition import WorkflowDefinition
+from switchboard.engine.errors import StepError
 from switchboard.engine.runner import execute
 from switchboard.observability import logger
 from switchboard.runtime.building.versions import version_definition
@@ -150,6 +158,7 @@ class _Program:
             deadline=_monotonic(run.deadline_at) if run.deadline_at else None,
             trace_id=trace_id(run.id),
             egress=current_policy(),
+            refresh_credential=partial(self._refresh_credential, run),
         )
         result = execute(definition, context, driver=driver.bind)
         return result, driver.effects.take()
@@ -182,6 +191,7 @@ class _Program:
             _, definition = version_definition(run.workflow_id, run.version)
             self.resolved = credentials_client.resolve_for_run(run, definition)
             document["resolutions"] = self.resolved.resolutions
+            links_lifecycle.announce_expired(run, self.resolved.resolutions)
         except SwitchboardError as refused:
             if not isinstance(refused.status, int) or refused.status >= 500:
                 raise
@@ -201,6 +211,32 @@ class _Program:
                 logger.warning("credentials could not be resolved again", extra={"code": failed.error_code})
                 self.resolved = CredentialsResult()
         return self.resolved
+
+    def _refresh_credential(self, run: Run, used: Credential) -> Credential | None:
+        """Inside a node's step: the user's OAuth link with a newer access token than ``used`` had (an
+        upstream answered 401 to it), from the credentials function; None for what is not a user's link."""
+        requirement_id = requirement_of(used.key)
+        version = used.config.get("token_version")
+        if requirement_id is None or run.user_id is None or not isinstance(version, int):
+            return None
+        try:
+            result = credentials_client.refresh_oauth2(run, requirement_id, version)
+        except RequirementNotSatisfied as refused:
+            # Another run found the grant gone (or the user revoked the link) since this one started.
+            statuses = [entry.get("status") for entry in refused.details or [] if isinstance(entry, dict)]
+            code = "oauth2_link_expired" if LinkStatus.expired.value in statuses else "link_not_active"
+            raise StepError(code, "the OAuth link is no longer active", retryable=False) from None
+        except SwitchboardError as failed:
+            logger.warning("the access token could not be refreshed", extra={"code": failed.error_code})
+            retryable = not isinstance(failed.status, int) or failed.status >= 500
+            raise StepError(
+                "oauth2_refresh_failed",
+                f"the OAuth access token could not be refreshed ({failed.error_code})",
+                {"credential_key": used.key},
+                retryable=retryable,
+            ) from None
+        links_lifecycle.announce_expired(run, result.resolutions)
+        return result.credentials.get(used.key)
 
     # ------------------------------------------------------------------ finish
 

@@ -29,7 +29,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
@@ -287,3 +287,40 @@ def check_saved_url(
     except EgressRefused as refused:
         if refused.code != "unresolvable_host":
             raise
+
+
+def send_pinned(
+    request: Any, policy: EgressPolicy, pool: Any, http: Any, resolver: Resolver | None = None
+) -> Any:
+    """Send ``request`` through ``pool`` to one of its host's checked addresses: the one home of the pinning
+    rule for the two HTTP clients that share its API (``http`` is the ``httpx`` module for the engine's
+    requests, ``httpx2`` for Authlib's requests to OAuth providers). ``http(s)`` only; the host resolved
+    once and every address judged by ``policy``; the URL handed to the pool carries the address while the
+    ``Host`` header and TLS (``sni_hostname``) keep the name, so a DNS answer that changes after the check
+    (rebinding) cannot send the request elsewhere. A refused destination raises ``EgressRefused``; a host
+    that does not resolve, or no address that accepts the connection, is the client's ``ConnectError``."""
+    url = request.url
+    if url.scheme not in DEFAULT_PORTS:
+        raise EgressRefused("scheme_not_allowed", "a request must use http(s)")
+    host = url.raw_host.decode("ascii")
+    try:
+        addresses = checked_addresses(host, url.port or DEFAULT_PORTS[url.scheme], policy, resolver)
+    except EgressRefused as refused:
+        if refused.code == "unresolvable_host":
+            raise http.ConnectError(refused.message, request=request) from None
+        raise
+    failure: Exception | None = None
+    for address in addresses:
+        pinned = http.Request(
+            request.method,
+            url.copy_with(host=address),
+            headers=request.headers,  # its Host header names the host, not the address
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": host},
+        )
+        try:
+            return pool.handle_request(pinned)
+        except http.ConnectError as error:  # nothing was sent: the next checked address may answer
+            failure = error
+    assert failure is not None  # checked_addresses never answers an empty tuple
+    raise failure

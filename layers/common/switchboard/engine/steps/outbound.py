@@ -20,7 +20,7 @@ import ssl
 
 import httpx
 
-from switchboard.egress import DEFAULT_PORTS, EgressPolicy, EgressRefused, Resolver, checked_addresses
+from switchboard.egress import EgressPolicy, EgressRefused, Resolver, send_pinned
 from switchboard.engine.errors import StepError
 
 
@@ -34,33 +34,8 @@ class GuardedTransport(httpx.BaseTransport):
         self._pool = httpx.HTTPTransport(verify=ssl_context, trust_env=False)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if url.scheme not in DEFAULT_PORTS:
-            raise EgressRefused("scheme_not_allowed", "a request must use http(s)")
-        host = url.raw_host.decode("ascii")
-        try:
-            addresses = checked_addresses(
-                host, url.port or DEFAULT_PORTS[url.scheme], self.policy, self._resolver
-            )
-        except EgressRefused as refused:
-            if refused.code == "unresolvable_host":
-                raise httpx.ConnectError(refused.message, request=request) from None
-            raise
-        failure: httpx.ConnectError | None = None
-        for address in addresses:
-            pinned = httpx.Request(
-                request.method,
-                url.copy_with(host=address),
-                headers=request.headers,  # its Host header names the host, not the address
-                stream=request.stream,
-                extensions={**request.extensions, "sni_hostname": host},
-            )
-            try:
-                return self._pool.handle_request(pinned)
-            except httpx.ConnectError as error:  # nothing was sent: the next checked address may answer
-                failure = error
-        assert failure is not None  # checked_addresses never answers an empty tuple
-        raise failure
+        response: httpx.Response = send_pinned(request, self.policy, self._pool, httpx, self._resolver)
+        return response
 
     def close(self) -> None:
         self._pool.close()

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 
 from switchboard import egress
-from switchboard.egress import DEFAULT_PORTS, EgressPolicy, EgressRefused
+from switchboard.egress import EgressPolicy
 
 TIMEOUT_SECONDS = 5.0
 
@@ -28,31 +28,8 @@ class PinnedTransport(httpx2.BaseTransport):
         self._pool = httpx2.HTTPTransport(trust_env=False)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        url = request.url
-        if url.scheme not in DEFAULT_PORTS:
-            raise EgressRefused("scheme_not_allowed", "a request must use http(s)")
-        host = url.raw_host.decode("ascii")
-        try:
-            addresses = egress.checked_addresses(host, url.port or DEFAULT_PORTS[url.scheme], self.policy)
-        except EgressRefused as refused:
-            if refused.code == "unresolvable_host":
-                raise httpx2.ConnectError(refused.message, request=request) from None
-            raise
-        failure: httpx2.ConnectError | None = None
-        for address in addresses:
-            pinned = httpx2.Request(
-                request.method,
-                url.copy_with(host=address),
-                headers=request.headers,  # its Host header names the host, not the address
-                stream=request.stream,
-                extensions={**request.extensions, "sni_hostname": host},
-            )
-            try:
-                return self._pool.handle_request(pinned)
-            except httpx2.ConnectError as error:  # nothing was sent: the next checked address may answer
-                failure = error
-        assert failure is not None  # checked_addresses never answers an empty tuple
-        raise failure
+        response: httpx2.Response = egress.send_pinned(request, self.policy, self._pool, httpx2)
+        return response
 
     def close(self) -> None:
         self._pool.close()

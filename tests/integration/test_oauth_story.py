@@ -81,6 +81,7 @@ def refreshes(scene: Scene) -> int:
 def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expires_and_is_reconnected(
     scene: Scene, api: IntrospectedApi
 ) -> None:
+    # Given the App sends its events, signed, to the builder's receiver
     secret = scene.world.use_event_receiver()
     scene.world.target.respond("/events", Answer(status=204))
 
@@ -126,6 +127,7 @@ def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expi
     assert scene.provider.revoke("bob") >= 1
     bob_link = links.get_link(scene.world.app_id, BOB, "crm")
     assert bob_link is not None
+    sent = len(api.requests)
     # When bob runs the App: the upstream API refuses his token (401) and the refresh is refused
     bob_refused = run(scene, BOB)
     # Then his run fails its node oauth2_link_expired after one request, the refresh refused invalid_grant
@@ -133,11 +135,13 @@ def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expi
     error = bob_refused.body["data"]["nodes"]["call"]["error"]
     assert error["type"] == "oauth2_link_expired"
     assert "invalid_grant" in error["message"]
+    assert len(api.requests) == sent + 1
     assert refreshes(scene) == 2
     assert scene.provider.stats()["token"].get("refresh_token.error") == 1
     # And his link is expired in the requirement status, the transition recorded with its reason
     bob_status = scene.requirement_status(BOB)
     assert (bob_status["status"], bob_status["upstream"]["sub"]) == ("expired", "bob")
+    assert "/connect?token=" in bob_status["connect_url"]
     last = links.list_transitions(bob_link.id)[-1]
     assert (last.from_status, last.to_status) == (LinkStatus.active, LinkStatus.expired)
     assert last.reason is not None
@@ -158,6 +162,7 @@ def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expi
     assert scene.requirement_status(ALICE)["status"] == "active"
     assert refreshes(scene) == 2
 
+    sent = len(api.requests)
     # When bob asks for another run
     preflight = run(scene, BOB)
     # Then the pre-flight refuses it before any request, with a URL where bob can reconnect
@@ -166,15 +171,22 @@ def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expi
     (entry,) = preflight.body["error"]["details"]["requirements"]
     assert (entry["id"], entry["status"]) == ("crm", "expired")
     assert entry["connect_url"].startswith(f"{APPS_BASE_URL}/apps/{scene.world.app_id}/connect?token=")
-    requests_so_far = len(api.requests)
+    assert len(api.requests) == sent
 
-    # When bob reconnects signing in as another account, and then as his own
+    expired_link = links.get_link(scene.world.app_id, BOB, "crm")
+    assert expired_link is not None
+    assert (expired_link.id, expired_link.status) == (bob_link.id, LinkStatus.expired)
+    # When bob reconnects signing in as another account
     mismatched = scene.link_as(BOB, "mallory")
-    reconnected = scene.link_as(BOB, "bob")
-    # Then the other account is refused identity_mismatch (the link left expired); his own account replaces
-    # it with an active link, its identity still bob
+    # Then it is refused identity_mismatch, and his link is left as it was
     assert mismatched.status == 409, mismatched.raw
     assert "identity_mismatch" in mismatched.raw
+    assert links.get_link(scene.world.app_id, BOB, "crm") == expired_link
+    assert scene.requirement_status(BOB)["status"] == "expired"
+
+    # When bob reconnects as his own account
+    reconnected = scene.link_as(BOB, "bob")
+    # Then a new active link replaces the expired one, its identity still bob
     assert reconnected.status == 200, reconnected.raw
     assert "Account connected" in reconnected.raw
     relinked = links.get_link(scene.world.app_id, BOB, "crm")
@@ -200,8 +212,9 @@ def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expi
         "bob",
     )
 
+    sent = len(api.requests)
     # When bob runs the App once more
     bob_back = run(scene, BOB)
     # Then the upstream API takes his new token for bob again
     assert upstream_sub(bob_back) == "bob"
-    assert api.bearer_tokens()[requests_so_far:] == [access_token(scene, BOB)]
+    assert api.bearer_tokens()[sent:] == [access_token(scene, BOB)]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SECRET_MARKER
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
 from tests.support.http import Reply, request
@@ -32,6 +33,11 @@ def oauth_stack(
         finally:
             if stack.process is not None:
                 assert stack.interrupt() == 0, stack.stderr()
+            # The secret guard for the stack's own log lines (they go to files, out of pytest's capture): no
+            # client secret, code or token the provider issued (all carry the marker) reached them
+            assert SECRET_MARKER not in stack.stdout() + stack.stderr(), (
+                "a secret value reached the stack's log"
+            )
 
 
 @dataclass

@@ -85,8 +85,10 @@ def test_authlib_signs_in_refreshes_and_revokes_against_the_provider(
     with httpx.Client(timeout=10, trust_env=False) as browser:
         # When the user signs in as alice and consents
         callback = _query(sign_in(browser, url, "alice", DEFAULT_REDIRECT_URI))
-    # Then the provider returns a code with the same state and its issuer (RFC 9207)
+    # Then the provider returns a code with the same state and its issuer (RFC 9207); the code carries the
+    # suite's secret marker (tests/conftest.py), like every token it issues
     assert (callback["state"], callback["iss"]) == (state, oauth_provider.issuer)
+    assert callback["code"].startswith("SECRET-")
 
     # When the code is exchanged with the verifier
     token = client.fetch_token(
@@ -95,16 +97,23 @@ def test_authlib_signs_in_refreshes_and_revokes_against_the_provider(
         code=callback["code"],
         code_verifier=verifier,
     )
-    # Then the tokens belong to alice, and the client authenticated with its registered method
+    # Then the tokens belong to alice, and the client authenticated with its registered method; the access
+    # and refresh tokens are opaque bearer tokens carrying the secret marker
     assert {"access_token", "refresh_token", "id_token", "expires_at"} <= set(token)
+    assert token["token_type"] == "Bearer"
+    assert token["access_token"].startswith("SECRET-")
+    assert token["refresh_token"].startswith("SECRET-")
+    assert token["access_token"].count(".") == 0
     introspected = _introspect(oauth_provider, token["access_token"])
     assert (introspected["active"], introspected["sub"]) == (True, "alice")
     assert introspected["client_id"] == oauth_provider.clients[method].client_id
 
     # When the refresh token is used
     refreshed = client.refresh_token(endpoints["token_endpoint"], refresh_token=token["refresh_token"])
-    # Then a new access token works and the refresh token was rotated
+    # Then a new access token works and the refresh token was rotated, both marked too
     assert refreshed["refresh_token"] != token["refresh_token"]
+    assert refreshed["access_token"].startswith("SECRET-")
+    assert refreshed["refresh_token"].startswith("SECRET-")
     assert _introspect(oauth_provider, refreshed["access_token"])["active"] is True
 
     # When the rotated refresh token is revoked (RFC 7009)

@@ -6,6 +6,7 @@
 //   OIDC_AT_TTL          access token lifetime, seconds                         default 5
 //   OIDC_RT_TTL          refresh token lifetime, seconds                        default 3600
 //   OIDC_ROTATE_RT       "0" disables refresh token rotation                    default: always rotate
+// Codes, access and refresh tokens start with "SECRET-" (the suite's secret marker, see below).
 // Prints exactly one stdout line `READY <issuer> startup_ms=<n>` once listening; the suite waits for it.
 // Unlike stock oidc-provider (which accepts client_secret_basic and client_secret_post interchangeably), this
 // script enforces each client's registered token_endpoint_auth_method on /token, /token/revocation and
@@ -93,6 +94,15 @@ const configuration = {
 };
 
 const provider = new Provider(issuer, configuration);
+
+// Every code and token value the provider issues starts with the suite's secret marker (tests/conftest.py), so
+// the suite-wide secret guard fails any test whose output, logs or DynamoDB items hold one. They stay opaque
+// (oidc-provider's own random id after the marker): stored, found and introspected by that value as before.
+const SECRET_MARKER = 'SECRET-';
+for (const model of [provider.AuthorizationCode, provider.AccessToken, provider.RefreshToken]) {
+  const generate = model.prototype.generateTokenId;
+  model.prototype.generateTokenId = function markedTokenId() { return `${SECRET_MARKER}${generate.call(this)}`; };
+}
 
 // ---- counters ---------------------------------------------------------------------------------------------
 const fresh = () => ({

@@ -484,13 +484,16 @@ def test_the_apps_function_streams_a_runs_events_live_and_answers_meanwhile(real
     app = deploy_app(real_stack)
     run = started_run(app.app_id)
     written: dict[int, float] = {}
+    answered = threading.Event()
 
     def execute() -> None:
         for sequence, event_type in enumerate(("run.started", "node.completed"), start=1):
             time.sleep(0.4)
             with_events(run, event_type)
             written[sequence] = time.monotonic()
-        time.sleep(0.4)
+        # the run ends once the App has answered (or after 10 s: an App that cannot answer while it
+        # streams answers only after the stream ended, and the test fails)
+        answered.wait(timeout=10)
         ended_run(run, RunStatus.completed, output={})
         written[3] = time.monotonic()
 
@@ -503,13 +506,14 @@ def test_the_apps_function_streams_a_runs_events_live_and_answers_meanwhile(real
         # When the App is asked about itself while the stream is open
         time.sleep(0.6)
         status, info = real_stack.request("GET", f"/apps/{app.app_id}/", headers=auth)
-        answered_at = time.monotonic()
+        streaming_when_answered = not streaming.done() and 3 not in written
+        answered.set()
         received = streaming.result()
     executor.join()
 
-    # Then the App answered before the run ended
+    # Then the App answered while the stream was still open, before the run ended
     assert (status, info["data"]["id"]) == (200, app.app_id)
-    assert answered_at < written[3]
+    assert streaming_when_answered
     # And each event reached the client as an SSE message soon after it was written, before the run ended
     assert received.status == 200
     assert received.headers["content-type"] == "text/event-stream"

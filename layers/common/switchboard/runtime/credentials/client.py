@@ -15,7 +15,15 @@ from switchboard.domain.errors import (
     SwitchboardError,
 )
 from switchboard.domain.runs import Run
-from switchboard.engine.contracts import Cancellation, Credential, EventSink, NodeError, RunContext
+from switchboard.engine.contracts import (
+    Cancellation,
+    Credential,
+    EventSink,
+    NodeError,
+    RunContext,
+    connection_of,
+    requirement_of,
+)
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
@@ -129,10 +137,12 @@ def resolve_credentials(request: CredentialsRequest | OAuth2RefreshRequest) -> C
     )
 
 
-def refresh_oauth2(run: Run, requirement_id: str, token_version: int) -> CredentialsResult:
-    """The user's OAuth link for ``requirement_id`` with an access token newer than ``token_version`` (the
-    one an upstream answered 401 to): refreshed once, whichever run asks first."""
-    assert run.user_id is not None, "only an end user's run has links"
+def refresh_oauth2(run: Run, reference: str, token_version: int) -> CredentialsResult:
+    """The OAuth credential ``reference`` names (the user's link of a requirement, or a project ``oauth2``
+    connection the run's workflow binds) with an access token newer than ``token_version`` (the one an
+    upstream answered 401 to): refreshed once, whichever run asks first."""
+    requirement_id = requirement_of(reference)
+    assert requirement_id is None or run.user_id is not None, "only an end user's run has links"
     return resolve_credentials(
         OAuth2RefreshRequest(
             kind="oauth2_refresh",
@@ -140,6 +150,7 @@ def refresh_oauth2(run: Run, requirement_id: str, token_version: int) -> Credent
             app_id=run.app_id,
             user_id=run.user_id,
             requirement_id=requirement_id,
+            connection_id=connection_of(reference),
             token_version=token_version,
         )
     )

@@ -12,9 +12,10 @@ answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream
 revoke:   {"kind": "oauth2_revoke", "link_id"}  (a revoked OAuth link's tokens, sealed in its revocation item)
 answer:   {"link_id", "outcome": "revoked" | "provider_error" | "unreachable" | "destination_not_allowed"
            | "not_configured" | "not_pending"}
-refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id", "requirement_id", "token_version"}
-          (a node's request through the user's OAuth link was answered 401 with the token of that version)
-answer:   the run answer, for that one requirement: its access token refreshed past that version
+refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id"?, "requirement_id" | "connection_id",
+           "token_version"}  (a node's request through the user's OAuth link, or through a project oauth2
+          connection the run's workflow binds, was answered 401 with the token of that version)
+answer:   the run answer, for that one reference: its access token refreshed past that version
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -23,7 +24,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 from switchboard.engine.definition import MAX_NODES, MAX_REQUIREMENTS
 from switchboard.engine.nodes import CONNECTION_ID_PATTERN, Identifier
@@ -81,9 +91,18 @@ class OAuth2RefreshRequest(BaseModel):
     kind: Literal["oauth2_refresh"]
     run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
     app_id: AppId
-    user_id: str = Field(min_length=1, max_length=256)
-    requirement_id: Identifier
+    user_id: str | None = Field(default=None, min_length=1, max_length=256)
+    requirement_id: Identifier | None = Field(default=None, description="The user's link of this requirement")
+    connection_id: ConnectionId | None = Field(default=None, description="Or this project oauth2 connection")
     token_version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> OAuth2RefreshRequest:
+        if (self.requirement_id is None) == (self.connection_id is None):
+            raise ValueError("name exactly one of requirement_id and connection_id")
+        if self.requirement_id is not None and self.user_id is None:
+            raise ValueError("a link's refresh names the run's user_id")
+        return self
 
 
 def _request_kind(value: Any) -> str | None:

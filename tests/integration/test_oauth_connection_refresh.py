@@ -279,3 +279,12 @@ def test_a_refresh_request_is_answered_only_for_a_connection_the_runs_workflow_b
     assert "refresh_token" not in credential["config"]
     assert legit["resolutions"][0]["refreshed"] is True
     assert refreshes(scene) == before + 1
+    # When the executor asks to mark the other project's connection, or the unbound one, unauthorized
+    report = {**request, "kind": "oauth2_unauthorized", "node_id": "call", "status_code": 401}
+    marks = [
+        credentials({**report, "connection_id": other_id}, LambdaContextStub())
+        for other_id in (foreign, world.connection_id)
+    ]
+    # Then both are refused, and the bound connection stays authorized
+    assert [mark["error"]["code"] for mark in marks] == ["forbidden", "forbidden"]
+    assert _shown(scene, connection_id)["authorized"] is True

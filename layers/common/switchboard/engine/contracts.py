@@ -146,6 +146,9 @@ class AuthorizationFailure:
     node_id: str
     credential_key: str
     status_code: int
+    refreshed_token_version: int | None = None
+    """The OAuth token version the run refreshed the credential to before this answer (None: not refreshed):
+    a token refused right after its refresh marks a project connection unauthorized."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from switchboard.domain.errors import (
 )
 from switchboard.domain.runs import Run
 from switchboard.engine.contracts import (
+    AuthorizationFailure,
     Cancellation,
     Credential,
     EventSink,
@@ -37,6 +38,8 @@ from switchboard.runtime.credentials.contract import (
     OAuth2RefreshRequest,
     OAuth2RevokeDocument,
     OAuth2RevokeRequest,
+    OAuth2UnauthorizedDocument,
+    OAuth2UnauthorizedRequest,
     SigningSecretDocument,
     SigningSecretRequest,
 )
@@ -154,6 +157,38 @@ def refresh_oauth2(run: Run, reference: str, token_version: int) -> CredentialsR
             token_version=token_version,
         )
     )
+
+
+def report_unauthorized_connections(run: Run, failures: Iterable[AuthorizationFailure]) -> None:
+    """Have the credentials function mark ``unauthorized`` each project ``oauth2`` connection whose token a
+    node was refused with (401) right after the run refreshed it; a failure to do so is logged, and never
+    fails the run's end."""
+    for failure in failures:
+        connection_id = connection_of(failure.credential_key)
+        version = failure.refreshed_token_version
+        if connection_id is None or version is None or failure.status_code != 401:
+            continue
+        request = OAuth2UnauthorizedRequest(
+            kind="oauth2_unauthorized",
+            run_id=run.id,
+            app_id=run.app_id,
+            connection_id=connection_id,
+            token_version=version,
+            node_id=failure.node_id,
+            status_code=failure.status_code,
+        )
+        try:
+            reply = OAuth2UnauthorizedDocument.model_validate(_invoke(request))
+        except SwitchboardError as failed:
+            logger.warning(
+                "the connection could not be marked unauthorized",
+                extra={"connection_id": connection_id, "code": failed.error_code},
+            )
+            continue
+        logger.info(
+            "oauth2 connection reported unauthorized",
+            extra={"connection_id": connection_id, "marked": reply.marked},
+        )
 
 
 def resolve_for_run(run: Run, definition: WorkflowDefinition) -> CredentialsResult:

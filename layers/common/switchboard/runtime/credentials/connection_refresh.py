@@ -36,11 +36,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from switchboard import aws
-from switchboard.domain.errors import ServiceUnavailable
+from switchboard.domain.errors import Forbidden, NotFound, ServiceUnavailable
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import Connection
 from switchboard.observability import logger
-from switchboard.runtime.credentials.contract import CredentialDocument, CredentialError, Resolution
+from switchboard.runtime.credentials.contract import (
+    CredentialDocument,
+    CredentialError,
+    OAuth2UnauthorizedDocument,
+    OAuth2UnauthorizedRequest,
+    Resolution,
+)
 from switchboard.runtime.credentials.oauth_tokens import (
     HeldTokens,
     TokensExpired,
@@ -48,7 +54,7 @@ from switchboard.runtime.credentials.oauth_tokens import (
     fresh_tokens,
     refresh_due,
 )
-from switchboard.store import connection_tokens, secrets
+from switchboard.store import connection_tokens, runs, secrets
 
 EXPIRED = "expired"
 UNAUTHORIZED = "unauthorized"
@@ -102,6 +108,41 @@ def mark(connection_id: str, token_version: int, decision: str, reason: str) -> 
         extra={"connection_id": connection_id, "decision": decision, "token_version": token_version},
     )
     return marked
+
+
+def check_bound(run_id: str, app_id: str, connection_id: str) -> None:
+    """Refuse (``NotFound``, ``Forbidden``) a request about a connection the run's workflow version does not
+    bind; the connection's project is checked with the run's records (``resolving``, ``unauthorized``)."""
+    from switchboard.runtime.building.versions import version_definition
+
+    run = runs.get_run(run_id)
+    if run is None or run.app_id != app_id:
+        raise NotFound("run not found", details={"run_id": run_id})
+    _, definition = version_definition(run.workflow_id, run.version)
+    if connection_id not in {ref.connection_id for _, ref in definition.connection_refs()}:
+        raise Forbidden(
+            "the run's workflow version does not bind this connection",
+            details={"connection_id": connection_id},
+        )
+
+
+def unauthorized(request: OAuth2UnauthorizedRequest) -> OAuth2UnauthorizedDocument:
+    """Mark the connection ``unauthorized``: a node of the run was refused with the token it had just
+    refreshed (only a connection the run's workflow binds, in the run's project, while it holds that token
+    version)."""
+    check_bound(request.run_id, request.app_id, request.connection_id)
+    run = runs.get_run(request.run_id)
+    connection = connection_tokens.get_with_lease(request.connection_id)
+    if connection is None or run is None or connection[0].project_id != run.project_id:
+        raise Forbidden(
+            "connection outside the run's project", details={"connection_id": request.connection_id}
+        )
+    reason = (
+        f"upstream answered {request.status_code} to node '{request.node_id}' in run {request.run_id} "
+        "with a freshly refreshed token: authorize again"
+    )
+    marked = mark(request.connection_id, request.token_version, UNAUTHORIZED, reason)
+    return OAuth2UnauthorizedDocument(connection_id=request.connection_id, marked=marked)
 
 
 def authorized(connection: Connection) -> bool:

@@ -16,6 +16,9 @@ refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id"?, "requiremen
            "token_version"}  (a node's request through the user's OAuth link, or through a project oauth2
           connection the run's workflow binds, was answered 401 with the token of that version)
 answer:   the run answer, for that one reference: its access token refreshed past that version
+unauthorized: {"kind": "oauth2_unauthorized", "run_id", "app_id", "connection_id", "token_version", "node_id",
+           "status_code"}  (a node was refused with the project connection's token its run had just refreshed)
+answer:   {"connection_id", "marked"}  (false: the connection's tokens changed meanwhile, or were marked)
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -105,6 +108,22 @@ class OAuth2RefreshRequest(BaseModel):
         return self
 
 
+class OAuth2UnauthorizedRequest(BaseModel):
+    """What the executor sends when a node's request was refused with the access token of ``token_version``
+    of a project ``oauth2`` connection, the token the run had just refreshed: mark the connection
+    ``unauthorized``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_unauthorized"]
+    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
+    app_id: AppId
+    connection_id: ConnectionId
+    token_version: int = Field(ge=0)
+    node_id: Identifier
+    status_code: int = Field(ge=400, le=499)
+
+
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         kind = value.get("kind", "run")
@@ -117,7 +136,8 @@ AnyRequest = Annotated[
     | Annotated[SigningSecretRequest, Tag("signing_secret")]
     | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")]
     | Annotated[OAuth2RevokeRequest, Tag("oauth2_revoke")]
-    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")],
+    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")]
+    | Annotated[OAuth2UnauthorizedRequest, Tag("oauth2_unauthorized")],
     Discriminator(_request_kind),
 ]
 AnyRequestModel = (
@@ -126,6 +146,7 @@ AnyRequestModel = (
     | OAuth2ExchangeRequest
     | OAuth2RevokeRequest
     | OAuth2RefreshRequest
+    | OAuth2UnauthorizedRequest
 )
 REQUEST_ADAPTER: TypeAdapter[AnyRequestModel] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
@@ -165,6 +186,17 @@ class OAuth2RevokeDocument(BaseModel):
     outcome: str = Field(
         description="revoked, provider_error, unreachable, destination_not_allowed, not_configured or "
         "not_pending"
+    )
+
+
+class OAuth2UnauthorizedDocument(BaseModel):
+    """Whether the connection was marked ``unauthorized``."""
+
+    model_config = _TOLERANT
+
+    connection_id: str
+    marked: bool = Field(
+        description="False: the connection's tokens changed meanwhile, or were marked already"
     )
 
 

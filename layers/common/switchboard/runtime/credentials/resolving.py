@@ -53,7 +53,11 @@ from switchboard.domain.models import Connection
 from switchboard.domain.runs import Link, LinkStatus
 from switchboard.engine.contracts import connection_reference, requirement_reference
 from switchboard.observability import logger, metrics
-from switchboard.runtime.credentials.connection_refresh import connection_credential
+from switchboard.runtime.credentials.connection_refresh import (
+    check_bound,
+    connection_credential,
+    unauthorized,
+)
 from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
     CredentialDocument,
@@ -62,6 +66,7 @@ from switchboard.runtime.credentials.contract import (
     OAuth2ExchangeRequest,
     OAuth2RefreshRequest,
     OAuth2RevokeRequest,
+    OAuth2UnauthorizedRequest,
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
@@ -102,6 +107,8 @@ def answer(event: Any) -> dict[str, Any]:
         return revoke(request).model_dump(mode="json")
     used_versions: dict[str, int] = {}
     try:
+        if isinstance(request, OAuth2UnauthorizedRequest):
+            return unauthorized(request).model_dump(mode="json")
         if isinstance(request, OAuth2RefreshRequest):
             used_versions[_refreshed_reference(request)] = request.token_version
             request = _refresh_as_run_request(request)
@@ -126,18 +133,7 @@ def _refresh_as_run_request(request: OAuth2RefreshRequest) -> CredentialsRequest
     """A refresh is answered like a run request for its one reference; a connection only when the run's
     workflow version binds it (the project check is resolution's)."""
     if request.connection_id is not None:
-        from switchboard.runtime.building.versions import version_definition
-        from switchboard.store import runs
-
-        run = runs.get_run(request.run_id)
-        if run is None or run.app_id != request.app_id:
-            raise NotFound("run not found", details={"run_id": request.run_id})
-        _, definition = version_definition(run.workflow_id, run.version)
-        if request.connection_id not in {ref.connection_id for _, ref in definition.connection_refs()}:
-            raise Forbidden(
-                "the run's workflow version does not bind this connection",
-                details={"connection_id": request.connection_id},
-            )
+        check_bound(request.run_id, request.app_id, request.connection_id)
     return CredentialsRequest(
         run_id=request.run_id,
         app_id=request.app_id,
@@ -149,7 +145,14 @@ def _refresh_as_run_request(request: OAuth2RefreshRequest) -> CredentialsRequest
 
 def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    kinds = ("run", "signing_secret", "oauth2_exchange", "oauth2_revoke", "oauth2_refresh")
+    kinds = (
+        "run",
+        "signing_secret",
+        "oauth2_exchange",
+        "oauth2_revoke",
+        "oauth2_refresh",
+        "oauth2_unauthorized",
+    )
     return loc[1:] if loc and loc[0] in kinds else loc
 
 

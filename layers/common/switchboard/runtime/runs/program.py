@@ -250,6 +250,7 @@ class _Program:
         if result.status == "completed" and run.session_id:
             sessions.record_turn(run, result.output)
         links_lifecycle.record_authorization_failures(run, result.authorization_failures)
+        credentials_client.report_unauthorized_connections(run, result.authorization_failures)
         links_lifecycle.touch_resolved_links(run, began.resolutions)
         sequence = sink.next_sequence
         self._close_sink()

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from switchboard.domain.ids import iso, utcnow
-from switchboard.store import keys
+from switchboard.store import connections, keys, secrets
 from switchboard.store.control import control
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import deploy
@@ -288,3 +289,54 @@ def test_a_refresh_request_is_answered_only_for_a_connection_the_runs_workflow_b
     # Then both are refused, and the bound connection stays authorized
     assert [mark["error"]["code"] for mark in marks] == ["forbidden", "forbidden"]
     assert _shown(scene, connection_id)["authorized"] is True
+
+
+def test_a_refresher_that_died_between_the_secret_and_the_item_loses_no_rotated_refresh_token(
+    scene: Scene, api: IntrospectedApi
+) -> None:
+    # Given a connection whose refresher sent the refresh token, stored what came back (a rotated refresh
+    # token, a short-lived access token) as the secret's current version and died before the item named it:
+    # the item still holds the old token version and the dead refresher's lease (running out in 2 s)
+    connection_id = authorized_with_token_lifetime(scene, api, LONG_LIVED)
+    spent = _tokens(connection_id)["refresh_token"]
+    client = scene.provider.clients["client_secret_basic"]
+    scene.provider.knobs(access_token_ttl=1)
+    answered = httpx.post(
+        scene.provider.discovery()["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": spent},
+        auth=(client.client_id, client.client_secret),
+        timeout=10,
+    ).json()
+    scene.provider.knobs(access_token_ttl=LONG_LIVED)
+    rotated = {
+        "access_token": answered["access_token"],
+        "refresh_token": answered["refresh_token"],
+        "expires_at": int(time.time()) + int(answered["expires_in"]),
+    }
+    assert rotated["refresh_token"] != spent
+    connection = connections.get_connection(connection_id)
+    assert connection is not None
+    assert connection.secret_name is not None
+    secrets.put_secret(connection.secret_name, rotated)
+    control().write(
+        update_op(
+            control().name,
+            dict(keys.connection(connection_id)),
+            "SET refresh_lease = :owner, refreshing_until = :until",
+            None,
+            {":owner": "refresh_lease-died", ":until": iso(utcnow() + timedelta(seconds=2))},
+        )
+    )
+    time.sleep(1.5)
+    before = refreshes(scene)
+    # When a run needs the (now expired) token
+    reply = run(scene)
+    # Then, once the lease ran out, one refresh sent the rotated refresh token (the spent one would have made
+    # the provider revoke the grant): the run reached the API as alice and the connection stays authorized
+    assert (reply.status, reply.body["data"]["status"]) == (200, "completed"), reply.body
+    assert reply.body["data"]["nodes"]["call"]["output"]["body"]["sub"] == "alice"
+    assert refreshes(scene) == before + 1
+    stored = _tokens(connection_id)
+    assert stored["refresh_token"] not in (spent, rotated["refresh_token"])
+    assert _shown(scene, connection_id)["authorized"] is True
+    assert _item(connection_id)["authorization"]["token_version"] == 2

@@ -331,7 +331,7 @@ def test_a_refresher_that_died_between_the_secret_and_the_item_loses_no_rotated_
     before = refreshes(scene)
     # When a run needs the (now expired) token
     reply = run(scene)
-    # Then, once the lease ran out, one refresh sent the rotated refresh token (the spent one would have made
+    # Then once the lease ran out, one refresh sent the rotated refresh token (the spent one would have made
     # the provider revoke the grant): the run reached the API as alice and the connection stays authorized
     assert (reply.status, reply.body["data"]["status"]) == (200, "completed"), reply.body
     assert reply.body["data"]["nodes"]["call"]["output"]["body"]["sub"] == "alice"

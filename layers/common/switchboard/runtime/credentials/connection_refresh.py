@@ -189,12 +189,16 @@ def _refusal(connection: Connection) -> CredentialError:
         return CredentialError(
             code=CODES[decision], message="the OAuth connection must be authorized again by a builder"
         )
-    return CredentialError(code="oauth2_not_authorized", message="the OAuth connection is not authorized")
+    return CredentialError(
+        code="oauth2_not_authorized", message="the OAuth connection holds no access token yet"
+    )
 
 
 def _document(connection: Connection, values: dict[str, Any], version: int) -> CredentialDocument:
     if not values.get("access_token"):
-        error = CredentialError(code="oauth2_not_authorized", message="the connection holds no access token")
+        error = CredentialError(
+            code="oauth2_not_authorized", message="the OAuth connection holds no access token yet"
+        )
         return _unusable(connection, error)
     config = {
         **connection.config,

@@ -39,6 +39,7 @@ from switchboard import aws
 from switchboard.domain.errors import Forbidden, NotFound, ServiceUnavailable
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import Connection
+from switchboard.domain.runs import Run
 from switchboard.observability import logger
 from switchboard.runtime.credentials.contract import (
     CredentialDocument,
@@ -110,9 +111,10 @@ def mark(connection_id: str, token_version: int, decision: str, reason: str) -> 
     return marked
 
 
-def check_bound(run_id: str, app_id: str, connection_id: str) -> None:
-    """Refuse (``NotFound``, ``Forbidden``) a request about a connection the run's workflow version does not
-    bind; the connection's project is checked with the run's records (``resolving``, ``unauthorized``)."""
+def check_bound(run_id: str, app_id: str, connection_id: str) -> Run:
+    """The run, after refusing (``NotFound``, ``Forbidden``) a request about a connection its workflow
+    version does not bind; the connection's project is checked by the caller (``resolving``,
+    ``unauthorized``)."""
     from switchboard.runtime.building.versions import version_definition
 
     run = runs.get_run(run_id)
@@ -124,16 +126,16 @@ def check_bound(run_id: str, app_id: str, connection_id: str) -> None:
             "the run's workflow version does not bind this connection",
             details={"connection_id": connection_id},
         )
+    return run
 
 
 def unauthorized(request: OAuth2UnauthorizedRequest) -> OAuth2UnauthorizedDocument:
     """Mark the connection ``unauthorized``: a node of the run was refused with the token it had just
     refreshed (only a connection the run's workflow binds, in the run's project, while it holds that token
     version)."""
-    check_bound(request.run_id, request.app_id, request.connection_id)
-    run = runs.get_run(request.run_id)
+    run = check_bound(request.run_id, request.app_id, request.connection_id)
     connection = connection_tokens.get_with_lease(request.connection_id)
-    if connection is None or run is None or connection[0].project_id != run.project_id:
+    if connection is None or connection[0].project_id != run.project_id:
         raise Forbidden(
             "connection outside the run's project", details={"connection_id": request.connection_id}
         )

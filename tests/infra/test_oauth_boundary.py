@@ -99,3 +99,27 @@ def test_a_refresh_lease_outlives_the_credentials_function_that_holds_it(cfn: Te
     links = cfn.get_att("LinksTable", "Arn")
     assert permits(cfn, credentials, "dynamodb:UpdateItem", links)
     assert permits(cfn, credentials, "dynamodb:TransactWriteItems", links)
+
+
+def test_a_connections_refresh_updates_only_connection_items_and_only_the_credentials_role_may(
+    cfn: Template,
+) -> None:
+    # Given every role of the stack, a project connection's item and secret, and other control-table items
+    credentials = function_role(cfn.resources, "CredentialsFunction")
+    secret = f"{SECRET_PREFIX_ARN}projects/prj-1/connections/con-1-AbC123"
+    control = cfn.get_att("ControlTable", "Arn")
+    connection_item = {"dynamodb:LeadingKeys": ["CONNECTION#con-1"]}
+    others = [{"dynamodb:LeadingKeys": [key]} for key in ("TOKEN#tok-1", "PROJECT#prj-1", "APP#app-1")]
+    # Then the credentials role may lease, bump and expire a connection item (UpdateItem) and put the
+    # refreshed tokens as a new version of its secret, and update no other control-table item
+    assert permits(cfn, credentials, "dynamodb:UpdateItem", control, connection_item)
+    assert permits(cfn, credentials, "secretsmanager:PutSecretValue", secret)
+    assert not any(permits(cfn, credentials, "dynamodb:UpdateItem", control, other) for other in others)
+    # And no role but the management one (which edits connections) and the credentials one updates
+    # connection items
+    updaters = {
+        role
+        for role in roles(cfn.resources)
+        if permits(cfn, role, "dynamodb:UpdateItem", control, connection_item)
+    }
+    assert updaters == {credentials, function_role(cfn.resources, "ManagementFunction")}

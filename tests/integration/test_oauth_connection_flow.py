@@ -64,12 +64,13 @@ def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider
         yield Scene(built, provider, created["id"], config)
 
 
-def _account(scene: Scene) -> str:
-    """A project oauth2 connection through the scene's OAuth app, sending its token to the loopback."""
+def _account(scene: Scene, url: str | None = None) -> str:
+    """A project oauth2 connection through the scene's OAuth app, sending its token to ``url`` (by default
+    the loopback target)."""
     config = {
         "app_connection_id": scene.app_connection_id,
         "scopes": CONNECTION_SCOPES,
-        "url": scene.world.target.url,
+        "url": url or scene.world.target.url,
     }
     body = {"project_id": scene.world.world.project_id, "name": "shared", "type": "oauth2", "config": config}
     return str(scene.world.world.builder.data("POST", "/v1/connections", body)["id"])

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_durable_execution_sdk_python.execution import DurableExecutionInvocationInput
 from aws_lambda_powertools.utilities.parser.models import SqsModel
+from pydantic import ValidationError
 
 from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
@@ -16,6 +18,7 @@ from switchboard.runtime.credentials.contract import (
     OAuth2ExchangeRequest,
     OAuth2RefreshRequest,
     OAuth2RevokeRequest,
+    OAuth2UnauthorizedRequest,
 )
 from switchboard.runtime.runs.dispatch import QueueMessage, SweepRequest
 from switchboard.runtime.runs.program_contract import ExecuteRequest
@@ -89,6 +92,35 @@ def test_credentials_oauth2_refresh_event_is_a_strict_refresh_request() -> None:
     assert (request.requirement_id, request.token_version) == ("crm", 3)
 
 
+def test_credentials_oauth2_refresh_of_a_connection_names_the_connection_and_no_user() -> None:
+    # Given the executor's refresh request for a project connection (a 401 to its token of version 2)
+    event = _load("credentials-oauth2-refresh-connection.json")
+    # When it is validated, and when it also names a requirement, or names neither
+    request = REQUEST_ADAPTER.validate_python(event)
+    both = {**event, "requirement_id": "crm", "user_id": "user-42"}
+    neither = {k: v for k, v in event.items() if k != "connection_id"}
+    # Then it is a refresh of that connection; naming both or neither is refused
+    assert isinstance(request, OAuth2RefreshRequest)
+    assert (request.connection_id, request.requirement_id, request.user_id) == (
+        "con-q3x7kd2mzpw5rt4vn6bs",
+        None,
+        None,
+    )
+    for invalid in (both, neither):
+        with pytest.raises(ValidationError, match="exactly one of requirement_id and connection_id"):
+            REQUEST_ADAPTER.validate_python(invalid)
+
+
+def test_credentials_oauth2_unauthorized_event_is_a_strict_unauthorized_request() -> None:
+    request = REQUEST_ADAPTER.validate_python(_load("credentials-oauth2-unauthorized.json"))
+    assert isinstance(request, OAuth2UnauthorizedRequest)
+    assert (request.connection_id, request.token_version, request.status_code) == (
+        "con-q3x7kd2mzpw5rt4vn6bs",
+        3,
+        401,
+    )
+
+
 def test_dispatcher_sweep_event_is_what_the_sweep_schedule_sends() -> None:
     assert SweepRequest.model_validate(_load("dispatcher-sweep.json")).sweep is True
 
@@ -111,8 +143,10 @@ def test_trigger_webhook_event_is_what_the_apps_function_sends() -> None:
 def test_every_function_event_is_covered_here() -> None:
     assert sorted(p.name for p in EVENTS.glob("*.json")) == [
         "credentials-oauth2-exchange.json",
+        "credentials-oauth2-refresh-connection.json",
         "credentials-oauth2-refresh.json",
         "credentials-oauth2-revoke.json",
+        "credentials-oauth2-unauthorized.json",
         "credentials-request.json",
         "dispatcher-oauth2-exchange.json",
         "dispatcher-oauth2-revoke.json",

@@ -88,17 +88,20 @@ def test_a_401_to_the_refreshed_token_fails_unauthorized_after_one_retry(target:
     result, _ = run(
         _definition(path="/me"), credentials=[_credential(target, OLD_TOKEN, 0)], refresh_credential=refresher
     )
-    # Then one refresh, one retry, and the node fails unauthorized, reported for the link
+    # Then one refresh, one retry, and the node fails unauthorized, reported for the credential with the
+    # token version it had just been refreshed to
     error = result.nodes["call"].error
     assert error is not None
     assert error.type == "connection_unauthorized"
     assert len(refresher.asked) == 1
     assert len(target.requests_to("/me")) == 2
-    assert [(f.credential_key, f.status_code) for f in result.authorization_failures] == [(KEY, 401)]
+    assert [
+        (f.credential_key, f.status_code, f.refreshed_token_version) for f in result.authorization_failures
+    ] == [(KEY, 401, 1)]
 
 
 def test_a_401_without_a_refreshed_token_fails_unauthorized_at_once(target: HttpTarget) -> None:
-    # Given an upstream that refuses the token, and no refresh to be had (a project connection's)
+    # Given an upstream that refuses the token, and no refresh to be had
     target.respond("/me", Reply(status=401, body={"error": "invalid_token"}))
     refresher = Refresher(target, None)
     # When a node calls it
@@ -110,6 +113,8 @@ def test_a_401_without_a_refreshed_token_fails_unauthorized_at_once(target: Http
     assert error is not None
     assert error.type == "connection_unauthorized"
     assert len(target.requests_to("/me")) == 1
+    failures = result.authorization_failures
+    assert [(f.status_code, f.refreshed_token_version) for f in failures] == [(401, None)]
 
 
 def test_an_unusable_credential_fails_its_node_without_a_request_or_a_retry(target: HttpTarget) -> None:

@@ -43,6 +43,13 @@ def requirement_of(reference: str) -> str | None:
     return reference.removeprefix(_REQUIREMENT_REFERENCE)
 
 
+def connection_of(reference: str) -> str | None:
+    """The project connection a credential reference names; None when it names a requirement."""
+    if not reference.startswith(_CONNECTION_REFERENCE):
+        return None
+    return reference.removeprefix(_CONNECTION_REFERENCE)
+
+
 def credential_key(ref: ConnectionRef) -> str:
     """How a node's connection reference is looked up in ``RunContext.credentials``."""
     if ref.connection_id is not None:
@@ -139,6 +146,9 @@ class AuthorizationFailure:
     node_id: str
     credential_key: str
     status_code: int
+    refreshed_token_version: int | None = None
+    """The OAuth token version the run refreshed the credential to before this answer (None: not refreshed):
+    a token refused right after its refresh marks a project connection unauthorized."""
 
 
 @dataclass

@@ -147,8 +147,15 @@ class StepContext:
 
     def unauthorized(self, key: str, status_code: int, upstream: str) -> StepError:
         """Record that the connection's credential was rejected, and the error that fails the node."""
+        refreshed = self.services.refreshed.get(key)
+        version = refreshed.config.get("token_version") if refreshed is not None else None
         self.services.record_authorization_failure(
-            AuthorizationFailure(node_id=self.node.id, credential_key=key, status_code=status_code)
+            AuthorizationFailure(
+                node_id=self.node.id,
+                credential_key=key,
+                status_code=status_code,
+                refreshed_token_version=version if isinstance(version, int) else None,
+            )
         )
         return StepError(
             "connection_unauthorized",

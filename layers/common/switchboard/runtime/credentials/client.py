@@ -15,7 +15,16 @@ from switchboard.domain.errors import (
     SwitchboardError,
 )
 from switchboard.domain.runs import Run
-from switchboard.engine.contracts import Cancellation, Credential, EventSink, NodeError, RunContext
+from switchboard.engine.contracts import (
+    AuthorizationFailure,
+    Cancellation,
+    Credential,
+    EventSink,
+    NodeError,
+    RunContext,
+    connection_of,
+    requirement_of,
+)
 from switchboard.engine.definition import WorkflowDefinition
 from switchboard.invoker import FunctionError, get_invoker
 from switchboard.observability import logger
@@ -29,6 +38,8 @@ from switchboard.runtime.credentials.contract import (
     OAuth2RefreshRequest,
     OAuth2RevokeDocument,
     OAuth2RevokeRequest,
+    OAuth2UnauthorizedDocument,
+    OAuth2UnauthorizedRequest,
     SigningSecretDocument,
     SigningSecretRequest,
 )
@@ -129,10 +140,12 @@ def resolve_credentials(request: CredentialsRequest | OAuth2RefreshRequest) -> C
     )
 
 
-def refresh_oauth2(run: Run, requirement_id: str, token_version: int) -> CredentialsResult:
-    """The user's OAuth link for ``requirement_id`` with an access token newer than ``token_version`` (the
-    one an upstream answered 401 to): refreshed once, whichever run asks first."""
-    assert run.user_id is not None, "only an end user's run has links"
+def refresh_oauth2(run: Run, reference: str, token_version: int) -> CredentialsResult:
+    """The OAuth credential ``reference`` names (the user's link of a requirement, or a project ``oauth2``
+    connection the run's workflow binds) with an access token newer than ``token_version`` (the one an
+    upstream answered 401 to): refreshed once, whichever run asks first."""
+    requirement_id = requirement_of(reference)
+    assert requirement_id is None or run.user_id is not None, "only an end user's run has links"
     return resolve_credentials(
         OAuth2RefreshRequest(
             kind="oauth2_refresh",
@@ -140,9 +153,42 @@ def refresh_oauth2(run: Run, requirement_id: str, token_version: int) -> Credent
             app_id=run.app_id,
             user_id=run.user_id,
             requirement_id=requirement_id,
+            connection_id=connection_of(reference),
             token_version=token_version,
         )
     )
+
+
+def report_unauthorized_connections(run: Run, failures: Iterable[AuthorizationFailure]) -> None:
+    """Have the credentials function mark ``unauthorized`` each project ``oauth2`` connection whose token a
+    node was refused with (401) right after the run refreshed it; a failure to do so is logged, and never
+    fails the run's end."""
+    for failure in failures:
+        connection_id = connection_of(failure.credential_key)
+        version = failure.refreshed_token_version
+        if connection_id is None or version is None or failure.status_code != 401:
+            continue
+        request = OAuth2UnauthorizedRequest(
+            kind="oauth2_unauthorized",
+            run_id=run.id,
+            app_id=run.app_id,
+            connection_id=connection_id,
+            token_version=version,
+            node_id=failure.node_id,
+            status_code=failure.status_code,
+        )
+        try:
+            reply = OAuth2UnauthorizedDocument.model_validate(_invoke(request))
+        except SwitchboardError as failed:
+            logger.warning(
+                "the connection could not be marked unauthorized",
+                extra={"connection_id": connection_id, "code": failed.error_code},
+            )
+            continue
+        logger.info(
+            "oauth2 connection reported unauthorized",
+            extra={"connection_id": connection_id, "marked": reply.marked},
+        )
 
 
 def resolve_for_run(run: Run, definition: WorkflowDefinition) -> CredentialsResult:

@@ -12,9 +12,13 @@ answer:   {"state_id", "outcome": "active" | <error code>, "link_id"?, "upstream
 revoke:   {"kind": "oauth2_revoke", "link_id"}  (a revoked OAuth link's tokens, sealed in its revocation item)
 answer:   {"link_id", "outcome": "revoked" | "provider_error" | "unreachable" | "destination_not_allowed"
            | "not_configured" | "not_pending"}
-refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id", "requirement_id", "token_version"}
-          (a node's request through the user's OAuth link was answered 401 with the token of that version)
-answer:   the run answer, for that one requirement: its access token refreshed past that version
+refresh:  {"kind": "oauth2_refresh", "run_id", "app_id", "user_id"?, "requirement_id" | "connection_id",
+           "token_version"}  (a node's request through the user's OAuth link, or through a project oauth2
+          connection the run's workflow binds, was answered 401 with the token of that version)
+answer:   the run answer, for that one reference: its access token refreshed past that version
+unauthorized: {"kind": "oauth2_unauthorized", "run_id", "app_id", "connection_id", "token_version", "node_id",
+           "status_code"}  (a node was refused with the project connection's token its run had just refreshed)
+answer:   {"connection_id", "marked"}  (false: the connection's tokens changed meanwhile, or were marked)
 refusal:  {"error": {"code", "message", "details"}}
 """
 
@@ -23,7 +27,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 from switchboard.engine.definition import MAX_NODES, MAX_REQUIREMENTS
 from switchboard.engine.nodes import CONNECTION_ID_PATTERN, Identifier
@@ -81,9 +94,34 @@ class OAuth2RefreshRequest(BaseModel):
     kind: Literal["oauth2_refresh"]
     run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
     app_id: AppId
-    user_id: str = Field(min_length=1, max_length=256)
-    requirement_id: Identifier
+    user_id: str | None = Field(default=None, min_length=1, max_length=256)
+    requirement_id: Identifier | None = Field(default=None, description="The user's link of this requirement")
+    connection_id: ConnectionId | None = Field(default=None, description="Or this project oauth2 connection")
     token_version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> OAuth2RefreshRequest:
+        if (self.requirement_id is None) == (self.connection_id is None):
+            raise ValueError("name exactly one of requirement_id and connection_id")
+        if self.requirement_id is not None and self.user_id is None:
+            raise ValueError("a link's refresh names the run's user_id")
+        return self
+
+
+class OAuth2UnauthorizedRequest(BaseModel):
+    """What the executor sends when a node's request was refused with the access token of ``token_version``
+    of a project ``oauth2`` connection, the token the run had just refreshed: mark the connection
+    ``unauthorized``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    kind: Literal["oauth2_unauthorized"]
+    run_id: str = Field(pattern=r"^run-[a-z0-9]{1,64}$")
+    app_id: AppId
+    connection_id: ConnectionId
+    token_version: int = Field(ge=0)
+    node_id: Identifier
+    status_code: int = Field(ge=400, le=499)
 
 
 def _request_kind(value: Any) -> str | None:
@@ -98,7 +136,8 @@ AnyRequest = Annotated[
     | Annotated[SigningSecretRequest, Tag("signing_secret")]
     | Annotated[OAuth2ExchangeRequest, Tag("oauth2_exchange")]
     | Annotated[OAuth2RevokeRequest, Tag("oauth2_revoke")]
-    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")],
+    | Annotated[OAuth2RefreshRequest, Tag("oauth2_refresh")]
+    | Annotated[OAuth2UnauthorizedRequest, Tag("oauth2_unauthorized")],
     Discriminator(_request_kind),
 ]
 AnyRequestModel = (
@@ -107,6 +146,7 @@ AnyRequestModel = (
     | OAuth2ExchangeRequest
     | OAuth2RevokeRequest
     | OAuth2RefreshRequest
+    | OAuth2UnauthorizedRequest
 )
 REQUEST_ADAPTER: TypeAdapter[AnyRequestModel] = TypeAdapter(AnyRequest)
 """Validates either kind of request; a validation error's ``loc`` starts with the kind's tag."""
@@ -146,6 +186,17 @@ class OAuth2RevokeDocument(BaseModel):
     outcome: str = Field(
         description="revoked, provider_error, unreachable, destination_not_allowed, not_configured or "
         "not_pending"
+    )
+
+
+class OAuth2UnauthorizedDocument(BaseModel):
+    """Whether the connection was marked ``unauthorized``."""
+
+    model_config = _TOLERANT
+
+    connection_id: str
+    marked: bool = Field(
+        description="False: the connection's tokens changed meanwhile, or were marked already"
     )
 
 

@@ -14,8 +14,9 @@ The provider's ``invalid_grant`` (the grant was revoked or the refresh token exp
 ``expired`` (``TokensExpired``), as does an expired token with no refresh token. Other failures release the
 lease and are ``RefreshFailed``; a token that is not yet expired is then still handed out (unless forced).
 
-The holder is a seam: a link today (``LinkTokens``); anything else that holds tokens (a project connection)
-implements ``TokenHolder``. Log lines carry ids and versions, never a token.
+The holder is a seam: an end user's link (``LinkTokens``) or a project ``oauth2`` connection
+(``connection_refresh.ConnectionTokens``) implements ``TokenHolder``. Log lines carry ids and versions,
+never a token.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class HeldTokens:
 
 
 class TokenHolder(Protocol):
-    """Where a set of OAuth tokens lives (a link's item)."""
+    """Where a set of OAuth tokens lives (a link's item; a connection's item and secret)."""
 
     id: str
     app_connection_id: str

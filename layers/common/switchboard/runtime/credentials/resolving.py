@@ -18,10 +18,11 @@ item names the secret's current version, so the same version-keyed cache serves 
 the very next delivery.
 
 ``config`` is the record's non-secret config merged with the secret's fields; for an end user's OAuth link,
-its access token (refreshed first when due, ``oauth_credentials``), never its refresh token. A
-``{"kind": "oauth2_refresh", …, "requirement_id", "token_version"}`` request (an upstream answered 401 to that
-token) is answered like a run request for that one requirement, its token refreshed past that version. Log
-lines, errors and resolution records carry ids and versions, never a value.
+or a project ``oauth2`` connection, its access token (refreshed first when due, ``oauth_credentials``,
+``connection_refresh``), never its refresh token. A ``{"kind": "oauth2_refresh", …, "requirement_id" |
+"connection_id", "token_version"}`` request (an upstream answered 401 to that token) is answered like a run
+request for that one reference (a connection only if the run's workflow version binds it), its token
+refreshed past that version. Log lines, errors and resolution records carry ids and versions, never a value.
 """
 
 from __future__ import annotations
@@ -50,8 +51,13 @@ from switchboard.domain.errors import (
 from switchboard.domain.ids import utcnow
 from switchboard.domain.models import Connection
 from switchboard.domain.runs import Link, LinkStatus
-from switchboard.engine.contracts import connection_reference, requirement_of, requirement_reference
+from switchboard.engine.contracts import connection_reference, requirement_reference
 from switchboard.observability import logger, metrics
+from switchboard.runtime.credentials.connection_refresh import (
+    check_bound,
+    connection_credential,
+    unauthorized,
+)
 from switchboard.runtime.credentials.contract import (
     REQUEST_ADAPTER,
     CredentialDocument,
@@ -60,6 +66,7 @@ from switchboard.runtime.credentials.contract import (
     OAuth2ExchangeRequest,
     OAuth2RefreshRequest,
     OAuth2RevokeRequest,
+    OAuth2UnauthorizedRequest,
     Resolution,
     SigningSecretDocument,
     SigningSecretRequest,
@@ -99,16 +106,12 @@ def answer(event: Any) -> dict[str, Any]:
 
         return revoke(request).model_dump(mode="json")
     used_versions: dict[str, int] = {}
-    if isinstance(request, OAuth2RefreshRequest):
-        used_versions[request.requirement_id] = request.token_version
-        request = CredentialsRequest(
-            run_id=request.run_id,
-            app_id=request.app_id,
-            user_id=request.user_id,
-            connection_ids=[],
-            requirement_ids=[request.requirement_id],
-        )
     try:
+        if isinstance(request, OAuth2UnauthorizedRequest):
+            return unauthorized(request).model_dump(mode="json")
+        if isinstance(request, OAuth2RefreshRequest):
+            used_versions[_refreshed_reference(request)] = request.token_version
+            request = _refresh_as_run_request(request)
         document = resolve(request, used_versions)
     except (NotFound, Forbidden, RequirementNotSatisfied) as refused:
         logger.info(
@@ -119,9 +122,37 @@ def answer(event: Any) -> dict[str, Any]:
     return document.model_dump(mode="json")
 
 
+def _refreshed_reference(request: OAuth2RefreshRequest) -> str:
+    if request.connection_id is not None:
+        return connection_reference(request.connection_id)
+    assert request.requirement_id is not None
+    return requirement_reference(request.requirement_id)
+
+
+def _refresh_as_run_request(request: OAuth2RefreshRequest) -> CredentialsRequest:
+    """A refresh is answered like a run request for its one reference; a connection only when the run's
+    workflow version binds it (the project check is resolution's)."""
+    if request.connection_id is not None:
+        check_bound(request.run_id, request.app_id, request.connection_id)
+    return CredentialsRequest(
+        run_id=request.run_id,
+        app_id=request.app_id,
+        user_id=request.user_id,
+        connection_ids=[request.connection_id] if request.connection_id is not None else [],
+        requirement_ids=[request.requirement_id] if request.requirement_id is not None else [],
+    )
+
+
 def _without_kind_tag(loc: list[int | str]) -> list[int | str]:
     """Error locations as the request's own fields (the union's tag is not part of the request)."""
-    kinds = ("run", "signing_secret", "oauth2_exchange", "oauth2_revoke", "oauth2_refresh")
+    kinds = (
+        "run",
+        "signing_secret",
+        "oauth2_exchange",
+        "oauth2_revoke",
+        "oauth2_refresh",
+        "oauth2_unauthorized",
+    )
     return loc[1:] if loc and loc[0] in kinds else loc
 
 
@@ -185,6 +216,8 @@ class _Source:
     last_used_at: datetime | None = None
     sealed_in: Link | None = None
     """The link whose item holds its secret sealed (``secret_name`` is then only the cache's key)."""
+    connection: Connection | None = None
+    """The project connection it is (a connection's source)."""
 
 
 @dataclass(frozen=True)
@@ -218,15 +251,17 @@ def resolve(
             cached=secret.cached,
             last_used_at=source.last_used_at,
         )
+        used = (used_versions or {}).get(source.reference)
         if source.connection_type == "oauth2" and source.sealed_in is not None:
-            used = (used_versions or {}).get(requirement_of(source.reference) or "")
             credentials[source.reference], resolution = oauth_credential(
                 source.sealed_in, secret.values, resolution, used
             )
+        elif source.connection is not None and source.connection_type == "oauth2":
+            credentials[source.reference], resolution = oauth2_connection_token(
+                source.connection, secret.values, resolution, used
+            )
         else:
             values = secret.values
-            if source.kind == "connection" and source.connection_type == "oauth2":
-                values = oauth2_connection_token(source.id, values)
             credentials[source.reference] = CredentialDocument(
                 type=source.connection_type,
                 config={**source.config, **values},
@@ -247,14 +282,14 @@ def resolve(
     return CredentialsDocument(credentials=credentials, resolutions=resolutions)
 
 
-def oauth2_connection_token(connection_id: str, tokens: dict[str, Any]) -> dict[str, Any]:
+def oauth2_connection_token(
+    connection: Connection, tokens: dict[str, Any], resolution: Resolution, used_version: int | None
+) -> tuple[CredentialDocument, Resolution]:
     """What a project ``oauth2`` connection hands its nodes: the access token a builder's authorization
-    stored, and when it expires (nothing before one did; the refresh token never leaves this function). The
-    one read of a connection's token: a refresh before handing it out belongs here."""
-    handed: dict[str, Any] = {name: tokens[name] for name in ("access_token", "expires_at") if name in tokens}
-    if not handed:
-        logger.info("oauth2 connection not authorized", extra={"connection_id": connection_id})
-    return handed
+    stored, refreshed first when it expires within 60 s or (``used_version``) a node's request was answered
+    401 with it (``connection_refresh``), its expiry and token version; an error when it is not authorized,
+    or expired. The refresh token never leaves this function."""
+    return connection_credential(connection, tokens, resolution, used_version)
 
 
 def _authorized_sources(
@@ -305,6 +340,7 @@ def _authorized_sources(
             secret_fields=c.secret_fields,
             secret_name=c.secret_name,
             secret_version=c.secret_version,
+            connection=c,
         )
         for c in (records.connections[connection_id] for connection_id in connection_ids)
     ]

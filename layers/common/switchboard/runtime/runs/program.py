@@ -213,14 +213,15 @@ class _Program:
         return self.resolved
 
     def _refresh_credential(self, run: Run, used: Credential) -> Credential | None:
-        """Inside a node's step: the user's OAuth link with a newer access token than ``used`` had (an
-        upstream answered 401 to it), from the credentials function; None for what is not a user's link."""
-        requirement_id = requirement_of(used.key)
+        """Inside a node's step: the OAuth credential ``used`` (the user's link, or a project ``oauth2``
+        connection) with a newer access token than ``used`` had (an upstream answered 401 to it), from the
+        credentials function; None for a credential without OAuth tokens."""
         version = used.config.get("token_version")
-        if requirement_id is None or run.user_id is None or not isinstance(version, int):
+        is_link = requirement_of(used.key) is not None
+        if not isinstance(version, int) or (is_link and run.user_id is None):
             return None
         try:
-            result = credentials_client.refresh_oauth2(run, requirement_id, version)
+            result = credentials_client.refresh_oauth2(run, used.key, version)
         except RequirementNotSatisfied as refused:
             # Another run found the grant gone (or the user revoked the link) since this one started.
             statuses = [entry.get("status") for entry in refused.details or [] if isinstance(entry, dict)]
@@ -249,6 +250,7 @@ class _Program:
         if result.status == "completed" and run.session_id:
             sessions.record_turn(run, result.output)
         links_lifecycle.record_authorization_failures(run, result.authorization_failures)
+        credentials_client.report_unauthorized_connections(run, result.authorization_failures)
         links_lifecycle.touch_resolved_links(run, began.resolutions)
         sequence = sink.next_sequence
         self._close_sink()

@@ -112,6 +112,8 @@ class WorkerProcess:
         self.number = number
         self.alive = True
         self._send_lock = threading.Lock()
+        self._stop_lock = threading.Lock()
+        self._stopped = False
         self._ready = threading.Event()
         self._init_error: str | None = None
         context = _forkserver()
@@ -215,6 +217,12 @@ class WorkerProcess:
             self._connection.send(message)
 
     def stop(self) -> None:
+        """End the environment, once: the invocation that saw it fail and the stack's own stop may both
+        ask at the same moment (a second close of the pipe would close another file's descriptor)."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.alive = False
         if self._process.is_alive():
             self._process.kill()

@@ -128,7 +128,7 @@ def test_sigterm_drains_the_runs_in_flight_and_what_it_cannot_finish_resumes_at_
         "both calls in flight",
     )
     # When the stack gets SIGTERM (a 2 s drain)
-    assert stack.interrupt(signal.SIGTERM) == 0
+    assert stack.interrupt(signal.SIGTERM) == 0, stack.stderr()
     # Then the quick run finished within the drain, and the long one was left for the next start
     assert "Traceback" not in stack.stderr()
     stack.start()

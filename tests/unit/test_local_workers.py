@@ -80,3 +80,43 @@ def test_a_worker_ignores_ctrl_c_and_dies_with_the_stack(tmp_path: Path):
     finally:
         stack.kill()
         stack.wait(5)
+
+
+def test_an_environment_stopped_twice_at_once_closes_its_pipe_once(tmp_path: Path):
+    import threading
+
+    from switchboard_cli.local.functions import function_specs, load_functions
+    from switchboard_cli.local.template import Template
+
+    # Given a function whose environment served one invocation
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "pid").mkdir()
+    (tmp_path / "pid" / "app.py").write_text(textwrap.dedent(HANDLER))
+    template = Template.from_file(tmp_path / "template.yaml")
+    function = load_functions(template, function_specs(template))["PidFunction"]
+    try:
+        worker = function.call({})["process"]
+        environment = function._environments[0]  # the one environment (the test reaches into the pool)
+
+        # When the invocation that saw it fail and the stack's stop both stop it, at the same moment
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def stop() -> None:
+            start.wait()
+            try:
+                environment.worker.stop()
+            except BaseException as error:  # what a second close raised is the finding
+                errors.append(error)
+
+        threads = [threading.Thread(target=stop) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+
+        # Then neither fails, and the worker is gone
+        assert errors == []
+        assert gone_within(worker, 5)
+    finally:
+        function.close()

@@ -21,8 +21,7 @@ from switchboard.store.control import control
 from switchboard.store.links import links_table
 from tests.integration.apps_runtime import deploy
 from tests.integration.conftest import Reply, World, error_of
-from tests.integration.links_world import links_world
-from tests.integration.test_oauth_flow import APPS_BASE_URL, CALLBACK, Scene
+from tests.integration.oauth_fixtures import CALLBACK, Scene, oauth_scene
 from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
 from tests.support.stack import LambdaContextStub, load_function
@@ -42,26 +41,9 @@ def provider() -> Iterator[OAuthProvider]:
 @pytest.fixture
 def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
     """The project's OAuth app (the provider's basic-auth client), the App, and the loopback upstream."""
-    monkeypatch.setenv("APPS_BASE_URL", APPS_BASE_URL)
-    with links_world(world, monkeypatch) as built:
-        client = provider.clients["client_secret_basic"]
-        discovery = provider.discovery()
-        config = {
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "authorize_url": discovery["authorization_endpoint"],
-            "token_url": discovery["token_endpoint"],
-            "userinfo_url": discovery["userinfo_endpoint"],
-            "scopes": ["openid", "email", "profile", "offline_access"],
-            "authorize_params": {"prompt": "consent"},
-            "token_endpoint_auth_method": "client_secret_basic",
-        }
-        created = world.builder.data(
-            "POST",
-            "/v1/connections",
-            {"project_id": world.project_id, "name": "provider", "type": "oauth2_app", "config": config},
-        )
-        yield Scene(built, provider, created["id"], config)
+    config = provider.app_config(with_revocation=False, with_id_token=False)
+    with oauth_scene(world, monkeypatch, provider, config, upstream_url=None) as built:
+        yield built
 
 
 def _account(scene: Scene, url: str | None = None) -> str:

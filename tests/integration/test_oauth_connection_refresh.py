@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from switchboard.store import connections, keys, secrets
 from switchboard.store.control import control
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import deploy
+from tests.integration.oauth_fixtures import Scene, api, provider
 from tests.integration.test_oauth_connection_flow import (
     _account,
     _authorized_as,
@@ -29,29 +29,13 @@ from tests.integration.test_oauth_connection_flow import (
     _tokens,
     scene,
 )
-from tests.integration.test_oauth_flow import CALLBACK, Scene
 from tests.integration.test_oauth_refresh import LONG_LIVED, refreshes
 from tests.support.bearer_api import IntrospectedApi
-from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
 from tests.support.stack import LambdaContextStub, load_function
 from tests.support.workflows import echo_workflow
 from tests.support.world import Reply
 
-__all__ = ["scene"]  # the fixture, used here with this module's provider
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@pytest.fixture
-def api(provider: OAuthProvider) -> Iterator[IntrospectedApi]:
-    provider.reset()
-    with IntrospectedApi(provider) as started:
-        yield started
-    provider.reset()
+__all__ = ["api", "provider", "scene"]  # the fixtures, from their shared homes
 
 
 def authorized_with_token_lifetime(scene: Scene, api: IntrospectedApi, seconds: int) -> str:

@@ -11,7 +11,6 @@ import socket
 import time
 import urllib.parse
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,25 +22,14 @@ from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
 from switchboard.runtime.credentials import oauth_exchange
 from switchboard.store import links, oauth_states
-from tests.integration.conftest import World
-from tests.integration.test_oauth_flow import CALLBACK, Scene, oauth_scene
+from tests.integration.oauth_fixtures import CALLBACK, Scene, provider, scene
 from tests.support.fakes import Reply as Answer
-from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
 
 with warnings.catch_warnings(record=True):
     from authlib.integrations.httpx_client import OAuth2Client
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@pytest.fixture
-def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
-    with oauth_scene(world, monkeypatch, provider) as built:
-        yield built
+__all__ = ["provider", "scene"]  # the fixtures, from their shared home
 
 
 def _state_id(url: str) -> str:

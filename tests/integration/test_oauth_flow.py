@@ -6,18 +6,11 @@ while the callback waits) and the credentials function's exchange."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-import httpx
 import pytest
 
-from switchboard import aws
 from switchboard.domain.ids import utcnow
 from switchboard.domain.runs import LinkStatus
 from switchboard.runtime.webhooks.signing import verify_webhook
@@ -25,155 +18,11 @@ from switchboard.settings import get_settings
 from switchboard.store import keys, link_secrets, links, oauth_states
 from switchboard.store.links import links_table
 from switchboard.store.table import update_op
-from tests.integration.apps_runtime import _record, deploy
-from tests.integration.conftest import World
-from tests.integration.links_world import LinksWorld, links_world
+from tests.integration.oauth_fixtures import CALLBACK, Scene, provider, scene
 from tests.integration.test_connect_page import allow_returns
 from tests.support.fakes import Reply as Answer
-from tests.support.oauth_provider import OAuthProvider, sign_in, start_oauth_provider
-from tests.support.stack import LambdaContextStub, http_event, load_function
-from tests.support.workflows import echo_workflow
-from tests.support.world import Reply
 
-APPS_BASE_URL = "http://127.0.0.1:3000"
-CALLBACK = f"{APPS_BASE_URL}/v1/oauth2/callback"
-API_URL = "https://crm.example.test/api"
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    """A provider whose clients' redirect URI is this deployment's callback."""
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@dataclass
-class Scene:
-    world: LinksWorld
-    provider: OAuthProvider
-    app_connection_id: str
-    app_config: dict[str, Any]
-
-    def authorize(self, token: str, **body: Any) -> Reply:
-        return self.world.runtime.call(
-            "POST", "/v1/connect/oauth2/authorize", token=token, body={"requirement_id": "crm", **body}
-        )
-
-    def authorization_url(self, user_id: str, **options: Any) -> str:
-        reply = self.authorize(self.world.connect_token(user_id, **options).token)
-        assert reply.status == 200, reply.body
-        return str(reply.body["data"]["authorization_url"])
-
-    def callback(self, query: dict[str, str], before_exchange: Callable[[str], None] | None = None) -> Reply:
-        """The provider's redirect, as API Gateway hands it to the Apps function, while the dispatcher takes
-        the run queue's messages (its event source); ``before_exchange`` is called with the state id of each
-        exchange message before the dispatcher gets it."""
-        stop = threading.Event()
-        feeder = threading.Thread(target=self._feed_dispatcher, args=(stop, before_exchange), daemon=True)
-        feeder.start()
-        try:
-            encoded = {k: urllib.parse.quote(v, safe="") for k, v in query.items()}
-            event = http_event(
-                "GET",
-                "/v1/oauth2/callback",
-                route_key="ANY /{proxy+}",
-                path_parameters={"proxy": "v1/oauth2/callback"},
-                host="127.0.0.1:3000",
-                query=encoded,
-            )
-            event["queryStringParameters"] = query
-            result = load_function("apps").lambda_handler(event, LambdaContextStub())
-        finally:
-            stop.set()
-            feeder.join(10)
-        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-        return Reply(result["statusCode"], headers, result.get("body") or "", result.get("body") or "")
-
-    def _feed_dispatcher(self, stop: threading.Event, before: Callable[[str], None] | None) -> None:
-        while not stop.is_set():
-            self.dispatch("oauth2_exchange", before)
-            stop.wait(0.05)
-
-    def dispatch(self, kind: str, before: Callable[[str], None] | None = None) -> int:
-        """Hand the run queue's ``kind`` messages (``oauth2_exchange``, ``oauth2_revoke``) to the dispatcher,
-        as its event source would; how many."""
-        sqs = aws.client("sqs")
-        queue = self.world.runtime.queue_url
-        handed = 0
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
-        for message in messages:
-            body = json.loads(message["Body"])
-            if kind not in body:
-                continue
-            if before is not None:
-                before(body[kind])
-            load_function("dispatcher").lambda_handler({"Records": [_record(message)]}, LambdaContextStub())
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            handed += 1
-        return handed
-
-    def sign_in(self, url: str, login: str) -> dict[str, str]:
-        with httpx.Client(timeout=10) as browser:
-            redirected = sign_in(browser, url, login, CALLBACK)
-        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(redirected).query))
-
-    def link_as(self, user_id: str, login: str, **options: Any) -> Reply:
-        return self.callback(self.sign_in(self.authorization_url(user_id, **options), login))
-
-    def requirement_status(self, user_id: str) -> dict[str, Any]:
-        reply = self.world.runtime.call("GET", "/v1/requirements/status", query={"user_id": user_id})
-        assert reply.status == 200, reply.body
-        entry: dict[str, Any] = reply.body["data"]["requirements"][0]
-        return entry
-
-
-def _oauth_workflow(app_connection_id: str) -> dict[str, Any]:
-    document = echo_workflow(requirement=True)
-    document["requirements"][0].update(
-        connection_type="oauth2",
-        title="Connect your CRM account",
-        oauth2={"app_connection_id": app_connection_id, "url": API_URL},
-    )
-    return document
-
-
-@pytest.fixture
-def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
-    with oauth_scene(world, monkeypatch, provider) as built:
-        yield built
-
-
-@contextmanager
-def oauth_scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
-    """An App whose ``crm`` requirement is an account at ``provider`` (an ``oauth2_app`` with all its
-    endpoints), with the links world around it (other test modules build their ``scene`` with it)."""
-    monkeypatch.setenv("APPS_BASE_URL", APPS_BASE_URL)
-    with links_world(world, monkeypatch) as built:
-        client = provider.clients["client_secret_basic"]
-        discovery = provider.discovery()
-        config = {
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "authorize_url": discovery["authorization_endpoint"],
-            "token_url": discovery["token_endpoint"],
-            "userinfo_url": discovery["userinfo_endpoint"],
-            "revocation_url": discovery["revocation_endpoint"],
-            "jwks_uri": discovery["jwks_uri"],
-            "issuer": discovery["issuer"],
-            "scopes": ["openid", "email", "profile", "offline_access"],
-            # oidc-provider issues a refresh token only with offline_access and a fresh consent
-            "authorize_params": {"prompt": "consent"},
-            "token_endpoint_auth_method": "client_secret_basic",
-        }
-        created = world.builder.data(
-            "POST",
-            "/v1/connections",
-            {"project_id": world.project_id, "name": "provider", "type": "oauth2_app", "config": config},
-        )
-        deploy(world, _oauth_workflow(created["id"]))
-        yield Scene(built, provider, created["id"], config)
+__all__ = ["provider", "scene"]  # the fixtures, from their shared home
 
 
 def test_an_end_user_links_their_account_and_its_identity_is_shown(

@@ -22,11 +22,10 @@ from switchboard.store.links import links_table
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import deploy
 from tests.integration.conftest import World
-from tests.integration.links_world import links_world
-from tests.integration.test_oauth_flow import APPS_BASE_URL, CALLBACK, Scene
+from tests.integration.oauth_fixtures import Scene, api, oauth_scene, provider
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.fakes import Reply as Answer
-from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
+from tests.support.oauth_provider import OAuthProvider
 from tests.support.stack import LambdaContextStub, load_function
 from tests.support.workflows import echo_workflow
 from tests.support.world import Reply
@@ -35,52 +34,18 @@ USER = "user-42"
 LONG_LIVED = 3600
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@pytest.fixture
-def api(provider: OAuthProvider) -> Iterator[IntrospectedApi]:
-    with IntrospectedApi(provider) as started:
-        yield started
+__all__ = ["api", "provider"]  # the fixtures, from their shared home
 
 
 @pytest.fixture
 def scene(
     world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider, api: IntrospectedApi
 ) -> Iterator[Scene]:
-    """The App's ``crm`` requirement is an account at the provider whose tokens go to ``api``."""
-    monkeypatch.setenv("APPS_BASE_URL", APPS_BASE_URL)
-    provider.reset()
-    with links_world(world, monkeypatch) as built:
-        client = provider.clients["client_secret_post"]
-        discovery = provider.discovery()
-        config = {
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "authorize_url": discovery["authorization_endpoint"],
-            "token_url": discovery["token_endpoint"],
-            "userinfo_url": discovery["userinfo_endpoint"],
-            "scopes": ["openid", "email", "profile", "offline_access"],
-            "authorize_params": {"prompt": "consent"},
-            "token_endpoint_auth_method": "client_secret_post",
-        }
-        created = world.builder.data(
-            "POST",
-            "/v1/connections",
-            {"project_id": world.project_id, "name": "provider", "type": "oauth2_app", "config": config},
-        )
-        document = echo_workflow(requirement=True)
-        document["requirements"][0].update(
-            connection_type="oauth2",
-            title="Connect your CRM account",
-            oauth2={"app_connection_id": created["id"], "url": api.url},
-        )
-        deploy(world, document)
-        yield Scene(built, provider, created["id"], config)
-    provider.reset()
+    """The App's ``crm`` requirement is an account at the provider (its post-auth client, no revocation
+    endpoint, no ID token check) whose tokens go to ``api``."""
+    config = provider.app_config("client_secret_post", with_revocation=False, with_id_token=False)
+    with oauth_scene(world, monkeypatch, provider, config, upstream_url=api.url) as built:
+        yield built
 
 
 def link_with_token_lifetime(scene: Scene, seconds: int) -> Link:

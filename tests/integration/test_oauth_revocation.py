@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,25 +15,14 @@ from switchboard import egress
 from switchboard.domain.runs import LinkStatus
 from switchboard.store import keys, link_secrets, links, oauth_revocations
 from switchboard.store.links import links_table
-from tests.integration.conftest import World
-from tests.integration.test_oauth_flow import CALLBACK, Scene, oauth_scene
+from tests.integration.oauth_fixtures import Scene, provider, scene
 from tests.support.fakes import Reply as Answer
-from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
 
 with warnings.catch_warnings(record=True):
     from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@pytest.fixture
-def scene(world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider) -> Iterator[Scene]:
-    with oauth_scene(world, monkeypatch, provider) as built:
-        yield built
+__all__ = ["provider", "scene"]  # the fixtures, from their shared home
 
 
 def _introspected_active(scene: Scene, token: str) -> bool:

@@ -14,12 +14,11 @@ import pytest
 from switchboard.domain.runs import LinkStatus
 from switchboard.runtime.webhooks.signing import verify_webhook
 from switchboard.store import link_secrets, links
-from tests.integration.apps_runtime import deploy
 from tests.integration.conftest import World
-from tests.integration.test_oauth_flow import APPS_BASE_URL, CALLBACK, Scene, _oauth_workflow, oauth_scene
+from tests.integration.oauth_fixtures import APPS_BASE_URL, Scene, api, oauth_scene, provider
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.fakes import Reply as Answer
-from tests.support.oauth_provider import OAuthProvider, start_oauth_provider
+from tests.support.oauth_provider import OAuthProvider
 from tests.support.world import Reply
 
 ALICE = "user-42"
@@ -28,16 +27,7 @@ SHORT_LIVED = 2
 LONG_LIVED = 3600
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthProvider]:
-    with start_oauth_provider(redirect_uris=(CALLBACK,)) as started:
-        yield started
-
-
-@pytest.fixture
-def api(provider: OAuthProvider) -> Iterator[IntrospectedApi]:
-    with IntrospectedApi(provider) as started:
-        yield started
+__all__ = ["api", "provider"]  # the fixtures, from their shared home
 
 
 @pytest.fixture
@@ -45,13 +35,8 @@ def scene(
     world: World, monkeypatch: pytest.MonkeyPatch, provider: OAuthProvider, api: IntrospectedApi
 ) -> Iterator[Scene]:
     """The OAuth flow's App, its ``crm`` requirement's node calling ``api`` with the end user's token."""
-    provider.reset()
-    with oauth_scene(world, monkeypatch, provider) as built:
-        document = _oauth_workflow(built.app_connection_id)
-        document["requirements"][0]["oauth2"]["url"] = api.url
-        deploy(world, document)
+    with oauth_scene(world, monkeypatch, provider, upstream_url=api.url) as built:
         yield built
-    provider.reset()
 
 
 def run(scene: Scene, user_id: str) -> Reply:

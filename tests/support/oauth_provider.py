@@ -102,6 +102,35 @@ class OAuthProvider:
         document: dict[str, Any] = self._admin("GET", "/.well-known/openid-configuration")
         return document
 
+    def app_config(
+        self,
+        auth_method: str = "client_secret_basic",
+        *,
+        with_revocation: bool = True,
+        with_id_token: bool = True,
+    ) -> dict[str, Any]:
+        """The ``config`` of an ``oauth2_app`` connection for the client authenticating with ``auth_method``,
+        its endpoints read from the discovery document (the revocation endpoint and the ID token's JWKS and
+        issuer unless left out)."""
+        client = self.clients[auth_method]
+        discovery = self.discovery()
+        config: dict[str, Any] = {
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "authorize_url": discovery["authorization_endpoint"],
+            "token_url": discovery["token_endpoint"],
+            "userinfo_url": discovery["userinfo_endpoint"],
+            "scopes": ["openid", "email", "profile", "offline_access"],
+            # oidc-provider issues a refresh token only with offline_access and a fresh consent
+            "authorize_params": {"prompt": "consent"},
+            "token_endpoint_auth_method": auth_method,
+        }
+        if with_revocation:
+            config["revocation_url"] = discovery["revocation_endpoint"]
+        if with_id_token:
+            config.update(jwks_uri=discovery["jwks_uri"], issuer=discovery["issuer"])
+        return config
+
     def stats(self) -> dict[str, Any]:
         """Counters: ``token_requests`` (by grant type, counted before processing), ``token`` (outcomes),
         ``auth_methods`` (``"<client_id> <method>"``), ``introspection``, ``revocation``, ``userinfo``,

@@ -4,8 +4,6 @@ in, consents, lands on the stack's callback page, and the App's backend finds th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -14,17 +12,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.chromium import Screenshot, console_errors
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, oauth_stack
+from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, stack_and_provider
 from tests.support.oauth_provider import OAuthProvider
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack_and_provider(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalStackProcess, OAuthProvider]]:
-    yield from oauth_stack(tmp_path_factory)
+__all__ = ["stack_and_provider"]  # the fixture, from its shared home
 
 
 def test_an_end_user_connects_an_oauth_account_from_the_hosted_page(

@@ -22,9 +22,11 @@ CLIENT = "client_secret_post"
 """The provider's client the App uses (its token endpoint auth method)."""
 
 
-def oauth_stack(
+@pytest.fixture(scope="module")
+def stack_and_provider(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LocalStackProcess, OAuthProvider]]:
+    """The module's local stack and its provider (a module imports this fixture, naming it in ``__all__``)."""
     stack = LocalStackProcess(tmp_path_factory.mktemp("oauth-stack"))
     with start_oauth_provider(redirect_uris=(f"{stack.base_url}/v1/oauth2/callback",)) as provider:
         stack.start()
@@ -57,6 +59,14 @@ class OAuthApp:
         issued: dict[str, Any] = reply.body["data"]
         return issued
 
+    def authorization_url(self, connect_token: str) -> str:
+        """Where the connect API sends the end user to authorize the ``crm`` requirement."""
+        started = self.call(
+            "POST", "/v1/connect/oauth2/authorize", token=connect_token, json_body={"requirement_id": "crm"}
+        )
+        assert started.status == 200, started.text
+        return str(started.body["data"]["authorization_url"])
+
     def requirement(self, user_id: str) -> dict[str, Any]:
         reply = self.call("GET", f"/v1/requirements/status?user_id={user_id}")
         assert reply.status == 200, reply.text
@@ -67,22 +77,7 @@ class OAuthApp:
 def deploy_oauth_app(stack: LocalStackProcess, provider: OAuthProvider, name: str) -> OAuthApp:
     api = ManagementApi(stack)
     project_id = api.builder.project(name)
-    client = provider.clients[CLIENT]
-    discovery = provider.discovery()
-    config = {
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "authorize_url": discovery["authorization_endpoint"],
-        "token_url": discovery["token_endpoint"],
-        "userinfo_url": discovery["userinfo_endpoint"],
-        "revocation_url": discovery["revocation_endpoint"],
-        "jwks_uri": discovery["jwks_uri"],
-        "issuer": discovery["issuer"],
-        "scopes": ["openid", "email", "profile", "offline_access"],
-        # oidc-provider issues a refresh token only with offline_access and a fresh consent
-        "authorize_params": {"prompt": "consent"},
-        "token_endpoint_auth_method": CLIENT,
-    }
+    config = provider.app_config(CLIENT)
     body = {"project_id": project_id, "name": "provider", "type": "oauth2_app", "config": config}
     created = api("POST", "/v1/connections", body, expect=201)
     definition = echo_workflow(requirement=True)

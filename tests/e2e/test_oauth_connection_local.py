@@ -5,26 +5,18 @@ token to a loopback upstream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.oauth_world import deploy_oauth_app, oauth_stack
+from tests.e2e.oauth_world import deploy_oauth_app, stack_and_provider
 from tests.support.fakes import HttpTarget
 from tests.support.fakes import Reply as Answer
 from tests.support.http import request
 from tests.support.oauth_provider import OAuthProvider, sign_in
 from tests.support.workflows import echo_workflow
 
-
-@pytest.fixture(scope="module")
-def stack_and_provider(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalStackProcess, OAuthProvider]]:
-    yield from oauth_stack(tmp_path_factory)
+__all__ = ["stack_and_provider"]  # the fixture, from its shared home
 
 
 def test_a_builder_authorizes_a_project_connection_on_the_local_stack(

@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.e2e.app_world import ManagementApi
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, oauth_stack
+from tests.e2e.oauth_world import CLIENT, deploy_oauth_app, stack_and_provider
 from tests.support.http import request
 from tests.support.oauth_provider import OAuthProvider, sign_in
 
-
-@pytest.fixture(scope="module")
-def stack_and_provider(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalStackProcess, OAuthProvider]]:
-    yield from oauth_stack(tmp_path_factory)
+__all__ = ["stack_and_provider"]  # the fixture, from its shared home
 
 
 def test_an_end_user_links_an_oauth_account_on_the_local_stack(
@@ -34,13 +27,10 @@ def test_an_end_user_links_an_oauth_account_on_the_local_stack(
     app = deploy_oauth_app(stack, provider, "oauth-local")
     token = app.connect_token("user-42")["token"]
     # When the end user starts the authorization, signs in as alice, and the provider returns them
-    started = app.call(
-        "POST", "/v1/connect/oauth2/authorize", token=token, json_body={"requirement_id": "crm"}
-    )
-    assert started.status == 200, started.text
+    authorization_url = app.authorization_url(token)
     callback = f"{stack.base_url}/v1/oauth2/callback"
     with httpx.Client(timeout=15) as browser:
-        returned = sign_in(browser, started.body["data"]["authorization_url"], "alice", callback)
+        returned = sign_in(browser, authorization_url, "alice", callback)
         page = browser.get(returned)
     # Then the stack's callback shows the account linked, and the requirement is active as alice
     assert urllib.parse.urlsplit(returned).path == "/v1/oauth2/callback"
@@ -62,14 +52,9 @@ def test_an_end_user_unlinking_revokes_the_tokens_at_the_provider_on_the_local_s
     stack, provider = stack_and_provider
     app = deploy_oauth_app(stack, provider, "oauth-revoke")
     token = app.connect_token("user-7")["token"]
-    started = app.call(
-        "POST", "/v1/connect/oauth2/authorize", token=token, json_body={"requirement_id": "crm"}
-    )
-    assert started.status == 200, started.text
+    authorization_url = app.authorization_url(token)
     with httpx.Client(timeout=15) as browser:
-        returned = sign_in(
-            browser, started.body["data"]["authorization_url"], "bob", f"{stack.base_url}/v1/oauth2/callback"
-        )
+        returned = sign_in(browser, authorization_url, "bob", f"{stack.base_url}/v1/oauth2/callback")
         assert browser.get(returned).status_code == 200
     before = provider.stats()
     # When the user unlinks through the connect API

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.engine.contracts import Credential, NodeError
+from switchboard.engine.contracts import Credential, NodeError, RunResult
 from tests.support.fakes import HttpTarget, Reply
 from tests.unit.engine.harness import INPUT, OAUTH, output, run, serialized, spans_of, workflow
 
@@ -48,6 +48,15 @@ def _bearers(target: HttpTarget) -> list[str]:
     return [request.headers["authorization"] for request in target.requests_to("/me")]
 
 
+def _call_refusing_upstream(target: HttpTarget, refresher: Refresher) -> RunResult:
+    """A node calls an upstream that answers every request 401, with the old token at version 0."""
+    target.respond("/me", Reply(status=401, body={"error": "invalid_token"}))
+    result, _ = run(
+        _definition(path="/me"), credentials=[_credential(target, OLD_TOKEN, 0)], refresh_credential=refresher
+    )
+    return result
+
+
 def test_an_oauth_credential_sends_its_access_token_and_the_output_never_shows_it(target: HttpTarget) -> None:
     # Given an upstream that echoes the request, and an OAuth credential
     target.respond("/me", Reply(echo=True))
@@ -82,12 +91,9 @@ def test_a_401_gets_one_refreshed_token_and_the_request_is_sent_once_more(target
 
 def test_a_401_to_the_refreshed_token_fails_unauthorized_after_one_retry(target: HttpTarget) -> None:
     # Given an upstream that refuses every token, and a refresher with a newer one
-    target.respond("/me", Reply(status=401, body={"error": "invalid_token"}))
     refresher = Refresher(target, NEW_TOKEN)
     # When a node calls it
-    result, _ = run(
-        _definition(path="/me"), credentials=[_credential(target, OLD_TOKEN, 0)], refresh_credential=refresher
-    )
+    result = _call_refusing_upstream(target, refresher)
     # Then one refresh, one retry, and the node fails unauthorized, reported for the credential with the
     # token version it had just been refreshed to
     error = result.nodes["call"].error
@@ -102,12 +108,9 @@ def test_a_401_to_the_refreshed_token_fails_unauthorized_after_one_retry(target:
 
 def test_a_401_without_a_refreshed_token_fails_unauthorized_at_once(target: HttpTarget) -> None:
     # Given an upstream that refuses the token, and no refresh to be had
-    target.respond("/me", Reply(status=401, body={"error": "invalid_token"}))
     refresher = Refresher(target, None)
     # When a node calls it
-    result, _ = run(
-        _definition(path="/me"), credentials=[_credential(target, OLD_TOKEN, 0)], refresh_credential=refresher
-    )
+    result = _call_refusing_upstream(target, refresher)
     # Then the node fails unauthorized after the one request
     error = result.nodes["call"].error
     assert error is not None

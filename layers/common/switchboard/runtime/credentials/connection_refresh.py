@@ -48,6 +48,7 @@ from switchboard.runtime.credentials.contract import (
     OAuth2UnauthorizedRequest,
     Resolution,
 )
+from switchboard.runtime.credentials.oauth_credentials import token_document, unusable_document
 from switchboard.runtime.credentials.oauth_tokens import (
     HeldTokens,
     TokensExpired,
@@ -61,6 +62,10 @@ EXPIRED = "expired"
 UNAUTHORIZED = "unauthorized"
 CODES = {EXPIRED: "oauth2_connection_expired", UNAUTHORIZED: "oauth2_connection_unauthorized"}
 """A marked connection's decision (the start of its ``last_event``) → the code its nodes fail with."""
+
+NO_ACCESS_TOKEN = CredentialError(
+    code="oauth2_not_authorized", message="the OAuth connection holds no access token yet"
+)
 
 
 class ConnectionTokens:
@@ -191,30 +196,15 @@ def _refusal(connection: Connection) -> CredentialError:
         return CredentialError(
             code=CODES[decision], message="the OAuth connection must be authorized again by a builder"
         )
-    return CredentialError(
-        code="oauth2_not_authorized", message="the OAuth connection holds no access token yet"
-    )
+    return NO_ACCESS_TOKEN
 
 
 def _document(connection: Connection, values: dict[str, Any], version: int) -> CredentialDocument:
-    if not values.get("access_token"):
-        error = CredentialError(
-            code="oauth2_not_authorized", message="the OAuth connection holds no access token yet"
-        )
-        return _unusable(connection, error)
-    config = {
-        **connection.config,
-        "access_token": values["access_token"],
-        "expires_at": values.get("expires_at"),
-        "token_version": version,
-    }
-    return CredentialDocument(type=connection.type, config=config, secret_fields=["access_token"])
+    return token_document(connection.type, connection.config, values, version, NO_ACCESS_TOKEN)
 
 
 def _unusable(connection: Connection, error: CredentialError) -> CredentialDocument:
-    return CredentialDocument(
-        type=connection.type, config=dict(connection.config), secret_fields=[], error=error
-    )
+    return unusable_document(connection.type, connection.config, error)
 
 
 def _token_version(connection: Connection) -> int:

@@ -40,21 +40,39 @@ def oauth_credential(
 
 
 def _document(link: Link, values: Mapping[str, Any], version: int) -> CredentialDocument:
+    missing = TokensUnusable("the link holds no access token")
+    error = CredentialError(code=missing.code, message=missing.reason)
+    return token_document(link.connection_type, link.config, values, version, error)
+
+
+def _unusable(link: Link, reason: TokensUnusable) -> CredentialDocument:
+    error = CredentialError(code=reason.code, message=reason.reason)
+    return unusable_document(link.connection_type, link.config, error)
+
+
+def token_document(
+    connection_type: str,
+    config: Mapping[str, Any],
+    values: Mapping[str, Any],
+    version: int,
+    missing: CredentialError,
+) -> CredentialDocument:
+    """The credential of an OAuth token holder (an end user's link, a project connection): its non-secret
+    ``config`` with the access token, its expiry and token version; ``missing`` without an access token."""
     if not values.get("access_token"):
-        return _unusable(link, TokensUnusable("the link holds no access token"))
-    config = {
-        **link.config,
+        return unusable_document(connection_type, config, missing)
+    document = {
+        **config,
         "access_token": values["access_token"],
         "expires_at": values.get("expires_at"),
         "token_version": version,
     }
-    return CredentialDocument(type=link.connection_type, config=config, secret_fields=["access_token"])
+    return CredentialDocument(type=connection_type, config=document, secret_fields=["access_token"])
 
 
-def _unusable(link: Link, reason: TokensUnusable) -> CredentialDocument:
-    return CredentialDocument(
-        type=link.connection_type,
-        config=dict(link.config),
-        secret_fields=[],
-        error=CredentialError(code=reason.code, message=reason.reason),
-    )
+def unusable_document(
+    connection_type: str, config: Mapping[str, Any], error: CredentialError
+) -> CredentialDocument:
+    """The credential of a holder without a usable access token: its config and the ``error`` that fails the
+    node using it."""
+    return CredentialDocument(type=connection_type, config=dict(config), secret_fields=[], error=error)

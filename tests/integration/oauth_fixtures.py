@@ -2,12 +2,14 @@
 deployment's callback, the loopback API that introspects each bearer token, and the ``Scene``: an App whose
 ``crm`` requirement is an account at the provider (an ``oauth2_app`` connection), with the links world around
 it. A module uses the fixtures by importing them (``provider``, ``api``, ``scene``) and naming them in its
-``__all__``; each module gets a provider of its own (module scope)."""
+``__all__``; each module gets a provider of its own (module scope). The steps the refresh tests share live
+here too: the provider's refresh count, a run's trace, runs started together, the slow token endpoint."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,8 @@ from tests.support.world import Reply
 APPS_BASE_URL = "http://127.0.0.1:3000"
 CALLBACK = f"{APPS_BASE_URL}/v1/oauth2/callback"
 API_URL = "https://crm.example.test/api"
+LONG_LIVED = 3600
+"""The access-token lifetime (seconds) a test sets when the token must not expire during it."""
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +174,58 @@ def oauth_scene(
         if upstream_url is not None:
             deploy(world, oauth_workflow(created["id"], upstream_url))
         yield Scene(built, provider, created["id"], app_config)
+
+
+def refreshes(scene: Scene) -> int:
+    """How many refresh requests the provider has received (since its last reset)."""
+    count: int = scene.provider.stats()["token_requests"].get("refresh_token", 0)
+    return count
+
+
+def trace(scene: Scene, run_id: str) -> dict[str, Any]:
+    """The run's trace, as the management API shows it to the builder."""
+    document: dict[str, Any] = scene.world.world.builder.data(
+        "GET", f"/v1/apps/{scene.world.app_id}/traces/{run_id}", expect=200
+    )
+    return document
+
+
+def runs_together(count: int, start_run: Callable[[], Reply]) -> list[Reply]:
+    """Start ``count`` runs at the same moment (one thread each, behind a barrier) and collect their replies.
+    The functions are loaded once before the threads, as each execution environment has them."""
+    for function in ("apps", "executor", "credentials"):
+        load_function(function)
+    barrier = threading.Barrier(count)
+    replies: list[Reply] = []
+
+    def start() -> None:
+        barrier.wait()
+        replies.append(start_run())
+
+    threads = [threading.Thread(target=start) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return replies
+
+
+def expired_behind_a_slow_token_endpoint(scene: Scene) -> int:
+    """Wait until a 1 s access token has expired and slow every token request (300 ms), which widens the
+    refresh race; the provider's refresh count at that moment."""
+    time.sleep(1.5)
+    scene.provider.knobs(token_delay_ms=300)
+    return refreshes(scene)
+
+
+def assert_refresh_traced_and_no_token_shown(
+    scene: Scene, replies: list[Reply], tokens: list[dict[str, Any]], shown: str
+) -> None:
+    """The runs' traces record the refresh; no access or refresh token of ``tokens`` is in any answer, trace,
+    or ``shown`` (log lines, the holder's item)."""
+    traces = [trace(scene, r.body["data"]["id"]) for r in replies]
+    assert True in {t["credential_resolutions"][0]["refreshed"] for t in traces}
+    seen = json.dumps([r.raw for r in replies] + traces, default=str) + shown
+    for values in tokens:
+        for value in (values["access_token"], values["refresh_token"]):
+            assert value not in seen

@@ -7,10 +7,8 @@ rotation on). The ``scene`` (the project's OAuth app) and the builder's authoriz
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +18,16 @@ from switchboard.store import connections, keys, secrets
 from switchboard.store.control import control
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import deploy
-from tests.integration.oauth_fixtures import Scene, api, provider
+from tests.integration.oauth_fixtures import (
+    LONG_LIVED,
+    Scene,
+    api,
+    assert_refresh_traced_and_no_token_shown,
+    expired_behind_a_slow_token_endpoint,
+    provider,
+    refreshes,
+    runs_together,
+)
 from tests.integration.test_oauth_connection_flow import (
     _account,
     _authorized_as,
@@ -29,7 +36,6 @@ from tests.integration.test_oauth_connection_flow import (
     _tokens,
     scene,
 )
-from tests.integration.test_oauth_refresh import LONG_LIVED, refreshes
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.stack import LambdaContextStub, load_function
 from tests.support.workflows import echo_workflow
@@ -49,15 +55,21 @@ def authorized_with_token_lifetime(scene: Scene, api: IntrospectedApi, seconds: 
     return connection_id
 
 
+def hold_refresh_lease(connection_id: str, owner: str) -> None:
+    """A refresher named ``owner`` holds the connection's refresh lease (it runs out in 2 s)."""
+    control().write(
+        update_op(
+            control().name,
+            dict(keys.connection(connection_id)),
+            "SET refresh_lease = :owner, refreshing_until = :until",
+            None,
+            {":owner": owner, ":until": iso(utcnow() + timedelta(seconds=2))},
+        )
+    )
+
+
 def run(scene: Scene) -> Reply:
     return scene.world.runtime.call("POST", "/", body={"input": {"question": "hey"}})
-
-
-def trace(scene: Scene, run_id: str) -> dict[str, Any]:
-    document: dict[str, Any] = scene.world.world.builder.data(
-        "GET", f"/v1/apps/{scene.world.app_id}/traces/{run_id}", expect=200
-    )
-    return document
 
 
 def test_ten_runs_on_an_expired_connection_token_refresh_it_once_and_every_run_succeeds(
@@ -70,24 +82,9 @@ def test_ten_runs_on_an_expired_connection_token_refresh_it_once_and_every_run_s
     # widens the race
     connection_id = authorized_with_token_lifetime(scene, api, 1)
     old = _tokens(connection_id)
-    time.sleep(1.5)
-    scene.provider.knobs(token_delay_ms=300)
-    before = refreshes(scene)
-    for function in ("apps", "executor", "credentials"):
-        load_function(function)  # loaded once before the threads, as each execution environment has it
+    before = expired_behind_a_slow_token_endpoint(scene)
     # When 10 runs start together
-    barrier = threading.Barrier(10)
-    replies: list[Reply] = []
-
-    def start() -> None:
-        barrier.wait()
-        replies.append(run(scene))
-
-    threads = [threading.Thread(target=start) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    replies = runs_together(10, lambda: run(scene))
     # Then the provider saw exactly one refresh request, and every run reached the API as alice
     assert refreshes(scene) == before + 1
     assert len(replies) == 10
@@ -105,12 +102,8 @@ def test_ten_runs_on_an_expired_connection_token_refresh_it_once_and_every_run_s
     assert "refreshing_until" not in item
     assert _shown(scene, connection_id)["authorized"] is True
     # And the traces record the refresh; no token in any answer, trace, log line or the item
-    traces = [trace(scene, r.body["data"]["id"]) for r in replies]
-    assert True in {t["credential_resolutions"][0]["refreshed"] for t in traces}
-    seen = json.dumps([r.raw for r in replies] + traces + [item], default=str)
-    seen += capsys.readouterr().out + caplog.text
-    for value in (old["access_token"], old["refresh_token"], new["access_token"], new["refresh_token"]):
-        assert value not in seen
+    shown = capsys.readouterr().out + caplog.text + json.dumps(item, default=str)
+    assert_refresh_traced_and_no_token_shown(scene, replies, [old, new], shown)
 
 
 def test_a_401_refreshes_the_connections_token_once_and_the_request_is_retried(
@@ -205,15 +198,7 @@ def test_a_crashed_refreshers_lease_on_a_connection_is_taken_over_once_it_runs_o
     # the lease runs out in 2 s
     connection_id = authorized_with_token_lifetime(scene, api, 1)
     time.sleep(1.5)
-    control().write(
-        update_op(
-            control().name,
-            dict(keys.connection(connection_id)),
-            "SET refresh_lease = :owner, refreshing_until = :until",
-            None,
-            {":owner": "refresh_lease-crashed", ":until": iso(utcnow() + timedelta(seconds=2))},
-        )
-    )
+    hold_refresh_lease(connection_id, "refresh_lease-crashed")
     before = refreshes(scene)
     started = time.monotonic()
     # When a run needs the token
@@ -302,15 +287,7 @@ def test_a_refresher_that_died_between_the_secret_and_the_item_loses_no_rotated_
     assert connection is not None
     assert connection.secret_name is not None
     secrets.put_secret(connection.secret_name, rotated)
-    control().write(
-        update_op(
-            control().name,
-            dict(keys.connection(connection_id)),
-            "SET refresh_lease = :owner, refreshing_until = :until",
-            None,
-            {":owner": "refresh_lease-died", ":until": iso(utcnow() + timedelta(seconds=2))},
-        )
-    )
+    hold_refresh_lease(connection_id, "refresh_lease-died")
     time.sleep(1.5)
     before = refreshes(scene)
     # When a run needs the (now expired) token

@@ -6,7 +6,6 @@ the provider's access-token lifetime is set per test (its ``access_token_ttl`` k
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +21,18 @@ from switchboard.store.links import links_table
 from switchboard.store.table import update_op
 from tests.integration.apps_runtime import deploy
 from tests.integration.conftest import World
-from tests.integration.oauth_fixtures import Scene, api, oauth_scene, provider
+from tests.integration.oauth_fixtures import (
+    LONG_LIVED,
+    Scene,
+    api,
+    assert_refresh_traced_and_no_token_shown,
+    expired_behind_a_slow_token_endpoint,
+    oauth_scene,
+    provider,
+    refreshes,
+    runs_together,
+    trace,
+)
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider
@@ -31,7 +41,6 @@ from tests.support.workflows import echo_workflow
 from tests.support.world import Reply
 
 USER = "user-42"
-LONG_LIVED = 3600
 
 
 __all__ = ["api", "provider"]  # the fixtures, from their shared home
@@ -59,11 +68,6 @@ def link_with_token_lifetime(scene: Scene, seconds: int) -> Link:
     return link
 
 
-def refreshes(scene: Scene) -> int:
-    count: int = scene.provider.stats()["token_requests"].get("refresh_token", 0)
-    return count
-
-
 def run(scene: Scene) -> Reply:
     return scene.world.runtime.call("POST", "/v1/runs", body={"input": {"question": "hi"}, "user_id": USER})
 
@@ -84,13 +88,6 @@ def call_span(scene: Scene, run_id: str) -> dict[str, Any]:
     return attempt
 
 
-def trace(scene: Scene, run_id: str) -> dict[str, Any]:
-    document: dict[str, Any] = scene.world.world.builder.data(
-        "GET", f"/v1/apps/{scene.world.app_id}/traces/{run_id}", expect=200
-    )
-    return document
-
-
 def test_twenty_runs_on_an_expired_token_refresh_it_once_and_every_run_succeeds(
     scene: Scene,
     api: IntrospectedApi,
@@ -101,24 +98,9 @@ def test_twenty_runs_on_an_expired_token_refresh_it_once_and_every_run_succeeds(
     # widens the race
     link_with_token_lifetime(scene, 1)
     old = tokens(scene)
-    time.sleep(1.5)
-    scene.provider.knobs(token_delay_ms=300)
-    before = refreshes(scene)
-    for function in ("apps", "executor", "credentials"):
-        load_function(function)  # loaded once before the threads, as each execution environment has it
+    before = expired_behind_a_slow_token_endpoint(scene)
     # When 20 runs for the user start together
-    barrier = threading.Barrier(20)
-    replies: list[Reply] = []
-
-    def start() -> None:
-        barrier.wait()
-        replies.append(run(scene))
-
-    threads = [threading.Thread(target=start) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    replies = runs_together(20, lambda: run(scene))
     # Then the provider saw exactly one refresh request, and every run succeeded with the new token
     assert refreshes(scene) == before + 1
     assert len(replies) == 20
@@ -134,13 +116,9 @@ def test_twenty_runs_on_an_expired_token_refresh_it_once_and_every_run_succeeds(
     assert (link.status, link.token_version, link.refresh_lease) == (LinkStatus.active, 1, None)
     # And the traces of the runs that got the refreshed token as it was made (the refresher's, those that
     # waited for it) record the refresh; runs that started after it read a fresh token. No token anywhere
-    traces = [trace(scene, r.body["data"]["id"]) for r in replies]
-    assert True in {t["credential_resolutions"][0]["refreshed"] for t in traces}
-    seen = json.dumps([r.raw for r in replies] + traces) + capsys.readouterr().out + caplog.text
     item = links_table().get(keys.link(link.app_id, link.user_id, link.requirement_id))
-    seen += json.dumps(item, default=str)
-    for value in (old["access_token"], old["refresh_token"], new["access_token"], new["refresh_token"]):
-        assert value not in seen
+    shown = capsys.readouterr().out + caplog.text + json.dumps(item, default=str)
+    assert_refresh_traced_and_no_token_shown(scene, replies, [old, new], shown)
 
 
 def test_a_token_expiring_within_60_s_is_refreshed_and_one_with_more_left_is_not(scene: Scene) -> None:

@@ -15,7 +15,15 @@ from switchboard.domain.runs import LinkStatus
 from switchboard.runtime.webhooks.signing import verify_webhook
 from switchboard.store import link_secrets, links
 from tests.integration.conftest import World
-from tests.integration.oauth_fixtures import APPS_BASE_URL, Scene, api, oauth_scene, provider
+from tests.integration.oauth_fixtures import (
+    APPS_BASE_URL,
+    LONG_LIVED,
+    Scene,
+    api,
+    oauth_scene,
+    provider,
+    refreshes,
+)
 from tests.support.bearer_api import IntrospectedApi
 from tests.support.fakes import Reply as Answer
 from tests.support.oauth_provider import OAuthProvider
@@ -24,7 +32,6 @@ from tests.support.world import Reply
 ALICE = "user-42"
 BOB = "user-43"
 SHORT_LIVED = 2
-LONG_LIVED = 3600
 
 
 __all__ = ["api", "provider"]  # the fixtures, from their shared home
@@ -56,11 +63,6 @@ def access_token(scene: Scene, user_id: str) -> str:
     link = links.get_link(scene.world.app_id, user_id, "crm")
     assert link is not None
     return str(link_secrets.open_values(link)["access_token"])
-
-
-def refreshes(scene: Scene) -> int:
-    count: int = scene.provider.stats()["token_requests"].get("refresh_token", 0)
-    return count
 
 
 def test_two_users_link_their_accounts_a_token_is_refreshed_a_revoked_grant_expires_and_is_reconnected(

@@ -1,5 +1,5 @@
-"""Management API handler: personal access tokens only; routes live in management_routes, included as requests
-need them (management_routes.resolver.ROUTERS)."""
+"""Management API handler: personal access tokens only (accepting an invitation may go without one); routes
+live in management_routes, included as requests need them (management_routes.resolver.ROUTERS)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from management_routes.invitations import ACCEPT_PATH
 from management_routes.resolver import ROUTERS
 
 from switchboard.api import errors
@@ -19,7 +20,9 @@ from switchboard.settings import get_settings
 
 get_settings()
 app = GuardedResolver(
-    token_kind=TokenKind.pat, public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH}), routers=ROUTERS
+    token_kind=TokenKind.pat,
+    public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH, ACCEPT_PATH}),
+    routers=ROUTERS,
 )
 errors.register(app)
 

@@ -96,8 +96,7 @@ def build_world(stack: LocalStackProcess, target_url: str) -> World:
     key = builder.access_key("contract")
     spare_key = builder.access_key("contract spare")
     spare_token = builder.data("POST", "/v1/tokens", {"name": "contract spare"})
-    member = {"email": "member@contract.test", "role": "member"}
-    member_id = builder.data("POST", f"/v1/orgs/{stack.org_id}/members", member)["user_id"]
+    member_id, _ = builder.join("member@contract.test")
     viewer = {"email": "member@contract.test", "role": "viewer"}
     builder.data("POST", f"/v1/projects/{project_id}/members", viewer)
 

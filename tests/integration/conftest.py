@@ -58,13 +58,12 @@ class World:
         return Builder(self.call, self.admin.token, self.org_id)
 
     def token_for(self, email: str, org_role: str = "member", project_role: str | None = None) -> str:
-        """Add a user to the org (and project) and mint them a PAT (users get PATs out of band)."""
-        member = {"email": email, "role": org_role}
-        added = self.builder.data("POST", f"/v1/orgs/{self.org_id}/members", member)
+        """A new user invited to the org (and added to the project): the first PAT their accepting gave."""
+        _, token = self.builder.join(email, org_role)
         if project_role:
             joined = {"email": email, "role": project_role}
             self.builder.data("POST", f"/v1/projects/{self.project_id}/members", joined)
-        return mint_pat(added["user_id"])
+        return token
 
 
 def mint_pat(user_id: str) -> str:

@@ -14,17 +14,13 @@ def test_org_lifecycle_and_member_roles(world):
     assert renamed.body["data"]["name"] == "Acme Inc"
     assert renamed.body["data"]["updated_by"] == world.admin.user_id
     assert [o["name"] for o in listed.body["data"]] == ["Acme Inc"]
-    # And a member can be added, promoted and removed
-    added = call(
-        "POST", f"/v1/orgs/{org}/members", token=token, body={"email": "Dev@Example.com", "role": "member"}
-    )
-    assert added.status == 201
-    assert added.body["data"]["email"] == "dev@example.com"
-    user_id = added.body["data"]["user_id"]
+    # And a member can join (by invitation), be promoted and removed
+    user_id, _ = world.builder.join("Dev@Example.com")
     promoted = call("PATCH", f"/v1/orgs/{org}/members/{user_id}", token=token, body={"role": "admin"})
     assert promoted.status == 200
     assert promoted.body["data"]["role"] == "admin"
-    again = call("POST", f"/v1/orgs/{org}/members", token=token, body={"email": "dev@example.com"})
+    assert promoted.body["data"]["email"] == "dev@example.com"
+    again = call("POST", f"/v1/orgs/{org}/invitations", token=token, body={"email": "dev@example.com"})
     assert again.status == 409
     assert again.body["error"]["code"] == "already_member"
     assert call("DELETE", f"/v1/orgs/{org}/members/{user_id}", token=token).status == 204
@@ -46,10 +42,7 @@ def test_an_org_always_keeps_one_owner(world):
     assert leave.status == 409
     assert leave.body["error"]["code"] == "last_owner"
     # And with a second owner, the first may step down
-    second = call(
-        "POST", f"/v1/orgs/{org}/members", token=token, body={"email": "co@example.com", "role": "owner"}
-    )
-    assert second.status == 201
+    world.builder.join("co@example.com", "owner")
     assert (
         call(
             "PATCH", f"/v1/orgs/{org}/members/{world.admin.user_id}", token=token, body={"role": "admin"}
@@ -61,11 +54,11 @@ def test_an_org_always_keeps_one_owner(world):
 def test_admins_cannot_touch_owners(world):
     # Given an org admin who is not its owner
     admin = world.token_for("admin2@example.com", org_role="admin")
-    # When that admin grants ownership to a new member, and demotes the owner
+    # When that admin invites a new owner, and demotes the owner
     # An org admin cannot grant ownership nor demote the owner
     grant = world.call(
         "POST",
-        f"/v1/orgs/{world.org_id}/members",
+        f"/v1/orgs/{world.org_id}/invitations",
         token=admin,
         body={"email": "x@example.com", "role": "owner"},
     )

@@ -17,7 +17,9 @@ def _routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/v1/orgs/{w.org_id}", {}),
         ("PATCH", f"/v1/orgs/{w.org_id}", {"body": {"name": "x"}}),
         ("GET", f"/v1/orgs/{w.org_id}/members", {}),
-        ("POST", f"/v1/orgs/{w.org_id}/members", {"body": {"email": "n@example.com"}}),
+        ("POST", f"/v1/orgs/{w.org_id}/invitations", {"body": {"email": "n@example.com"}}),
+        ("GET", f"/v1/orgs/{w.org_id}/invitations", {}),
+        ("DELETE", f"/v1/orgs/{w.org_id}/invitations/inv-aaaaaaaaaaaaaaaaaaaa", {}),
         ("PATCH", f"/v1/orgs/{w.org_id}/members/{member}", {"body": {"role": "owner"}}),
         ("DELETE", f"/v1/orgs/{w.org_id}/members/{member}", {}),
         ("POST", "/v1/projects", {"body": {"org_id": w.org_id, "name": "x"}}),
@@ -157,10 +159,33 @@ def test_every_documented_management_route_is_in_the_matrix(world: World) -> Non
         for path, operations in document["paths"].items()
         for method in operations
         if path
-        not in ("/v1/openapi.json", "/v1/docs", "/v1/me", "/v1/tokens", "/v1/tokens/{token_id}", "/v1/orgs")
+        not in (
+            "/v1/openapi.json",
+            "/v1/docs",
+            "/v1/me",
+            "/v1/tokens",
+            "/v1/tokens/{token_id}",
+            "/v1/orgs",
+            "/v1/invitations/accept",  # addresses no org: test_accepting_takes_no_access_key below
+        )
     }
     # When the matrix's routes are reduced to the same shape, their ids replaced by placeholders
-    ids = re.compile(r"/(org|prj|con|wf|app|usr|run|ak|trg|tev|lnk)-[a-z2-7]+|/[0-9a-f-]{36}|/\d+(?=/|$)")
+    ids = re.compile(r"/(org|prj|con|wf|app|usr|run|ak|trg|tev|lnk|inv)-[a-z2-7]+|/[0-9a-f-]{36}|/\d+(?=/|$)")
     covered = {(method, ids.sub("/{}", path)) for method, path, _ in _routes(world)}
     # Then every route that addresses an org, project or resource is exercised above
     assert documented <= covered, sorted(documented - covered)
+
+
+def test_accepting_takes_no_access_key(world: World, access_key: str) -> None:
+    # Given an invitation to the org
+    invited = world.builder.data("POST", f"/v1/orgs/{world.org_id}/invitations", {"email": "n@example.com"})
+    accept = {"token": invited["token"]}
+    # When it is accepted with an access key, or with the invitation token itself as the bearer
+    keyed = world.call("POST", "/v1/invitations/accept", token=access_key, body=accept)
+    self_bearer = world.call("POST", "/v1/invitations/accept", token=invited["token"], body=accept)
+    # Then both are 403 wrong_token_type, and the invitation is still pending
+    for reply in (keyed, self_bearer):
+        assert reply.status == 403, reply.body
+        assert reply.body["error"]["code"] == "wrong_token_type"
+    listed = world.builder.data("GET", f"/v1/orgs/{world.org_id}/invitations", expect=200)
+    assert [(i["id"], i["status"]) for i in listed] == [(invited["id"], "pending")]

@@ -15,6 +15,8 @@ from switchboard.domain.models import (
     Connection,
     Deployment,
     Entity,
+    Invitation,
+    InvitationStatus,
     Organization,
     OrgMembership,
     OrgRole,
@@ -121,6 +123,51 @@ class OrgMemberOut(Audited):
     @classmethod
     def of(cls, member: OrgMembership) -> OrgMemberOut:
         return cls(user_id=member.user_id, email=member.email, role=member.role, **_audit(member))
+
+
+class InvitationOut(Audited):
+    id: str
+    org_id: str
+    email: str
+    role: OrgRole
+    status: InvitationStatus = Field(
+        description="pending, accepted, revoked, or expired (pending past expires_at)"
+    )
+    preview: str = Field(description="Recognizable part of the token; the token itself is shown only once")
+    expires_at: datetime
+    accepted_at: datetime | None
+    accepted_by: str | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, invitation: Invitation, now: datetime) -> InvitationOut:
+        return cls(
+            id=invitation.id,
+            org_id=invitation.org_id,
+            email=invitation.email,
+            role=invitation.role,
+            status=invitation.status_at(now),
+            preview=invitation.preview,
+            expires_at=invitation.expires_at,
+            accepted_at=invitation.accepted_at,
+            accepted_by=invitation.accepted_by,
+            revoked_at=invitation.revoked_at,
+            revoked_by=invitation.revoked_by,
+            **_audit(invitation),
+        )
+
+
+class CreatedInvitationOut(InvitationOut):
+    token: str = Field(description="sb_inv_…: give it to the invitee; it is never shown again")
+
+
+class AcceptedInvitationOut(Model):
+    membership: OrgMemberOut
+    user: UserOut
+    token: CreatedTokenOut | None = Field(
+        description="A new user's first personal access token (shown once); null for an existing user"
+    )
 
 
 class ProjectOut(Audited):

@@ -1,4 +1,4 @@
-"""Organizations and their members."""
+"""Organizations and their members (who join by invitation: ``management_routes.invitations``)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ router = APIGatewayHttpRouter()
 
 class OrgIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
-
-
-class AddMemberIn(RequestModel):
-    email: str = Field(min_length=3, max_length=254)
-    role: OrgRole = Field(default=OrgRole.member, strict=False)
 
 
 class ChangeRoleIn(RequestModel):
@@ -74,16 +69,6 @@ def list_members(
 ) -> Page[OrgMemberOut]:
     items, cursor = orgs.list_members(principal, org_id, limit, next_token)
     return page([OrgMemberOut.of(m) for m in items], cursor)
-
-
-@router.post(
-    "/v1/orgs/<org_id>/members",
-    tags=["organizations"],
-    summary="Add a member by email (admin)",
-    **documented(201, Data, OrgMemberOut),
-)
-def add_member(org_id: str, body: AddMemberIn, principal: CurrentPrincipal) -> Response[Data[OrgMemberOut]]:
-    return one(OrgMemberOut.of(orgs.add_member(principal, org_id, body.email, body.role)), 201)
 
 
 @router.patch(

@@ -10,6 +10,7 @@ ROUTERS = RouterTable(
     {
         "identity": ("/v1/me", "/v1/tokens/*", "/v1/access-keys/*"),
         "orgs": ("/v1/orgs/*",),
+        "invitations": ("/v1/orgs/<org_id>/invitations/*", "/v1/invitations/*"),
         "projects": ("/v1/projects/*",),
         "connections": ("/v1/connections/*",),
         "workflows": ("/v1/workflows/*",),

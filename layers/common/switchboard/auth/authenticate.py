@@ -17,7 +17,10 @@ _WRONG_KIND = {
     TokenKind.pat: "an access key cannot call the management API; use a personal access token",
     TokenKind.access_key: "a personal access token cannot call an App; use an access key",
 }
-_CONNECT_TOKEN_ELSEWHERE = "a connect token is accepted only by the connect routes"  # noqa: S105 (a message)
+_ACCEPTED_ELSEWHERE = {
+    TokenKind.connect: "a connect token is accepted only by the connect routes",
+    TokenKind.invitation: "an invitation token is accepted only in the body of POST /v1/invitations/accept",
+}
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -31,15 +34,16 @@ def bearer_token(authorization: str | None) -> str:
 
 def authenticate(authorization: str | None, expected: TokenKind) -> Principal:
     """Resolve the caller; 401 for a missing, malformed, unknown, revoked or expired token, 403 for a valid
-    token of the other kind, and 403 at once (no lookup) for a connect token: those are resolved only by
-    ``switchboard.runtime.links.connect_tokens.grant_for``, which answers 403 to a PAT or an access key."""
+    token of the other kind, and 403 at once (no lookup) for a connect token (resolved only by
+    ``switchboard.runtime.links.connect_tokens.grant_for``, which answers 403 to a PAT or an access key) and
+    for an invitation token (redeemed only by ``switchboard.runtime.identity.invitations.accept``)."""
     if expected is TokenKind.connect:
         raise ValueError("connect tokens are resolved by switchboard.runtime.links.connect_tokens.grant_for")
     parsed = tokens.parse(bearer_token(authorization))
     if parsed is None:
         raise Unauthorized("the token is not a Switchboard token", code="malformed_token")
-    if parsed.kind is TokenKind.connect:
-        raise Forbidden(_CONNECT_TOKEN_ELSEWHERE, code="wrong_token_type")
+    if parsed.kind in _ACCEPTED_ELSEWHERE:
+        raise Forbidden(_ACCEPTED_ELSEWHERE[parsed.kind], code="wrong_token_type")
     record = identity.get_token(parsed.token_id)
     if (
         record is None

@@ -3,7 +3,8 @@ read, the 256-bit secret proves possession. Only a SHA-256 hash of the whole tok
 entropy makes a slow hash unnecessary) plus a short preview that identifies it in listings.
 
 Kinds: ``sb_pat_`` personal access tokens (id ``pat-…``), ``sb_ak_`` access keys (``ak-…``) and ``sb_ct_``
-connect tokens (``ctk-…``, one App and one end user, accepted only by the connect routes).
+connect tokens (``ctk-…``, one App and one end user, accepted only by the connect routes) and ``sb_inv_``
+invitation tokens (``inv-…``, accepted only in the body of ``POST /v1/invitations/accept``).
 
 A run token ``sb_rt_<secret>`` is no bearer token: it has no id (it is presented with its run's, in the
 ``X-Run-Token`` header) and only opens the one anonymous run of a public App it was issued for, whose record
@@ -21,12 +22,27 @@ from dataclasses import dataclass
 from switchboard.domain.ids import PREFIXES, random_body
 from switchboard.domain.models import TokenKind
 
-_PREFIX = {TokenKind.pat: "sb_pat_", TokenKind.access_key: "sb_ak_", TokenKind.connect: "sb_ct_"}
-_ID_KIND = {TokenKind.pat: "pat", TokenKind.access_key: "access_key", TokenKind.connect: "connect_token"}
+_PREFIX = {
+    TokenKind.pat: "sb_pat_",
+    TokenKind.access_key: "sb_ak_",
+    TokenKind.connect: "sb_ct_",
+    TokenKind.invitation: "sb_inv_",
+}
+_ID_KIND = {
+    TokenKind.pat: "pat",
+    TokenKind.access_key: "access_key",
+    TokenKind.connect: "connect_token",
+    TokenKind.invitation: "invitation",
+}
 _SECRET_BYTES = 32
 _SECRET_LENGTH = 43  # base64url of 32 bytes, unpadded
-_FORMAT = re.compile(r"^sb_(pat|ak|ct)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
-_KIND_BY_TAG = {"pat": TokenKind.pat, "ak": TokenKind.access_key, "ct": TokenKind.connect}
+_FORMAT = re.compile(r"^sb_(pat|ak|ct|inv)_([a-z2-7]{20})([A-Za-z0-9_-]{43})$")
+_KIND_BY_TAG = {
+    "pat": TokenKind.pat,
+    "ak": TokenKind.access_key,
+    "ct": TokenKind.connect,
+    "inv": TokenKind.invitation,
+}
 RUN_TOKEN_PREFIX = "sb_rt_"  # noqa: S105 (the format's prefix, not a secret)
 _RUN_TOKEN_FORMAT = re.compile(r"^sb_rt_[A-Za-z0-9_-]{43}$")
 

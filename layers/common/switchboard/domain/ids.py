@@ -21,6 +21,7 @@ PREFIXES = {
     "link": "lnk",
     "event": "evt",
     "connect_token": "ctk",
+    "invitation": "inv",
     "oauth2_state": "ost",
     "refresh_lease": "rfl",
     "trigger": "trg",

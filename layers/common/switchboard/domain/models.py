@@ -32,6 +32,7 @@ class TokenKind(StrEnum):
     pat = "pat"
     access_key = "access_key"
     connect = "connect"
+    invitation = "invitation"
 
 
 class AppAccess(StrEnum):
@@ -65,6 +66,37 @@ class OrgMembership(Entity):
     user_id: str
     email: str
     role: OrgRole
+
+
+class InvitationStatus(StrEnum):
+    """Stored as pending, accepted or revoked; a pending invitation past its ``expires_at`` reads expired."""
+
+    pending = "pending"
+    accepted = "accepted"
+    revoked = "revoked"
+    expired = "expired"
+
+
+class Invitation(Entity):
+    """An invitation to join an organization: only its token's hash is kept."""
+
+    id: str
+    org_id: str
+    email: str
+    role: OrgRole
+    token_hash: str
+    preview: str
+    status: InvitationStatus = InvitationStatus.pending
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    accepted_by: str | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def status_at(self, now: datetime) -> InvitationStatus:
+        if self.status is InvitationStatus.pending and self.expires_at <= now:
+            return InvitationStatus.expired
+        return self.status
 
 
 class Project(Entity):

@@ -1,6 +1,6 @@
 """Every DynamoDB key of the control table is spelled here, and only here.
 
-Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
+Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk); invitations carry ``ttl`` (TTL):
 
 | entity              | pk                  | sk                 | gsi1pk                       | gsi1sk                      |
 |---------------------|---------------------|--------------------|------------------------------|-----------------------------|
@@ -12,6 +12,7 @@ Control table (pk, sk) with one overloaded index gsi1 (gsi1pk, gsi1sk):
 | project membership  | PROJECT#<project>   | MEMBER#<user>      | USER#<user>                  | PROJECT#<org>#<project>     |
 | token (PAT / key)   | TOKEN#<token>       | TOKEN              | USER#<user>#PATS or          | <created>#<token>           |
 |                     |                     |                    | ORG#<org>#ACCESS_KEYS        |                             |
+| invitation          | INVITATION#<inv>    | INVITATION         | ORG#<org>#INVITATIONS        | <created>#<inv>             |
 | connection          | CONNECTION#<conn>   | CONNECTION         | PROJECT#<project>#CONNECTIONS| <created>#<conn>            |
 | workflow            | WORKFLOW#<wf>       | WORKFLOW           | PROJECT#<project>#WORKFLOWS  | <created>#<wf>              |
 | workflow version    | WORKFLOW#<wf>       | VERSION#<n:010>    |                              |                             |
@@ -153,6 +154,14 @@ def user_tokens(user_id: str) -> str:
 
 def org_access_keys(org_id: str) -> str:
     return f"ORG#{org_id}#ACCESS_KEYS"
+
+
+def invitation(invitation_id: str) -> Key:
+    return _key(f"INVITATION#{invitation_id}", "INVITATION")
+
+
+def org_invitations(org_id: str) -> str:
+    return f"ORG#{org_id}#INVITATIONS"
 
 
 def connection(connection_id: str) -> Key:

@@ -72,7 +72,11 @@ def get_orgs(org_ids: list[str]) -> list[Organization]:
     return sorted((from_item(Organization, i) for i in items), key=lambda o: (o.created_at, o.id))
 
 
-def add_member(member: OrgMembership) -> None:
+ALREADY_MEMBER = "the user is already a member of this organization"
+
+
+def member_ops(member: OrgMembership) -> list[Item]:
+    """A new membership (refused when the user is one already), counting a new owner on the org."""
     table = control().name
     org_exists = "attribute_exists(pk)"
     org_op = (
@@ -80,11 +84,7 @@ def add_member(member: OrgMembership) -> None:
         if member.role is OrgRole.owner
         else check_op(table, keys.org(member.org_id), org_exists)
     )
-    control().transact(
-        [put_op(table, _member_item(member), NOT_EXISTS), org_op],
-        "the user is already a member of this organization",
-        "already_member",
-    )
+    return [put_op(table, _member_item(member), NOT_EXISTS), org_op]
 
 
 def _owner_delta_op(org_id: str, before: OrgRole, after: OrgRole | None) -> Item | None:

@@ -7,7 +7,6 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Forbidden, NotFound
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import Organization, OrgMembership, OrgRole, User
-from switchboard.runtime.identity.profile import normalize_email
 from switchboard.store import identity, orgs
 
 
@@ -70,39 +69,10 @@ def list_members(
     return orgs.list_members(org_id, limit, next_token)
 
 
-def _require_owner_for(caller_role: OrgRole, *roles: OrgRole) -> None:
+def require_owner_for(caller_role: OrgRole, *roles: OrgRole) -> None:
+    """Only an owner grants, changes or removes the owner role (invitations included)."""
     if OrgRole.owner in roles and caller_role is not OrgRole.owner:
         raise Forbidden("only an owner can grant, change or remove the owner role")
-
-
-def user_for_email(email: str) -> User:
-    """The user with this email, created (without any token) when unknown."""
-    normalized = normalize_email(email)
-    existing = identity.find_user_by_email(normalized)
-    if existing is not None:
-        return existing
-    user = User(id=new_id("user"), email=normalized, created_at=utcnow())
-    identity.create_user(user)
-    return user
-
-
-def add_member(principal: Principal, org_id: str, email: str, role: OrgRole) -> OrgMembership:
-    caller_role = require_org_role(principal, org_id, OrgRole.admin)
-    _require_owner_for(caller_role, role)
-    user = user_for_email(email)
-    now = utcnow()
-    member = OrgMembership(
-        org_id=org_id,
-        user_id=user.id,
-        email=user.email,
-        role=role,
-        created_at=now,
-        created_by=principal.actor,
-        updated_at=now,
-        updated_by=principal.actor,
-    )
-    orgs.add_member(member)
-    return member
 
 
 def _member(org_id: str, user_id: str) -> OrgMembership:
@@ -115,7 +85,7 @@ def _member(org_id: str, user_id: str) -> OrgMembership:
 def change_member_role(principal: Principal, org_id: str, user_id: str, role: OrgRole) -> OrgMembership:
     caller_role = require_org_role(principal, org_id, OrgRole.admin)
     member = _member(org_id, user_id)
-    _require_owner_for(caller_role, member.role, role)
+    require_owner_for(caller_role, member.role, role)
     if member.role is role:
         return member
     return orgs.change_role(member, role, principal.actor, utcnow())
@@ -127,5 +97,5 @@ def remove_member(principal: Principal, org_id: str, user_id: str) -> None:
         return
     caller_role = require_org_role(principal, org_id, OrgRole.admin)
     member = _member(org_id, user_id)
-    _require_owner_for(caller_role, member.role)
+    require_owner_for(caller_role, member.role)
     orgs.remove_member(member)

@@ -107,7 +107,9 @@ class Builder:
     def join(self, email: str, role: str = "member") -> tuple[str, str]:
         """A new user invited to the org, who accepts without a token: their user ID and first PAT."""
         invitation = self.data("POST", f"/v1/orgs/{self.org_id}/invitations", {"email": email, "role": role})
-        accepted = self.send("POST", "/v1/invitations/accept", token=None, body={"token": invitation["token"]})
+        accepted = self.send(
+            "POST", "/v1/invitations/accept", token=None, body={"token": invitation["token"]}
+        )
         assert accepted.status == 201, f"accepting the invitation: {accepted.status} {accepted.body}"
         joined = accepted.body["data"]
         return joined["user"]["id"], joined["token"]["token"]

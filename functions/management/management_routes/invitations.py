@@ -116,6 +116,9 @@ def accept_invitation(body: AcceptIn, principal: OptionalPrincipal) -> Response[
         else CreatedTokenOut(**TokenOut.of(first.record).model_dump(), token=first.token)
     )
     out = AcceptedInvitationOut(
-        membership=OrgMemberOut.of(accepted.membership), user=UserOut.of(accepted.user), token=token
+        org_id=accepted.membership.org_id,
+        membership=OrgMemberOut.of(accepted.membership),
+        user=UserOut.of(accepted.user),
+        token=token,
     )
     return one(out, 201)

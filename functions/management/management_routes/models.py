@@ -163,6 +163,7 @@ class CreatedInvitationOut(InvitationOut):
 
 
 class AcceptedInvitationOut(Model):
+    org_id: str = Field(description="The organization joined")
     membership: OrgMemberOut
     user: UserOut
     token: CreatedTokenOut | None = Field(

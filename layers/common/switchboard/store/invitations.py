@@ -1,7 +1,8 @@
 """Invitations to organizations (control table): one item per invitation, holding only its token's hash.
 
 An item outlives its ``expires_at`` by ``RETENTION`` (``ttl``, DynamoDB TTL), so an expired invitation can be
-told from one that never existed (410 against 404) and stays listed for a while.
+told from one that never existed (410 against 404) and stays listed for a while. Conditions compare
+``expires_ms`` (epoch milliseconds): the stored date-time text's precision varies, its order with it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from switchboard.store.control import control, from_item, to_item
 from switchboard.store.table import Item, put_op, update_op
 
 RETENTION = timedelta(days=30)
-PENDING = "#status = :pending AND expires_at > :now"
+PENDING = "#status = :pending AND expires_ms > :now"
 
 
 def create_invitation(invitation: Invitation) -> None:
@@ -26,8 +27,13 @@ def create_invitation(invitation: Invitation) -> None:
             keys.listing_index(keys.org_invitations(invitation.org_id), invitation.created_at, invitation.id),
         ),
         "ttl": int((invitation.expires_at + RETENTION).timestamp()),
+        "expires_ms": _epoch_ms(invitation.expires_at),
     }
     control().write(put_op(control().name, item, "attribute_not_exists(pk)"), "the invitation already exists")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def get_invitation(invitation_id: str) -> Invitation | None:
@@ -63,7 +69,7 @@ def _close_op(
 
 def accept_op(invitation_id: str, by: str, at: datetime) -> Item:
     """Mark the invitation accepted, on condition that it is still pending and unexpired at ``at``."""
-    return _close_op(invitation_id, InvitationStatus.accepted, by, at, PENDING, {":now": iso(at)})
+    return _close_op(invitation_id, InvitationStatus.accepted, by, at, PENDING, {":now": _epoch_ms(at)})
 
 
 def revoke_invitation(invitation_id: str, by: str, at: datetime) -> bool:

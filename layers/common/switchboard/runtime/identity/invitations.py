@@ -54,7 +54,7 @@ def _lifetime_end(expires_at: datetime | None, now: datetime) -> datetime:
             "expires_at must be in the future, at most 30 days away",
             details=[problem(["expires_at"], "expiry_out_of_range", "must be within the next 30 days")],
         )
-    return expires_at
+    return expires_at.replace(microsecond=expires_at.microsecond // 1000 * 1000)
 
 
 def invite(
@@ -156,7 +156,11 @@ def _invitee(record: Invitation, principal: Principal | None) -> User | None:
 
 def accept(token: str, principal: Principal | None, token_name: str | None) -> Acceptance:
     record = _redeemable(token)
-    user = _invitee(record, principal)
+    try:
+        user = _invitee(record, principal)
+    except (Unauthorized, Forbidden):
+        _refuse_closed(_current(record.id))  # a racing accept may have just made the invitee's account
+        raise
     now = utcnow()
     first_token = None
     new_user_ops = []
@@ -181,15 +185,19 @@ def accept(token: str, principal: Principal | None, token_name: str | None) -> A
     return Acceptance(membership=membership, user=user, first_token=first_token)
 
 
+def _current(invitation_id: str) -> Invitation:
+    record = invitations.get_invitation(invitation_id)
+    if record is None:
+        raise NotFound("no invitation has this token", code="invitation_not_found")
+    return record
+
+
 def _explain(invitation_id: str, reasons: list[str]) -> None:
     """Why the accepting transaction was refused: the invitation closed meanwhile (the race's loser), the user
     is already a member, or the email got an account meanwhile."""
     failed = "ConditionalCheckFailed"
     if reasons[0] == failed:
-        record = invitations.get_invitation(invitation_id)
-        if record is None:
-            raise NotFound("no invitation has this token", code="invitation_not_found")
-        _refuse_closed(record)
+        _refuse_closed(_current(invitation_id))
     if reasons[1] == failed:
         raise Conflict(orgs.ALREADY_MEMBER, code="already_member")
     if reasons[2] == failed:

@@ -85,6 +85,33 @@ def test_a_connections_key_is_rotated_in_place(call: Walk) -> None:
     call.story.finished("connection")
 
 
+def test_a_teammate_joins_by_invitation_and_gets_their_first_pat(
+    call: Walk, local_stack: LocalStackProcess
+) -> None:
+    # Given the walk's org
+    call.story.needs("connection")
+    org = call.built["org"]
+    # When the admin invites a teammate, who accepts with no token of their own (as the README shows)
+    invitation = call(
+        "POST", f"/v1/orgs/{org['id']}/invitations", {"email": "teammate@example.com"}, expect=201
+    )
+    accepted = request(
+        "POST", f"{local_stack.base_url}/v1/invitations/accept", json_body={"token": invitation["token"]}
+    )
+    reused = request(
+        "POST", f"{local_stack.base_url}/v1/invitations/accept", json_body={"token": invitation["token"]}
+    )
+    call.replies += [accepted, reused]
+    # Then the teammate is a member, their first PAT works, and the invitation cannot be used again
+    assert accepted.status == 201, accepted.text
+    pat = accepted.body["data"]["token"]["token"]
+    orgs = request("GET", f"{local_stack.base_url}/v1/orgs", token=pat)
+    assert [(o["id"], o["role"]) for o in orgs.body["data"]] == [(org["id"], "member")]
+    assert (reused.status, reused.body["error"]["code"]) == (409, "invitation_used")
+    listed = call("GET", f"/v1/orgs/{org['id']}/invitations", expect=200)
+    assert [(i["email"], i["status"]) for i in listed] == [("teammate@example.com", "accepted")]
+
+
 def test_an_app_deploys_v1_then_v2_and_rolls_back_to_v1(call: Walk, local_stack: LocalStackProcess) -> None:
     # Given the walk's project and connection
     call.story.needs("connection")

@@ -8,8 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from management_routes.invitations import ACCEPT_PATH
-from management_routes.resolver import ROUTERS
+from management_routes.resolver import ACCEPT_INVITATION_PATH, ROUTERS
 
 from switchboard.api import errors
 from switchboard.api.guards import GuardedResolver
@@ -21,7 +20,7 @@ from switchboard.settings import get_settings
 get_settings()
 app = GuardedResolver(
     token_kind=TokenKind.pat,
-    public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH, ACCEPT_PATH}),
+    public_paths=frozenset({OPENAPI_PATH, SWAGGER_PATH, ACCEPT_INVITATION_PATH}),
     routers=ROUTERS,
 )
 errors.register(app)

@@ -38,6 +38,7 @@ ROUTE_MODULES = {
     "management": (
         "identity",
         "orgs",
+        "invitations",
         "projects",
         "connections",
         "workflows",

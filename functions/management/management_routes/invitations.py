@@ -17,6 +17,7 @@ from management_routes.models import (
     TokenOut,
     UserOut,
 )
+from management_routes.resolver import ACCEPT_INVITATION_PATH
 from switchboard.api.envelopes import (
     Data,
     ErrorEnvelope,
@@ -32,7 +33,6 @@ from switchboard.domain.models import OrgRole
 from switchboard.runtime.identity import invitations
 
 router = APIGatewayHttpRouter()
-ACCEPT_PATH = "/v1/invitations/accept"
 
 
 class InviteIn(RequestModel):
@@ -102,7 +102,7 @@ def revoke_invitation(
 
 
 @router.post(
-    ACCEPT_PATH,
+    ACCEPT_INVITATION_PATH,
     tags=["organizations"],
     summary="Accept an invitation: a new user without a token, an existing user with their own PAT",
     **_accept_route(),

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from switchboard.api.routers import RouterTable
 
+ACCEPT_INVITATION_PATH = "/v1/invitations/accept"
+"""The one management route that may go without a token (a new user has none): the guard's public path."""
+
 ROUTERS = RouterTable(
     "management_routes",
     {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from switchboard.auth import tokens
 from switchboard.auth.access import require_org_role
@@ -192,7 +193,7 @@ def _current(invitation_id: str) -> Invitation:
     return record
 
 
-def _explain(invitation_id: str, reasons: list[str]) -> None:
+def _explain(invitation_id: str, reasons: list[str]) -> NoReturn:
     """Why the accepting transaction was refused: the invitation closed meanwhile (the race's loser), the user
     is already a member, or the email got an account meanwhile."""
     failed = "ConditionalCheckFailed"

@@ -18,8 +18,8 @@ from typing import Any
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import ACTIVE, TERMINAL, Run, RunEvent, RunStatus
-from switchboard.observability import logger, metrics
-from switchboard.runtime.runs import artifacts, sessions
+from switchboard.observability import logger
+from switchboard.runtime.runs import app_metrics, artifacts, sessions
 from switchboard.runtime.runs.events import EVENT_BYTES
 from switchboard.runtime.webhooks import deliveries
 from switchboard.store import runs
@@ -100,7 +100,7 @@ def after_end(run: Run) -> Run:
     """What follows a run's end: its session is free, its callbacks scheduled, it is counted. Idempotent."""
     sessions.run_finished(run)
     deliveries.run_finished(run)
-    metrics.add_metric(name=f"Runs{run.status.value.capitalize()}", unit="Count", value=1)
+    app_metrics.count_run(run)
     logger.info("run ended", extra={"run_id": run.id, "app_id": run.app_id, "status": run.status.value})
     return run
 

@@ -20,13 +20,15 @@ from switchboard.observability import metrics
 
 APP_DIMENSION = "AppId"
 PAST_DEADLINE = "deadline_exceeded"
+PAST_DEADLINE_METRIC = "RunsPastDeadline"
+"""Alarmed on by the template's ``RunsPastDeadlineAlarm`` (with ``EnableMonitoring=true``)."""
 
 
 def count_run(run: Run) -> None:
     status_metric = f"Runs{run.status.value.capitalize()}"
     metrics.add_metric(name=status_metric, unit=MetricUnit.Count, value=1)
     if (run.error or {}).get("type") == PAST_DEADLINE:
-        metrics.add_metric(name="RunsPastDeadline", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=PAST_DEADLINE_METRIC, unit=MetricUnit.Count, value=1)
     dimensions = {APP_DIMENSION: run.app_id}
     with single_metric(
         name=status_metric,

@@ -4,6 +4,7 @@ counts are exact, and the percentiles are checked against the exact values withi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -255,3 +256,27 @@ def test_a_project_viewer_reads_the_metrics_and_a_member_of_another_project_does
     # When the outsider or the App's access key asks / Then 404 and 403
     error_of(_metrics(rt, MINUTE, NEXT_MINUTE, token=outsider), 404, "not_found")
     error_of(_metrics(rt, MINUTE, NEXT_MINUTE, token=rt.key), 403, "wrong_token_type")
+
+
+def test_the_end_of_a_run_emits_its_cloudwatch_metrics_with_the_app_dimension(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a run that started 250 ms before it failed
+    capsys.readouterr()
+    # When it ends
+    _end(monkeypatch, rt, MINUTE, RunStatus.failed, RunSource.direct, 250)
+    # Then its count and duration are emitted (embedded metric format) with the App as the only dimension
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emitted = {
+        metric["Name"]: (
+            document["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            document["AppId"],
+            document[metric["Name"]],
+        )
+        for document in documents
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    assert emitted == {
+        "RunsFailed": ([["AppId"]], rt.app_id, [1.0]),
+        "RunDuration": ([["AppId"]], rt.app_id, [250.0]),
+    }

@@ -29,22 +29,17 @@ def count_run(run: Run) -> None:
     metrics.add_metric(name=status_metric, unit=MetricUnit.Count, value=1)
     if (run.error or {}).get("type") == PAST_DEADLINE:
         metrics.add_metric(name=PAST_DEADLINE_METRIC, unit=MetricUnit.Count, value=1)
-    dimensions = {APP_DIMENSION: run.app_id}
-    with single_metric(
-        name=status_metric,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=metrics.namespace,
-        default_dimensions=dimensions,
-    ):
-        pass
+    emitted = [(status_metric, MetricUnit.Count, 1.0)]
     if run.started_at is not None and run.ended_at is not None:
         milliseconds = (run.ended_at - run.started_at).total_seconds() * 1000
+        emitted.append(("RunDuration", MetricUnit.Milliseconds, milliseconds))
+    for name, unit, value in emitted:
         with single_metric(
-            name="RunDuration",
-            unit=MetricUnit.Milliseconds,
-            value=milliseconds,
+            name=name,
+            unit=unit,
+            value=value,
             namespace=metrics.namespace,
-            default_dimensions=dimensions,
-        ):
-            pass
+            default_dimensions={APP_DIMENSION: run.app_id},
+        ) as metric:
+            # The App's dimension only: whichever function ended the run, it is the same App's metric.
+            metric.service = ""

@@ -5,8 +5,9 @@ Apps function cancelling a run that never started, the sweeper ending a run whos
 that could not be queued. It writes the terminal status, the terminal event and the trace in one
 transaction, conditional on the run's current status, so a run ends exactly once whoever tries; a run
 whose cancellation was requested before its end ends ``canceled`` (the caller cancelling it was answered
-that it would, and a cancellation may arrive after the executor's last look at it); then
-``after_end`` frees the session, schedules the callbacks and counts the run. ``after_end`` is safe to repeat
+that it would, and a cancellation may arrive after the executor's last look at it); the same
+transaction counts the run in the App's per-minute metrics (``store.run_metrics``), so it is counted once; then
+``after_end`` frees the session, schedules the callbacks and emits the run's CloudWatch metrics. ``after_end`` is safe to repeat
 (a retry after a crash between the two halves does what was left).
 """
 
@@ -30,7 +31,8 @@ TERMINAL_EVENT = {
     RunStatus.canceled: "run.canceled",
 }
 EVENTS_WITH_END = 90
-"""A transaction takes 100 items: the run, its terminal event, its trace, and this many events."""
+"""A transaction takes 100 items: the run, its terminal event, its trace, the App's metrics minute
+(``store.run_metrics``), and this many events."""
 RESULT_BYTES = 200_000
 """The per-node results a run record keeps inline (with its input, itself at most 100 kB, under DynamoDB's
 400 kB); the rest of them are in S3, referenced."""

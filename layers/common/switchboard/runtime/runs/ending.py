@@ -5,10 +5,10 @@ Apps function cancelling a run that never started, the sweeper ending a run whos
 that could not be queued. It writes the terminal status, the terminal event and the trace in one
 transaction, conditional on the run's current status, so a run ends exactly once whoever tries; a run
 whose cancellation was requested before its end ends ``canceled`` (the caller cancelling it was answered
-that it would, and a cancellation may arrive after the executor's last look at it); the same
-transaction counts the run in the App's per-minute metrics (``store.run_metrics``), so it is counted once; then
-``after_end`` frees the session, schedules the callbacks and emits the run's CloudWatch metrics. ``after_end`` is safe to repeat
-(a retry after a crash between the two halves does what was left).
+that it would, and a cancellation may arrive after the executor's last look at it); the same transaction
+counts the run in the App's per-minute metrics (``store.run_metrics``), so it is counted once; then
+``after_end`` frees the session, schedules the callbacks and emits the run's CloudWatch metrics.
+``after_end`` is safe to repeat (a retry after a crash between the two halves does what was left).
 """
 
 from __future__ import annotations

@@ -218,6 +218,25 @@ def test_an_approval_with_edits_resumes_the_run_with_them(rt: Runtime) -> None:
     _error(_answer(rt, run_id, _approve(run_id, approved=False)), 409, "run_not_awaiting_input")
 
 
+def test_a_waiting_run_is_counted_in_the_apps_metrics_once(rt: Runtime) -> None:
+    # Given a run through the runs API that waited for its approval, then got it and completed
+    since = utcnow() - timedelta(minutes=1)
+    run_id = _waiting_run(rt)
+    assert _answer(rt, run_id, _approve(run_id, approved=True)).status == 200
+    assert wait_for_run(run_id).status is RunStatus.completed
+    # When the App's metrics are read in one bucket
+    query = {"start_time": since.isoformat(), "end_time": (utcnow() + timedelta(minutes=1)).isoformat()}
+    reply = rt.world.call(
+        "GET", f"/v1/apps/{rt.app_id}/metrics", token=rt.world.admin.token, query={**query, "interval": "1h"}
+    )
+    # Then the run began waiting once, and ended completed, from the runs API
+    assert reply.status == 200, reply.body
+    [bucket] = reply.body["data"]["buckets"]
+    assert bucket["awaiting_input"] == 1
+    assert (bucket["runs"]["total"], bucket["runs"]["by_status"]["completed"]) == (1, 1)
+    assert bucket["runs"]["by_source"]["runs_api"] == 1
+
+
 def test_a_rejection_completes_the_node_with_approved_false(rt: Runtime) -> None:
     # Given a run waiting for the approval of its draft
     run_id = _waiting_run(rt)

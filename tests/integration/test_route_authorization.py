@@ -72,6 +72,11 @@ def _routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/v1/apps/{w.app_id}/runs/run-aaaaaaaaaaaaaaaaaaaa", {}),
         ("GET", f"/v1/apps/{w.app_id}/traces", {}),
         ("GET", f"/v1/apps/{w.app_id}/traces/run-aaaaaaaaaaaaaaaaaaaa", {}),
+        (
+            "GET",
+            f"/v1/apps/{w.app_id}/metrics",
+            {"query": {"start_time": "2026-03-01T10:00:00Z", "end_time": "2026-03-01T11:00:00Z"}},
+        ),
         ("GET", f"/v1/apps/{w.app_id}/sessions", {}),
         ("GET", f"/v1/apps/{w.app_id}/sessions/3f1c2d7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f/messages", {}),
         ("GET", f"/v1/apps/{w.app_id}/links", {"query": {"user_id": "user-42"}}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from switchboard.domain.runs import Run, RunStatus
+from switchboard.domain.runs import Run, RunSource, RunStatus
 from switchboard.domain.triggers import TriggerEventStatus
 from switchboard.store import runs, trigger_events
 from tests.integration.apps_runtime import deploy
@@ -43,10 +43,11 @@ def test_a_firing_starts_a_background_run_and_records_it_accepted(scene: Trigger
     assert scene.runtime.queued_run_ids() == [event["run_id"]]
     run = runs.get_run(event["run_id"])
     assert run is not None
-    assert (run.mode, run.created_by, run.input) == (
+    assert (run.mode, run.created_by, run.input, run.source) == (
         "background",
         f"trigger:{trigger.id}",
         {"question": "daily digest"},
+        RunSource.schedule,
     )
     # And the run completes once the queue is drained
     scene.runtime.drain()

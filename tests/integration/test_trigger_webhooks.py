@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from switchboard import aws
+from switchboard.domain.runs import RunSource
 from switchboard.domain.triggers import TriggerType
 from switchboard.observability import logger
 from switchboard.runtime.webhooks.signing import signature_headers
@@ -102,7 +103,7 @@ def test_a_correctly_signed_event_starts_a_run_from_the_event(scene: TriggerWorl
     assert scene.runtime.queued_run_ids() == [data["run_id"]]
     run = runs.get_run(data["run_id"])
     assert run is not None
-    assert run.input == {"question": "invoice.paid inv_1042", "count": 2}
+    assert (run.input, run.source) == ({"question": "invoice.paid inv_1042", "count": 2}, RunSource.webhook)
     # And the event keeps the body as it arrived, under the webhook-id
     (event,) = recorded(trigger.id)
     assert (event.id, event.payload, event.firing_key) == (data["event_id"], EVENT, "webhook:msg_1")

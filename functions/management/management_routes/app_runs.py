@@ -1,4 +1,4 @@
-"""What an App did: its runs, traces and sessions, for builders (project viewer and up)."""
+"""What an App did: its runs, traces, sessions and metrics, for builders (project viewer and up)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from switchboard.api.envelopes import Data, Page, Timestamp, documented
 from switchboard.api.guards import CurrentPrincipal, Limit, NextToken
 from switchboard.api.responses import one, page
+from switchboard.api.views.metrics import AppMetricsOut
 from switchboard.api.views.runs import MessageOut, RunOut, SessionOut, TraceOut, TraceSummaryOut
 from switchboard.domain.models import ProjectRole
 from switchboard.domain.runs import RunStatus
 from switchboard.runtime.building import apps
 from switchboard.runtime.runs import queries as run_queries
-from switchboard.runtime.runs import sessions
+from switchboard.runtime.runs import run_metrics, sessions
 
 router = APIGatewayHttpRouter()
 
@@ -93,6 +94,29 @@ def list_traces(
 )
 def get_trace(app_id: str, trace_id: str, principal: CurrentPrincipal) -> Response[Data[TraceOut]]:
     return one(run_queries.trace(_app_id(principal, app_id), trace_id))
+
+
+@router.get(
+    "/v1/apps/<app_id>/metrics",
+    tags=["app runs"],
+    summary="The App's run metrics per time bucket",
+    description="Runs by status and source, duration percentiles, error rate, tokens and runs that began "
+    "waiting for input, per bucket of `interval` from `start_time` (truncated to the minute) to `end_time` "
+    f"(exclusive). `interval`: one of {', '.join(run_metrics.INTERVALS)}, or an ISO 8601 duration of whole "
+    f"minutes from PT1M to P1D. At most {run_metrics.MAX_BUCKETS} buckets (422 `too_many_buckets`) and "
+    f"{run_metrics.MAX_RANGE.days} days (422 `range_too_long`). Runs count in the minute they ended.",
+    **documented(200, Data, AppMetricsOut),
+)
+def get_metrics(
+    app_id: str,
+    principal: CurrentPrincipal,
+    start_time: Annotated[Timestamp, Query(description="RFC 3339; inclusive")],
+    end_time: Annotated[Timestamp, Query(description="RFC 3339; exclusive")],
+    interval: Annotated[
+        str, Query(max_length=16, description="1m, 5m, 15m, 1h, 6h, 1d or PT…M/PT…H/P1D")
+    ] = "1h",
+) -> Response[Data[AppMetricsOut]]:
+    return one(run_metrics.app_metrics(_app_id(principal, app_id), start_time, end_time, interval))
 
 
 @router.get(

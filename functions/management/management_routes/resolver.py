@@ -28,6 +28,7 @@ ROUTERS = RouterTable(
             "/v1/apps/<app_id>/runs/*",
             "/v1/apps/<app_id>/sessions/*",
             "/v1/apps/<app_id>/traces/*",
+            "/v1/apps/<app_id>/metrics",
         ),
         "links": ("/v1/apps/<app_id>/links/*",),
         "triggers": ("/v1/apps/<app_id>/triggers/*",),

@@ -26,6 +26,15 @@ RUNNING = frozenset({RunStatus.started, RunStatus.awaiting_input})
 """A run its executor has claimed and not ended."""
 
 
+class RunSource(StrEnum):
+    """How a run came to be: a direct invoke of the App, ``POST /v1/runs``, a schedule or a webhook."""
+
+    direct = "direct"
+    runs_api = "runs_api"
+    schedule = "schedule"
+    webhook = "webhook"
+
+
 class Run(Record):
     """A run is a record first (``created``), then executed; the executor is the only writer of its result."""
 
@@ -38,6 +47,7 @@ class Run(Record):
     requirement_ids: list[str] = Field(default_factory=list, description="Declared by the run's version")
     status: RunStatus = RunStatus.created
     mode: Literal["sync", "background"] = "sync"
+    source: RunSource = RunSource.direct
     input: dict[str, Any] = Field(default_factory=dict)
     user_id: str | None = None
     session_id: str | None = None

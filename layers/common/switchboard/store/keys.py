@@ -39,6 +39,7 @@ unsharded partition (``APP#<app>#RUNS``, ``TRIGGER#<trg>#EVENTS``), which listin
 | trigger event    | TRIGGER#<trg>#EVENTS#<n> | EVT#<received>#<tev> |   |                      |
 | event by id      | TRIGGER#<trg>#EVENTS | ID#<tev>             |       |                      |
 | trigger firing   | TRIGGER#<trg>#FIRING | <firing key>         |       |                      |
+| App metrics      | METRICS#<app>        | MINUTE#<yyyy-mm-ddThh:mm> (``store.run_metrics``) | |  |
 
 Idempotency table (id only; TTL on ``expiration``): record ``<app>#<Idempotency-Key>``.
 
@@ -58,7 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from switchboard.domain.ids import iso
 
@@ -276,6 +277,24 @@ def run_events_prefix(run_id: str) -> tuple[str, str]:
 
 def run_trace(run_id: str) -> Key:
     return _key(f"RUN#{run_id}", "TRACE")
+
+
+def app_metrics_minute(app_id: str, minute: datetime) -> Key:
+    """The aggregate of the App's runs that ended (or began waiting for input) in ``minute``."""
+    return _key(f"METRICS#{app_id}", f"MINUTE#{_minute(minute)}")
+
+
+def app_metrics_minutes(app_id: str, first: datetime, last: datetime) -> tuple[str, str, str]:
+    """The partition and the inclusive sort key bounds of the App's minutes ``first`` to ``last``."""
+    return f"METRICS#{app_id}", f"MINUTE#{_minute(first)}", f"MINUTE#{_minute(last)}"
+
+
+def app_metrics_minute_of(sort_key: str) -> datetime:
+    return datetime.strptime(sort_key.removeprefix("MINUTE#"), "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def run_delivery(run_id: str, delivery_id: str) -> Key:

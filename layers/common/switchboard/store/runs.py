@@ -20,7 +20,7 @@ from switchboard.domain.errors import Conflict, ServiceUnavailable
 from switchboard.domain.ids import iso
 from switchboard.domain.runs import ACTIVE, Run, RunEvent, RunStatus
 from switchboard.settings import get_settings
-from switchboard.store import keys
+from switchboard.store import keys, run_metrics
 from switchboard.store.control import from_item, to_item
 from switchboard.store.table import (
     Item,
@@ -142,6 +142,12 @@ def finish(
     if trace is not None:
         ops.append(put_op(table.name, _trace_item(run.id, trace, run.expires_at)))
     ops += [put_op(table.name, event_item(event, run.expires_at)) for event in events]
+    written = from_dynamo(to_dynamo({name: result[name] for name in _RESULT_FIELDS if name in result}))
+    ended = from_item(
+        Run, {**to_item(run, keys.run(run.id)), **written, "status": status.value, "ended_at": iso(at)}
+    )
+    # Counted in the transaction that ends it: a run ends once, so it is counted once.
+    ops.append(run_metrics.count_ended_op(table.name, ended))
     reasons = table.transact_reasons(ops)
     if reasons is not None:
         if reasons[0] == "ConditionalCheckFailed":
@@ -149,10 +155,7 @@ def finish(
         if reasons[1] == "ConditionalCheckFailed":
             raise EventTaken(terminal.sequence)
         raise ServiceUnavailable("the service is busy, retry shortly")
-    written = from_dynamo(to_dynamo({name: result[name] for name in _RESULT_FIELDS if name in result}))
-    return from_item(
-        Run, {**to_item(run, keys.run(run.id)), **written, "status": status.value, "ended_at": iso(at)}
-    )
+    return ended
 
 
 def delete_unstarted(run: Run) -> None:
@@ -201,24 +204,34 @@ def cancel_requested_at(run_id: str) -> datetime | None:
     return datetime.fromisoformat(str(requested)) if requested else None
 
 
-def open_input_request(run_id: str, request: dict[str, Any], due: datetime) -> None:
-    """A human input request opens: the run awaits input (from ``started``, or already awaiting another), and
-    is due for the sweeper when the request's time is up (``due``)."""
-    runs_table().write(
-        update_op(
-            runs_table().name,
-            keys.run(run_id),
+def open_input_request(run: Run, request: dict[str, Any], at: datetime, due: datetime) -> None:
+    """A human input request opens at ``at``: the run awaits input (from ``started``, or already awaiting
+    another), and is due for the sweeper when the request's time is up (``due``). A run that begins waiting
+    is counted in the App's metrics in the same transaction (a repeated opening finds it waiting already)."""
+    table = runs_table()
+
+    def opening(from_status: RunStatus) -> dict[str, Any]:
+        return update_op(
+            table.name,
+            keys.run(run.id),
             f"SET #status = :awaiting, input_requests.#{request['id']} = :request, gsi2sk = :due",
-            "#status IN (:started, :awaiting)",
+            "#status = :from",
             {
                 ":awaiting": RunStatus.awaiting_input.value,
-                ":started": RunStatus.started.value,
+                ":from": from_status.value,
                 ":request": request,
-                ":due": keys.active_run_index(run_id, due)["gsi2sk"],
+                ":due": keys.active_run_index(run.id, due)["gsi2sk"],
             },
-        ),
-        "the run is not running",
+        )
+
+    reasons = table.transact_reasons(
+        [opening(RunStatus.started), run_metrics.count_awaiting_op(table.name, run, at)]
     )
+    if reasons is None:
+        return
+    if reasons[0] != "ConditionalCheckFailed":
+        raise ServiceUnavailable("the service is busy, retry shortly")
+    table.write(opening(RunStatus.awaiting_input), "the run is not running")
 
 
 def answer_input_request(run_id: str, request_id: str, at: datetime, by: str, last: bool) -> Run:

@@ -19,7 +19,7 @@ from switchboard.auth.principal import Principal
 from switchboard.domain.errors import Conflict, PayloadTooLarge, ServiceUnavailable, Unauthorized
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.models import App
-from switchboard.domain.runs import Run
+from switchboard.domain.runs import Run, RunSource
 from switchboard.runtime.building.versions import version_definition
 from switchboard.runtime.links.requirements import check_requirements
 from switchboard.runtime.runs import sessions, uploads
@@ -50,6 +50,7 @@ class RunRequest:
     form_input: bool = False
     """The input came as multipart form fields: text values are converted to the declared field types."""
     mode: Literal["sync", "background"] = field(default="sync")
+    source: RunSource = RunSource.direct
     run_token_hash: str | None = None
     """An anonymous caller's run: the hash of the run token its creator is shown (``ownership``); without
     one, only an access key reaches the run."""
@@ -67,6 +68,7 @@ def create(app: App, request: RunRequest, principal: Principal | None) -> Run:
         user_id=request.user_id,
         session_id=request.session_id,
         mode=request.mode,
+        source=request.source,
     )
     _, definition = version_definition(app.workflow_id, run.version)
     input_node = definition.input_node()
@@ -101,6 +103,7 @@ def _new_run(
     user_id: str | None = None,
     session_id: str | None = None,
     mode: Literal["sync", "background"] = "sync",
+    source: RunSource = RunSource.direct,
 ) -> Run:
     if app.deployment is None:
         raise Conflict("the App has no deployment", code="app_not_deployed")
@@ -116,6 +119,7 @@ def _new_run(
         version=version.number,
         requirement_ids=version.requirement_ids,
         mode=mode,
+        source=source,
         input=run_input,
         user_id=user_id,
         session_id=session_id,

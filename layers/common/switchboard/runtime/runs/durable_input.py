@@ -54,7 +54,7 @@ def ask_for_input(
             "callback_id": callback_id,
             "requested_at": asked.isoformat(),
         }
-        runs.open_input_request(run.id, stored, asked + timedelta(seconds=timeout))
+        runs.open_input_request(run, stored, asked, asked + timedelta(seconds=timeout))
         driver.live.emit("input.requested", {"node_id": node_id, "request": request})
         program.flush()
         deliveries.run_awaiting_input(run.id, request)

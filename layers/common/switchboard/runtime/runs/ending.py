@@ -5,9 +5,10 @@ Apps function cancelling a run that never started, the sweeper ending a run whos
 that could not be queued. It writes the terminal status, the terminal event and the trace in one
 transaction, conditional on the run's current status, so a run ends exactly once whoever tries; a run
 whose cancellation was requested before its end ends ``canceled`` (the caller cancelling it was answered
-that it would, and a cancellation may arrive after the executor's last look at it); then
-``after_end`` frees the session, schedules the callbacks and counts the run. ``after_end`` is safe to repeat
-(a retry after a crash between the two halves does what was left).
+that it would, and a cancellation may arrive after the executor's last look at it); the same transaction
+counts the run in the App's per-minute metrics (``store.run_metrics``), so it is counted once; then
+``after_end`` frees the session, schedules the callbacks and emits the run's CloudWatch metrics.
+``after_end`` is safe to repeat (a retry after a crash between the two halves does what was left).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 from switchboard.domain.errors import Conflict
 from switchboard.domain.ids import new_id, utcnow
 from switchboard.domain.runs import ACTIVE, TERMINAL, Run, RunEvent, RunStatus
-from switchboard.observability import logger, metrics
-from switchboard.runtime.runs import artifacts, sessions
+from switchboard.observability import logger
+from switchboard.runtime.runs import app_metrics, artifacts, sessions
 from switchboard.runtime.runs.events import EVENT_BYTES
 from switchboard.runtime.webhooks import deliveries
 from switchboard.store import runs
@@ -30,7 +31,8 @@ TERMINAL_EVENT = {
     RunStatus.canceled: "run.canceled",
 }
 EVENTS_WITH_END = 90
-"""A transaction takes 100 items: the run, its terminal event, its trace, and this many events."""
+"""A transaction takes 100 items: the run, its terminal event, its trace, the App's metrics minute
+(``store.run_metrics``), and this many events."""
 RESULT_BYTES = 200_000
 """The per-node results a run record keeps inline (with its input, itself at most 100 kB, under DynamoDB's
 400 kB); the rest of them are in S3, referenced."""
@@ -100,7 +102,7 @@ def after_end(run: Run) -> Run:
     """What follows a run's end: its session is free, its callbacks scheduled, it is counted. Idempotent."""
     sessions.run_finished(run)
     deliveries.run_finished(run)
-    metrics.add_metric(name=f"Runs{run.status.value.capitalize()}", unit="Count", value=1)
+    app_metrics.count_run(run)
     logger.info("run ended", extra={"run_id": run.id, "app_id": run.app_id, "status": run.status.value})
     return run
 

@@ -25,7 +25,7 @@ from switchboard.auth.principal import Principal
 from switchboard.auth.tokens import IssuedRunToken
 from switchboard.domain.errors import BadRequest, error_document
 from switchboard.domain.models import App
-from switchboard.domain.runs import TERMINAL, Run
+from switchboard.domain.runs import TERMINAL, Run, RunSource
 from switchboard.runtime.runs import idempotency
 from switchboard.runtime.runs.creation import RunRequest
 from switchboard.runtime.runs.idempotency import Outcome, StoredResponse
@@ -98,7 +98,11 @@ def create_run(app: App, new: NewRun, caller: Caller, request: Mapping[str, Any]
     session_id = canonical_id(new.session_id) if new.session_id is not None else None
     issued = _issued(caller)
     run_request = RunRequest(
-        input=new.input, user_id=new.user_id, session_id=session_id, run_token_hash=_hash(issued)
+        input=new.input,
+        user_id=new.user_id,
+        session_id=session_id,
+        run_token_hash=_hash(issued),
+        source=RunSource.runs_api,
     )
     key = idempotency.checked_key(caller.idempotency_key)
     how: StartMode = "stream" if new.stream else "background" if new.background else "sync"

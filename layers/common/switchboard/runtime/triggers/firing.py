@@ -51,7 +51,7 @@ from switchboard.domain.errors import (
 )
 from switchboard.domain.ids import iso, new_id, utcnow
 from switchboard.domain.models import TokenKind
-from switchboard.domain.runs import RunStatus
+from switchboard.domain.runs import RunSource, RunStatus
 from switchboard.domain.triggers import (
     Trigger,
     TriggerEvent,
@@ -190,7 +190,12 @@ def fire_trigger(trigger: Trigger, firing_key: str, payload: Any, received_at: d
         run_input = run_input_of(trigger, firing_key, payload)
         run = create(
             app,
-            RunRequest(input=run_input, user_id=trigger.user_id, mode="background"),
+            RunRequest(
+                input=run_input,
+                user_id=trigger.user_id,
+                mode="background",
+                source=RunSource(trigger.type.value),
+            ),
             _trigger_principal(trigger),
         )
     except SwitchboardError as refused:

@@ -6,7 +6,7 @@
 the routes. The management document is the one its handler serves at ``/v1/openapi.json``. The Apps API's
 routes that read their body themselves (a direct invoke may be multipart) declare it in
 ``apps_routes.models.REQUEST_BODIES`` (with its media type: the connect page takes a form), which the Apps
-document adds to those operations.
+document adds to those operations (``apps_routes.app_document``; each App serves it at ``/openapi.json``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from pydantic import BaseModel
 
 from switchboard.api.openapi import openapi_document
 from switchboard.api.routers import OnDemandResolver
@@ -121,31 +120,10 @@ def generate() -> dict[str, Any]:
 
 
 def generate_apps() -> dict[str, Any]:
-    document = openapi_document(load_apps_app(), title="Switchboard Apps API")
+    app = load_apps_app()
+    document: dict[str, Any] = importlib.import_module("apps_routes.app_document").apps_document(app)
     document["servers"] = APPS_SERVERS
-    bodies = importlib.import_module("apps_routes.models").REQUEST_BODIES
-    for (method, path), body in bodies.items():
-        _add_request_body(document, method, path, body.model, body.multipart, body.media_type)
     return document
-
-
-def _add_request_body(
-    document: dict[str, Any],
-    method: str,
-    path: str,
-    model: type[BaseModel],
-    multipart: dict[str, Any] | None,
-    media_type: str = "application/json",
-) -> None:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in schema.pop("$defs", {}).items():
-        schemas.setdefault(name, definition)
-    schemas[model.__name__] = schema
-    content: dict[str, Any] = {media_type: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
-    if multipart is not None:
-        content["multipart/form-data"] = {"schema": multipart}
-    document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
 
 
 DOCUMENTS: dict[str, tuple[Path, Callable[[], dict[str, Any]]]] = {

@@ -49,6 +49,7 @@ ROUTE_MODULES = {
     ),
     "apps": (
         "info",
+        "documents",
         "invoke",
         "runs",
         "streams",

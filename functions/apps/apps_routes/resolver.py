@@ -40,6 +40,7 @@ ROUTERS = RouterTable(
     "apps_routes",
     {
         "info": ("/",),
+        "documents": ("/openapi.json", "/docs"),
         "invoke": ("/",),
         "runs": (
             "/v1/runs",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from pydantic import BaseModel
 
 from switchboard.api.routers import OnDemandResolver
 
@@ -51,6 +52,26 @@ def swagger_page(app: APIGatewayHttpResolver, title: str = "Switchboard manageme
         swagger_base_url="",
         oauth2_config=None,
     )
+
+
+def add_request_body(
+    document: dict[str, Any],
+    method: str,
+    path: str,
+    model: type[BaseModel],
+    multipart: dict[str, Any] | None,
+    media_type: str = "application/json",
+) -> None:
+    """Document the body of a route that reads it itself (the resolver cannot see it)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas[model.__name__] = schema
+    content: dict[str, Any] = {media_type: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+    if multipart is not None:
+        content["multipart/form-data"] = {"schema": multipart}
+    document["paths"][path][method]["requestBody"] = {"required": True, "content": content}
 
 
 def _drop_empty_content(document: dict[str, Any]) -> None:

@@ -47,6 +47,28 @@ def check_input(input_node: InputNode, given: Mapping[str, Any], app_id: str, bu
         raise ValidationFailed("the input does not match the App's input fields", details=problems)
 
 
+def input_schema(input_node: InputNode) -> dict[str, Any]:
+    """The JSON Schema of the input ``check_input`` accepts: each declared field with its type, description
+    and default, the required ones listed, no other field (a ``file`` field takes a file reference)."""
+    properties: dict[str, Any] = {}
+    for input_field in input_node.fields:
+        schema: dict[str, Any] = (
+            FileReference.model_json_schema() if input_field.type == "file" else {"type": input_field.type}
+        )
+        if input_field.description is not None:
+            schema["description"] = input_field.description
+        if input_field.default is not None:
+            schema["default"] = input_field.default
+        properties[input_field.name] = schema
+    required = [input_field.name for input_field in input_node.fields if input_field.required]
+    return {
+        "type": "object",
+        "properties": properties,
+        **({"required": required} if required else {}),
+        "additionalProperties": False,
+    }
+
+
 def _type_problem(input_field: InputField, value: Any, app_id: str, bucket: str) -> tuple[str, str] | None:
     if input_field.type == "file":
         return None if is_app_file(value, app_id, bucket) else ("invalid_file", _FILE_MESSAGE)

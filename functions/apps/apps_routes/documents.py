@@ -67,11 +67,19 @@ def _document(principal: OptionalPrincipal) -> dict[str, Any]:
     from apps_routes.app_document import app_document  # built at the first request for it
 
     event = router.current_event
-    by_path = bool((event.path_parameters or {}).get("app_id"))
-    app = callable_app(addressed_app_id(event.path_parameters, event.headers.get("host")), principal)
-    served_at = current_base_url().rstrip("/")
-    api_url = (get_settings().apps_base_url or served_at).rstrip("/")
-    base_url = f"{api_url}/apps/{app.id}" if by_path else served_at
+    host = event.headers.get("host")
+    app = callable_app(addressed_app_id(event.path_parameters, host), principal)
+    if (event.path_parameters or {}).get("app_id"):
+        api_url = get_settings().apps_base_url or current_base_url()
+        base_url = f"{api_url.rstrip('/')}/apps/{app.id}"
+    else:
+        base_url = f"{_scheme(event.headers.get('x-forwarded-proto'))}://{host}"
     resolver = router.api_resolver
     assert resolver is not None, "a route runs inside the resolver that included it"
     return app_document(resolver, app, base_url)  # type: ignore[arg-type]
+
+
+def _scheme(forwarded: str | None) -> str:
+    """The scheme the caller used (API Gateway says https; the local stack http): the Host header, already
+    matched to ``<app_id>.<AppsDomain>``, keeps the port the caller gave."""
+    return forwarded if forwarded in ("http", "https") else "https"

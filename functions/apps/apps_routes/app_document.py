@@ -1,6 +1,7 @@
 """The Apps API's OpenAPI document, and each App's own copy of it: ``servers`` is the App's base URL and the
 ``input`` of a run request (``POST /``, ``POST /v1/runs``) is the JSON Schema of the deployed version's input
-fields (``runs.inputs.input_schema``, beside the check that enforces them): it changes with each deployment.
+fields (``runs.inputs.deployed_input_schema``, beside the check that enforces them): it changes with each
+deployment.
 
 The routes' part is built once per execution environment (it is the same for every App); the version's
 definition comes from ``versions.version_definition``, cached per version.
@@ -17,8 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from apps_routes.models import REQUEST_BODIES
 from switchboard.api.openapi import add_request_body, openapi_document
 from switchboard.domain.models import App
-from switchboard.runtime.building.versions import version_definition
-from switchboard.runtime.runs.inputs import input_schema
+from switchboard.runtime.runs.inputs import deployed_input_schema
 
 TITLE = "Switchboard Apps API"
 INPUT_SCHEMA = "AppInput"
@@ -41,14 +41,14 @@ def app_document(resolver: APIGatewayHttpResolver, app: App, base_url: str) -> d
         _built["apps"] = apps_document(resolver)
     document = copy.deepcopy(_built["apps"])
     document["servers"] = [{"url": base_url, "description": f"The App {app.name}"}]
-    deployment = app.deployment
-    if deployment is None:
+    schema = deployed_input_schema(app)
+    if app.deployment is None or schema is None:
         document["info"]["description"] = "The App has no deployment yet: runs are refused (409)."
         return document
-    _, definition = version_definition(app.workflow_id, deployment.version)
+    deployment = app.deployment
     schemas = document["components"]["schemas"]
     schemas[INPUT_SCHEMA] = {
-        **input_schema(definition.input_node()),
+        **schema,
         "title": INPUT_SCHEMA,
         "description": f"The input fields of the deployed version {deployment.version}",
     }

@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from switchboard import json_limits
 from switchboard.domain.errors import ValidationFailed, problem
+from switchboard.domain.models import App
 from switchboard.engine.nodes import InputField, InputNode
+from switchboard.runtime.building.versions import version_definition
 from switchboard.runtime.runs.uploads import FileReference, UploadedFile, app_prefix
 
 FILES_FIELD = "files"
@@ -45,6 +47,14 @@ def check_input(input_node: InputNode, given: Mapping[str, Any], app_id: str, bu
             problems.append(problem(["input", name], *mismatch))
     if problems:
         raise ValidationFailed("the input does not match the App's input fields", details=problems)
+
+
+def deployed_input_schema(app: App) -> dict[str, Any] | None:
+    """``input_schema`` of the version deployed to ``app`` (None before its first deploy)."""
+    if app.deployment is None:
+        return None
+    _, definition = version_definition(app.workflow_id, app.deployment.version)
+    return input_schema(definition.input_node())
 
 
 def input_schema(input_node: InputNode) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The Apps API's OpenAPI document, and each App's own copy of it: ``servers`` is the App's base URL and the
 ``input`` of a run request (``POST /``, ``POST /v1/runs``) is the JSON Schema of the deployed version's input
-fields (``runs.inputs.deployed_input_schema``, beside the check that enforces them): it changes with each
+fields (``runs.deployed_input_schema``, beside the check that enforces them): it changes with each
 deployment.
 
 The routes' part is built once per execution environment (it is the same for every App); the version's
@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from apps_routes.models import REQUEST_BODIES
 from switchboard.api.openapi import add_request_body, openapi_document
 from switchboard.domain.models import App
-from switchboard.runtime.runs.inputs import deployed_input_schema
+from switchboard.runtime.runs import deployed_input_schema
 
 TITLE = "Switchboard Apps API"
 INPUT_SCHEMA = "AppInput"

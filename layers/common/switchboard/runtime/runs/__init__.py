@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     )
     from switchboard.runtime.runs.ending import end_run
     from switchboard.runtime.runs.idempotency import REPLAYED_HEADER, Outcome, StoredResponse
+    from switchboard.runtime.runs.inputs import deployed_input_schema
     from switchboard.runtime.runs.ownership import RUN_TOKEN_HEADER, caller_run
     from switchboard.runtime.runs.program import run_program
     from switchboard.runtime.runs.queries import (
@@ -84,6 +85,7 @@ _HOMES = {
     "Outcome": "idempotency",
     "REPLAYED_HEADER": "idempotency",
     "StoredResponse": "idempotency",
+    "deployed_input_schema": "inputs",
     "RUN_TOKEN_HEADER": "ownership",
     "caller_run": "ownership",
     "run_program": "program",
@@ -142,6 +144,7 @@ __all__ = [
     "check_upload_size",
     "create",
     "create_run",
+    "deployed_input_schema",
     "end_run",
     "enqueue",
     "failure_of",

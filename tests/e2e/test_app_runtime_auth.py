@@ -38,6 +38,8 @@ def app_routes(run_id: str) -> list[tuple[str, str, Any]]:
     run = {"input": {"question": "q"}}
     return [
         ("GET", "/", None),
+        ("GET", "/openapi.json", None),
+        ("GET", "/docs", None),
         ("POST", "/", run),
         ("POST", "/v1/runs", run),
         ("GET", "/v1/runs", None),

@@ -13,7 +13,7 @@ import pytest
 from switchboard.runtime.identity.bootstrap import bootstrap_admin
 from switchboard.runtime.runs.uploads import FileReference
 from switchboard_cli.openapi import APPS_DOCUMENT
-from tests.integration.apps_runtime import Runtime, app_runtime, deploy
+from tests.integration.apps_runtime import Runtime, app_runtime, deploy, new_app
 from tests.integration.conftest import World, error_of
 from tests.support import workflows
 from tests.support.world import Builder
@@ -163,3 +163,16 @@ def test_the_docs_page_lists_operations_and_fields_without_any_script(rt: Runtim
     assert f"<code>{BASE_URLS[form].format(app_id=rt.app_id)}</code>" in page
     assert " src=" not in page
     assert "<link" not in page
+
+
+def test_an_app_with_no_deployment_says_so_and_keeps_input_open(rt: Runtime) -> None:
+    # Given an App of the same project that was never deployed
+    undeployed = new_app(rt.world)
+    # When its document is read with the org's key
+    reply = rt.call("GET", "/openapi.json", app_id=undeployed)
+    # Then it has the App's URL, says there is no deployment, and documents no input fields
+    assert reply.status == 200
+    assert reply.body["servers"][0]["url"] == BASE_URLS["path"].format(app_id=undeployed)
+    assert reply.body["info"]["description"] == "The App has no deployment yet: runs are refused (409)."
+    assert "AppInput" not in reply.body["components"]["schemas"]
+    assert reply.body["components"]["schemas"]["CreateRunIn"]["properties"]["input"]["type"] == "object"
